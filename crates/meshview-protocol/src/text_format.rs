@@ -1,0 +1,723 @@
+//! Protobuf text format as printed by Python's `text_format.MessageToString`
+//! (default options), which MeshView's JSON API exposes as a packet's `payload`.
+//!
+//! Rules reproduced: fields in field-number order; implicit-presence fields
+//! omitted when zero/empty; `optional` and oneof members printed whenever set;
+//! enums by name (number if unknown); strings and bytes quoted with C escapes
+//! and non-ASCII bytes as octal; floats as Python's `str()` of the shortest
+//! decimal that round-trips the f32; nested messages as `name {…}` indented two
+//! spaces per level. prost has no reflection, so each message lists its fields.
+
+use crate::payload::Payload;
+use crate::pb;
+use crate::pb::config::device_config::Role;
+use crate::pb::config::lo_ra_config::{ModemPreset, RegionCode};
+use std::fmt::{self, Display, Write as _};
+
+/// Messages that can be printed in MeshView's text format.
+pub trait TextFormat {
+    /// The text format, without the trailing newline (MeshView strips it).
+    fn to_text_format(&self) -> String;
+}
+
+/// Prints `msg` in MeshView's text format. See [`TextFormat`].
+pub fn to_text_format<M: TextFormat + ?Sized>(msg: &M) -> String {
+    msg.to_text_format()
+}
+
+impl Payload {
+    /// The text MeshView shows for this payload: the message text for text
+    /// messages, the text format for decoded messages, `None` otherwise.
+    pub fn text_format(&self) -> Option<String> {
+        Some(match self {
+            Payload::Text(s) => s.clone(),
+            Payload::Position(m) => m.to_text_format(),
+            Payload::User(m) => m.to_text_format(),
+            Payload::Routing(m) => m.to_text_format(),
+            Payload::Telemetry(m) => m.to_text_format(),
+            Payload::RouteDiscovery(m) => m.to_text_format(),
+            Payload::NeighborInfo(m) => m.to_text_format(),
+            Payload::MapReport(m) => m.to_text_format(),
+            Payload::Waypoint(m) => m.to_text_format(),
+            Payload::Other(..) | Payload::Undecodable(..) => return None,
+        })
+    }
+}
+
+/// Field listing for one message type.
+trait Fields {
+    fn fields(&self, p: &mut Printer);
+}
+
+macro_rules! text_format_via_fields {
+    ($($t:ty),* $(,)?) => {$(
+        impl TextFormat for $t {
+            fn to_text_format(&self) -> String {
+                let mut p = Printer::default();
+                self.fields(&mut p);
+                let mut out = p.out;
+                out.truncate(out.trim_end_matches('\n').len());
+                out
+            }
+        }
+    )*};
+}
+
+text_format_via_fields!(
+    pb::Position,
+    pb::User,
+    pb::Routing,
+    pb::RouteDiscovery,
+    pb::Telemetry,
+    pb::DeviceMetrics,
+    pb::EnvironmentMetrics,
+    pb::PowerMetrics,
+    pb::AirQualityMetrics,
+    pb::LocalStats,
+    pb::HealthMetrics,
+    pb::HostMetrics,
+    pb::TrafficManagementStats,
+    pb::NeighborInfo,
+    pb::Neighbor,
+    pb::MapReport,
+    pb::Waypoint,
+);
+
+/// A `fn(i32) -> Option<name>` for a prost enum type.
+macro_rules! names {
+    ($e:ty) => {
+        |v: i32| <$e>::try_from(v).ok().map(|e| e.as_str_name())
+    };
+}
+
+type EnumNames = fn(i32) -> Option<&'static str>;
+
+#[derive(Default)]
+struct Printer {
+    out: String,
+    depth: usize,
+}
+
+impl Printer {
+    fn line(&mut self, name: &str, value: impl Display) {
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            self.out,
+            "{:indent$}{name}: {value}",
+            "",
+            indent = self.depth * 2
+        );
+    }
+
+    /// Implicit-presence scalar: printed only when non-default.
+    fn num<T: Display + Default + PartialEq>(&mut self, name: &str, v: T) {
+        if v != T::default() {
+            self.line(name, v);
+        }
+    }
+
+    /// Explicit-presence scalar (`optional`): printed whenever set.
+    fn opt<T: Display>(&mut self, name: &str, v: Option<T>) {
+        if let Some(v) = v {
+            self.line(name, v);
+        }
+    }
+
+    fn float(&mut self, name: &str, v: f32) {
+        // Presence is by bit pattern, as on the wire: -0.0 counts as set.
+        if v.to_bits() != 0 {
+            self.line(name, PyFloat(v));
+        }
+    }
+
+    fn opt_float(&mut self, name: &str, v: Option<f32>) {
+        self.opt(name, v.map(PyFloat));
+    }
+
+    fn boolean(&mut self, name: &str, v: bool) {
+        if v {
+            self.line(name, "true");
+        }
+    }
+
+    fn string(&mut self, name: &str, v: &str) {
+        self.bytes(name, v.as_bytes());
+    }
+
+    fn bytes(&mut self, name: &str, v: &[u8]) {
+        if !v.is_empty() {
+            self.line(name, Quoted(v));
+        }
+    }
+
+    fn enumeration(&mut self, name: &str, v: i32, names: EnumNames) {
+        if v != 0 {
+            self.enum_always(name, v, names);
+        }
+    }
+
+    fn enum_always(&mut self, name: &str, v: i32, names: EnumNames) {
+        match names(v) {
+            Some(n) => self.line(name, n),
+            None => self.line(name, v),
+        }
+    }
+
+    fn message(&mut self, name: &str, m: &dyn Fields) {
+        let _ = writeln!(self.out, "{:indent$}{name} {{", "", indent = self.depth * 2);
+        self.depth += 1;
+        m.fields(self);
+        self.depth -= 1;
+        let _ = writeln!(self.out, "{:indent$}}}", "", indent = self.depth * 2);
+    }
+}
+
+/// Python's `str()` of the shortest decimal that round-trips the f32:
+/// positional notation for exponents -4..16 (always with a fraction, `7.0`),
+/// scientific otherwise (`1e-05`, `1.5e+16`).
+struct PyFloat(f32);
+
+impl Display for PyFloat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        if v.is_nan() {
+            return f.write_str("nan");
+        }
+        if v.is_infinite() {
+            return f.write_str(if v > 0.0 { "inf" } else { "-inf" });
+        }
+        // Rust's `{:e}` gives the shortest round-trip digits, e.g. "-3.489e0".
+        let sci = format!("{v:e}");
+        let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let (sign, mantissa) = match mantissa.strip_prefix('-') {
+            Some(m) => ("-", m),
+            None => ("", mantissa),
+        };
+        let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+        f.write_str(sign)?;
+        if (-4..16).contains(&exp) {
+            if exp < 0 {
+                let zeros = "0".repeat(exp.unsigned_abs() as usize - 1);
+                write!(f, "0.{zeros}{digits}")
+            } else {
+                let int_len = exp as usize + 1;
+                if digits.len() <= int_len {
+                    write!(f, "{digits}{}.0", "0".repeat(int_len - digits.len()))
+                } else {
+                    write!(f, "{}.{}", &digits[..int_len], &digits[int_len..])
+                }
+            }
+        } else {
+            let (first, rest) = digits.split_at(1.min(digits.len()));
+            let dot = if rest.is_empty() { "" } else { "." };
+            let esign = if exp < 0 { '-' } else { '+' };
+            write!(f, "{first}{dot}{rest}e{esign}{:02}", exp.unsigned_abs())
+        }
+    }
+}
+
+/// A quoted string with Python protobuf's C escaping (`as_utf8=False`).
+struct Quoted<'a>(&'a [u8]);
+
+impl Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_char('"')?;
+        for &b in self.0 {
+            match b {
+                b'\t' => f.write_str("\\t")?,
+                b'\n' => f.write_str("\\n")?,
+                b'\r' => f.write_str("\\r")?,
+                b'"' => f.write_str("\\\"")?,
+                b'\'' => f.write_str("\\'")?,
+                b'\\' => f.write_str("\\\\")?,
+                0x20..=0x7e => f.write_char(char::from(b))?,
+                _ => write!(f, "\\{b:03o}")?,
+            }
+        }
+        f.write_char('"')
+    }
+}
+
+impl Fields for pb::Position {
+    fn fields(&self, p: &mut Printer) {
+        p.opt("latitude_i", self.latitude_i);
+        p.opt("longitude_i", self.longitude_i);
+        p.opt("altitude", self.altitude);
+        p.num("time", self.time);
+        p.enumeration(
+            "location_source",
+            self.location_source,
+            names!(pb::position::LocSource),
+        );
+        p.enumeration(
+            "altitude_source",
+            self.altitude_source,
+            names!(pb::position::AltSource),
+        );
+        p.num("timestamp", self.timestamp);
+        p.num("timestamp_millis_adjust", self.timestamp_millis_adjust);
+        p.opt("altitude_hae", self.altitude_hae);
+        p.opt(
+            "altitude_geoidal_separation",
+            self.altitude_geoidal_separation,
+        );
+        p.num("PDOP", self.pdop);
+        p.num("HDOP", self.hdop);
+        p.num("VDOP", self.vdop);
+        p.num("gps_accuracy", self.gps_accuracy);
+        p.opt("ground_speed", self.ground_speed);
+        p.opt("ground_track", self.ground_track);
+        p.num("fix_quality", self.fix_quality);
+        p.num("fix_type", self.fix_type);
+        p.num("sats_in_view", self.sats_in_view);
+        p.num("sensor_id", self.sensor_id);
+        p.num("next_update", self.next_update);
+        p.num("seq_number", self.seq_number);
+        p.num("precision_bits", self.precision_bits);
+    }
+}
+
+impl Fields for pb::User {
+    fn fields(&self, p: &mut Printer) {
+        p.string("id", &self.id);
+        p.string("long_name", &self.long_name);
+        p.string("short_name", &self.short_name);
+        #[allow(deprecated)] // still sent by older firmware, and Python prints it
+        p.bytes("macaddr", &self.macaddr);
+        p.enumeration("hw_model", self.hw_model, names!(pb::HardwareModel));
+        p.boolean("is_licensed", self.is_licensed);
+        p.enumeration("role", self.role, names!(Role));
+        p.bytes("public_key", &self.public_key);
+        p.opt("is_unmessagable", self.is_unmessagable);
+    }
+}
+
+impl Fields for pb::Routing {
+    fn fields(&self, p: &mut Printer) {
+        use pb::routing::Variant;
+        match &self.variant {
+            Some(Variant::RouteRequest(r)) => p.message("route_request", r),
+            Some(Variant::RouteReply(r)) => p.message("route_reply", r),
+            // A oneof member is printed even when zero: an ACK shows `error_reason: NONE`.
+            Some(Variant::ErrorReason(e)) => {
+                p.enum_always("error_reason", *e, names!(pb::routing::Error))
+            }
+            None => {}
+        }
+    }
+}
+
+impl Fields for pb::RouteDiscovery {
+    fn fields(&self, p: &mut Printer) {
+        let lists: [(&str, Vec<i64>); 4] = [
+            ("route", self.route.iter().map(|&v| i64::from(v)).collect()),
+            (
+                "snr_towards",
+                self.snr_towards.iter().map(|&v| i64::from(v)).collect(),
+            ),
+            (
+                "route_back",
+                self.route_back.iter().map(|&v| i64::from(v)).collect(),
+            ),
+            (
+                "snr_back",
+                self.snr_back.iter().map(|&v| i64::from(v)).collect(),
+            ),
+        ];
+        for (name, values) in lists {
+            for v in values {
+                p.line(name, v);
+            }
+        }
+    }
+}
+
+impl Fields for pb::Telemetry {
+    fn fields(&self, p: &mut Printer) {
+        use pb::telemetry::Variant;
+        p.num("time", self.time);
+        match &self.variant {
+            Some(Variant::DeviceMetrics(m)) => p.message("device_metrics", m),
+            Some(Variant::EnvironmentMetrics(m)) => p.message("environment_metrics", m),
+            Some(Variant::AirQualityMetrics(m)) => p.message("air_quality_metrics", m),
+            Some(Variant::PowerMetrics(m)) => p.message("power_metrics", m),
+            Some(Variant::LocalStats(m)) => p.message("local_stats", m),
+            Some(Variant::HealthMetrics(m)) => p.message("health_metrics", m),
+            Some(Variant::HostMetrics(m)) => p.message("host_metrics", m),
+            Some(Variant::TrafficManagementStats(m)) => p.message("traffic_management_stats", m),
+            None => {}
+        }
+    }
+}
+
+impl Fields for pb::DeviceMetrics {
+    fn fields(&self, p: &mut Printer) {
+        p.opt("battery_level", self.battery_level);
+        p.opt_float("voltage", self.voltage);
+        p.opt_float("channel_utilization", self.channel_utilization);
+        p.opt_float("air_util_tx", self.air_util_tx);
+        p.opt("uptime_seconds", self.uptime_seconds);
+    }
+}
+
+impl Fields for pb::EnvironmentMetrics {
+    fn fields(&self, p: &mut Printer) {
+        let m = self;
+        p.opt_float("temperature", m.temperature);
+        p.opt_float("relative_humidity", m.relative_humidity);
+        p.opt_float("barometric_pressure", m.barometric_pressure);
+        p.opt_float("gas_resistance", m.gas_resistance);
+        p.opt_float("voltage", m.voltage);
+        p.opt_float("current", m.current);
+        p.opt("iaq", m.iaq);
+        p.opt_float("distance", m.distance);
+        p.opt_float("lux", m.lux);
+        p.opt_float("white_lux", m.white_lux);
+        p.opt_float("ir_lux", m.ir_lux);
+        p.opt_float("uv_lux", m.uv_lux);
+        p.opt("wind_direction", m.wind_direction);
+        p.opt_float("wind_speed", m.wind_speed);
+        p.opt_float("weight", m.weight);
+        p.opt_float("wind_gust", m.wind_gust);
+        p.opt_float("wind_lull", m.wind_lull);
+        p.opt_float("radiation", m.radiation);
+        p.opt_float("rainfall_1h", m.rainfall_1h);
+        p.opt_float("rainfall_24h", m.rainfall_24h);
+        p.opt("soil_moisture", m.soil_moisture);
+        p.opt_float("soil_temperature", m.soil_temperature);
+    }
+}
+
+impl Fields for pb::PowerMetrics {
+    fn fields(&self, p: &mut Printer) {
+        let m = self;
+        let channels = [
+            (m.ch1_voltage, m.ch1_current),
+            (m.ch2_voltage, m.ch2_current),
+            (m.ch3_voltage, m.ch3_current),
+            (m.ch4_voltage, m.ch4_current),
+            (m.ch5_voltage, m.ch5_current),
+            (m.ch6_voltage, m.ch6_current),
+            (m.ch7_voltage, m.ch7_current),
+            (m.ch8_voltage, m.ch8_current),
+        ];
+        // Tags alternate voltage/current per channel, so this is field-number order.
+        for (i, (voltage, current)) in channels.into_iter().enumerate() {
+            p.opt_float(&format!("ch{}_voltage", i + 1), voltage);
+            p.opt_float(&format!("ch{}_current", i + 1), current);
+        }
+    }
+}
+
+impl Fields for pb::AirQualityMetrics {
+    fn fields(&self, p: &mut Printer) {
+        let m = self;
+        p.opt("pm10_standard", m.pm10_standard);
+        p.opt("pm25_standard", m.pm25_standard);
+        p.opt("pm100_standard", m.pm100_standard);
+        p.opt("pm10_environmental", m.pm10_environmental);
+        p.opt("pm25_environmental", m.pm25_environmental);
+        p.opt("pm100_environmental", m.pm100_environmental);
+        p.opt("particles_03um", m.particles_03um);
+        p.opt("particles_05um", m.particles_05um);
+        p.opt("particles_10um", m.particles_10um);
+        p.opt("particles_25um", m.particles_25um);
+        p.opt("particles_50um", m.particles_50um);
+        p.opt("particles_100um", m.particles_100um);
+        p.opt("co2", m.co2);
+        p.opt_float("co2_temperature", m.co2_temperature);
+        p.opt_float("co2_humidity", m.co2_humidity);
+        p.opt_float("form_formaldehyde", m.form_formaldehyde);
+        p.opt_float("form_humidity", m.form_humidity);
+        p.opt_float("form_temperature", m.form_temperature);
+        p.opt("pm40_standard", m.pm40_standard);
+        p.opt("particles_40um", m.particles_40um);
+        p.opt_float("pm_temperature", m.pm_temperature);
+        p.opt_float("pm_humidity", m.pm_humidity);
+        p.opt_float("pm_voc_idx", m.pm_voc_idx);
+        p.opt_float("pm_nox_idx", m.pm_nox_idx);
+        p.opt_float("particles_tps", m.particles_tps);
+    }
+}
+
+impl Fields for pb::LocalStats {
+    fn fields(&self, p: &mut Printer) {
+        let m = self;
+        p.num("uptime_seconds", m.uptime_seconds);
+        p.float("channel_utilization", m.channel_utilization);
+        p.float("air_util_tx", m.air_util_tx);
+        p.num("num_packets_tx", m.num_packets_tx);
+        p.num("num_packets_rx", m.num_packets_rx);
+        p.num("num_packets_rx_bad", m.num_packets_rx_bad);
+        p.num("num_online_nodes", m.num_online_nodes);
+        p.num("num_total_nodes", m.num_total_nodes);
+        p.num("num_rx_dupe", m.num_rx_dupe);
+        p.num("num_tx_relay", m.num_tx_relay);
+        p.num("num_tx_relay_canceled", m.num_tx_relay_canceled);
+        p.num("heap_total_bytes", m.heap_total_bytes);
+        p.num("heap_free_bytes", m.heap_free_bytes);
+        p.num("num_tx_dropped", m.num_tx_dropped);
+        p.num("noise_floor", m.noise_floor);
+    }
+}
+
+impl Fields for pb::HealthMetrics {
+    fn fields(&self, p: &mut Printer) {
+        p.opt("heart_bpm", self.heart_bpm);
+        p.opt("spO2", self.sp_o2);
+        p.opt_float("temperature", self.temperature);
+    }
+}
+
+impl Fields for pb::HostMetrics {
+    fn fields(&self, p: &mut Printer) {
+        let m = self;
+        p.num("uptime_seconds", m.uptime_seconds);
+        p.num("freemem_bytes", m.freemem_bytes);
+        p.num("diskfree1_bytes", m.diskfree1_bytes);
+        p.opt("diskfree2_bytes", m.diskfree2_bytes);
+        p.opt("diskfree3_bytes", m.diskfree3_bytes);
+        p.num("load1", m.load1);
+        p.num("load5", m.load5);
+        p.num("load15", m.load15);
+        if let Some(s) = &m.user_string {
+            // Explicit presence: an empty string is still printed.
+            p.line("user_string", Quoted(s.as_bytes()));
+        }
+    }
+}
+
+impl Fields for pb::TrafficManagementStats {
+    fn fields(&self, p: &mut Printer) {
+        let m = self;
+        p.num("packets_inspected", m.packets_inspected);
+        p.num("position_dedup_drops", m.position_dedup_drops);
+        p.num("nodeinfo_cache_hits", m.nodeinfo_cache_hits);
+        p.num("rate_limit_drops", m.rate_limit_drops);
+        p.num("unknown_packet_drops", m.unknown_packet_drops);
+        p.num("hop_exhausted_packets", m.hop_exhausted_packets);
+        p.num("router_hops_preserved", m.router_hops_preserved);
+    }
+}
+
+impl Fields for pb::NeighborInfo {
+    fn fields(&self, p: &mut Printer) {
+        p.num("node_id", self.node_id);
+        p.num("last_sent_by_id", self.last_sent_by_id);
+        p.num(
+            "node_broadcast_interval_secs",
+            self.node_broadcast_interval_secs,
+        );
+        for n in &self.neighbors {
+            p.message("neighbors", n);
+        }
+    }
+}
+
+impl Fields for pb::Neighbor {
+    fn fields(&self, p: &mut Printer) {
+        p.num("node_id", self.node_id);
+        p.float("snr", self.snr);
+        p.num("last_rx_time", self.last_rx_time);
+        p.num(
+            "node_broadcast_interval_secs",
+            self.node_broadcast_interval_secs,
+        );
+    }
+}
+
+impl Fields for pb::MapReport {
+    fn fields(&self, p: &mut Printer) {
+        let m = self;
+        p.string("long_name", &m.long_name);
+        p.string("short_name", &m.short_name);
+        p.enumeration("role", m.role, names!(Role));
+        p.enumeration("hw_model", m.hw_model, names!(pb::HardwareModel));
+        p.string("firmware_version", &m.firmware_version);
+        p.enumeration("region", m.region, names!(RegionCode));
+        p.enumeration("modem_preset", m.modem_preset, names!(ModemPreset));
+        p.boolean("has_default_channel", m.has_default_channel);
+        p.num("latitude_i", m.latitude_i);
+        p.num("longitude_i", m.longitude_i);
+        p.num("altitude", m.altitude);
+        p.num("position_precision", m.position_precision);
+        p.num("num_online_local_nodes", m.num_online_local_nodes);
+        p.boolean("has_opted_report_location", m.has_opted_report_location);
+    }
+}
+
+impl Fields for pb::Waypoint {
+    fn fields(&self, p: &mut Printer) {
+        let m = self;
+        p.num("id", m.id);
+        p.opt("latitude_i", m.latitude_i);
+        p.opt("longitude_i", m.longitude_i);
+        p.num("expire", m.expire);
+        p.num("locked_to", m.locked_to);
+        p.string("name", &m.name);
+        p.string("description", &m.description);
+        p.num("icon", m.icon);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position() {
+        let m = pb::Position {
+            latitude_i: Some(373063680),
+            longitude_i: Some(-1224572928),
+            altitude: Some(140),
+            time: 1735693926,
+            location_source: pb::position::LocSource::LocInternal as i32,
+            precision_bits: 16,
+            ..Default::default()
+        };
+        assert_eq!(
+            to_text_format(&m),
+            "latitude_i: 373063680\nlongitude_i: -1224572928\naltitude: 140\ntime: 1735693926\nlocation_source: LOC_INTERNAL\nprecision_bits: 16"
+        );
+        // Optional fields print even when zero; implicit ones do not.
+        let m = pb::Position {
+            latitude_i: Some(0),
+            pdop: 0,
+            hdop: 150,
+            ..Default::default()
+        };
+        assert_eq!(to_text_format(&m), "latitude_i: 0\nHDOP: 150");
+    }
+
+    #[test]
+    fn telemetry() {
+        let m = pb::Telemetry {
+            time: 1735689834,
+            variant: Some(pb::telemetry::Variant::DeviceMetrics(pb::DeviceMetrics {
+                battery_level: Some(22),
+                voltage: Some(3.489),
+                channel_utilization: Some(20.33),
+                air_util_tx: Some(3.309),
+                uptime_seconds: Some(1002442),
+            })),
+        };
+        assert_eq!(
+            to_text_format(&m),
+            "time: 1735689834\ndevice_metrics {\n  battery_level: 22\n  voltage: 3.489\n  channel_utilization: 20.33\n  air_util_tx: 3.309\n  uptime_seconds: 1002442\n}"
+        );
+        let empty = pb::Telemetry {
+            time: 0,
+            variant: Some(pb::telemetry::Variant::LocalStats(Default::default())),
+        };
+        assert_eq!(to_text_format(&empty), "local_stats {\n}");
+    }
+
+    #[test]
+    fn neighbor_info() {
+        let m = pb::NeighborInfo {
+            node_id: 333338396,
+            last_sent_by_id: 333338396,
+            node_broadcast_interval_secs: 21600,
+            neighbors: vec![pb::Neighbor {
+                node_id: 687402603,
+                snr: 7.0,
+                ..Default::default()
+            }],
+        };
+        assert_eq!(
+            to_text_format(&m),
+            "node_id: 333338396\nlast_sent_by_id: 333338396\nnode_broadcast_interval_secs: 21600\nneighbors {\n  node_id: 687402603\n  snr: 7.0\n}"
+        );
+    }
+
+    #[test]
+    fn user_strings_bytes_and_enums() {
+        let m = pb::User {
+            id: "!a1b2c3d4".into(),
+            long_name: "☠️🐮 \"x\"\\'\n".into(),
+            short_name: "é".into(),
+            hw_model: 9999,
+            role: Role::Router as i32,
+            public_key: vec![0, 0x7f, 0x80, b'A'],
+            is_unmessagable: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(
+            to_text_format(&m),
+            "id: \"!a1b2c3d4\"\n\
+             long_name: \"\\342\\230\\240\\357\\270\\217\\360\\237\\220\\256 \\\"x\\\"\\\\\\'\\n\"\n\
+             short_name: \"\\303\\251\"\n\
+             hw_model: 9999\n\
+             role: ROUTER\n\
+             public_key: \"\\000\\177\\200A\"\n\
+             is_unmessagable: false"
+        );
+    }
+
+    #[test]
+    fn routing_and_traceroute() {
+        let ack = pb::Routing {
+            variant: Some(pb::routing::Variant::ErrorReason(0)),
+        };
+        assert_eq!(to_text_format(&ack), "error_reason: NONE");
+        let rd = pb::RouteDiscovery {
+            route: vec![1, 2],
+            snr_towards: vec![-8],
+            route_back: vec![],
+            snr_back: vec![0],
+        };
+        assert_eq!(
+            to_text_format(&rd),
+            "route: 1\nroute: 2\nsnr_towards: -8\nsnr_back: 0"
+        );
+        let reply = pb::Routing {
+            variant: Some(pb::routing::Variant::RouteReply(rd)),
+        };
+        assert!(to_text_format(&reply).starts_with("route_reply {\n  route: 1\n"));
+    }
+
+    #[test]
+    fn map_report() {
+        let m = pb::MapReport {
+            long_name: "LowMesh".into(),
+            short_name: "LwMs".into(),
+            role: Role::ClientMute as i32,
+            hw_model: pb::HardwareModel::HeltecV3 as i32,
+            firmware_version: "2.5.16".into(),
+            region: RegionCode::Us as i32,
+            modem_preset: ModemPreset::MediumSlow as i32,
+            has_default_channel: true,
+            latitude_i: 379421185,
+            ..Default::default()
+        };
+        assert_eq!(
+            to_text_format(&m),
+            "long_name: \"LowMesh\"\nshort_name: \"LwMs\"\nrole: CLIENT_MUTE\nhw_model: HELTEC_V3\nfirmware_version: \"2.5.16\"\nregion: US\nmodem_preset: MEDIUM_SLOW\nhas_default_channel: true\nlatitude_i: 379421185"
+        );
+    }
+
+    #[test]
+    fn python_float_repr() {
+        let cases: [(f32, &str); 14] = [
+            (7.0, "7.0"),
+            (3.489, "3.489"),
+            (20.33, "20.33"),
+            (-0.25, "-0.25"),
+            (0.1, "0.1"),
+            (1e-4, "0.0001"),
+            (1.5e-5, "1.5e-05"),
+            (1e-5, "1e-05"),
+            (123456.79, "123456.79"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (3.4028235e38, "3.4028235e+38"),
+            (-0.0, "-0.0"),
+            (f32::NAN, "nan"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(PyFloat(v).to_string(), want, "{v:e}");
+        }
+        assert_eq!(PyFloat(f32::NEG_INFINITY).to_string(), "-inf");
+    }
+}

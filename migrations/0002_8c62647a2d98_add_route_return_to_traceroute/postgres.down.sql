@@ -1,0 +1,1 @@
+ALTER TABLE traceroute DROP COLUMN route_return;

@@ -1,0 +1,2 @@
+ALTER TABLE node DROP COLUMN last_seen_us;
+ALTER TABLE node DROP COLUMN first_seen_us;

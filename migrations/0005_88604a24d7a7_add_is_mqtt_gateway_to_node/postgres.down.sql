@@ -1,0 +1,1 @@
+ALTER TABLE node DROP COLUMN is_mqtt_gateway;

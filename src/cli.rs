@@ -1,0 +1,365 @@
+//! Command line: parses arguments, loads configuration, sets up logging and dispatches.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{self, Context};
+use crate::config::{Config, LoadOptions};
+use crate::store::connect::{Conn, Role};
+use crate::store::migrations::{self, Chain, DowngradeTarget, MigrateError, UpgradeOptions};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "meshview",
+    version,
+    about = "Monitoring for Meshtastic mesh networks"
+)]
+pub struct Cli {
+    /// MeshView config file (the Python MeshView's config.ini works as it is).
+    #[arg(long, global = true, env = "MESHVIEW_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL, overriding database.connection_string.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Log filter (tracing syntax), e.g. "debug" or "info,meshview=debug".
+    #[arg(
+        long,
+        global = true,
+        env = "MESHVIEW_LOG",
+        default_value = "info,sqlx=warn"
+    )]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Writer and web server in one supervised process (migrates first).
+    Run {
+        /// Write the process id here while running.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+    },
+    /// The writer: migrate the schema, then ingest from MQTT.
+    Ingest,
+    /// The reader: wait for a current schema, then serve the web UI and API.
+    Serve,
+    /// Schema migrations.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Upgrade to head (or to REV), adopting a Python MeshView database if needed —
+    /// exactly what the writer does at start-up.
+    Upgrade {
+        #[arg(default_value = "head")]
+        revision: String,
+    },
+    /// Downgrade to REV, by N steps (-1), or to base.
+    Downgrade {
+        #[arg(allow_hyphen_values = true)]
+        target: String,
+    },
+    /// Show the database's current revision.
+    Current,
+    /// List the migration chain and what is applied.
+    History,
+    /// Check the chain (linear, no missing or duplicate parents) and, if the database
+    /// exists, that no applied migration was edited.
+    Check {
+        /// Check the migrations in this folder instead of the embedded ones.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Write a new migration's files with a fresh revision id and the head as parent.
+    Revision {
+        #[arg(short, long)]
+        message: String,
+        /// The migrations folder of the source tree.
+        #[arg(long, default_value = "migrations")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print a fully commented example configuration.
+    Example,
+    /// Print the effective configuration (secrets hidden) and any warnings.
+    Show,
+}
+
+/// Entry point used by `main`.
+pub async fn main(cli: Cli) -> ExitCode {
+    init_logging(&cli.log);
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let default = PathBuf::from("config.ini");
+    let cfg = Config::load(LoadOptions {
+        path: cli.config.as_ref().unwrap_or(&default),
+        explicit: cli.config.is_some(),
+        database_override: cli.database.as_deref(),
+        env: std::env::vars().collect(),
+    })?;
+    match &cfg.source {
+        Some(p) => tracing::debug!(file = %p.display(), "configuration loaded"),
+        None => {
+            tracing::info!("no config.ini found; using defaults (see `meshview config example`)")
+        }
+    }
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(cfg)
+}
+
+fn embedded_chain() -> anyhow::Result<Chain> {
+    Chain::embedded().map_err(|p| MigrateError::Chain(p).into())
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Config(ConfigCommand::Example) = cli.command {
+        print!("{}", crate::config::EXAMPLE);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Db(DbCommand::Revision { message, dir }) = &cli.command {
+        let folder = migrations::revision::create(dir, message).map_err(anyhow::Error::msg)?;
+        println!("created {}", folder.display());
+        println!("fill in its four SQL files, then rebuild; see docs/database-migrations.md");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = load_config(&cli)?;
+    if let Command::Config(ConfigCommand::Show) = cli.command {
+        println!("{config:#?}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let chain = embedded_chain()?;
+    let shutdown = CancellationToken::new();
+    let ctx = Context {
+        config: Arc::new(config),
+        chain: Arc::new(chain),
+        shutdown: shutdown.clone(),
+    };
+    match cli.command {
+        Command::Run { pid_file } => {
+            app::cancel_on_signals(shutdown);
+            let _pid = pid_file.map(PidFile::create).transpose()?;
+            app::run(ctx).await?;
+        }
+        Command::Ingest => {
+            app::cancel_on_signals(shutdown);
+            app::ingest(ctx).await?;
+        }
+        Command::Serve => {
+            app::cancel_on_signals(shutdown);
+            app::serve(ctx, None).await?;
+        }
+        Command::Db(cmd) => return db_command(&ctx, cmd).await,
+        Command::Config(_) => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
+    let url = &ctx.config.database.url;
+    let chain = &ctx.chain;
+    match cmd {
+        DbCommand::Upgrade { revision } => {
+            let target = (revision != "head").then_some(revision.as_str());
+            let opts = UpgradeOptions {
+                backup_before_adoption: ctx.config.database.backup_before_adoption,
+            };
+            let report = if target.is_none() {
+                crate::store::coordination::writer_startup(&ctx.config, chain).await?
+            } else {
+                migrations::upgrade(url, chain, target, &opts).await?
+            };
+            if let Some(from) = &report.adopted_from {
+                println!("adopted MeshView database (was at {from})");
+            }
+            for s in &report.steps {
+                println!(
+                    "upgraded to {} — {} ({} ms)",
+                    s.revision, s.message, s.millis
+                );
+            }
+            println!(
+                "current revision: {}",
+                describe(chain, report.to.as_deref())
+            );
+        }
+        DbCommand::Downgrade { target } => {
+            let target = DowngradeTarget::parse(&target).map_err(anyhow::Error::msg)?;
+            let report = migrations::downgrade(url, chain, &target).await?;
+            for s in &report.steps {
+                println!("reverted {} — {} ({} ms)", s.revision, s.message, s.millis);
+            }
+            println!(
+                "current revision: {}",
+                describe(chain, report.to.as_deref())
+            );
+        }
+        DbCommand::Current => {
+            let state = migrations::status(url, chain).await?;
+            println!("{}", describe(chain, state.current()));
+            if state.needs_adoption {
+                println!(
+                    "a Python MeshView database (alembic revision {}) waiting to be adopted by `meshview db upgrade`",
+                    state.meshview_revision.as_deref().unwrap_or("none")
+                );
+            }
+            if state.in_progress {
+                println!(
+                    "migration_status: in progress since {}",
+                    state.status_updated_at.as_deref().unwrap_or("?")
+                );
+            }
+        }
+        DbCommand::History => {
+            let applied = match migrations::status(url, chain).await {
+                Ok(s) => s.applied,
+                Err(e) => {
+                    eprintln!("note: cannot read the database ({e}); showing the chain only");
+                    Vec::new()
+                }
+            };
+            for m in chain.migrations().iter().rev() {
+                let mark = if Some(m.revision.as_str()) == chain.head_revision() {
+                    " (head)"
+                } else {
+                    ""
+                };
+                let status = applied
+                    .iter()
+                    .find(|a| a.revision == m.revision)
+                    .map(|a| {
+                        let when = chrono::DateTime::from_timestamp_micros(a.applied_at_us)
+                            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                            .unwrap_or_default();
+                        match &a.note {
+                            Some(n) => format!("applied {when}, {n}"),
+                            None => format!("applied {when}"),
+                        }
+                    })
+                    .unwrap_or_else(|| "pending".to_string());
+                println!(
+                    "{} -> {}{mark}, {} [{}; created {}]",
+                    m.parent.as_deref().unwrap_or("<base>"),
+                    m.revision,
+                    m.message,
+                    status,
+                    m.created
+                );
+            }
+        }
+        DbCommand::Check { dir } => return db_check(ctx, dir).await,
+        DbCommand::Revision { .. } => unreachable!("handled before loading config"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(chain: &Chain, rev: Option<&str>) -> String {
+    match rev {
+        None => "base (no migrations applied)".to_string(),
+        Some(r) if Some(r) == chain.head_revision() => format!("{r} (head)"),
+        Some(r) => format!("{r} (head is {})", chain.head_revision().unwrap_or("base")),
+    }
+}
+
+async fn db_check(ctx: &Context, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let chain = match &dir {
+        Some(d) => Chain::from_dir(d),
+        None => Chain::embedded(),
+    };
+    let chain = match chain {
+        Ok(c) => c,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("problem: {p}");
+            }
+            eprintln!(
+                "db check: {} problem(s) in the migration chain",
+                problems.len()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!(
+        "chain: {} migrations, linear, head {}",
+        chain.migrations().len(),
+        chain.head_revision().unwrap_or("base")
+    );
+    let url = &ctx.config.database.url;
+    if let crate::config::DatabaseUrl::Sqlite { path } = url
+        && !path.exists()
+    {
+        println!(
+            "database {} does not exist; applied-migration checks skipped",
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut conn = Conn::open(url, Role::Reader).await?;
+    let state = migrations::read_state(&mut conn, &chain).await;
+    conn.close().await;
+    match state {
+        Ok(s) => {
+            println!(
+                "database: {} applied migration(s) match their files; current {}",
+                s.applied.len(),
+                describe(&chain, s.current())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("problem: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Removes the pid file when the process ends normally.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn create(path: PathBuf) -> anyhow::Result<PidFile> {
+        std::fs::write(&path, format!("{}\n", std::process::id()))
+            .map_err(|e| anyhow::anyhow!("cannot write pid file {}: {e}", path.display()))?;
+        Ok(PidFile(path))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

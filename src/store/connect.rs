@@ -1,0 +1,189 @@
+//! Opening databases: pools for the writer and reader roles, and the dedicated
+//! connection that migrations run on.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection};
+
+use super::{Backend, StoreError};
+use crate::config::DatabaseUrl;
+
+/// How long SQLite waits for another connection's lock before failing a statement.
+/// Long enough to ride out a batch commit or a cleanup step, short enough to surface a
+/// stuck writer.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the process does with the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Owns the schema and writes; creates a missing SQLite file.
+    Writer,
+    /// Only reads; SQLite is opened read-only.
+    Reader,
+}
+
+/// A connection pool on either backend.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Db {
+    pub async fn open(url: &DatabaseUrl, role: Role) -> Result<Db, StoreError> {
+        match url {
+            DatabaseUrl::Sqlite { path } => {
+                let opts = sqlite_options(path, role);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(match role {
+                        Role::Writer => 4,
+                        Role::Reader => 8,
+                    })
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(opts)
+                    .await
+                    .map_err(|e| sqlite_open_error(path, role, &e))?;
+                // Touch the schema so a corrupt or foreign file fails here, clearly.
+                sqlx::query("SELECT count(*) FROM sqlite_master")
+                    .execute(&pool)
+                    .await
+                    .map_err(|e| sqlite_open_error(path, role, &e))?;
+                Ok(Db::Sqlite(pool))
+            }
+            DatabaseUrl::Postgres { url: u } => {
+                let opts = pg_options(url, u)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(match role {
+                        Role::Writer => 4,
+                        Role::Reader => 16,
+                    })
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(opts)
+                    .await
+                    .map_err(|e| StoreError::ConnectPostgres {
+                        url: url.redacted(),
+                        cause: e.to_string(),
+                    })?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// One connection, for work that must stay on a single session (migrations, advisory
+/// locks, `PRAGMA foreign_keys` around a table rebuild).
+#[derive(Debug)]
+pub enum Conn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+impl Conn {
+    pub async fn open(url: &DatabaseUrl, role: Role) -> Result<Conn, StoreError> {
+        match url {
+            DatabaseUrl::Sqlite { path } => {
+                let mut c = sqlite_options(path, role)
+                    .connect()
+                    .await
+                    .map_err(|e| sqlite_open_error(path, role, &e))?;
+                sqlx::query("SELECT count(*) FROM sqlite_master")
+                    .execute(&mut c)
+                    .await
+                    .map_err(|e| sqlite_open_error(path, role, &e))?;
+                Ok(Conn::Sqlite(c))
+            }
+            DatabaseUrl::Postgres { url: u } => {
+                let c = PgConnection::connect_with(&pg_options(url, u)?)
+                    .await
+                    .map_err(|e| StoreError::ConnectPostgres {
+                        url: url.redacted(),
+                        cause: e.to_string(),
+                    })?;
+                Ok(Conn::Postgres(c))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn close(self) {
+        let _ = match self {
+            Conn::Sqlite(c) => c.close().await,
+            Conn::Postgres(c) => c.close().await,
+        };
+    }
+}
+
+pub(crate) fn sqlite_options(path: &Path, role: Role) -> SqliteConnectOptions {
+    let base = SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .foreign_keys(true);
+    match role {
+        Role::Writer => base
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal),
+        // The journal mode is a property of the file (set by the writer); a read-only
+        // connection cannot change it.
+        Role::Reader => base.read_only(true),
+    }
+}
+
+fn pg_options(url: &DatabaseUrl, raw: &str) -> Result<PgConnectOptions, StoreError> {
+    PgConnectOptions::from_str(raw)
+        .map(|o| o.application_name("meshview"))
+        .map_err(|e| StoreError::ConnectPostgres {
+            url: url.redacted(),
+            cause: e.to_string(),
+        })
+}
+
+fn sqlite_open_error(path: &Path, role: Role, e: &sqlx::Error) -> StoreError {
+    let mut cause = e.to_string();
+    let dir_exists = path
+        .parent()
+        .map(|p| p.as_os_str().is_empty() || p.exists())
+        .unwrap_or(true);
+    if cause.contains("unable to open database file") {
+        cause.push_str(match (role, dir_exists) {
+            (Role::Writer, true) => {
+                " (is the directory writable by this user? SQLite also needs to create the -wal and -shm files beside the database)"
+            }
+            (Role::Writer, false) => " (the directory does not exist)",
+            (Role::Reader, _) => " (the file does not exist yet or is not readable; start the writer first)",
+        });
+    } else if cause.contains("file is not a database") {
+        cause.push_str(" (the file is corrupt or is not a SQLite database)");
+    }
+    StoreError::OpenSqlite {
+        path: path.to_path_buf(),
+        cause,
+    }
+}

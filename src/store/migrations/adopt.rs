@@ -1,0 +1,412 @@
+//! Adopting a Python MeshView database, at any of its Alembic revisions.
+//!
+//! MeshView's schema went through ten revisions (plus two on its 3.0.6 branch); older
+//! databases also carry pre-3.0 `DateTime` columns, NULL `_us` values that were never
+//! backfilled, and orphans (receptions and traceroutes whose packet the cleanup purged
+//! first). Rather than replaying MeshView's history, adoption rebuilds its tables into our
+//! chain's MeshView-equivalent revision ([`ADOPTION_POINT`]) in one transaction — the
+//! table-rebuild pattern: rename the old tables aside, create ours, copy every row that
+//! fits, set orphans aside, drop the old tables — then the normal upgrade continues from
+//! there. Nothing valid is lost; what changed is logged with counts.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use sqlx::Row;
+
+use super::{Chain, MigrateError, SchemaState, UpgradeOptions, exec, in_transaction, record};
+use super::{begin, commit, rollback, table_exists};
+use crate::config::DatabaseUrl;
+use crate::store::connect::Conn;
+use crate::store::{SqlContext, StoreError};
+
+/// Our revision whose schema equals MeshView 3.0.5's head (minus its tutorial table).
+pub const ADOPTION_POINT: &str = "88604a24d7a7";
+
+/// MeshView's Alembic revisions, oldest first, and what each one's schema lacks or carries
+/// compared with its head. Every one of them is adopted at [`ADOPTION_POINT`].
+pub const MESHVIEW_REVISIONS: &[(&str, &str)] = &[
+    ("c88468b7ab0b", "initial: DateTime columns, no _us columns"),
+    ("add_time_us_cols", "adds import_time_us (not backfilled)"),
+    ("1717fa5c6545", "adds the tutorial table example"),
+    ("ac311b3782a1", "adds traceroute.route_return"),
+    ("2b5a61bb2b75", "adds node.first_seen_us, last_seen_us"),
+    ("9f3b1a8d2c4f", "drops the import_time DateTime columns"),
+    ("b7c3c2e3a1f0", "node.last_update becomes last_update_us"),
+    ("d4d7b0c2e1a4", "drops node.last_update_us"),
+    ("a0c9c13e118f", "adds node_public_key"),
+    ("23dad03d2e42", "adds node.is_mqtt_gateway (3.0.5 head)"),
+    (
+        "4f1d2a9c8b71",
+        "3.0.6 branch: adds daily_snapshot (kept as is)",
+    ),
+    ("c6b1d8f2a9e3", "3.0.6 branch: empty placeholder"),
+];
+
+/// MeshView's tables, parents before children.
+const TABLES: [&str; 5] = [
+    "node",
+    "packet",
+    "packet_seen",
+    "traceroute",
+    "node_public_key",
+];
+
+fn old(table: &str) -> String {
+    format!("mv_adopt_{table}")
+}
+
+async fn columns(conn: &mut Conn, table: &str) -> Result<BTreeSet<String>, StoreError> {
+    let names: Vec<String> = match conn {
+        Conn::Sqlite(c) => sqlx::query("SELECT name FROM pragma_table_info($1)")
+            .bind(table)
+            .fetch_all(&mut *c)
+            .await
+            .context(format!("reading the columns of {table}"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+        Conn::Postgres(c) => sqlx::query(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1",
+        )
+        .bind(table)
+        .fetch_all(&mut *c)
+        .await
+        .context(format!("reading the columns of {table}"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect(),
+    };
+    Ok(names.into_iter().map(|n| n.to_ascii_lowercase()).collect())
+}
+
+async fn count(conn: &mut Conn, sql: &str) -> Result<i64, StoreError> {
+    let q = sqlx::AssertSqlSafe(sql);
+    match conn {
+        Conn::Sqlite(c) => sqlx::query_scalar(q).fetch_one(&mut *c).await,
+        Conn::Postgres(c) => sqlx::query_scalar(q).fetch_one(&mut *c).await,
+    }
+    .context(format!("counting ({sql})"))
+}
+
+async fn exec_count(conn: &mut Conn, sql: &str) -> Result<u64, StoreError> {
+    let q = sqlx::AssertSqlSafe(sql);
+    match conn {
+        Conn::Sqlite(c) => sqlx::query(q)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()),
+        Conn::Postgres(c) => sqlx::query(q)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()),
+    }
+    .context(format!("adopting ({sql})"))
+}
+
+async fn run(conn: &mut Conn, sql: &str) -> Result<(), StoreError> {
+    exec(conn, sql).await.context(format!("adopting ({sql})"))
+}
+
+/// Moves a MeshView table aside: its indexes (whose names ours reuse) are dropped on
+/// SQLite and renamed on PostgreSQL, where they may back constraints.
+async fn move_aside(conn: &mut Conn, table: &str) -> Result<(), StoreError> {
+    match conn {
+        Conn::Sqlite(c) => {
+            let names: Vec<String> = sqlx::query(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
+            )
+            .bind(table)
+            .fetch_all(&mut *c)
+            .await
+            .context("listing indexes")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+            for n in names {
+                run(conn, &format!("DROP INDEX \"{n}\"")).await?;
+            }
+        }
+        Conn::Postgres(c) => {
+            let names: Vec<String> = sqlx::query(
+                "SELECT i.relname::text FROM pg_index x \
+                 JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
+                 JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 WHERE t.relname = $1 AND n.nspname = current_schema()",
+            )
+            .bind(table)
+            .fetch_all(&mut *c)
+            .await
+            .context("listing indexes")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+            let seq: Option<String> = if table == "traceroute" || table == "node_public_key" {
+                sqlx::query("SELECT pg_get_serial_sequence($1, 'id')")
+                    .bind(table)
+                    .fetch_one(&mut *c)
+                    .await
+                    .context("finding the id sequence")?
+                    .get(0)
+            } else {
+                None
+            };
+            for n in names {
+                let new: String = format!("mv_adopt_{n}").chars().take(63).collect();
+                run(conn, &format!("ALTER INDEX \"{n}\" RENAME TO \"{new}\"")).await?;
+            }
+            if let Some(seq) = seq {
+                let bare = seq.rsplit('.').next().unwrap_or(&seq).trim_matches('"');
+                let new: String = format!("mv_adopt_{bare}").chars().take(63).collect();
+                run(conn, &format!("ALTER SEQUENCE {seq} RENAME TO \"{new}\"")).await?;
+            }
+        }
+    }
+    run(
+        conn,
+        &format!("ALTER TABLE {table} RENAME TO {}", old(table)),
+    )
+    .await
+}
+
+/// SQL turning a legacy `DateTime` column into microseconds since the epoch (UTC).
+fn datetime_to_us(conn: &Conn, col: &str) -> String {
+    match conn {
+        Conn::Sqlite(_) => {
+            format!("CAST(ROUND((julianday(o.{col}) - 2440587.5) * 86400000000.0) AS BIGINT)")
+        }
+        Conn::Postgres(_) => format!("CAST(EXTRACT(EPOCH FROM o.{col}) * 1000000 AS BIGINT)"),
+    }
+}
+
+/// What adoption did, for the log and for tests.
+#[derive(Debug, Default, Clone)]
+pub struct AdoptionSummary {
+    pub rows_kept: Vec<(String, u64)>,
+    pub orphans_set_aside: Vec<(String, u64)>,
+    pub legacy_columns: Vec<String>,
+    pub times_backfilled: u64,
+}
+
+/// Adopts the MeshView database on `conn` (migration lock held). Returns the revision
+/// of our chain it now stands at.
+pub(super) async fn adopt(
+    conn: &mut Conn,
+    url: &DatabaseUrl,
+    chain: &Chain,
+    state: &SchemaState,
+    opts: &UpgradeOptions,
+) -> Result<String, MigrateError> {
+    let from = state.meshview_revision.as_deref();
+    if let Some(rev) = from
+        && !MESHVIEW_REVISIONS.iter().any(|(r, _)| *r == rev)
+    {
+        return Err(MigrateError::Target(format!(
+            "alembic_version says {rev}, which is not a MeshView revision this binary knows \
+             (known: {}); refusing to guess its schema",
+            MESHVIEW_REVISIONS
+                .iter()
+                .map(|(r, _)| *r)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let from_label = from.unwrap_or("pre-Alembic (no alembic_version)");
+    tracing::info!(
+        meshview_revision = from_label,
+        "adopting a MeshView database"
+    );
+    let started = Instant::now();
+
+    if let (DatabaseUrl::Sqlite { path }, true) = (url, opts.backup_before_adoption) {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        let mut backup = path.as_os_str().to_owned();
+        backup.push(format!(".pre-adoption-{stamp}.db"));
+        let backup = std::path::PathBuf::from(backup);
+        let literal = backup.display().to_string().replace('\'', "''");
+        exec(conn, &format!("VACUUM INTO '{literal}'"))
+            .await
+            .context(format!(
+                "backing up to {} before adoption",
+                backup.display()
+            ))?;
+        let size = std::fs::metadata(&backup).map(|m| m.len()).unwrap_or(0);
+        tracing::info!(backup = %backup.display(), bytes = size, "copied the database before adopting it");
+    }
+
+    let adoption_pos = chain
+        .position(ADOPTION_POINT)
+        .expect("the adoption point is in the embedded chain");
+    let note = format!("adopted from MeshView {from_label}");
+    let summary: AdoptionSummary = in_transaction!(conn, {
+        let mut summary = AdoptionSummary::default();
+        let mut present = Vec::new();
+        for t in TABLES {
+            if table_exists(conn, t).await? {
+                let cols = columns(conn, t).await?;
+                move_aside(conn, t).await?;
+                present.push((t, cols));
+            }
+        }
+        for m in &chain.migrations()[..=adoption_pos] {
+            run(conn, m.up(conn.backend())).await?;
+            record(conn, m, Some(&note)).await?;
+        }
+        for (t, old_cols) in &present {
+            copy_table(conn, t, old_cols, &mut summary).await?;
+        }
+        // Pre-3.0 rows never got _us values; derive node recency from their packets so
+        // legacy nodes show up in lists and age out by the normal retention.
+        for (col, agg) in [("last_seen_us", "MAX"), ("first_seen_us", "MIN")] {
+            summary.times_backfilled += exec_count(
+                conn,
+                &format!(
+                    "UPDATE node SET {col} = (SELECT {agg}(p.import_time_us) FROM packet p \
+                     WHERE p.from_node_id = node.node_id) WHERE {col} IS NULL AND node_id IS NOT NULL"
+                ),
+            )
+            .await?;
+        }
+        for t in [
+            "packet_seen",
+            "traceroute",
+            "node_public_key",
+            "packet",
+            "node",
+        ] {
+            if present.iter().any(|(p, _)| *p == t) {
+                run(conn, &format!("DROP TABLE {}", old(t))).await?;
+            }
+        }
+        // MeshView's tutorial table ships in production databases; it holds nothing.
+        run(conn, "DROP TABLE IF EXISTS example").await?;
+        if let Conn::Postgres(_) = conn {
+            for t in ["traceroute", "node_public_key"] {
+                run(
+                    conn,
+                    &format!(
+                        "SELECT setval(pg_get_serial_sequence('{t}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {t}"
+                    ),
+                )
+                .await?;
+            }
+        }
+        Ok(summary)
+    })?;
+
+    for (t, n) in &summary.rows_kept {
+        tracing::info!(table = %t, rows = n, "adopted rows");
+    }
+    if summary.orphans_set_aside.is_empty() {
+        tracing::info!("no orphaned receptions or traceroutes found");
+    }
+    for (t, n) in &summary.orphans_set_aside {
+        tracing::warn!(
+            table = %t,
+            rows = n,
+            "set aside orphaned rows whose packet MeshView's cleanup had already deleted; they are kept in {t} (drop it when no longer wanted)"
+        );
+    }
+    if !summary.legacy_columns.is_empty() {
+        tracing::info!(columns = %summary.legacy_columns.join(", "), "legacy columns folded into the _us columns or dropped");
+    }
+    if summary.times_backfilled > 0 {
+        tracing::info!(
+            values = summary.times_backfilled,
+            "backfilled missing node first/last-seen times from their packets"
+        );
+    }
+    tracing::info!(
+        revision = ADOPTION_POINT,
+        millis = started.elapsed().as_millis() as u64,
+        "adoption complete"
+    );
+    Ok(ADOPTION_POINT.to_string())
+}
+
+/// Copies one table's rows from its moved-aside MeshView version into ours.
+async fn copy_table(
+    conn: &mut Conn,
+    table: &str,
+    old_cols: &BTreeSet<String>,
+    summary: &mut AdoptionSummary,
+) -> Result<(), StoreError> {
+    let new_cols = columns(conn, table).await?;
+    let mut targets = Vec::new();
+    let mut exprs = Vec::new();
+    for col in &new_cols {
+        // Legacy sources for a column, best first.
+        let mut sources: Vec<String> = Vec::new();
+        if old_cols.contains(col) {
+            sources.push(format!("o.{col}"));
+        }
+        match (table, col.as_str()) {
+            (_, "import_time_us") if old_cols.contains("import_time") => {
+                sources.push(datetime_to_us(conn, "import_time"));
+            }
+            ("node", "last_seen_us") => {
+                if old_cols.contains("last_update_us") {
+                    sources.push("o.last_update_us".into());
+                }
+                if old_cols.contains("last_update") {
+                    sources.push(datetime_to_us(conn, "last_update"));
+                }
+            }
+            _ => {}
+        }
+        match sources.len() {
+            0 => {}
+            1 => {
+                targets.push(col.clone());
+                exprs.push(sources.remove(0));
+            }
+            _ => {
+                targets.push(col.clone());
+                exprs.push(format!("COALESCE({})", sources.join(", ")));
+            }
+        }
+    }
+    for col in old_cols.difference(&new_cols) {
+        summary.legacy_columns.push(format!("{table}.{col}"));
+    }
+    let old_t = old(table);
+    // Receptions and traceroutes need their packet now that foreign keys are enforced.
+    let orphan_test = match table {
+        "packet_seen" => Some("NOT EXISTS (SELECT 1 FROM packet p WHERE p.id = o.packet_id)"),
+        "traceroute" => Some(
+            "o.packet_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM packet p WHERE p.id = o.packet_id)",
+        ),
+        _ => None,
+    };
+    let filter = orphan_test
+        .map(|t| format!(" WHERE NOT ({t})"))
+        .unwrap_or_default();
+    let kept = exec_count(
+        conn,
+        &format!(
+            "INSERT INTO {table} ({}) SELECT {} FROM {old_t} o{filter}",
+            targets.join(", "),
+            exprs.join(", ")
+        ),
+    )
+    .await?;
+    summary.rows_kept.push((table.to_string(), kept));
+    if let Some(test) = orphan_test {
+        let n = count(
+            conn,
+            &format!("SELECT count(*) FROM {old_t} o WHERE {test}"),
+        )
+        .await?;
+        if n > 0 {
+            let aside = format!("adopted_orphan_{table}");
+            run(
+                conn,
+                &format!("CREATE TABLE {aside} AS SELECT * FROM {old_t} o WHERE {test}"),
+            )
+            .await?;
+            summary.orphans_set_aside.push((aside, n as u64));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,658 @@
+//! Versioned schema migrations: MeshView's Alembic workflow, in Rust.
+//!
+//! - [`chain`]: the embedded migrations, ordered by parent links, and their checks.
+//! - this module: the runner (`upgrade`, `downgrade`, `status`), one transaction per
+//!   migration, bookkeeping in `schema_migrations` (revision, checksum, when).
+//! - [`adopt`]: taking over a Python MeshView database at any of its revisions.
+//! - [`lock`]: one migrating writer at a time.
+//! - [`revision`]: `meshview db revision -m …` writes a new migration's files.
+
+pub mod adopt;
+pub mod chain;
+pub mod lock;
+pub mod revision;
+
+use std::path::Path;
+use std::time::Instant;
+
+use sqlx::{AssertSqlSafe, Row};
+
+pub use chain::{Chain, ChainProblem, Migration};
+
+use crate::config::DatabaseUrl;
+use crate::store::connect::{Conn, Role};
+use crate::store::{Backend, SqlContext, StoreError, now_us};
+
+/// Bookkeeping tables live outside the chain: they must exist before any migration runs
+/// (like Alembic's `alembic_version`). `migration_status` has MeshView's exact DDL.
+const BOOKKEEPING: &str = "
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    revision VARCHAR(32) NOT NULL PRIMARY KEY,
+    parent VARCHAR(32),
+    message VARCHAR NOT NULL,
+    checksum VARCHAR(64) NOT NULL,
+    applied_at_us BIGINT NOT NULL,
+    note VARCHAR
+);
+CREATE TABLE IF NOT EXISTS migration_status (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    in_progress BOOLEAN NOT NULL DEFAULT FALSE,
+    updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+);
+INSERT INTO migration_status (id, in_progress) VALUES (1, FALSE) ON CONFLICT (id) DO NOTHING;
+";
+
+/// A migration that has been applied, as recorded in the database.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub revision: String,
+    pub checksum: String,
+    pub applied_at_us: i64,
+    pub note: Option<String>,
+}
+
+/// Where a database stands relative to this binary's chain.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaState {
+    /// Applied migrations, in chain order.
+    pub applied: Vec<Applied>,
+    /// MeshView's `alembic_version`, when the database came from (or still is) MeshView.
+    pub meshview_revision: Option<String>,
+    /// MeshView's tables exist but our bookkeeping says nothing: adoption is pending.
+    pub needs_adoption: bool,
+    /// `migration_status.in_progress` and its `updated_at`.
+    pub in_progress: bool,
+    pub status_updated_at: Option<String>,
+}
+
+impl SchemaState {
+    pub fn current(&self) -> Option<&str> {
+        self.applied.last().map(|a| a.revision.as_str())
+    }
+
+    pub fn is_at_head(&self, chain: &Chain) -> bool {
+        !self.needs_adoption && self.current() == chain.head_revision()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "the database is at revision {revision}, which this binary does not know (its head is {head}); \
+         it was migrated by a newer MeshView — upgrade this binary, or downgrade the database with the newer one"
+    )]
+    NewerDatabase { revision: String, head: String },
+    #[error(
+        "migration {revision} ({dir}) was edited after it was applied to this database \
+         (checksum recorded {recorded}, now {current}); restore the original files and put the change in a new migration"
+    )]
+    Edited {
+        revision: String,
+        dir: String,
+        recorded: String,
+        current: String,
+    },
+    #[error(
+        "migration {revision} ({message}) failed on {backend}; the database is still at {previous}: {cause}"
+    )]
+    Failed {
+        revision: String,
+        message: String,
+        backend: &'static str,
+        previous: String,
+        cause: String,
+    },
+    #[error("{0}")]
+    Target(String),
+    #[error("broken migration chain: {}", .0.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join("; "))]
+    Chain(Vec<ChainProblem>),
+}
+
+/// One migration step that ran.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub revision: String,
+    pub message: String,
+    pub millis: u128,
+}
+
+/// What an upgrade or downgrade did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub adopted_from: Option<String>,
+    pub steps: Vec<Step>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+pub(crate) async fn exec(conn: &mut Conn, sql: &str) -> Result<(), sqlx::Error> {
+    match conn {
+        Conn::Sqlite(c) => sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut *c)
+            .await
+            .map(|_| ()),
+        Conn::Postgres(c) => sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut *c)
+            .await
+            .map(|_| ()),
+    }
+}
+
+pub(crate) async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool, StoreError> {
+    let n: i64 = match conn {
+        Conn::Sqlite(c) => {
+            sqlx::query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1")
+                .bind(table)
+                .fetch_one(&mut *c)
+                .await
+                .context("reading the schema")?
+                .get(0)
+        }
+        Conn::Postgres(c) => sqlx::query(
+            "SELECT count(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = $1",
+        )
+        .bind(table)
+        .fetch_one(&mut *c)
+        .await
+        .context("reading the schema")?
+        .get(0),
+    };
+    Ok(n > 0)
+}
+
+/// Opens a transaction for one schema change. SQLite: foreign-key enforcement is paused
+/// for the table-rebuild pattern (it can only change outside a transaction) and the
+/// whole result is checked before commit.
+async fn begin(conn: &mut Conn) -> Result<(), sqlx::Error> {
+    match conn.backend() {
+        Backend::Sqlite => {
+            exec(conn, "PRAGMA foreign_keys = OFF").await?;
+            exec(conn, "BEGIN IMMEDIATE").await
+        }
+        Backend::Postgres => exec(conn, "BEGIN").await,
+    }
+}
+
+async fn commit(conn: &mut Conn) -> Result<(), StoreError> {
+    if let Conn::Sqlite(c) = conn {
+        let violations = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&mut *c)
+            .await
+            .context("checking foreign keys")?;
+        if let Some(row) = violations.first() {
+            let table: String = row.get(0);
+            let parent: String = row.get(2);
+            return Err(StoreError::Schema(format!(
+                "{} row(s) would violate foreign keys (first: a {table} row whose {parent} row is missing)",
+                violations.len()
+            )));
+        }
+    }
+    exec(conn, "COMMIT").await.context("committing")?;
+    if conn.backend() == Backend::Sqlite {
+        exec(conn, "PRAGMA foreign_keys = ON")
+            .await
+            .context("re-enabling foreign keys")?;
+    }
+    Ok(())
+}
+
+async fn rollback(conn: &mut Conn) {
+    if let Err(e) = exec(conn, "ROLLBACK").await {
+        tracing::warn!(error = %e, "rollback failed");
+    }
+    if conn.backend() == Backend::Sqlite {
+        let _ = exec(conn, "PRAGMA foreign_keys = ON").await;
+    }
+}
+
+/// Runs `body` inside [`begin`]/[`commit`], rolling back on any error.
+macro_rules! in_transaction {
+    ($conn:expr, $body:expr) => {{
+        begin($conn).await.context("starting a transaction")?;
+        let result: Result<_, StoreError> = async { $body }.await;
+        match result {
+            Ok(v) => match commit($conn).await {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    rollback($conn).await;
+                    Err(e)
+                }
+            },
+            Err(e) => {
+                rollback($conn).await;
+                Err(e)
+            }
+        }
+    }};
+}
+pub(crate) use in_transaction;
+
+async fn ensure_bookkeeping(conn: &mut Conn) -> Result<(), StoreError> {
+    exec(conn, BOOKKEEPING)
+        .await
+        .context("creating the schema_migrations and migration_status tables")
+}
+
+async fn fetch_applied(conn: &mut Conn) -> Result<Vec<Applied>, StoreError> {
+    const Q: &str = "SELECT revision, checksum, applied_at_us, note FROM schema_migrations ORDER BY applied_at_us";
+    let rows: Vec<(String, String, i64, Option<String>)> = match conn {
+        Conn::Sqlite(c) => sqlx::query_as(Q).fetch_all(&mut *c).await,
+        Conn::Postgres(c) => sqlx::query_as(Q).fetch_all(&mut *c).await,
+    }
+    .context("reading schema_migrations")?;
+    Ok(rows
+        .into_iter()
+        .map(|(revision, checksum, applied_at_us, note)| Applied {
+            revision,
+            checksum,
+            applied_at_us,
+            note,
+        })
+        .collect())
+}
+
+async fn fetch_meshview_revision(conn: &mut Conn) -> Result<Option<String>, StoreError> {
+    if !table_exists(conn, "alembic_version").await? {
+        return Ok(None);
+    }
+    const Q: &str = "SELECT version_num FROM alembic_version";
+    let rows: Vec<(String,)> = match conn {
+        Conn::Sqlite(c) => sqlx::query_as(Q).fetch_all(&mut *c).await,
+        Conn::Postgres(c) => sqlx::query_as(Q).fetch_all(&mut *c).await,
+    }
+    .context("reading alembic_version")?;
+    Ok(rows.into_iter().next().map(|r| r.0))
+}
+
+async fn fetch_status_row(conn: &mut Conn) -> Result<(bool, Option<String>), StoreError> {
+    if !table_exists(conn, "migration_status").await? {
+        return Ok((false, None));
+    }
+    const Q: &str =
+        "SELECT in_progress, CAST(updated_at AS VARCHAR) FROM migration_status WHERE id = 1";
+    let row: Option<(bool, Option<String>)> = match conn {
+        Conn::Sqlite(c) => sqlx::query_as(Q).fetch_optional(&mut *c).await,
+        Conn::Postgres(c) => sqlx::query_as(Q).fetch_optional(&mut *c).await,
+    }
+    .context("reading migration_status")?;
+    Ok(row.unwrap_or((false, None)))
+}
+
+/// Reads the schema state and checks it against the chain: unknown (newer) revisions
+/// and edited applied migrations are errors.
+pub async fn read_state(conn: &mut Conn, chain: &Chain) -> Result<SchemaState, MigrateError> {
+    let has_bookkeeping = table_exists(conn, "schema_migrations").await?;
+    let mut applied = if has_bookkeeping {
+        fetch_applied(conn).await?
+    } else {
+        Vec::new()
+    };
+    let head = chain.head_revision().unwrap_or("base").to_string();
+    for a in &applied {
+        let Some(m) = chain.get(&a.revision) else {
+            return Err(MigrateError::NewerDatabase {
+                revision: a.revision.clone(),
+                head,
+            });
+        };
+        let current = m.checksum();
+        if current != a.checksum {
+            return Err(MigrateError::Edited {
+                revision: a.revision.clone(),
+                dir: m.dir.clone(),
+                recorded: a.checksum.clone(),
+                current,
+            });
+        }
+    }
+    applied.sort_by_key(|a| chain.position(&a.revision));
+    // Applied revisions must be exactly the first N of the chain.
+    for (i, a) in applied.iter().enumerate() {
+        if chain.migrations()[i].revision != a.revision {
+            return Err(MigrateError::Store(StoreError::Schema(format!(
+                "schema_migrations is inconsistent: revision {} is recorded but its ancestor {} is not",
+                a.revision,
+                chain.migrations()[i].revision
+            ))));
+        }
+    }
+    let meshview_revision = fetch_meshview_revision(conn).await?;
+    // MeshView's tables without our bookkeeping: a MeshView database (any revision, or
+    // pre-Alembic 2.x when alembic_version is absent) waiting to be adopted.
+    let needs_adoption = applied.is_empty()
+        && table_exists(conn, "packet").await?
+        && table_exists(conn, "node").await?;
+    let (in_progress, status_updated_at) = fetch_status_row(conn).await?;
+    Ok(SchemaState {
+        applied,
+        meshview_revision,
+        needs_adoption,
+        in_progress,
+        status_updated_at,
+    })
+}
+
+/// Reads the state of the database at `url` without changing anything.
+pub async fn status(url: &DatabaseUrl, chain: &Chain) -> Result<SchemaState, MigrateError> {
+    let mut conn = Conn::open(url, Role::Reader).await?;
+    let state = read_state(&mut conn, chain).await;
+    conn.close().await;
+    state
+}
+
+async fn record(conn: &mut Conn, m: &Migration, note: Option<&str>) -> Result<(), StoreError> {
+    const Q: &str = "INSERT INTO schema_migrations \
+        (revision, parent, message, checksum, applied_at_us, note) VALUES ($1, $2, $3, $4, $5, $6)";
+    // Strictly increasing timestamps keep the applied order readable even for fast steps.
+    let at = now_us();
+    match conn {
+        Conn::Sqlite(c) => sqlx::query(Q)
+            .bind(&m.revision)
+            .bind(&m.parent)
+            .bind(&m.message)
+            .bind(m.checksum())
+            .bind(at)
+            .bind(note)
+            .execute(&mut *c)
+            .await
+            .map(|_| ()),
+        Conn::Postgres(c) => sqlx::query(Q)
+            .bind(&m.revision)
+            .bind(&m.parent)
+            .bind(&m.message)
+            .bind(m.checksum())
+            .bind(at)
+            .bind(note)
+            .execute(&mut *c)
+            .await
+            .map(|_| ()),
+    }
+    .context(format!("recording revision {}", m.revision))
+}
+
+async fn unrecord(conn: &mut Conn, revision: &str) -> Result<(), StoreError> {
+    const Q: &str = "DELETE FROM schema_migrations WHERE revision = $1";
+    match conn {
+        Conn::Sqlite(c) => sqlx::query(Q)
+            .bind(revision)
+            .execute(&mut *c)
+            .await
+            .map(|_| ()),
+        Conn::Postgres(c) => sqlx::query(Q)
+            .bind(revision)
+            .execute(&mut *c)
+            .await
+            .map(|_| ()),
+    }
+    .context(format!("unrecording revision {revision}"))
+}
+
+async fn set_in_progress(conn: &mut Conn, on: bool) -> Result<(), StoreError> {
+    let sql = if on {
+        "UPDATE migration_status SET in_progress = TRUE, updated_at = CURRENT_TIMESTAMP WHERE id = 1"
+    } else {
+        "UPDATE migration_status SET in_progress = FALSE, updated_at = CURRENT_TIMESTAMP WHERE id = 1"
+    };
+    exec(conn, sql).await.context("updating migration_status")
+}
+
+/// Applies (or reverts) one migration in its own transaction.
+async fn run_step(
+    conn: &mut Conn,
+    m: &Migration,
+    up: bool,
+    previous: &str,
+) -> Result<Step, MigrateError> {
+    let backend = conn.backend();
+    let started = Instant::now();
+    tracing::info!(
+        revision = %m.revision,
+        "{} {} — {}",
+        if up { "upgrading to" } else { "downgrading from" },
+        m.revision,
+        m.message
+    );
+    let sql = if up { m.up(backend) } else { m.down(backend) };
+    let result: Result<(), StoreError> = in_transaction!(conn, {
+        exec(conn, sql)
+            .await
+            .context(format!("running {}/{}", m.dir, file_name(backend, up)))?;
+        if up {
+            record(conn, m, None).await?;
+        } else {
+            unrecord(conn, &m.revision).await?;
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        return Err(MigrateError::Failed {
+            revision: m.revision.clone(),
+            message: m.message.clone(),
+            backend: backend.name(),
+            previous: previous.to_string(),
+            cause: e.to_string(),
+        });
+    }
+    let millis = started.elapsed().as_millis();
+    tracing::info!(revision = %m.revision, millis, "done");
+    Ok(Step {
+        revision: m.revision.clone(),
+        message: m.message.clone(),
+        millis,
+    })
+}
+
+fn file_name(backend: Backend, up: bool) -> &'static str {
+    match (backend, up) {
+        (Backend::Sqlite, true) => "sqlite.up.sql",
+        (Backend::Sqlite, false) => "sqlite.down.sql",
+        (Backend::Postgres, true) => "postgres.up.sql",
+        (Backend::Postgres, false) => "postgres.down.sql",
+    }
+}
+
+/// Options of an upgrade.
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeOptions {
+    /// SQLite: copy the file before adopting a MeshView database.
+    pub backup_before_adoption: bool,
+}
+
+/// The database's SQLite file, if it is SQLite.
+fn sqlite_path(url: &DatabaseUrl) -> Option<&Path> {
+    match url {
+        DatabaseUrl::Sqlite { path } => Some(path),
+        DatabaseUrl::Postgres { .. } => None,
+    }
+}
+
+/// Upgrades to `target` (`None` = head), adopting a MeshView database first if needed.
+/// This is exactly what the writer does at start-up: lock, mark `migration_status` in
+/// progress, migrate, clear the mark (also on failure).
+pub async fn upgrade(
+    url: &DatabaseUrl,
+    chain: &Chain,
+    target: Option<&str>,
+    opts: &UpgradeOptions,
+) -> Result<Report, MigrateError> {
+    let target_pos = match target {
+        None | Some("head") => chain.migrations().len().checked_sub(1),
+        Some(rev) => Some(
+            chain
+                .position(&chain.resolve(rev).map_err(MigrateError::Target)?.revision)
+                .expect("resolved"),
+        ),
+    };
+    let mut conn = Conn::open(url, Role::Writer).await?;
+    let lock = lock::MigrationLock::acquire(&mut conn, sqlite_path(url)).await?;
+    let result = upgrade_locked(&mut conn, url, chain, target_pos, opts).await;
+    lock.release(&mut conn).await;
+    conn.close().await;
+    result
+}
+
+async fn upgrade_locked(
+    conn: &mut Conn,
+    url: &DatabaseUrl,
+    chain: &Chain,
+    target_pos: Option<usize>,
+    opts: &UpgradeOptions,
+) -> Result<Report, MigrateError> {
+    ensure_bookkeeping(conn).await?;
+    let state = read_state(conn, chain).await?;
+    let current_pos = state.current().and_then(|r| chain.position(r));
+    let mut report = Report {
+        from: state.current().map(str::to_string),
+        ..Report::default()
+    };
+    let first_pending = current_pos.map_or(0, |p| p + 1);
+    let pending: Vec<&Migration> = match target_pos {
+        Some(t) if t + 1 > first_pending => chain.migrations()[first_pending..=t].iter().collect(),
+        _ => Vec::new(),
+    };
+    if let (Some(t), Some(c)) = (target_pos, current_pos)
+        && t < c
+    {
+        return Err(MigrateError::Target(format!(
+            "the database is at {}, past the requested revision {}; use `meshview db downgrade`",
+            chain.migrations()[c].revision,
+            chain.migrations()[t].revision
+        )));
+    }
+    if pending.is_empty() && !state.needs_adoption {
+        report.to = report.from.clone();
+        return Ok(report);
+    }
+
+    set_in_progress(conn, true).await?;
+    let outcome = async {
+        let mut previous = state.current().unwrap_or("base").to_string();
+        let mut pending = pending;
+        if state.needs_adoption {
+            let adopted_at = adopt::adopt(conn, url, chain, &state, opts).await?;
+            report.adopted_from = Some(
+                state
+                    .meshview_revision
+                    .clone()
+                    .unwrap_or_else(|| "pre-Alembic".into()),
+            );
+            let adopted_pos = chain
+                .position(&adopted_at)
+                .expect("adoption point is in the chain");
+            pending.retain(|m| chain.position(&m.revision) > Some(adopted_pos));
+            previous = adopted_at;
+        }
+        for m in pending {
+            report.steps.push(run_step(conn, m, true, &previous).await?);
+            previous = m.revision.clone();
+        }
+        report.to = Some(previous);
+        Ok::<_, MigrateError>(())
+    }
+    .await;
+    if let Err(e) = set_in_progress(conn, false).await {
+        tracing::error!(error = %e, "could not clear migration_status.in_progress");
+    }
+    outcome.map(|()| report)
+}
+
+/// Where to downgrade to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DowngradeTarget {
+    /// Undo every migration.
+    Base,
+    /// Undo the last N migrations (`-1`).
+    Relative(usize),
+    /// Undo migrations until this revision is the current one.
+    Revision(String),
+}
+
+impl DowngradeTarget {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s == "base" {
+            return Ok(DowngradeTarget::Base);
+        }
+        if let Some(n) = s.strip_prefix('-') {
+            return n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(DowngradeTarget::Relative)
+                .ok_or_else(|| format!("{s:?} is not a relative step like -1"));
+        }
+        if s.is_empty() {
+            return Err("empty revision".into());
+        }
+        Ok(DowngradeTarget::Revision(s.to_string()))
+    }
+}
+
+/// Reverts migrations, newest first, one transaction each, under the migration lock.
+pub async fn downgrade(
+    url: &DatabaseUrl,
+    chain: &Chain,
+    target: &DowngradeTarget,
+) -> Result<Report, MigrateError> {
+    let mut conn = Conn::open(url, Role::Writer).await?;
+    let lock = lock::MigrationLock::acquire(&mut conn, sqlite_path(url)).await?;
+    let result = async {
+        ensure_bookkeeping(&mut conn).await?;
+        let state = read_state(&mut conn, chain).await?;
+        let Some(current) = state.current().map(str::to_string) else {
+            return Err(MigrateError::Target("the database is already at base".into()));
+        };
+        let cur_pos = chain.position(&current).expect("checked by read_state");
+        // Index of the migration that stays as the new current one (None = base).
+        let keep: Option<usize> = match target {
+            DowngradeTarget::Base => None,
+            DowngradeTarget::Relative(n) => cur_pos.checked_sub(*n),
+            DowngradeTarget::Revision(r) => {
+                let p = chain
+                    .position(&chain.resolve(r).map_err(MigrateError::Target)?.revision)
+                    .expect("resolved");
+                if p > cur_pos {
+                    return Err(MigrateError::Target(format!(
+                        "{r} is newer than the current revision {current}; use `meshview db upgrade`"
+                    )));
+                }
+                Some(p)
+            }
+        };
+        if let DowngradeTarget::Relative(n) = target
+            && *n > cur_pos + 1
+        {
+            return Err(MigrateError::Target(format!(
+                "cannot go back {n} steps: only {} migration(s) are applied",
+                cur_pos + 1
+            )));
+        }
+        let mut report = Report {
+            from: Some(current.clone()),
+            ..Report::default()
+        };
+        set_in_progress(&mut conn, true).await?;
+        let outcome = async {
+            let stop = keep.map_or(0, |k| k + 1);
+            for i in (stop..=cur_pos).rev() {
+                let m = &chain.migrations()[i];
+                report.steps.push(run_step(&mut conn, m, false, &m.revision).await?);
+            }
+            Ok::<_, MigrateError>(())
+        }
+        .await;
+        if let Err(e) = set_in_progress(&mut conn, false).await {
+            tracing::error!(error = %e, "could not clear migration_status.in_progress");
+        }
+        outcome?;
+        report.to = keep.map(|k| chain.migrations()[k].revision.clone());
+        Ok(report)
+    }
+    .await;
+    lock.release(&mut conn).await;
+    conn.close().await;
+    result
+}
