@@ -105,7 +105,7 @@ pub async fn main(cli: Cli) -> ExitCode {
     match dispatch(cli).await {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // One line, on stderr, whatever the log filter.
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

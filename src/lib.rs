@@ -8,4 +8,5 @@ pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod store;
+pub mod simulate;
 pub mod web;

@@ -132,6 +132,34 @@ impl Conn {
         }
     }
 
+    /// Runs one or more SQL statements (no parameters, no results).
+    pub async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql);
+        match self {
+            Conn::Sqlite(c) => sqlx::raw_sql(sql).execute(&mut *c).await.map(|_| ()),
+            Conn::Postgres(c) => sqlx::raw_sql(sql).execute(&mut *c).await.map(|_| ()),
+        }
+    }
+
+    /// Runs one statement and returns the number of rows it changed.
+    pub async fn execute_count(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql);
+        match self {
+            Conn::Sqlite(c) => sqlx::query(sql).execute(&mut *c).await.map(|r| r.rows_affected()),
+            Conn::Postgres(c) => sqlx::query(sql).execute(&mut *c).await.map(|r| r.rows_affected()),
+        }
+    }
+
+    /// Runs a query returning one integer (counts, sums; NULL reads as 0).
+    pub async fn scalar_i64(&mut self, sql: &str) -> Result<i64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql);
+        let v: Option<i64> = match self {
+            Conn::Sqlite(c) => sqlx::query_scalar(sql).fetch_one(&mut *c).await?,
+            Conn::Postgres(c) => sqlx::query_scalar(sql).fetch_one(&mut *c).await?,
+        };
+        Ok(v.unwrap_or(0))
+    }
+
     pub async fn close(self) {
         let _ = match self {
             Conn::Sqlite(c) => c.close().await,

@@ -82,27 +82,11 @@ async fn columns(conn: &mut Conn, table: &str) -> Result<BTreeSet<String>, Store
 }
 
 async fn count(conn: &mut Conn, sql: &str) -> Result<i64, StoreError> {
-    let q = sqlx::AssertSqlSafe(sql);
-    match conn {
-        Conn::Sqlite(c) => sqlx::query_scalar(q).fetch_one(&mut *c).await,
-        Conn::Postgres(c) => sqlx::query_scalar(q).fetch_one(&mut *c).await,
-    }
-    .context(format!("counting ({sql})"))
+    conn.scalar_i64(sql).await.context(format!("counting ({sql})"))
 }
 
 async fn exec_count(conn: &mut Conn, sql: &str) -> Result<u64, StoreError> {
-    let q = sqlx::AssertSqlSafe(sql);
-    match conn {
-        Conn::Sqlite(c) => sqlx::query(q)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected()),
-        Conn::Postgres(c) => sqlx::query(q)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected()),
-    }
-    .context(format!("adopting ({sql})"))
+    conn.execute_count(sql).await.context(format!("adopting ({sql})"))
 }
 
 async fn run(conn: &mut Conn, sql: &str) -> Result<(), StoreError> {
@@ -173,9 +157,13 @@ async fn move_aside(conn: &mut Conn, table: &str) -> Result<(), StoreError> {
 /// SQL turning a legacy `DateTime` column into microseconds since the epoch (UTC).
 fn datetime_to_us(conn: &Conn, col: &str) -> String {
     match conn {
-        Conn::Sqlite(_) => {
-            format!("CAST(ROUND((julianday(o.{col}) - 2440587.5) * 86400000000.0) AS BIGINT)")
-        }
+        // SQLite's date functions keep only milliseconds, so whole seconds come from
+        // strftime and the microseconds from the text SQLAlchemy wrote (`….ffffff`).
+        Conn::Sqlite(_) => format!(
+            "(CAST(strftime('%s', o.{col}) AS BIGINT) * 1000000 + CASE WHEN instr(o.{col}, '.') > 0 \
+             THEN CAST(substr(substr(o.{col}, instr(o.{col}, '.') + 1) || '000000', 1, 6) AS BIGINT) \
+             ELSE 0 END)"
+        ),
         Conn::Postgres(_) => format!("CAST(EXTRACT(EPOCH FROM o.{col}) * 1000000 AS BIGINT)"),
     }
 }

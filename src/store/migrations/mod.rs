@@ -15,7 +15,7 @@ pub mod revision;
 use std::path::Path;
 use std::time::Instant;
 
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
 pub use chain::{Chain, ChainProblem, Migration};
 
@@ -128,16 +128,7 @@ pub struct Report {
 }
 
 pub(crate) async fn exec(conn: &mut Conn, sql: &str) -> Result<(), sqlx::Error> {
-    match conn {
-        Conn::Sqlite(c) => sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut *c)
-            .await
-            .map(|_| ()),
-        Conn::Postgres(c) => sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut *c)
-            .await
-            .map(|_| ()),
-    }
+    conn.execute(sql).await
 }
 
 pub(crate) async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool, StoreError> {

@@ -1,0 +1,1 @@
+//! Simulated mesh traffic with ground truth (see docs/simulator.md).
