@@ -99,8 +99,9 @@ impl TestDb {
 
     pub async fn scalar(&self, sql: &str) -> i64 {
         let mut c = self.conn().await;
+        // Wrapped so INTEGER (int4) results read as i64 on PostgreSQL too.
         let v = c
-            .scalar_i64(sql)
+            .scalar_i64(&format!("SELECT CAST(({sql}) AS BIGINT)"))
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
         c.close().await;

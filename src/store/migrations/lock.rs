@@ -7,7 +7,6 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use sqlx::Row;
 
@@ -31,35 +30,38 @@ pub fn sqlite_lock_path(db: &Path) -> PathBuf {
 }
 
 impl MigrationLock {
-    pub async fn acquire(conn: &mut Conn, sqlite_path: Option<&Path>) -> Result<Self, StoreError> {
-        match conn {
-            Conn::Sqlite(_) => {
-                let path = sqlite_lock_path(sqlite_path.expect("SQLite connection has a path"));
+    /// Takes the lock, waiting (and saying so) while another writer holds it. On SQLite
+    /// this happens before the database is opened, so two writers never race to create
+    /// the file or switch it to WAL.
+    pub async fn acquire(target: LockTarget<'_>) -> Result<Self, StoreError> {
+        match target {
+            LockTarget::Sqlite(db_path) => {
+                let path = sqlite_lock_path(db_path);
                 let file = OpenOptions::new()
                     .create(true)
                     .truncate(false)
                     .write(true)
                     .open(&path)
-                    .map_err(|e| {
-                        StoreError::Schema(format!(
-                            "cannot create the migration lock file {}: {e}",
+                    .map_err(|e| StoreError::OpenSqlite {
+                        path: db_path.to_path_buf(),
+                        cause: format!(
+                            "cannot create its migration lock file {}: {e} (is the directory writable by this user?)",
                             path.display()
-                        ))
+                        ),
                     })?;
-                match file.try_lock() {
-                    Ok(()) => {}
+                let file = match file.try_lock() {
+                    Ok(()) => file,
                     Err(TryLockError::WouldBlock) => {
                         tracing::info!(
                             lock = %path.display(),
                             "another writer is migrating this database; waiting for it to finish"
                         );
-                        let file = tokio::task::spawn_blocking(move || file.lock().map(|_| file))
+                        tokio::task::spawn_blocking(move || file.lock().map(|_| file))
                             .await
                             .map_err(|e| StoreError::Schema(e.to_string()))?
                             .map_err(|e| {
                                 StoreError::Schema(format!("cannot lock {}: {e}", path.display()))
-                            })?;
-                        return Ok(MigrationLock { _file: Some(file) });
+                            })?
                     }
                     Err(TryLockError::Error(e)) => {
                         return Err(StoreError::Schema(format!(
@@ -67,10 +69,13 @@ impl MigrationLock {
                             path.display()
                         )));
                     }
-                }
+                };
                 Ok(MigrationLock { _file: Some(file) })
             }
-            Conn::Postgres(c) => {
+            LockTarget::Postgres(conn) => {
+                let Conn::Postgres(c) = conn else {
+                    unreachable!("a PostgreSQL lock needs a PostgreSQL connection")
+                };
                 let got: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
                     .bind(PG_LOCK_KEY)
                     .fetch_one(&mut *c)
@@ -101,6 +106,12 @@ impl MigrationLock {
         }
         // The file lock is released when `self` drops.
     }
+}
+
+/// What to lock: a SQLite file (by path), or a PostgreSQL session.
+pub enum LockTarget<'a> {
+    Sqlite(&'a Path),
+    Postgres(&'a mut Conn),
 }
 
 /// Is some writer holding the migration lock right now? (Readers ask; never blocks.)
@@ -134,6 +145,3 @@ pub async fn is_held(conn: &mut Conn, sqlite_path: Option<&Path>) -> Result<bool
         }
     }
 }
-
-/// Polling interval used by waiters that cannot block on the lock itself.
-pub const POLL: Duration = Duration::from_millis(500);

@@ -12,7 +12,6 @@ pub mod chain;
 pub mod lock;
 pub mod revision;
 
-use std::path::Path;
 use std::time::Instant;
 
 use sqlx::Row;
@@ -453,12 +452,19 @@ pub struct UpgradeOptions {
     pub backup_before_adoption: bool,
 }
 
-/// The database's SQLite file, if it is SQLite.
-fn sqlite_path(url: &DatabaseUrl) -> Option<&Path> {
-    match url {
-        DatabaseUrl::Sqlite { path } => Some(path),
-        DatabaseUrl::Postgres { .. } => None,
-    }
+/// Takes the migration lock and opens the connection migrations run on.
+async fn lock_and_open(url: &DatabaseUrl) -> Result<(lock::MigrationLock, Conn), MigrateError> {
+    Ok(match url {
+        DatabaseUrl::Sqlite { path } => {
+            let lock = lock::MigrationLock::acquire(lock::LockTarget::Sqlite(path)).await?;
+            (lock, Conn::open(url, Role::Writer).await?)
+        }
+        DatabaseUrl::Postgres { .. } => {
+            let mut conn = Conn::open(url, Role::Writer).await?;
+            let lock = lock::MigrationLock::acquire(lock::LockTarget::Postgres(&mut conn)).await?;
+            (lock, conn)
+        }
+    })
 }
 
 /// Upgrades to `target` (`None` = head), adopting a MeshView database first if needed.
@@ -478,8 +484,7 @@ pub async fn upgrade(
                 .expect("resolved"),
         ),
     };
-    let mut conn = Conn::open(url, Role::Writer).await?;
-    let lock = lock::MigrationLock::acquire(&mut conn, sqlite_path(url)).await?;
+    let (lock, mut conn) = lock_and_open(url).await?;
     let result = upgrade_locked(&mut conn, url, chain, target_pos, opts).await;
     lock.release(&mut conn).await;
     conn.close().await;
@@ -588,8 +593,7 @@ pub async fn downgrade(
     chain: &Chain,
     target: &DowngradeTarget,
 ) -> Result<Report, MigrateError> {
-    let mut conn = Conn::open(url, Role::Writer).await?;
-    let lock = lock::MigrationLock::acquire(&mut conn, sqlite_path(url)).await?;
+    let (lock, mut conn) = lock_and_open(url).await?;
     let result = async {
         ensure_bookkeeping(&mut conn).await?;
         let state = read_state(&mut conn, chain).await?;
