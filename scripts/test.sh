@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian machine: installs and starts what the tests
+# need (PostgreSQL, Mosquitto), then formatting, lints and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need_pkgs+=(postgresql)
+command -v mosquitto >/dev/null 2>&1 || need_pkgs+=(mosquitto)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    echo "==> installing ${need_pkgs[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if ! port_open 5432; then
+    echo "==> starting PostgreSQL"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    for v in $(ls /etc/postgresql 2>/dev/null); do
+        $SUDO pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
+    done
+fi
+if ! port_open 1883; then
+    echo "==> starting Mosquitto"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO mosquitto -d -c /etc/mosquitto/mosquitto.conf
+fi
+for _ in $(seq 1 60); do
+    port_open 5432 && port_open 1883 && break
+    sleep 1
+done
+port_open 5432 || { echo "PostgreSQL is not listening on 127.0.0.1:5432" >&2; exit 1; }
+port_open 1883 || { echo "Mosquitto is not listening on 127.0.0.1:1883" >&2; exit 1; }
+
+# The tests need a role that may CREATE DATABASE. Default: the postgres superuser over TCP
+# (trust auth, as on the project's machines). A stock Debian cluster asks for a password on
+# TCP, so there we give postgres a test password (only when we are root and it is local).
+if [ -z "${MESHVIEW_TEST_POSTGRES:-}" ]; then
+    MESHVIEW_TEST_POSTGRES="postgres://postgres@127.0.0.1:5432/postgres"
+    if command -v psql >/dev/null 2>&1 && ! psql "$MESHVIEW_TEST_POSTGRES" -qAtc "SELECT 1" >/dev/null 2>&1; then
+        if [ "$(id -u)" -eq 0 ]; then
+            runuser -u postgres -- psql -qc "ALTER USER postgres PASSWORD 'meshview-test'" >/dev/null
+            MESHVIEW_TEST_POSTGRES="postgres://postgres:meshview-test@127.0.0.1:5432/postgres"
+        fi
+    fi
+fi
+export MESHVIEW_TEST_POSTGRES
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo test"
+cargo test --workspace --all-targets --locked
