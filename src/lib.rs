@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod ingest;
+pub mod jobs;
 pub mod store;
 pub mod simulate;
 pub mod web;

@@ -1,0 +1,1 @@
+//! Scheduled writer jobs: retention cleanup and backups (see docs/operations.md).
