@@ -10,6 +10,8 @@ use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::ingest::Source;
+use crate::ingest::stats::IngestStats;
 use crate::store::coordination::{self, WaitOptions};
 use crate::store::migrations::Chain;
 use crate::store::{Db, Role};
@@ -21,6 +23,8 @@ pub struct Context {
     pub config: Arc<Config>,
     pub chain: Arc<Chain>,
     pub shutdown: CancellationToken,
+    /// Ingest counters, shared by the writer and the web side.
+    pub stats: Arc<IngestStats>,
 }
 
 /// The reader: bind at once (so `/health` can say why it is not ready), wait for the
@@ -69,20 +73,25 @@ pub async fn serve(ctx: Context, bound: Option<oneshot::Sender<SocketAddr>>) -> 
 }
 
 /// The writer: migrate (exactly as `meshview db upgrade`), then ingest until shutdown.
-pub async fn ingest(ctx: Context) -> anyhow::Result<()> {
-    ctx.config.require_mqtt()?;
+pub async fn ingest(ctx: Context, source: Source) -> anyhow::Result<()> {
+    if matches!(source, Source::Mqtt) {
+        ctx.config.require_mqtt()?;
+    }
     coordination::writer_startup(&ctx.config, &ctx.chain).await?;
-    crate::ingest::run(ctx).await
+    crate::ingest::run(ctx, source).await
 }
 
 /// Both halves in one process: migrate first, then the writer and the web server run
 /// side by side, each restarted with backoff if it fails, until one shutdown signal.
-pub async fn run(ctx: Context) -> anyhow::Result<()> {
+pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
+    if matches!(source, Source::Mqtt) {
+        ctx.config.require_mqtt()?;
+    }
     coordination::writer_startup(&ctx.config, &ctx.chain).await?;
     let writer = {
         let ctx = ctx.clone();
         supervise("writer", ctx.shutdown.clone(), move || {
-            crate::ingest::run(ctx.clone())
+            crate::ingest::run(ctx.clone(), source.clone())
         })
     };
     let web = {
@@ -95,8 +104,8 @@ pub async fn run(ctx: Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs a task until shutdown, restarting it after failures with capped exponential
-/// backoff; each exit is logged once with its cause.
+/// Runs a task until shutdown, restarting it after failures or unexpected exits with
+/// capped exponential backoff; each exit is logged once with its cause.
 pub async fn supervise<F, Fut>(name: &'static str, shutdown: CancellationToken, mut start: F)
 where
     F: FnMut() -> Fut,
@@ -105,11 +114,13 @@ where
     let mut backoff = Duration::from_secs(1);
     loop {
         let started = tokio::time::Instant::now();
-        let result = tokio::select! {
-            r = start() => r,
-            _ = shutdown.cancelled() => return,
-        };
+        // Tasks watch the shutdown token themselves and finish their work (the writer
+        // flushes its last batch), so they are awaited, never dropped mid-flight.
+        let result = start().await;
         if shutdown.is_cancelled() {
+            if let Err(e) = result {
+                tracing::error!(task = name, error = format!("{e:#}"), "task failed while shutting down");
+            }
             return;
         }
         match result {

@@ -9,6 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, Context};
 use crate::config::{Config, LoadOptions};
+use crate::ingest::Source;
+use crate::ingest::stats::IngestStats;
+use crate::simulate::SimConfig;
 use crate::store::connect::{Conn, Role};
 use crate::store::migrations::{self, Chain, DowngradeTarget, MigrateError, UpgradeOptions};
 
@@ -44,9 +47,17 @@ pub enum Command {
         /// Write the process id here while running.
         #[arg(long)]
         pid_file: Option<PathBuf>,
+        /// Feed simulated mesh traffic instead of connecting to a broker.
+        #[arg(long)]
+        demo: bool,
     },
-    /// The writer: migrate the schema, then ingest from MQTT.
-    Ingest,
+    /// The writer: migrate the schema, then ingest from MQTT (or a capture file).
+    Ingest {
+        /// Feed this capture file (JSON lines: topic, base64 payload) instead of MQTT,
+        /// then exit.
+        #[arg(long, value_name = "FILE")]
+        replay: Option<PathBuf>,
+    },
     /// The reader: wait for a current schema, then serve the web UI and API.
     Serve,
     /// Schema migrations.
@@ -168,16 +179,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         config: Arc::new(config),
         chain: Arc::new(chain),
         shutdown: shutdown.clone(),
+        stats: Arc::new(IngestStats::default()),
     };
     match cli.command {
-        Command::Run { pid_file } => {
+        Command::Run { pid_file, demo } => {
             app::cancel_on_signals(shutdown);
             let _pid = pid_file.map(PidFile::create).transpose()?;
-            app::run(ctx).await?;
+            let source = if demo {
+                Source::Demo(SimConfig::default())
+            } else {
+                Source::Mqtt
+            };
+            app::run(ctx, source).await?;
         }
-        Command::Ingest => {
+        Command::Ingest { replay } => {
             app::cancel_on_signals(shutdown);
-            app::ingest(ctx).await?;
+            let source = replay.map(Source::Replay).unwrap_or(Source::Mqtt);
+            app::ingest(ctx, source).await?;
         }
         Command::Serve => {
             app::cancel_on_signals(shutdown);

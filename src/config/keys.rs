@@ -72,6 +72,12 @@ pub const KEYS: &[KeySpec] = &[
     k("mqtt", "skip_node_ids", ""),
     k("mqtt", "secondary_keys", ""),
     k("mqtt", "client_id", ""),
+    k("mqtt", "tls", "false"),
+    k("mqtt", "ca_file", ""),
+    k("mqtt", "flood_per_minute", "60"),
+    k("mqtt", "flood_per_hour", "600"),
+    k("mqtt", "redact_direct_messages", "false"),
+    k("mqtt", "queue_size", "50000"),
     k(
         "database",
         "connection_string",

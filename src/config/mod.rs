@@ -111,6 +111,17 @@ pub struct Mqtt {
     /// Raw base64 strings; validated into a keyring by the ingest side.
     pub secondary_keys: Vec<String>,
     pub client_id: Option<String>,
+    /// Connect with TLS (also implied by an `mqtts://` server).
+    pub tls: bool,
+    /// PEM file of the CA to trust; empty means the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Flood guard: distinct packets per sender per minute / hour (0 disables).
+    pub flood_per_minute: u32,
+    pub flood_per_hour: u32,
+    /// Store direct text messages with their text removed.
+    pub redact_direct_messages: bool,
+    /// Accepted messages buffered for the database writer.
+    pub queue_size: usize,
 }
 
 #[derive(Clone)]
@@ -453,15 +464,47 @@ impl Raw {
             })?
         };
         let non_empty = |s: String| (!s.is_empty()).then_some(s);
+        // `mqtts://host` and `mqtt://host` are accepted as server values.
+        let server_raw = self.str("mqtt", "server");
+        let (mqtt_server, tls_scheme) = match server_raw.split_once("://") {
+            Some((scheme, host)) if scheme.eq_ignore_ascii_case("mqtts") => (host.to_string(), true),
+            Some((scheme, host)) if scheme.eq_ignore_ascii_case("mqtt") => (host.to_string(), false),
+            Some(_) => {
+                return Err(Self::invalid(
+                    "mqtt",
+                    "server",
+                    &server_raw,
+                    "a host name, or mqtt://HOST or mqtts://HOST",
+                ));
+            }
+            None => (server_raw.clone(), false),
+        };
+        let mqtt_server = mqtt_server.trim_end_matches('/').to_string();
+        let tls = tls_scheme || self.bool("mqtt", "tls")?;
+        let port = match self.get("mqtt", "port") {
+            // Without an explicit port, TLS means the standard 8883.
+            None if tls => 8883,
+            _ => self.port("mqtt", "port", false)?,
+        };
+        let queue_size: usize = self.num("mqtt", "queue_size", "a positive number of messages")?;
+        if queue_size == 0 {
+            return Err(Self::invalid("mqtt", "queue_size", "0", "a positive number of messages"));
+        }
         let mqtt = Mqtt {
-            server: self.str("mqtt", "server"),
-            port: self.port("mqtt", "port", false)?,
+            server: mqtt_server,
+            port,
             topics,
             username: non_empty(self.str("mqtt", "username")),
             password: Secret::new(self.str("mqtt", "password")),
             skip_node_ids: self.list("mqtt", "skip_node_ids"),
             secondary_keys: self.list("mqtt", "secondary_keys"),
             client_id: non_empty(self.str("mqtt", "client_id")),
+            tls,
+            ca_file: self.opt_path("mqtt", "ca_file"),
+            flood_per_minute: self.num("mqtt", "flood_per_minute", "a whole number (0 disables)")?,
+            flood_per_hour: self.num("mqtt", "flood_per_hour", "a whole number (0 disables)")?,
+            redact_direct_messages: self.bool("mqtt", "redact_direct_messages")?,
+            queue_size,
         };
 
         let url_raw = self.str("database", "connection_string");

@@ -136,11 +136,17 @@ mod tests {
         assert!(!line.contains('\n'));
         assert!(line.starts_with("{\"topic\":"));
         let (topic, payload) = parse_capture_line(&line).unwrap();
-        assert_eq!((topic.as_str(), payload.as_slice()), (msg.topic.as_str(), &msg.payload[..]));
+        assert_eq!(
+            (topic.as_str(), payload.as_slice()),
+            (msg.topic.as_str(), &msg.payload[..])
+        );
         assert!(parse_capture_line("{}").is_err());
         assert!(parse_capture_line("not json").is_err());
         assert!(parse_capture_line(r#"{"topic":"t","payload_b64":"@@"}"#).is_err());
         let extra = r#"{"topic":"t","payload_b64":"Zm9v","at_s":3}"#;
-        assert_eq!(parse_capture_line(extra).unwrap(), ("t".into(), b"foo".to_vec()));
+        assert_eq!(
+            parse_capture_line(extra).unwrap(),
+            ("t".into(), b"foo".to_vec())
+        );
     }
 }

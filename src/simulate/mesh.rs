@@ -236,6 +236,8 @@ impl Mesh {
         let mut alt = [0u8; 32];
         rng.fill(&mut alt);
         nodes[impersonator].alt_public_key = Some(alt);
+        // Public keys need firmware 2.5+.
+        nodes[impersonator].firmware = "2.6.11.60ec05e";
 
         if private_channel {
             // About one node in ten (at least two) also uses the Private channel.
@@ -334,7 +336,10 @@ impl Mesh {
             .map(|i| {
                 let detour = self.distance_km(a, i) + self.distance_km(i, b) - d;
                 let router = matches!(self.nodes[i].role, Role::Router | Role::RouterLate);
-                (i, detour - if router { 15.0 } else { 0.0 } + rng.random_range(0.0..8.0))
+                (
+                    i,
+                    detour - if router { 15.0 } else { 0.0 } + rng.random_range(0.0..8.0),
+                )
             })
             .collect();
         cands.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
@@ -369,7 +374,10 @@ mod tests {
             assert!(n.short_name.chars().count() <= 4, "{}", n.short_name);
             assert!(n.long_name.len() <= 39, "{}", n.long_name);
         }
-        assert_eq!(mesh.nodes.iter().filter(|n| n.is_gateway).count(), cfg.gateways);
+        assert_eq!(
+            mesh.nodes.iter().filter(|n| n.is_gateway).count(),
+            cfg.gateways
+        );
         assert!(mesh.nodes.iter().filter(|n| n.private).count() >= 2);
         assert_eq!(mesh.nodes[mesh.hostile].long_name, HOSTILE_NAME);
         assert!(mesh.nodes[mesh.impersonator].alt_public_key.is_some());

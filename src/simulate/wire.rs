@@ -336,7 +336,10 @@ mod tests {
         assert_eq!(&b[..3], &[0x08, 0xac, 0x02]);
         // -1 as int32 is ten bytes of varint.
         assert_eq!(b[3], 0x10);
-        assert_eq!(&b[4..14], &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert_eq!(
+            &b[4..14],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]
+        );
         assert_eq!(&b[14..], &[0x25, 1, 0, 0, 0]);
     }
 
@@ -404,7 +407,11 @@ mod tests {
             is_unmessagable: Some(false),
             ..Default::default()
         };
-        check(pb::PortNum::NodeinfoApp, encode_user(&user), Payload::User(user));
+        check(
+            pb::PortNum::NodeinfoApp,
+            encode_user(&user),
+            Payload::User(user),
+        );
         let pos = pb::Position {
             latitude_i: Some(377_749_000),
             longitude_i: Some(-1_224_194_000),
@@ -422,7 +429,11 @@ mod tests {
             precision_bits: 32,
             ..Default::default()
         };
-        check(pb::PortNum::PositionApp, encode_position(&pos), Payload::Position(pos));
+        check(
+            pb::PortNum::PositionApp,
+            encode_position(&pos),
+            Payload::Position(pos),
+        );
         for variant in [
             T::DeviceMetrics(pb::DeviceMetrics {
                 battery_level: Some(0),
@@ -447,7 +458,11 @@ mod tests {
                 time: 42,
                 variant: Some(variant),
             };
-            check(pb::PortNum::TelemetryApp, encode_telemetry(&t), Payload::Telemetry(t));
+            check(
+                pb::PortNum::TelemetryApp,
+                encode_telemetry(&t),
+                Payload::Telemetry(t),
+            );
         }
         let rd = pb::RouteDiscovery {
             route: vec![1, 0xffff_fffe],
@@ -468,7 +483,11 @@ mod tests {
             let r = pb::Routing {
                 variant: Some(variant),
             };
-            check(pb::PortNum::RoutingApp, encode_routing(&r), Payload::Routing(r));
+            check(
+                pb::PortNum::RoutingApp,
+                encode_routing(&r),
+                Payload::Routing(r),
+            );
         }
         let ni = pb::NeighborInfo {
             node_id: 1,
@@ -505,6 +524,10 @@ mod tests {
             num_online_local_nodes: 17,
             has_opted_report_location: true,
         };
-        check(pb::PortNum::MapReportApp, encode_map_report(&mr), Payload::MapReport(mr));
+        check(
+            pb::PortNum::MapReportApp,
+            encode_map_report(&mr),
+            Payload::MapReport(mr),
+        );
     }
 }

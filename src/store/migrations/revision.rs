@@ -44,9 +44,16 @@ pub fn create(dir: &Path, message: &str) -> Result<PathBuf, String> {
         .collect::<String>()
         .split('_')
         .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("_");
-    let slug: String = slug.chars().take(48).collect();
+        .fold(String::new(), |mut acc, word| {
+            // Whole words only, up to about 60 characters.
+            if acc.len() + word.len() < 60 {
+                if !acc.is_empty() {
+                    acc.push('_');
+                }
+                acc.push_str(word);
+            }
+            acc
+        });
     let folder = dir.join(format!("{next_number:04}_{revision}_{slug}"));
     std::fs::create_dir_all(&folder)
         .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;

@@ -1,0 +1,226 @@
+//! The step function of the writer: one MQTT message in, at most one write out.
+//!
+//! `Pipeline::handle(topic, payload, now_us)` decodes and decrypts the envelope, applies the
+//! skip list and the flood guard, and builds the rows the packet produces. It never fails
+//! and never panics on input: every rejection is counted by reason.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use meshview_protocol::{
+    DecodeOptions, Decryption, Keyring, NodeId, Payload, decode_envelope_with, pb,
+};
+use prost::Message;
+
+use super::flood::{FloodGuard, FloodLimits, Verdict};
+use super::stats::IngestStats;
+use crate::config::Config;
+use crate::store::write::{NodeFacts, Reception, TracerouteRow, WriteOp};
+
+const PORT_TEXT: i32 = 1;
+const PORT_POSITION: i32 = 3;
+const PORT_NODEINFO: i32 = 4;
+const PORT_TRACEROUTE: i32 = 70;
+const PORT_MAP_REPORT: i32 = 73;
+
+/// Start-up problems in the ingest settings (named like config errors).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("config error: mqtt.secondary_keys: {0}")]
+    Keys(String),
+    #[error("config error: mqtt.skip_node_ids = {value:?}: expected a node id (decimal, 0x… or !hex)")]
+    SkipId { value: String },
+}
+
+pub struct Pipeline {
+    keyring: Keyring,
+    skip: HashSet<u32>,
+    flood: FloodGuard,
+    redact_direct_messages: bool,
+    decode: DecodeOptions,
+    stats: Arc<IngestStats>,
+}
+
+impl Pipeline {
+    pub fn from_config(cfg: &Config, stats: Arc<IngestStats>) -> Result<Pipeline, PipelineError> {
+        let keyring = Keyring::with_secondary(&cfg.mqtt.secondary_keys.join(","))
+            .map_err(|e| PipelineError::Keys(e.to_string()))?;
+        let mut skip = HashSet::new();
+        for v in &cfg.mqtt.skip_node_ids {
+            let id: NodeId = v
+                .parse()
+                .map_err(|_| PipelineError::SkipId { value: v.clone() })?;
+            skip.insert(id.0);
+        }
+        Ok(Pipeline {
+            keyring,
+            skip,
+            flood: FloodGuard::new(FloodLimits {
+                per_minute: cfg.mqtt.flood_per_minute,
+                per_hour: cfg.mqtt.flood_per_hour,
+            }),
+            redact_direct_messages: cfg.mqtt.redact_direct_messages,
+            decode: DecodeOptions::default(),
+            stats,
+        })
+    }
+
+    pub fn stats(&self) -> &Arc<IngestStats> {
+        &self.stats
+    }
+
+    /// Handles one message received at `now_us`.
+    pub fn handle(&mut self, topic: &str, payload: &[u8], now_us: i64) -> Option<WriteOp> {
+        self.stats.received();
+        let env = match decode_envelope_with(topic, payload, &self.keyring, &self.decode) {
+            Ok(e) => e,
+            Err(reason) => {
+                self.stats.dropped(reason.as_str());
+                return None;
+            }
+        };
+        let from = env.from().0;
+        if self.skip.contains(&from) {
+            self.stats.dropped("skip_list");
+            return None;
+        }
+        let decoded = env.payload();
+        let portnum = env.portnum();
+        if env.id() == 0 {
+            // Map reports travel with id 0: they update the node but are no packet.
+            if let Some(Payload::MapReport(m)) = &decoded {
+                self.stats.accepted();
+                return Some(WriteOp::Node {
+                    node: from,
+                    channel: env.channel.clone(),
+                    facts: map_report_facts(m),
+                    at_us: now_us,
+                });
+            }
+            self.stats.dropped("zero_packet_id");
+            return None;
+        }
+        match self.flood.check(from, env.id(), now_us.div_euclid(1_000_000)) {
+            Verdict::Accept => {}
+            Verdict::Drop { warn } => {
+                if warn {
+                    let l = self.flood.limits();
+                    tracing::warn!(
+                        sender = %env.from(),
+                        per_minute = l.per_minute,
+                        per_hour = l.per_hour,
+                        "flood guard: dropping this sender's packets over the limit for the rest of the window"
+                    );
+                }
+                self.stats.dropped("flood");
+                return None;
+            }
+        }
+        if env.decryption == Decryption::Undecryptable {
+            self.stats.undecryptable();
+        }
+
+        let mut facts = None;
+        let mut public_key = None;
+        let mut traceroute = None;
+        match &decoded {
+            Some(Payload::User(u)) => {
+                let claimed = NodeId::parse_bang(&u.id).ok();
+                if claimed.is_some_and(|c| c.0 != from) || claimed.is_none() {
+                    // Keyed by the sender, never by the id the payload claims.
+                    self.stats.noted("nodeinfo_claims_other_id");
+                    tracing::debug!(sender = %env.from(), claimed = %u.id, "NODEINFO claims another node id");
+                }
+                facts = Some(NodeFacts::Info {
+                    long_name: u.long_name.clone(),
+                    short_name: u.short_name.clone(),
+                    hw_model: meshview_protocol::payload::hw_model_name(u.hw_model),
+                    role: meshview_protocol::payload::role_name(u.role),
+                });
+                if !u.public_key.is_empty() {
+                    public_key = Some(hex::encode(&u.public_key));
+                }
+            }
+            Some(Payload::Position(p)) => {
+                if let (Some(lat), Some(lon)) = (p.latitude_i, p.longitude_i)
+                    && lat != 0
+                    && lon != 0
+                {
+                    facts = Some(NodeFacts::Position {
+                        lat: lat as i64,
+                        lon: lon as i64,
+                    });
+                }
+            }
+            Some(Payload::MapReport(m)) => facts = Some(map_report_facts(m)),
+            Some(Payload::RouteDiscovery(r)) => {
+                let data = env.data().expect("decoded payload implies data");
+                let reply = !data.want_response && data.request_id != 0;
+                traceroute = Some(TracerouteRow {
+                    done: !data.want_response,
+                    route: data.payload.to_vec(),
+                    route_return: reply.then(|| {
+                        pb::RouteDiscovery {
+                            route_back: r.route_back.clone(),
+                            snr_back: r.snr_back.clone(),
+                            ..Default::default()
+                        }
+                        .encode_to_vec()
+                    }),
+                    request_id: reply.then_some(data.request_id as i64),
+                });
+            }
+            Some(Payload::Undecodable(port, _)) => {
+                if matches!(*port, PORT_NODEINFO | PORT_POSITION | PORT_TRACEROUTE | PORT_MAP_REPORT) {
+                    self.stats.noted("payload_undecodable");
+                }
+            }
+            _ => {}
+        }
+
+        let mut packet = env.packet.clone();
+        if self.redact_direct_messages
+            && portnum == PORT_TEXT
+            && env.to() != NodeId::BROADCAST
+            && let Some(pb::mesh_packet::PayloadVariant::Decoded(d)) = &mut packet.payload_variant
+        {
+            d.payload = Default::default();
+        }
+
+        let reception = Reception {
+            packet_id: env.id(),
+            from,
+            to: env.to().0,
+            portnum,
+            channel: env.channel.clone(),
+            payload: packet.encode_to_vec(),
+            gateway: env.gateway.0,
+            rx_time: env.rx_time() as i64,
+            hop_limit: env.hop_limit() as i32,
+            hop_start: env.hop_start() as i32,
+            rx_snr: env.rx_snr(),
+            rx_rssi: env.rx_rssi(),
+            topic: topic.to_string(),
+            received_us: now_us,
+            facts,
+            public_key,
+            traceroute,
+        };
+        self.stats.accepted();
+        Some(WriteOp::Reception(Box::new(reception)))
+    }
+}
+
+fn map_report_facts(m: &pb::MapReport) -> NodeFacts {
+    let f = meshview_protocol::payload::MapReportFields::from(m);
+    let has_position = f.latitude_i != 0 && f.longitude_i != 0;
+    NodeFacts::MapReport {
+        long_name: f.long_name,
+        short_name: f.short_name,
+        hw_model: f.hw_model,
+        role: f.role,
+        firmware: f.firmware_version,
+        lat: has_position.then_some(f.latitude_i as i64),
+        lon: has_position.then_some(f.longitude_i as i64),
+    }
+}

@@ -1,0 +1,171 @@
+//! Ingest counters, kept in one place for logs, `/metrics` and `/health`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::store::write::FlushCounts;
+
+/// Upper bounds (ms) of the batch-latency histogram buckets.
+pub const LATENCY_BUCKETS_MS: [u64; 10] = [1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000];
+
+/// Lock-free counters; the per-reason drop map is small and rarely written.
+#[derive(Default)]
+pub struct IngestStats {
+    received: AtomicU64,
+    accepted: AtomicU64,
+    undecryptable: AtomicU64,
+    packets_stored: AtomicU64,
+    receptions_stored: AtomicU64,
+    receptions_duplicate: AtomicU64,
+    write_failures: AtomicU64,
+    batches: AtomicU64,
+    batch_items: AtomicU64,
+    batch_latency_us_sum: AtomicU64,
+    batch_latency_us_max: AtomicU64,
+    batch_latency_buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
+    db_retries: AtomicU64,
+    queue_depth: AtomicU64,
+    last_stored_us: AtomicU64,
+    last_received_us: AtomicU64,
+    dropped: Mutex<BTreeMap<&'static str, u64>>,
+    noted: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// A consistent-enough copy for reporting.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct StatsSnapshot {
+    pub received: u64,
+    pub accepted: u64,
+    pub undecryptable: u64,
+    pub packets_stored: u64,
+    pub receptions_stored: u64,
+    pub receptions_duplicate: u64,
+    pub write_failures: u64,
+    pub batches: u64,
+    pub batch_items: u64,
+    pub batch_latency_ms_avg: f64,
+    pub batch_latency_ms_max: f64,
+    /// Cumulative counts per bucket bound (ms), the last one being +Inf.
+    pub batch_latency_buckets: Vec<(String, u64)>,
+    pub db_retries: u64,
+    pub queue_depth: u64,
+    pub last_stored_us: u64,
+    pub last_received_us: u64,
+    pub dropped: BTreeMap<String, u64>,
+    /// Oddities that were stored anyway (e.g. a NODEINFO claiming another node's id).
+    pub noted: BTreeMap<String, u64>,
+}
+
+impl IngestStats {
+    pub fn received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        self.last_received_us
+            .store(crate::store::now_us().max(0) as u64, Ordering::Relaxed);
+    }
+
+    pub fn accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn undecryptable(&self) {
+        self.undecryptable.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a message dropped for `reason` (a stable, low-cardinality label).
+    pub fn dropped(&self, reason: &'static str) {
+        *self.dropped.lock().unwrap().entry(reason).or_insert(0) += 1;
+    }
+
+    /// Counts an oddity in a message that was still accepted.
+    pub fn noted(&self, what: &'static str) {
+        *self.noted.lock().unwrap().entry(what).or_insert(0) += 1;
+    }
+
+    pub fn db_retry(&self) {
+        self.db_retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn set_queue_depth(&self, n: usize) {
+        self.queue_depth.store(n as u64, Ordering::Relaxed);
+    }
+
+    pub fn record_flush(&self, items: usize, c: FlushCounts, took: Duration) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.batch_items.fetch_add(items as u64, Ordering::Relaxed);
+        self.packets_stored.fetch_add(c.packets_new, Ordering::Relaxed);
+        self.receptions_stored
+            .fetch_add(c.receptions_new, Ordering::Relaxed);
+        self.receptions_duplicate
+            .fetch_add(c.receptions_duplicate, Ordering::Relaxed);
+        self.write_failures
+            .fetch_add(c.failed_items, Ordering::Relaxed);
+        let us = took.as_micros() as u64;
+        self.batch_latency_us_sum.fetch_add(us, Ordering::Relaxed);
+        self.batch_latency_us_max.fetch_max(us, Ordering::Relaxed);
+        let ms = took.as_millis() as u64;
+        let bucket = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|b| ms <= *b)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
+        self.batch_latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        if c.packets_new + c.receptions_new > 0 {
+            self.last_stored_us
+                .store(crate::store::now_us().max(0) as u64, Ordering::Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let batches = g(&self.batches);
+        let mut cumulative = 0;
+        let mut buckets = Vec::new();
+        for (i, b) in self.batch_latency_buckets.iter().enumerate() {
+            cumulative += g(b);
+            let label = LATENCY_BUCKETS_MS
+                .get(i)
+                .map(|ms| ms.to_string())
+                .unwrap_or_else(|| "+Inf".to_string());
+            buckets.push((label, cumulative));
+        }
+        StatsSnapshot {
+            received: g(&self.received),
+            accepted: g(&self.accepted),
+            undecryptable: g(&self.undecryptable),
+            packets_stored: g(&self.packets_stored),
+            receptions_stored: g(&self.receptions_stored),
+            receptions_duplicate: g(&self.receptions_duplicate),
+            write_failures: g(&self.write_failures),
+            batches,
+            batch_items: g(&self.batch_items),
+            batch_latency_ms_avg: if batches == 0 {
+                0.0
+            } else {
+                g(&self.batch_latency_us_sum) as f64 / batches as f64 / 1000.0
+            },
+            batch_latency_ms_max: g(&self.batch_latency_us_max) as f64 / 1000.0,
+            batch_latency_buckets: buckets,
+            db_retries: g(&self.db_retries),
+            queue_depth: g(&self.queue_depth),
+            last_stored_us: g(&self.last_stored_us),
+            last_received_us: g(&self.last_received_us),
+            dropped: self
+                .dropped
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            noted: self
+                .noted
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! Retention: deletes rows older than `cleanup.days_to_keep`, in small batches so the
+//! writer's ingest transactions interleave with the purge instead of waiting for it.
+//!
+//! Order matters because foreign keys are enforced: receptions (`packet_seen`) and
+//! traceroutes of a doomed packet are deleted in the same short transaction as the
+//! packet, before it. Rows whose time is NULL are never deleted; `node_public_key` is
+//! never purged (it is the impersonation history).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use sqlx::{PgPool, SqlitePool};
+use tokio_util::sync::CancellationToken;
+
+use super::log::JobLog;
+use crate::store::{Db, now_us};
+
+/// Rows per batch (each batch is one transaction).
+pub const DEFAULT_BATCH_SIZE: u32 = 5_000;
+
+const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+
+/// How a purge runs.
+#[derive(Clone)]
+pub struct PurgeOptions {
+    /// Rows per batch; each batch is its own short transaction. Clamped to 1..=50 000.
+    pub batch_size: u32,
+    /// Afterwards, `VACUUM` (SQLite: returns free pages to the file system, blocks other
+    /// writers meanwhile) or `ANALYZE` (PostgreSQL: refreshes planner statistics).
+    pub vacuum: bool,
+    /// Pause after each batch so a waiting writer gets the SQLite write lock (SQLite's
+    /// busy handler is not fair: without a pause the purge could take it again at once).
+    pub pause: Duration,
+    /// Log progress every this many batches of one table (0 = never).
+    pub progress_every: u32,
+    /// Stops the purge between batches (e.g. at shutdown); what was deleted stays deleted.
+    pub cancel: CancellationToken,
+    pub log: JobLog,
+}
+
+impl Default for PurgeOptions {
+    fn default() -> Self {
+        PurgeOptions {
+            batch_size: DEFAULT_BATCH_SIZE,
+            vacuum: false,
+            pause: Duration::from_millis(20),
+            progress_every: 20,
+            cancel: CancellationToken::new(),
+            log: JobLog::default(),
+        }
+    }
+}
+
+/// What a purge did.
+#[derive(Debug, Clone, Default)]
+pub struct PurgeReport {
+    /// Rows strictly older than this (microseconds since the epoch, UTC) were deleted.
+    pub cutoff_us: i64,
+    pub packets: u64,
+    /// Receptions deleted with their packet, plus those older than the cutoff themselves.
+    pub packet_seen: u64,
+    pub traceroute: u64,
+    pub nodes: u64,
+    pub batches: u64,
+    /// Time spent deleting.
+    pub delete_time: Duration,
+    /// `VACUUM` or `ANALYZE`, when requested and the purge was not interrupted.
+    pub maintenance: Option<Maintenance>,
+    /// The purge stopped early because it was cancelled.
+    pub interrupted: bool,
+    pub total_time: Duration,
+}
+
+impl PurgeReport {
+    pub fn total_rows(&self) -> u64 {
+        self.packets + self.packet_seen + self.traceroute + self.nodes
+    }
+}
+
+/// The optional step after deleting.
+#[derive(Debug, Clone)]
+pub struct Maintenance {
+    /// `"VACUUM"` or `"ANALYZE"`.
+    pub command: &'static str,
+    pub elapsed: Duration,
+    /// SQLite file size (pages × page size) before and after `VACUUM`.
+    pub size_before: Option<u64>,
+    pub size_after: Option<u64>,
+}
+
+/// Deletes what is older than `days_to_keep` days (from now, UTC).
+pub async fn purge(db: &Db, days_to_keep: u32, opts: &PurgeOptions) -> anyhow::Result<PurgeReport> {
+    if days_to_keep == 0 {
+        // Zero would delete everything up to this instant, which is never what an
+        // operator meant; refuse rather than empty the database.
+        bail!("cleanup.days_to_keep is 0: refusing to delete all data (use 1 or more days)");
+    }
+    let cutoff = now_us() - i64::from(days_to_keep) * MICROS_PER_DAY;
+    purge_before(db, cutoff, opts).await
+}
+
+/// Deletes every row whose time is strictly before `cutoff_us` (microseconds, UTC).
+pub async fn purge_before(db: &Db, cutoff_us: i64, opts: &PurgeOptions) -> anyhow::Result<PurgeReport> {
+    let started = Instant::now();
+    let log = &opts.log;
+    let limit = i64::from(opts.batch_size.clamp(1, 50_000));
+    let cutoff_text = chrono::DateTime::from_timestamp_micros(cutoff_us)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| cutoff_us.to_string());
+    log.info(format!(
+        "purge: deleting rows older than {cutoff_text} from {} in batches of {limit}",
+        db.backend().name()
+    ));
+
+    let mut report = PurgeReport {
+        cutoff_us,
+        ..Default::default()
+    };
+    let mut run = Runner {
+        opts,
+        limit,
+        cutoff: cutoff_us,
+        report: &mut report,
+    };
+    let deleting = Instant::now();
+    let outcome = run.all(db).await;
+    report.delete_time = deleting.elapsed();
+    if let Err(e) = outcome {
+        log.error(format!(
+            "purge failed after deleting {} packets, {} receptions, {} traceroutes, {} nodes: {e:#}",
+            report.packets, report.packet_seen, report.traceroute, report.nodes
+        ));
+        return Err(e);
+    }
+    log.info(format!(
+        "purge: deleted {} packets, {} receptions, {} traceroutes, {} nodes in {} batches, {:.1?}{}",
+        report.packets,
+        report.packet_seen,
+        report.traceroute,
+        report.nodes,
+        report.batches,
+        report.delete_time,
+        if report.interrupted {
+            " (interrupted by shutdown; the rest is deleted next time)"
+        } else {
+            ""
+        }
+    ));
+
+    if opts.vacuum && !report.interrupted {
+        report.maintenance = Some(maintain(db, log).await?);
+    }
+    report.total_time = started.elapsed();
+    Ok(report)
+}
+
+struct Runner<'a> {
+    opts: &'a PurgeOptions,
+    limit: i64,
+    cutoff: i64,
+    report: &'a mut PurgeReport,
+}
+
+/// Which table a batch loop works on, for counts and progress lines.
+#[derive(Clone, Copy)]
+enum Phase {
+    OldPackets,
+    OldReceptions,
+    OldTraceroutes,
+    OldNodes,
+}
+
+impl Phase {
+    fn label(self) -> &'static str {
+        match self {
+            Phase::OldPackets => "packets (with their receptions and traceroutes)",
+            Phase::OldReceptions => "receptions older than the cutoff",
+            Phase::OldTraceroutes => "traceroutes older than the cutoff",
+            Phase::OldNodes => "nodes not seen since the cutoff",
+        }
+    }
+}
+
+/// Rows deleted by one batch, per table.
+#[derive(Default)]
+struct Batch {
+    packets: u64,
+    packet_seen: u64,
+    traceroute: u64,
+    nodes: u64,
+    /// Rows the batch selected (a short batch means the phase is done).
+    selected: u64,
+}
+
+impl Runner<'_> {
+    async fn all(&mut self, db: &Db) -> anyhow::Result<()> {
+        for phase in [
+            Phase::OldPackets,
+            Phase::OldReceptions,
+            Phase::OldTraceroutes,
+            Phase::OldNodes,
+        ] {
+            if !self.phase(db, phase).await? {
+                self.report.interrupted = true;
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs batches until one comes back short; false if cancelled.
+    async fn phase(&mut self, db: &Db, phase: Phase) -> anyhow::Result<bool> {
+        let started = Instant::now();
+        let mut batches = 0u64;
+        let mut rows = 0u64;
+        loop {
+            if self.opts.cancel.is_cancelled() {
+                return Ok(false);
+            }
+            let b = self.batch_with_retry(db, phase).await?;
+            batches += 1;
+            self.report.batches += 1;
+            self.report.packets += b.packets;
+            self.report.packet_seen += b.packet_seen;
+            self.report.traceroute += b.traceroute;
+            self.report.nodes += b.nodes;
+            rows += b.packets + b.packet_seen + b.traceroute + b.nodes;
+            if b.selected < self.limit as u64 {
+                break;
+            }
+            let every = u64::from(self.opts.progress_every);
+            if every > 0 && batches % every == 0 {
+                self.opts.log.info(format!(
+                    "purge: {}: {rows} rows deleted so far ({batches} batches, {:.1?})",
+                    phase.label(),
+                    started.elapsed()
+                ));
+            }
+            // Let the ingest writer in between batches.
+            tokio::task::yield_now().await;
+            if !self.opts.pause.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.opts.pause) => {}
+                    _ = self.opts.cancel.cancelled() => return Ok(false),
+                }
+            }
+        }
+        if batches > 1 || rows > 0 {
+            tracing::debug!(
+                "purge: {}: {rows} rows in {batches} batches, {:.1?}",
+                phase.label(),
+                started.elapsed()
+            );
+        }
+        Ok(true)
+    }
+
+    /// A batch is one transaction; a transient failure (a PostgreSQL deadlock with an
+    /// ingest transaction, SQLite still busy after its timeout) rolls it back whole, so
+    /// simply trying again is safe.
+    async fn batch_with_retry(&self, db: &Db, phase: Phase) -> anyhow::Result<Batch> {
+        const ATTEMPTS: u32 = 3;
+        let mut attempt = 1;
+        loop {
+            let r = match db {
+                Db::Sqlite(p) => sqlite_batch(p, phase, self.cutoff, self.limit).await,
+                Db::Postgres(p) => pg_batch(p, phase, self.cutoff, self.limit).await,
+            };
+            match r {
+                Ok(b) => return Ok(b),
+                Err(e) if attempt < ATTEMPTS => {
+                    self.opts.log.warn(format!(
+                        "purge: {}: batch failed (attempt {attempt} of {ATTEMPTS}), retrying: {e}",
+                        phase.label()
+                    ));
+                    tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("purging {}", phase.label()));
+                }
+            }
+        }
+    }
+}
+
+async fn sqlite_batch(pool: &SqlitePool, phase: Phase, cutoff: i64, limit: i64) -> Result<Batch, sqlx::Error> {
+    let mut b = Batch::default();
+    match phase {
+        Phase::OldPackets => {
+            // IMMEDIATE takes the write lock before reading the ids (waiting up to the
+            // busy timeout), so no other writer can add a reception to a chosen packet
+            // between the SELECT and the DELETEs, and the read never needs upgrading.
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            // Index-driven (idx_packet_import_time_us); NULL times never match.
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM packet WHERE import_time_us < ?1 ORDER BY import_time_us LIMIT ?2",
+            )
+            .bind(cutoff)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+            b.selected = ids.len() as u64;
+            if ids.is_empty() {
+                tx.rollback().await?;
+                return Ok(b);
+            }
+            // One JSON array parameter instead of thousands of bind variables.
+            let list = serde_json::to_string(&ids).expect("integers serialize");
+            b.packet_seen = sqlx::query(
+                "DELETE FROM packet_seen WHERE packet_id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(&list)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            b.traceroute = sqlx::query(
+                "DELETE FROM traceroute WHERE packet_id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(&list)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            b.packets =
+                sqlx::query("DELETE FROM packet WHERE id IN (SELECT value FROM json_each(?1))")
+                    .bind(&list)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            tx.commit().await?;
+        }
+        // A single DELETE is its own transaction; as its first statement is a write, it
+        // waits for the lock instead of failing on an upgrade.
+        Phase::OldReceptions => {
+            b.packet_seen = sqlx::query(
+                "DELETE FROM packet_seen WHERE rowid IN \
+                 (SELECT rowid FROM packet_seen WHERE import_time_us < ?1 LIMIT ?2)",
+            )
+            .bind(cutoff)
+            .bind(limit)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            b.selected = b.packet_seen;
+        }
+        Phase::OldTraceroutes => {
+            b.traceroute = sqlx::query(
+                "DELETE FROM traceroute WHERE id IN \
+                 (SELECT id FROM traceroute WHERE import_time_us < ?1 LIMIT ?2)",
+            )
+            .bind(cutoff)
+            .bind(limit)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            b.selected = b.traceroute;
+        }
+        Phase::OldNodes => {
+            b.nodes = sqlx::query(
+                "DELETE FROM node WHERE id IN \
+                 (SELECT id FROM node WHERE last_seen_us < ?1 LIMIT ?2)",
+            )
+            .bind(cutoff)
+            .bind(limit)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            b.selected = b.nodes;
+        }
+    }
+    Ok(b)
+}
+
+async fn pg_batch(pool: &PgPool, phase: Phase, cutoff: i64, limit: i64) -> Result<Batch, sqlx::Error> {
+    let mut b = Batch::default();
+    match phase {
+        Phase::OldPackets => {
+            let mut tx = pool.begin().await?;
+            // FOR UPDATE: an ingest transaction adding a reception to one of these packets
+            // (its foreign-key check locks the packet row) waits for this batch instead of
+            // slipping a child in between our child and parent deletes.
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM packet WHERE import_time_us < $1 \
+                 ORDER BY import_time_us LIMIT $2 FOR UPDATE",
+            )
+            .bind(cutoff)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+            b.selected = ids.len() as u64;
+            if ids.is_empty() {
+                tx.rollback().await?;
+                return Ok(b);
+            }
+            b.packet_seen = sqlx::query("DELETE FROM packet_seen WHERE packet_id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            b.traceroute = sqlx::query("DELETE FROM traceroute WHERE packet_id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            b.packets = sqlx::query("DELETE FROM packet WHERE id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+        }
+        Phase::OldReceptions => {
+            // The primary key identifies a reception (packet_seen has no id column).
+            b.packet_seen = sqlx::query(
+                "DELETE FROM packet_seen WHERE (packet_id, node_id, rx_time) IN \
+                 (SELECT packet_id, node_id, rx_time FROM packet_seen \
+                  WHERE import_time_us < $1 LIMIT $2)",
+            )
+            .bind(cutoff)
+            .bind(limit)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            b.selected = b.packet_seen;
+        }
+        Phase::OldTraceroutes => {
+            b.traceroute = sqlx::query(
+                "DELETE FROM traceroute WHERE id IN \
+                 (SELECT id FROM traceroute WHERE import_time_us < $1 LIMIT $2)",
+            )
+            .bind(cutoff)
+            .bind(limit)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            b.selected = b.traceroute;
+        }
+        Phase::OldNodes => {
+            b.nodes = sqlx::query(
+                "DELETE FROM node WHERE id IN \
+                 (SELECT id FROM node WHERE last_seen_us < $1 LIMIT $2)",
+            )
+            .bind(cutoff)
+            .bind(limit)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            b.selected = b.nodes;
+        }
+    }
+    Ok(b)
+}
+
+/// `VACUUM` (SQLite) or `ANALYZE` (PostgreSQL), outside any transaction.
+async fn maintain(db: &Db, log: &JobLog) -> anyhow::Result<Maintenance> {
+    let started = Instant::now();
+    match db {
+        Db::Sqlite(pool) => {
+            let before = sqlite_size(pool).await.ok();
+            log.info(format!(
+                "purge: VACUUM started ({}); other writers wait until it ends, which can take \
+                 minutes on a large database",
+                before.map(human_bytes).unwrap_or_else(|| "size unknown".into())
+            ));
+            sqlx::query("VACUUM")
+                .execute(pool)
+                .await
+                .context("VACUUM after the purge")?;
+            // VACUUM rewrites every page through the WAL; give that space back too. A busy
+            // reader can keep it from truncating, which is harmless.
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await;
+            let after = sqlite_size(pool).await.ok();
+            let elapsed = started.elapsed();
+            log.info(format!(
+                "purge: VACUUM done in {elapsed:.1?}: {} -> {}",
+                before.map(human_bytes).unwrap_or_else(|| "?".into()),
+                after.map(human_bytes).unwrap_or_else(|| "?".into())
+            ));
+            Ok(Maintenance {
+                command: "VACUUM",
+                elapsed,
+                size_before: before,
+                size_after: after,
+            })
+        }
+        Db::Postgres(pool) => {
+            // Space reuse is autovacuum's job; fresh statistics keep the planner on the
+            // time indexes after a large delete.
+            sqlx::query("ANALYZE packet, packet_seen, traceroute, node")
+                .execute(pool)
+                .await
+                .context("ANALYZE after the purge")?;
+            let elapsed = started.elapsed();
+            log.info(format!("purge: ANALYZE done in {elapsed:.1?}"));
+            Ok(Maintenance {
+                command: "ANALYZE",
+                elapsed,
+                size_before: None,
+                size_after: None,
+            })
+        }
+    }
+}
+
+async fn sqlite_size(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(pool).await?;
+    let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(pool).await?;
+    Ok((pages.max(0) as u64) * (size.max(0) as u64))
+}
+
+/// `1.5 MiB`-style sizes for log lines.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+}

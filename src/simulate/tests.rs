@@ -1,0 +1,507 @@
+//! End-to-end checks: every generated message is decoded with
+//! `meshview_protocol` and the results are compared with the ground truth.
+
+use super::*;
+use meshview_protocol::{Decryption, Keyring, Payload, RejectReason, TopicKind, decode_envelope};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+fn consumer_keyring(cfg: &SimConfig) -> Keyring {
+    let mut ring = Keyring::new();
+    if let Some(b64) = &cfg.secondary_key_b64 {
+        let key = ChannelKey::from_psk(&b64_decode(b64).unwrap()).unwrap();
+        ring.push(key);
+    }
+    ring
+}
+
+fn run(cfg: SimConfig) -> (Vec<SimMessage>, GroundTruth) {
+    let mut sim = Simulator::new(cfg).unwrap();
+    let msgs: Vec<SimMessage> = sim.by_ref().collect();
+    (msgs, sim.truth().clone())
+}
+
+fn key_hex(k: &[u8]) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What an independent, straightforward "writer" learns from the decoded stream.
+#[derive(Default)]
+struct Observed {
+    packets: BTreeMap<(u32, u32), u32>,
+    receptions: HashSet<(u32, u32, u32, u32)>,
+    by_gateway: BTreeMap<String, usize>,
+    rejects: BTreeMap<RejectReason, usize>,
+    names: BTreeMap<String, (String, String)>,
+    positions: BTreeMap<String, (i32, i32)>,
+    keys: BTreeMap<String, BTreeSet<String>>,
+    texts: usize,
+    dms: usize,
+    replies: usize,
+    reactions: usize,
+    text_bodies: Vec<String>,
+    trace_requests: BTreeMap<(u32, u32), pb::RouteDiscovery>,
+    trace_replies: Vec<(u32, u32, u32, pb::RouteDiscovery)>,
+    senders_by_id: BTreeMap<u32, BTreeSet<u32>>,
+    decryption: BTreeMap<&'static str, usize>,
+    private_decrypts: usize,
+    gateway_copies: HashMap<(u32, u32, u32), usize>,
+    max_gateways: usize,
+}
+
+use meshview_protocol::pb;
+
+fn observe(cfg: &SimConfig, msgs: &[SimMessage]) -> Observed {
+    let ring = consumer_keyring(cfg);
+    let mut o = Observed::default();
+    let mut gateways_per_packet: HashMap<(u32, u32), HashSet<u32>> = HashMap::new();
+    let mut last_at = 0.0;
+    for m in msgs {
+        assert!(m.at_s >= last_at, "time went backwards");
+        last_at = m.at_s;
+        // Capture lines round-trip every message exactly.
+        let (t, p) = parse_capture_line(&capture_line(m)).unwrap();
+        assert_eq!(
+            (t.as_str(), p.as_slice()),
+            (m.topic.as_str(), &m.payload[..])
+        );
+
+        let e = match decode_envelope(&m.topic, &m.payload, &ring) {
+            Ok(e) => e,
+            Err(r) => {
+                *o.rejects.entry(r).or_default() += 1;
+                continue;
+            }
+        };
+        let (from, id, gw, rx) = (e.from().0, e.id(), e.gateway.0, e.rx_time());
+        *o.decryption.entry(e.decryption.as_str()).or_default() += 1;
+        if e.decryption == (Decryption::Decrypted { key_index: 1 }) {
+            o.private_decrypts += 1;
+        }
+        // Radio fields stay in their documented ranges.
+        if gw == from && e.topic_kind == TopicKind::Encrypted {
+            assert_eq!((e.rx_snr(), e.rx_rssi()), (0.0, 0));
+        } else if e.topic_kind == TopicKind::Encrypted {
+            assert!((-20.0..=12.0).contains(&e.rx_snr()), "{}", e.rx_snr());
+            assert!((-130..=-30).contains(&e.rx_rssi()), "{}", e.rx_rssi());
+            assert_eq!(e.rx_snr() * 4.0, (e.rx_snr() * 4.0).round());
+        }
+        if e.topic_kind == TopicKind::Encrypted {
+            assert!([3, 7].contains(&e.hop_start()));
+            assert!(e.hop_limit() <= e.hop_start());
+            assert!(m.topic.ends_with(&hex(gw)), "{}", m.topic);
+            assert!(e.relay_node() <= 0xff);
+        } else {
+            assert_eq!(e.topic_kind, TopicKind::MapReport);
+            assert_eq!(m.topic, format!("{}/2/map/", cfg.region_topic));
+            assert_eq!(e.portnum(), pb::PortNum::MapReportApp as i32);
+            assert_eq!(gw, from);
+        }
+        let rx_min = cfg.start_time_s as u32;
+        assert!(rx >= rx_min && rx <= rx_min + 1 + m.at_s as u32);
+
+        if o.receptions.insert((from, id, gw, rx)) {
+            *o.by_gateway.entry(hex(gw)).or_default() += 1;
+        }
+        *o.gateway_copies.entry((from, id, gw)).or_default() += 1;
+        let gws = gateways_per_packet.entry((from, id)).or_default();
+        gws.insert(gw);
+        o.max_gateways = o.max_gateways.max(gws.len());
+
+        let port = e.portnum() as u32;
+        if let Some(prev) = o.packets.insert((from, id), port) {
+            assert_eq!(
+                prev, port,
+                "one packet decoded differently by two receptions"
+            );
+            continue;
+        }
+        // First sight of the packet: what a writer stores from its payload.
+        o.senders_by_id.entry(id).or_default().insert(from);
+        match e.payload() {
+            Some(Payload::User(u)) => {
+                assert_eq!(u.id, hex(from));
+                o.names.insert(hex(from), (u.long_name, u.short_name));
+                if !u.public_key.is_empty() {
+                    assert_eq!(u.public_key.len(), 32);
+                    o.keys
+                        .entry(hex(from))
+                        .or_default()
+                        .insert(key_hex(&u.public_key));
+                }
+            }
+            Some(Payload::MapReport(r)) => {
+                o.names.insert(hex(from), (r.long_name, r.short_name));
+            }
+            Some(Payload::Position(p)) => {
+                o.positions
+                    .insert(hex(from), (p.latitude_i.unwrap(), p.longitude_i.unwrap()));
+            }
+            Some(Payload::Text(t)) => {
+                o.texts += 1;
+                o.dms += usize::from(!e.to().is_broadcast());
+                if e.emoji() != 0 {
+                    assert_ne!(e.reply_id(), 0);
+                    assert!(!t.is_ascii(), "reactions are emoji");
+                    o.reactions += 1;
+                } else if e.reply_id() != 0 {
+                    o.replies += 1;
+                }
+                o.text_bodies.push(t);
+            }
+            Some(Payload::RouteDiscovery(r)) => {
+                if e.want_response() {
+                    assert_eq!(r.snr_towards.len(), r.route.len() + 1);
+                    o.trace_requests.insert((from, id), r);
+                } else {
+                    assert_ne!(e.request_id(), 0);
+                    assert_eq!(r.snr_back.len(), r.route_back.len() + 1);
+                    o.trace_replies.push((from, id, e.request_id(), r));
+                }
+            }
+            Some(Payload::Routing(r)) => {
+                assert_ne!(e.request_id(), 0);
+                assert!(matches!(
+                    r.variant,
+                    Some(pb::routing::Variant::ErrorReason(_))
+                ));
+            }
+            Some(Payload::Telemetry(t)) => assert!(t.variant.is_some()),
+            Some(Payload::NeighborInfo(n)) => {
+                assert_eq!(n.node_id, from);
+                assert!(!n.neighbors.is_empty());
+            }
+            Some(other) => panic!("unexpected payload {other:?}"),
+            None => assert_eq!(e.decryption, Decryption::Undecryptable),
+        }
+    }
+    o
+}
+
+/// The checks that must hold exactly, for any configuration and seed.
+fn assert_exact(cfg: &SimConfig, msgs: &[SimMessage], truth: &GroundTruth, o: &Observed) {
+    assert_eq!(truth.messages, msgs.len());
+    // Packets: distinct (from, id), exactly as many as configured.
+    assert_eq!(truth.packets, cfg.packets);
+    assert_eq!(o.packets.len(), truth.packets);
+    let mut by_port: BTreeMap<u32, usize> = BTreeMap::new();
+    for port in o.packets.values() {
+        *by_port.entry(*port).or_default() += 1;
+    }
+    assert_eq!(by_port, truth.packets_by_port);
+    assert_eq!(by_port.get(&0).copied().unwrap_or(0), truth.undecryptable);
+
+    // Receptions.
+    assert_eq!(o.receptions.len(), truth.receptions);
+    assert_eq!(o.by_gateway, truth.receptions_by_gateway);
+    for g in &truth.gateways {
+        assert!(truth.nodes[g].is_gateway);
+    }
+
+    // Junk: each kind rejected with its documented reason, nothing else rejected.
+    let mut want_rejects: BTreeMap<RejectReason, usize> = BTreeMap::new();
+    for (kind, n) in &truth.junk {
+        let k = JunkKind::from_str_name(kind).unwrap();
+        *want_rejects.entry(k.expected_reject()).or_default() += n;
+    }
+    assert_eq!(o.rejects, want_rejects);
+
+    // Texts.
+    assert_eq!(
+        (o.texts, o.dms, o.replies, o.reactions),
+        (
+            truth.texts,
+            truth.direct_messages,
+            truth.replies,
+            truth.reactions
+        )
+    );
+
+    // Nodes: names and positions as the decoded stream last stated them.
+    for (id, (long, short)) in &o.names {
+        let n = &truth.nodes[id];
+        assert_eq!(
+            (n.long_name.as_ref(), n.short_name.as_ref()),
+            (Some(long), Some(short))
+        );
+    }
+    let named = truth.nodes.values().filter(|n| n.long_name.is_some());
+    assert_eq!(named.count(), o.names.len());
+    for (id, pos) in &o.positions {
+        assert_eq!(truth.nodes[id].last_position, Some(*pos));
+        assert!(truth.nodes[id].has_position);
+    }
+
+    // Public keys; at most the impersonator announces two.
+    assert_eq!(o.keys, truth.public_keys);
+    assert!(truth.public_keys.values().filter(|k| k.len() == 2).count() <= 1);
+    assert!(truth.public_keys.values().all(|k| k.len() <= 2));
+
+    // The deliberate id collision, and no other.
+    let collided: Vec<(u32, Vec<String>)> = o
+        .senders_by_id
+        .iter()
+        .filter(|(_, s)| s.len() > 1)
+        .map(|(id, s)| (*id, s.iter().map(|&f| hex(f)).collect()))
+        .collect();
+    let mut claimed: Vec<(u32, Vec<String>)> = truth
+        .collisions
+        .iter()
+        .map(|c| {
+            let mut s = c.senders.to_vec();
+            s.sort();
+            (c.id, s)
+        })
+        .collect();
+    claimed.sort();
+    assert_eq!(claimed, collided);
+    assert!(truth.collisions.len() <= 1);
+
+    // Traceroutes: every decoded request is in the truth, replies match theirs.
+    assert_eq!(o.trace_requests.len(), truth.traceroutes.len());
+    for t in &truth.traceroutes {
+        let from = t.request.from.parse::<meshview_protocol::NodeId>().unwrap();
+        let req = &o.trace_requests[&(from.0, t.request.id)];
+        let mut fwd = vec![t.request.from.clone()];
+        fwd.extend(req.route.iter().map(|&h| hex(h)));
+        fwd.push(t.target.clone());
+        assert_eq!(fwd, t.forward_path);
+        let reply = o
+            .trace_replies
+            .iter()
+            .find(|(_, _, rid, _)| *rid == t.request.id);
+        match (&t.reply, reply) {
+            (Some(r), Some((rf, rid, _, rd))) => {
+                assert_eq!((r.from.clone(), r.id), (hex(*rf), *rid));
+                assert_eq!(hex(*rf), t.target);
+                assert_eq!(rd.route, req.route);
+                let mut back = vec![t.target.clone()];
+                back.extend(rd.route_back.iter().map(|&h| hex(h)));
+                back.push(t.request.from.clone());
+                assert_eq!(t.return_path.as_ref(), Some(&back));
+            }
+            (None, None) => assert!(t.return_path.is_none()),
+            other => panic!("reply mismatch {other:?}"),
+        }
+    }
+    let replied = truth.traceroutes.iter().filter(|t| t.reply.is_some());
+    assert_eq!(o.trace_replies.len(), replied.count());
+}
+
+#[test]
+fn decoded_stream_matches_ground_truth() {
+    let cfg = SimConfig::default();
+    let (msgs, truth) = run(cfg.clone());
+    let o = observe(&cfg, &msgs);
+    assert_exact(&cfg, &msgs, &truth, &o);
+
+    // Every feature the truth describes actually occurs in the default run.
+    assert!(truth.undecryptable > 0);
+    assert_eq!(truth.gateways.len(), cfg.gateways);
+    assert!(
+        truth.receptions > truth.packets * 3 / 2,
+        "most packets reach several gateways"
+    );
+    assert!(o.max_gateways >= 4);
+    assert!(
+        o.gateway_copies.values().any(|&n| n >= 2),
+        "some rebroadcast is re-heard"
+    );
+    assert_eq!(
+        truth.junk.len(),
+        JunkKind::ALL.len(),
+        "every junk kind appears"
+    );
+    let junk: usize = truth.junk.values().sum();
+    let share = junk as f64 / msgs.len() as f64 * 100.0;
+    assert!((1.0..3.5).contains(&share), "junk share {share}");
+    assert!(msgs.iter().any(|m| m.payload.len() == 64 * 1024));
+    assert!(o.decryption["plaintext"] > truth.packets_by_port[&73]);
+    assert!(o.private_decrypts > 0);
+    assert!(o.decryption["undecryptable"] > 0);
+    assert!(msgs.iter().any(|m| m.topic.contains("/2/e/Private/")));
+    assert!(msgs.iter().any(|m| m.topic.contains("/2/e/Hidden/")));
+    assert!(truth.direct_messages > 0 && truth.replies > 0 && truth.reactions > 0);
+    assert!(o.text_bodies.iter().any(|t| t == HOSTILE_TEXT));
+    let hostile = truth.nodes.values().filter_map(|n| n.long_name.as_deref());
+    assert_eq!(hostile.filter(|n| *n == HOSTILE_NAME).count(), 1);
+    assert!(
+        truth.nodes.values().any(|n| !n.has_position),
+        "some node never reports a position"
+    );
+    let non_ascii = truth.nodes.values().filter_map(|n| n.long_name.as_ref());
+    assert!(non_ascii.filter(|n| !n.is_ascii()).count() >= 3);
+    let two_keys = truth.public_keys.values().filter(|k| k.len() == 2);
+    assert_eq!(two_keys.count(), 1, "the impersonation case");
+    assert_eq!(truth.collisions.len(), 1);
+    assert!(truth.traceroutes.iter().any(|t| t.reply.is_some()));
+    assert!(truth.traceroutes.iter().any(|t| t.reply.is_none()));
+
+    // The port mix is roughly that of a real mesh.
+    let share = |port: pb::PortNum| {
+        let n = truth.packets_by_port.get(&(port as u32)).copied();
+        n.unwrap_or(0) as f64 * 100.0 / truth.packets as f64
+    };
+    for (port, lo, hi) in [
+        (pb::PortNum::TelemetryApp, 22.0, 38.0),
+        (pb::PortNum::PositionApp, 18.0, 32.0),
+        (pb::PortNum::NodeinfoApp, 14.0, 26.0),
+        (pb::PortNum::TextMessageApp, 4.0, 12.0),
+        (pb::PortNum::TracerouteApp, 1.5, 6.0),
+        (pb::PortNum::NeighborinfoApp, 2.5, 8.0),
+        (pb::PortNum::RoutingApp, 2.5, 9.0),
+        (pb::PortNum::MapReportApp, 1.5, 5.0),
+    ] {
+        let s = share(port);
+        assert!((lo..=hi).contains(&s), "{port:?} share {s}");
+    }
+    let undecryptable = truth.undecryptable as f64 * 100.0 / truth.packets as f64;
+    assert!((0.8..4.0).contains(&undecryptable), "{undecryptable}");
+
+    // The JSON form is complete enough to read back the headline numbers.
+    let json: serde_json::Value = serde_json::from_str(&truth.to_json()).unwrap();
+    assert_eq!(json["packets"], truth.packets);
+    assert_eq!(json["collisions"][0]["id"], truth.collisions[0].id);
+}
+
+/// Exactness must not depend on a lucky seed.
+#[test]
+fn truth_is_exact_for_many_seeds() {
+    for seed in 100..116 {
+        let cfg = SimConfig {
+            seed,
+            packets: 400,
+            nodes: 20 + seed as usize % 30,
+            gateways: 1 + seed as usize % 8,
+            junk_percent: (seed % 5) as f64,
+            ..SimConfig::default()
+        };
+        let (msgs, truth) = run(cfg.clone());
+        let o = observe(&cfg, &msgs);
+        assert_exact(&cfg, &msgs, &truth, &o);
+        assert_eq!(truth.collisions.len(), 1, "seed {seed}");
+    }
+}
+
+#[test]
+fn same_config_same_bytes() {
+    let cfg = SimConfig {
+        packets: 400,
+        ..SimConfig::default()
+    };
+    let (a, ta) = run(cfg.clone());
+    let (b, tb) = run(cfg.clone());
+    assert_eq!(a, b);
+    assert_eq!(ta.to_json(), tb.to_json());
+    let (c, _) = run(SimConfig { seed: 2, ..cfg });
+    assert_ne!(a, c);
+}
+
+#[test]
+fn truth_tracks_what_was_yielded() {
+    let mut sim = Simulator::new(SimConfig {
+        packets: 50,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let first: Vec<_> = sim.by_ref().take(10).collect();
+    assert_eq!(sim.truth().messages, first.len());
+    let rest = sim.by_ref().count();
+    assert_eq!(sim.truth().messages, first.len() + rest);
+    assert_eq!(sim.truth().packets, 50);
+    assert!(sim.next().is_none());
+}
+
+#[test]
+fn small_and_odd_configs_work() {
+    let configs = [
+        SimConfig {
+            nodes: 2,
+            gateways: 1,
+            packets: 30,
+            junk_percent: 0.0,
+            secondary_key_b64: None,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            nodes: 5,
+            gateways: 5,
+            packets: 200,
+            junk_percent: 50.0,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            packets: 0,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            nodes: 12,
+            gateways: 3,
+            packets: 300,
+            bbox: (-33.7, 150.9, -34.1, 151.4),
+            region_topic: "msh/ANZ".into(),
+            channel: "MediumFast".into(),
+            secondary_key_b64: Some(b64_encode(&[7u8; 32])),
+            ..SimConfig::default()
+        },
+    ];
+    for cfg in configs {
+        let (msgs, truth) = run(cfg.clone());
+        let o = observe(&cfg, &msgs);
+        assert_exact(&cfg, &msgs, &truth, &o);
+        let junk: usize = truth.junk.values().sum();
+        assert_eq!(o.rejects.values().sum::<usize>(), junk);
+        if cfg.junk_percent == 0.0 {
+            assert_eq!(junk, 0);
+        }
+        if cfg.secondary_key_b64.is_none() {
+            assert!(!msgs.iter().any(|m| m.topic.contains("/Private/")));
+        }
+        assert!(msgs.iter().all(|m| m.topic.starts_with(&cfg.region_topic)));
+    }
+}
+
+#[test]
+fn invalid_configs_are_rejected() {
+    let bad = [
+        SimConfig {
+            nodes: 1,
+            gateways: 1,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            gateways: 0,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            gateways: 61,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            bbox: (37.0, -122.6, 38.0, -121.7),
+            ..SimConfig::default()
+        },
+        SimConfig {
+            junk_percent: 80.0,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            channel: "Long/Fast".into(),
+            ..SimConfig::default()
+        },
+        SimConfig {
+            secondary_key_b64: Some("AQ==".into()),
+            ..SimConfig::default()
+        },
+        SimConfig {
+            secondary_key_b64: Some("1PG7OiApB1nwvP+rz05pAQ==".into()),
+            ..SimConfig::default()
+        },
+        SimConfig {
+            secondary_key_b64: Some("not base64!".into()),
+            ..SimConfig::default()
+        },
+    ];
+    for cfg in bad {
+        assert!(Simulator::new(cfg.clone()).is_err(), "{cfg:?}");
+    }
+}

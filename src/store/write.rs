@@ -1,0 +1,697 @@
+//! The writer's batched write path.
+//!
+//! Ingest hands over [`WriteOp`]s through a bounded channel; [`BatchWriter`] commits them
+//! in one transaction per batch (flushed by size or every ~50 ms), with multi-row upserts
+//! and no per-message round trip. A database that is busy or away is retried with backoff
+//! while the channel keeps buffering; a batch that fails for a data reason is retried
+//! item by item so one bad row never costs the others.
+//!
+//! Packet identity is (sender, packet id): Meshtastic ids are 32-bit and chosen per sender,
+//! so two senders can use the same id. `packet.id` stays the Meshtastic id whenever it is
+//! free (nearly always), so MeshView's id-based lookups keep working; a second sender's
+//! packet with an id already taken is stored under `id + k·2³²` (k = 1, 2, …), ids no radio
+//! can produce. The low 32 bits of `packet.id` are therefore always the id on the air.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use sqlx::{QueryBuilder, Row};
+use tokio::sync::mpsc;
+
+use super::Db;
+use crate::ingest::stats::IngestStats;
+
+/// Rows per multi-row INSERT; well under SQLite's 32766 bound parameters.
+const CHUNK: usize = 1000;
+/// Entries kept in the packet-id cache before it is dropped and rebuilt from the database.
+const ID_CACHE_MAX: usize = 200_000;
+/// The stride between slots of one Meshtastic packet id.
+const SLOT: i64 = 1 << 32;
+
+/// Node facts learned from a packet's payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeFacts {
+    /// NODEINFO (keyed by the packet's sender, never by the id the payload claims).
+    Info {
+        long_name: String,
+        short_name: String,
+        hw_model: String,
+        role: String,
+    },
+    /// MAP_REPORT.
+    MapReport {
+        long_name: String,
+        short_name: String,
+        hw_model: String,
+        role: String,
+        firmware: String,
+        lat: Option<i64>,
+        lon: Option<i64>,
+    },
+    /// POSITION with both coordinates set.
+    Position { lat: i64, lon: i64 },
+}
+
+/// A traceroute reception (one row per packet and gateway).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracerouteRow {
+    pub done: bool,
+    /// The RouteDiscovery as sent.
+    pub route: Vec<u8>,
+    /// Replies: a RouteDiscovery holding only `route_back` and `snr_back`.
+    pub route_return: Option<Vec<u8>>,
+    /// Replies: the request's packet id.
+    pub request_id: Option<i64>,
+}
+
+/// One accepted reception of a packet by a gateway, with everything it teaches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reception {
+    pub packet_id: u32,
+    pub from: u32,
+    pub to: u32,
+    pub portnum: i32,
+    pub channel: String,
+    /// The (decrypted) MeshPacket re-serialised, or its ciphertext form when undecryptable.
+    pub payload: Vec<u8>,
+    pub gateway: u32,
+    pub rx_time: i64,
+    pub hop_limit: i32,
+    pub hop_start: i32,
+    pub rx_snr: f32,
+    pub rx_rssi: i32,
+    pub topic: String,
+    pub received_us: i64,
+    pub facts: Option<NodeFacts>,
+    /// Lower-case hex.
+    pub public_key: Option<String>,
+    pub traceroute: Option<TracerouteRow>,
+}
+
+/// What the writer is asked to store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Reception(Box<Reception>),
+    /// Node facts without a stored packet (a map report with packet id 0).
+    Node {
+        node: u32,
+        channel: String,
+        facts: NodeFacts,
+        at_us: i64,
+    },
+}
+
+/// What one flush achieved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlushCounts {
+    pub packets_new: u64,
+    pub receptions_new: u64,
+    pub receptions_duplicate: u64,
+    pub failed_items: u64,
+}
+
+/// Knows which `packet.id` slots are taken by which sender.
+#[derive(Default)]
+struct IdSlots {
+    owner: HashMap<i64, u32>,
+}
+
+/// Runs the slot walk, looking unknown slots up with `$lookup` until all are decided.
+macro_rules! resolve_ids {
+    ($conn:expr, $slots:expr, $receptions:expr, $lookup:ident) => {{
+        let mut claimed: HashMap<i64, u32> = HashMap::new();
+        let mut result: Result<Vec<(i64, bool)>, sqlx::Error> = Err(sqlx::Error::Protocol(
+            "could not resolve packet ids".into(),
+        ));
+        for _round in 0..8 {
+            let mut unknown: Vec<i64> = $receptions
+                .iter()
+                .filter_map(|r| match walk_slots($slots, &claimed, r) {
+                    Slot::Unknown(id) => Some(id),
+                    Slot::Decided(..) => None,
+                })
+                .collect();
+            if unknown.is_empty() {
+                result = Ok($receptions
+                    .iter()
+                    .map(|r| match walk_slots($slots, &claimed, r) {
+                        Slot::Decided(id, new) => (id, new),
+                        Slot::Unknown(_) => unreachable!("all decided"),
+                    })
+                    .collect());
+                break;
+            }
+            unknown.sort_unstable();
+            unknown.dedup();
+            match $lookup($conn, &unknown).await {
+                Ok(found) => {
+                    for (id, from) in &found {
+                        $slots.owner.insert(*id, *from);
+                    }
+                    // Slots absent from the database are free: the first reception that
+                    // reaches one claims it for its sender.
+                    for r in $receptions.iter() {
+                        if let Slot::Unknown(id) = walk_slots($slots, &claimed, r)
+                            && unknown.binary_search(&id).is_ok()
+                        {
+                            claimed.insert(id, r.from);
+                        }
+                    }
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        result
+    }};
+}
+
+/// Owns the writer's connection pool and commits batches.
+pub struct BatchWriter {
+    db: Db,
+    slots: IdSlots,
+    pub max_batch: usize,
+    pub max_delay: Duration,
+}
+
+impl BatchWriter {
+    pub fn new(db: Db) -> Self {
+        BatchWriter {
+            db,
+            slots: IdSlots::default(),
+            max_batch: 2000,
+            max_delay: Duration::from_millis(50),
+        }
+    }
+
+    /// Forgets cached packet ids (after a purge deleted packets, for example).
+    pub fn forget_ids(&mut self) {
+        self.slots.owner.clear();
+    }
+
+    /// Drains `rx` until it closes, committing by size or time; flushes what is pending
+    /// before returning, so a shutdown loses nothing that was accepted.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<WriteOp>, stats: &IngestStats) {
+        let mut batch: Vec<WriteOp> = Vec::with_capacity(self.max_batch);
+        loop {
+            let first = match rx.recv().await {
+                Some(op) => op,
+                None => break,
+            };
+            batch.push(first);
+            let deadline = tokio::time::Instant::now() + self.max_delay;
+            while batch.len() < self.max_batch {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(op)) => batch.push(op),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            self.commit_with_retry(&mut batch, stats).await;
+            stats.set_queue_depth(rx.len());
+        }
+        if !batch.is_empty() {
+            self.commit_with_retry(&mut batch, stats).await;
+        }
+    }
+
+    /// Commits `batch` (emptying it); retries transient failures with capped backoff.
+    pub async fn commit_with_retry(&mut self, batch: &mut Vec<WriteOp>, stats: &IngestStats) {
+        let mut backoff = Duration::from_millis(100);
+        let mut attempts = 0u32;
+        loop {
+            let started = Instant::now();
+            match self.flush(batch).await {
+                Ok(c) => {
+                    stats.record_flush(batch.len(), c, started.elapsed());
+                    batch.clear();
+                    return;
+                }
+                Err(e) if is_transient(&e) => {
+                    attempts += 1;
+                    stats.db_retry();
+                    if attempts == 1 || attempts.is_power_of_two() {
+                        tracing::warn!(error = %e, attempts, items = batch.len(), "database unavailable; retrying the batch");
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    // A data problem (a constraint, a stale id cache): rebuild the cache and
+                    // fall back to one transaction per item, so only the culprit is lost.
+                    tracing::warn!(error = %e, items = batch.len(), "batch rejected; retrying item by item");
+                    self.forget_ids();
+                    let mut failed = 0u64;
+                    let mut counts = FlushCounts::default();
+                    for op in batch.drain(..) {
+                        let mut one = vec![op];
+                        match self.flush(&mut one).await {
+                            Ok(c) => {
+                                counts.packets_new += c.packets_new;
+                                counts.receptions_new += c.receptions_new;
+                                counts.receptions_duplicate += c.receptions_duplicate;
+                            }
+                            Err(e) => {
+                                failed += 1;
+                                self.forget_ids();
+                                tracing::warn!(error = %e, op = ?summary(&one[0]), "dropped one write");
+                            }
+                        }
+                    }
+                    counts.failed_items = failed;
+                    stats.record_flush(0, counts, started.elapsed());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes one batch in one transaction.
+    pub async fn flush(&mut self, batch: &[WriteOp]) -> Result<FlushCounts, sqlx::Error> {
+        let plan = Plan::build(batch);
+        macro_rules! run {
+            ($pool:expr, $lookup:ident, $upsert_node:ident) => {{
+                let mut tx = $pool.begin().await?;
+                let ids = resolve_ids!(&mut *tx, &mut self.slots, &plan.receptions, $lookup);
+                let ids = match ids {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        self.slots.owner.clear();
+                        return Err(e);
+                    }
+                };
+                let result = async {
+                    let mut counts = FlushCounts::default();
+                    // Packets first (receptions and traceroutes reference them).
+                    // Several receptions of one new packet may share the batch: insert once.
+                    let mut seen_new = std::collections::HashSet::new();
+                    let new_packets: Vec<(&Reception, i64)> = plan
+                        .receptions
+                        .iter()
+                        .zip(&ids)
+                        .filter(|(_, (id, is_new))| *is_new && seen_new.insert(*id))
+                        .map(|(r, (id, _))| (*r, *id))
+                        .collect();
+                    for chunk in new_packets.chunks(CHUNK) {
+                        let mut q = QueryBuilder::new(
+                            "INSERT INTO packet (id, portnum, from_node_id, to_node_id, payload, import_time_us, channel) ",
+                        );
+                        q.push_values(chunk, |mut b, (r, id)| {
+                            b.push_bind(*id)
+                                .push_bind(r.portnum)
+                                .push_bind(r.from as i64)
+                                .push_bind(r.to as i64)
+                                .push_bind(r.payload.as_slice())
+                                .push_bind(r.received_us)
+                                .push_bind(r.channel.as_str());
+                        });
+                        q.push(" ON CONFLICT (id) DO NOTHING");
+                        counts.packets_new += q.build().execute(&mut *tx).await?.rows_affected();
+                    }
+                    let rows: Vec<(&Reception, i64)> =
+                        plan.receptions.iter().zip(&ids).map(|(r, (id, _))| (*r, *id)).collect();
+                    for chunk in rows.chunks(CHUNK) {
+                        let mut q = QueryBuilder::new(
+                            "INSERT INTO packet_seen (packet_id, node_id, rx_time, hop_limit, hop_start, channel, rx_snr, rx_rssi, topic, import_time_us) ",
+                        );
+                        q.push_values(chunk, |mut b, (r, id)| {
+                            b.push_bind(*id)
+                                .push_bind(r.gateway as i64)
+                                .push_bind(r.rx_time)
+                                .push_bind(r.hop_limit)
+                                .push_bind(r.hop_start)
+                                .push_bind(r.channel.as_str())
+                                .push_bind(r.rx_snr as f64)
+                                .push_bind(r.rx_rssi)
+                                .push_bind(r.topic.as_str())
+                                .push_bind(r.received_us);
+                        });
+                        q.push(" ON CONFLICT DO NOTHING");
+                        let n = q.build().execute(&mut *tx).await?.rows_affected();
+                        counts.receptions_new += n;
+                        counts.receptions_duplicate += chunk.len() as u64 - n;
+                    }
+                    let traces: Vec<(&Reception, i64, &TracerouteRow)> = rows
+                        .iter()
+                        .filter_map(|(r, id)| r.traceroute.as_ref().map(|t| (*r, *id, t)))
+                        .collect();
+                    for chunk in traces.chunks(CHUNK) {
+                        let mut q = QueryBuilder::new(
+                            "INSERT INTO traceroute (packet_id, gateway_node_id, done, route, import_time_us, route_return, request_id) ",
+                        );
+                        q.push_values(chunk, |mut b, (r, id, t)| {
+                            b.push_bind(*id)
+                                .push_bind(r.gateway as i64)
+                                .push_bind(t.done)
+                                .push_bind(t.route.as_slice())
+                                .push_bind(r.received_us)
+                                .push_bind(t.route_return.as_deref())
+                                .push_bind(t.request_id);
+                        });
+                        q.push(" ON CONFLICT DO NOTHING");
+                        q.build().execute(&mut *tx).await?;
+                    }
+                    for chunk in plan.keys.chunks(CHUNK) {
+                        let mut q = QueryBuilder::new(
+                            "INSERT INTO node_public_key (node_id, public_key, first_seen_us, last_seen_us) ",
+                        );
+                        q.push_values(chunk, |mut b, (node, key, first, last)| {
+                            b.push_bind(*node as i64).push_bind(key.as_str()).push_bind(*first).push_bind(*last);
+                        });
+                        q.push(" ON CONFLICT (node_id, public_key) DO UPDATE SET last_seen_us = excluded.last_seen_us");
+                        q.build().execute(&mut *tx).await?;
+                    }
+                    for n in &plan.nodes {
+                        $upsert_node(&mut *tx, n).await?;
+                    }
+                    Ok::<_, sqlx::Error>(counts)
+                }
+                .await;
+                match result {
+                    Ok(counts) => {
+                        tx.commit().await?;
+                        for (r, (id, _)) in plan.receptions.iter().zip(&ids) {
+                            self.slots.owner.insert(*id, r.from);
+                        }
+                        if self.slots.owner.len() > ID_CACHE_MAX {
+                            self.slots.owner.clear();
+                        }
+                        Ok(counts)
+                    }
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        // Claimed slots were not committed.
+                        self.slots.owner.clear();
+                        Err(e)
+                    }
+                }
+            }};
+        }
+        match &self.db {
+            Db::Sqlite(pool) => run!(pool, lookup_sqlite, upsert_node_sqlite),
+            Db::Postgres(pool) => run!(pool, lookup_pg, upsert_node_pg),
+        }
+    }
+}
+
+fn summary(op: &WriteOp) -> String {
+    match op {
+        WriteOp::Reception(r) => format!(
+            "packet {:08x} from !{:08x} via !{:08x}",
+            r.packet_id, r.from, r.gateway
+        ),
+        WriteOp::Node { node, .. } => format!("node !{node:08x}"),
+    }
+}
+
+/// Connection and pool-timeout errors are worth retrying; anything else is about the data.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => {
+            let msg = db.message();
+            // SQLite busy/locked; PostgreSQL admin shutdown, connection failures,
+            // serialization failures and deadlocks.
+            msg.contains("database is locked")
+                || msg.contains("database is busy")
+                || db.code().is_some_and(|c| {
+                    c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03" || c == "40001" || c == "40P01"
+                })
+        }
+        _ => false,
+    }
+}
+
+/// Per-node aggregate of a batch.
+#[derive(Debug, Clone)]
+struct NodeWrite {
+    node: u32,
+    first_us: i64,
+    last_us: i64,
+    gateway: bool,
+    channel: Option<String>,
+    facts: Vec<NodeFacts>,
+}
+
+/// A batch reorganised for set-wise writing.
+struct Plan<'a> {
+    receptions: Vec<&'a Reception>,
+    nodes: Vec<NodeWrite>,
+    keys: Vec<(u32, String, i64, i64)>,
+}
+
+impl<'a> Plan<'a> {
+    fn build(batch: &'a [WriteOp]) -> Plan<'a> {
+        let mut receptions = Vec::new();
+        let mut nodes: HashMap<u32, NodeWrite> = HashMap::new();
+        let mut keys: HashMap<(u32, String), (i64, i64)> = HashMap::new();
+        for op in batch {
+            match op {
+                WriteOp::Reception(r) => {
+                    receptions.push(r.as_ref());
+                    let sender = node_entry(&mut nodes, r.from, r.received_us);
+                    sender.channel = Some(r.channel.clone());
+                    if let Some(f) = &r.facts {
+                        sender.facts.push(f.clone());
+                    }
+                    node_entry(&mut nodes, r.gateway, r.received_us).gateway = true;
+                    if let Some(k) = &r.public_key {
+                        let e = keys
+                            .entry((r.from, k.clone()))
+                            .or_insert((r.received_us, r.received_us));
+                        e.0 = e.0.min(r.received_us);
+                        e.1 = e.1.max(r.received_us);
+                    }
+                }
+                WriteOp::Node {
+                    node,
+                    channel,
+                    facts,
+                    at_us,
+                } => {
+                    let e = node_entry(&mut nodes, *node, *at_us);
+                    e.channel = Some(channel.clone());
+                    e.facts.push(facts.clone());
+                }
+            }
+        }
+        let mut nodes: Vec<NodeWrite> = nodes.into_values().collect();
+        // A stable order keeps lock acquisition consistent across concurrent writers.
+        nodes.sort_by_key(|n| n.node);
+        let mut keys: Vec<(u32, String, i64, i64)> = keys
+            .into_iter()
+            .map(|((n, k), (f, l))| (n, k, f, l))
+            .collect();
+        keys.sort();
+        Plan {
+            receptions,
+            nodes,
+            keys,
+        }
+    }
+}
+
+fn node_entry(nodes: &mut HashMap<u32, NodeWrite>, node: u32, at: i64) -> &mut NodeWrite {
+    let e = nodes.entry(node).or_insert(NodeWrite {
+        node,
+        first_us: at,
+        last_us: at,
+        gateway: false,
+        channel: None,
+        facts: Vec::new(),
+    });
+    e.first_us = e.first_us.min(at);
+    e.last_us = e.last_us.max(at);
+    e
+}
+
+/// Decides the `packet.id` of each reception against known slots: (row id, whether the
+/// packet row is new), or the first slot nobody knows about yet (to look up).
+enum Slot {
+    Decided(i64, bool),
+    Unknown(i64),
+}
+
+fn walk_slots(slots: &IdSlots, claimed: &HashMap<i64, u32>, r: &Reception) -> Slot {
+    let base = r.packet_id as i64;
+    for k in 0..8i64 {
+        let id = base + k * SLOT;
+        match slots.owner.get(&id) {
+            Some(owner) if *owner == r.from => return Slot::Decided(id, false),
+            Some(_) => continue,
+            None => match claimed.get(&id) {
+                Some(owner) if *owner == r.from => return Slot::Decided(id, true),
+                Some(_) => continue,
+                None => return Slot::Unknown(id),
+            },
+        }
+    }
+    // Eight senders sharing one id within the cache's memory: give up on this one slot
+    // scheme rather than loop; the last slot is reused (the receptions attach to it).
+    Slot::Decided(base + 7 * SLOT, false)
+}
+
+async fn lookup_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    ids: &[i64],
+) -> Result<Vec<(i64, u32)>, sqlx::Error> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = QueryBuilder::new("SELECT id, from_node_id FROM packet WHERE id IN (");
+        let mut sep = q.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+        for row in q.build().fetch_all(&mut *conn).await? {
+            let from: Option<i64> = row.get(1);
+            out.push((row.get::<i64, _>(0), from.unwrap_or(0) as u32));
+        }
+    }
+    Ok(out)
+}
+
+async fn lookup_pg(
+    conn: &mut sqlx::PgConnection,
+    ids: &[i64],
+) -> Result<Vec<(i64, u32)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, from_node_id FROM packet WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let from: Option<i64> = row.get(1);
+            (row.get::<i64, _>(0), from.unwrap_or(0) as u32)
+        })
+        .collect())
+}
+
+/// The latest facts of each kind win.
+fn node_fields(n: &NodeWrite) -> NodeFields {
+    let mut f = NodeFields {
+        long_name: None,
+        short_name: None,
+        hw_model: None,
+        role: None,
+        firmware: None,
+        position: None,
+        channel: n.channel.clone(),
+        gateway: n.gateway,
+    };
+    for fact in &n.facts {
+        match fact {
+            NodeFacts::Info {
+                long_name,
+                short_name,
+                hw_model,
+                role,
+            } => {
+                f.long_name = Some(long_name.clone());
+                f.short_name = Some(short_name.clone());
+                f.hw_model = Some(hw_model.clone());
+                f.role = Some(role.clone());
+            }
+            NodeFacts::MapReport {
+                long_name,
+                short_name,
+                hw_model,
+                role,
+                firmware,
+                lat,
+                lon,
+            } => {
+                f.long_name = Some(long_name.clone());
+                f.short_name = Some(short_name.clone());
+                f.hw_model = Some(hw_model.clone());
+                f.role = Some(role.clone());
+                f.firmware = Some(firmware.clone());
+                if let (Some(a), Some(o)) = (lat, lon) {
+                    f.position = Some((*a, *o));
+                }
+            }
+            NodeFacts::Position { lat, lon } => f.position = Some((*lat, *lon)),
+        }
+    }
+    f
+}
+
+struct NodeFields {
+    long_name: Option<String>,
+    short_name: Option<String>,
+    hw_model: Option<String>,
+    role: Option<String>,
+    firmware: Option<String>,
+    position: Option<(i64, i64)>,
+    channel: Option<String>,
+    gateway: bool,
+}
+
+/// Applies one node's aggregate: update the row if it exists, else insert a stub carrying
+/// what we know. `node_id` is UNIQUE, so the insert ignores a row that appeared meanwhile
+/// (or an odd legacy row with another spelling of the id).
+macro_rules! upsert_node_fn {
+    ($name:ident, $conn:ty, $max:literal) => {
+        async fn $name(conn: &mut $conn, n: &NodeWrite) -> Result<(), sqlx::Error> {
+            let f = node_fields(n);
+            // COALESCE keeps stored values where this batch learned nothing.
+            let updated = sqlx::query(concat!(
+                "UPDATE node SET last_seen_us = ",
+                $max,
+                "(COALESCE(last_seen_us, 0), $1), first_seen_us = COALESCE(first_seen_us, $2), \
+                 long_name = COALESCE($3, long_name), short_name = COALESCE($4, short_name), \
+                 hw_model = COALESCE($5, hw_model), role = COALESCE($6, role), \
+                 firmware = COALESCE($7, firmware), last_lat = COALESCE($8, last_lat), \
+                 last_long = COALESCE($9, last_long), channel = COALESCE($10, channel), \
+                 is_mqtt_gateway = CASE WHEN $11 THEN TRUE ELSE is_mqtt_gateway END \
+                 WHERE node_id = $12"
+            ))
+            .bind(n.last_us)
+            .bind(n.first_us)
+            .bind(f.long_name.as_deref())
+            .bind(f.short_name.as_deref())
+            .bind(f.hw_model.as_deref())
+            .bind(f.role.as_deref())
+            .bind(f.firmware.as_deref())
+            .bind(f.position.map(|p| p.0))
+            .bind(f.position.map(|p| p.1))
+            .bind(f.channel.as_deref())
+            .bind(f.gateway)
+            .bind(n.node as i64)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                sqlx::query(
+                    "INSERT INTO node (id, node_id, long_name, short_name, hw_model, firmware, role, \
+                     last_lat, last_long, channel, first_seen_us, last_seen_us, is_mqtt_gateway) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
+                )
+                .bind(format!("!{:08x}", n.node))
+                .bind(n.node as i64)
+                .bind(f.long_name.as_deref())
+                .bind(f.short_name.as_deref())
+                .bind(f.hw_model.as_deref())
+                .bind(f.firmware.as_deref())
+                .bind(f.role.as_deref())
+                .bind(f.position.map(|p| p.0))
+                .bind(f.position.map(|p| p.1))
+                .bind(f.channel.as_deref())
+                .bind(n.first_us)
+                .bind(n.last_us)
+                .bind(if f.gateway { Some(true) } else { None })
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        }
+    };
+}
+upsert_node_fn!(upsert_node_sqlite, sqlx::SqliteConnection, "MAX");
+upsert_node_fn!(upsert_node_pg, sqlx::PgConnection, "GREATEST");
