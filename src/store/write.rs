@@ -120,9 +120,8 @@ struct IdSlots {
 macro_rules! resolve_ids {
     ($conn:expr, $slots:expr, $receptions:expr, $lookup:ident) => {{
         let mut claimed: HashMap<i64, u32> = HashMap::new();
-        let mut result: Result<Vec<(i64, bool)>, sqlx::Error> = Err(sqlx::Error::Protocol(
-            "could not resolve packet ids".into(),
-        ));
+        let mut result: Result<Vec<(i64, bool)>, sqlx::Error> =
+            Err(sqlx::Error::Protocol("could not resolve packet ids".into()));
         for _round in 0..8 {
             let mut unknown: Vec<i64> = $receptions
                 .iter()
@@ -228,7 +227,7 @@ impl BatchWriter {
                     batch.clear();
                     return;
                 }
-                Err(e) if is_transient(&e) => {
+                Err(e) if e.transient => {
                     attempts += 1;
                     stats.db_retry();
                     if attempts == 1 || attempts.is_power_of_two() {
@@ -245,18 +244,28 @@ impl BatchWriter {
                     let mut failed = 0u64;
                     let mut counts = FlushCounts::default();
                     for op in batch.drain(..) {
-                        let mut one = vec![op];
-                        match self.flush(&mut one).await {
-                            Ok(c) => {
-                                counts.packets_new += c.packets_new;
-                                counts.receptions_new += c.receptions_new;
-                                counts.receptions_duplicate += c.receptions_duplicate;
+                        let one = [op];
+                        let mut wait = Duration::from_millis(100);
+                        loop {
+                            match self.flush(&one).await {
+                                Ok(c) => {
+                                    counts.packets_new += c.packets_new;
+                                    counts.receptions_new += c.receptions_new;
+                                    counts.receptions_duplicate += c.receptions_duplicate;
+                                }
+                                Err(e) if e.transient => {
+                                    stats.db_retry();
+                                    tokio::time::sleep(wait).await;
+                                    wait = (wait * 2).min(Duration::from_secs(5));
+                                    continue;
+                                }
+                                Err(e) => {
+                                    failed += 1;
+                                    self.forget_ids();
+                                    tracing::warn!(error = %e, op = %summary(&one[0]), "dropped one write");
+                                }
                             }
-                            Err(e) => {
-                                failed += 1;
-                                self.forget_ids();
-                                tracing::warn!(error = %e, op = ?summary(&one[0]), "dropped one write");
-                            }
+                            break;
                         }
                     }
                     counts.failed_items = failed;
@@ -268,17 +277,21 @@ impl BatchWriter {
     }
 
     /// Writes one batch in one transaction.
-    pub async fn flush(&mut self, batch: &[WriteOp]) -> Result<FlushCounts, sqlx::Error> {
+    pub async fn flush(&mut self, batch: &[WriteOp]) -> Result<FlushCounts, FlushError> {
         let plan = Plan::build(batch);
         macro_rules! run {
             ($pool:expr, $lookup:ident, $upsert_node:ident) => {{
-                let mut tx = $pool.begin().await?;
+                // Failing to even get a connection is an outage, never a data problem.
+                let mut tx = $pool.begin().await.map_err(|e| FlushError {
+                    transient: true,
+                    source: e,
+                })?;
                 let ids = resolve_ids!(&mut *tx, &mut self.slots, &plan.receptions, $lookup);
                 let ids = match ids {
                     Ok(ids) => ids,
                     Err(e) => {
                         self.slots.owner.clear();
-                        return Err(e);
+                        return Err(FlushError::from(e));
                     }
                 };
                 let result = async {
@@ -370,7 +383,7 @@ impl BatchWriter {
                 .await;
                 match result {
                     Ok(counts) => {
-                        tx.commit().await?;
+                        tx.commit().await.map_err(FlushError::from)?;
                         for (r, (id, _)) in plan.receptions.iter().zip(&ids) {
                             self.slots.owner.insert(*id, r.from);
                         }
@@ -383,7 +396,7 @@ impl BatchWriter {
                         let _ = tx.rollback().await;
                         // Claimed slots were not committed.
                         self.slots.owner.clear();
-                        Err(e)
+                        Err(FlushError::from(e))
                     }
                 }
             }};
@@ -405,6 +418,24 @@ fn summary(op: &WriteOp) -> String {
     }
 }
 
+/// A failed flush, and whether waiting and retrying can help.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct FlushError {
+    pub transient: bool,
+    #[source]
+    pub source: sqlx::Error,
+}
+
+impl From<sqlx::Error> for FlushError {
+    fn from(source: sqlx::Error) -> Self {
+        FlushError {
+            transient: is_transient(&source),
+            source,
+        }
+    }
+}
+
 /// Connection and pool-timeout errors are worth retrying; anything else is about the data.
 fn is_transient(e: &sqlx::Error) -> bool {
     match e {
@@ -420,7 +451,12 @@ fn is_transient(e: &sqlx::Error) -> bool {
             msg.contains("database is locked")
                 || msg.contains("database is busy")
                 || db.code().is_some_and(|c| {
-                    c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03" || c == "40001" || c == "40P01"
+                    c.starts_with("08")
+                        || c == "57P01"
+                        || c == "57P02"
+                        || c == "57P03"
+                        || c == "40001"
+                        || c == "40P01"
                 })
         }
         _ => false,

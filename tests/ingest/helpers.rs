@@ -1,0 +1,107 @@
+//! Helpers of the ingest tests: capture files, envelopes built by hand, writers.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use meshview_protocol::pb;
+use prost::Message;
+
+use crate::common::{Spawned, TestDb};
+
+/// The real captured envelopes (base64 lines).
+pub fn real_envelopes() -> Vec<Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/real-traffic/friendlydev_meshtastic-decode_messages.txt");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| meshview::simulate::b64_decode(l.trim()).expect("base64"))
+        .collect()
+}
+
+/// Writes a capture file (JSON lines) from (topic, payload) pairs.
+pub fn write_capture(dir: &Path, name: &str, msgs: &[(String, Vec<u8>)]) -> PathBuf {
+    let path = dir.join(name);
+    let mut text = String::new();
+    for (topic, payload) in msgs {
+        text.push_str(
+            &serde_json::json!({"topic": topic, "payload_b64": meshview::simulate::b64_encode(payload)})
+                .to_string(),
+        );
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs `meshview ingest --replay FILE` to completion; returns its stderr.
+pub async fn replay(db: &TestDb, capture: &Path) -> String {
+    let out = db
+        .run(&["ingest", "--replay", capture.to_str().unwrap()])
+        .await;
+    assert!(out.success, "replay failed:\n{}", out.all());
+    out.stderr
+}
+
+/// A plaintext ("already decoded by the gateway") envelope.
+pub fn plain_envelope(
+    from: u32,
+    to: u32,
+    id: u32,
+    gateway: u32,
+    portnum: pb::PortNum,
+    payload: Vec<u8>,
+    rx_time: u32,
+) -> Vec<u8> {
+    let packet = pb::MeshPacket {
+        from,
+        to,
+        id,
+        rx_time,
+        rx_snr: 4.25,
+        rx_rssi: -97,
+        hop_limit: 2,
+        hop_start: 3,
+        payload_variant: Some(pb::mesh_packet::PayloadVariant::Decoded(pb::Data {
+            portnum: portnum as i32,
+            payload,
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    pb::ServiceEnvelope {
+        packet: Some(packet),
+        channel_id: "LongFast".into(),
+        gateway_id: format!("!{gateway:08x}"),
+    }
+    .encode_to_vec()
+}
+
+pub fn topic_for(gateway: u32) -> String {
+    format!("msh/test/2/e/LongFast/!{gateway:08x}")
+}
+
+/// Starts `meshview ingest` on the given broker and topic filter.
+pub fn start_ingest(db: &TestDb, port: u16, topics: &str, extra: &[(&str, &str)]) -> Spawned {
+    let mut cmd = db.command(&["ingest"]);
+    cmd.env("MESHVIEW_MQTT__SERVER", "127.0.0.1")
+        .env("MESHVIEW_MQTT__PORT", port.to_string())
+        .env("MESHVIEW_MQTT__TOPICS", topics);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    Spawned::start(cmd)
+}
+
+/// Polls `sql` until it returns `want` (or times out with the last value).
+pub async fn wait_for_count(db: &TestDb, sql: &str, want: i64, timeout: Duration) -> i64 {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let n = db.scalar(sql).await;
+        if n == want || tokio::time::Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

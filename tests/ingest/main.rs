@@ -1,0 +1,9 @@
+//! Ingest area: the writer against real captured traffic, hostile input, the simulated
+//! mesh through the real Mosquitto, broker and database outages, and shutdown.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod helpers;
+mod hostile;
+mod real_traffic;
