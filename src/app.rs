@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::ingest::Source;
 use crate::ingest::stats::IngestStats;
+use crate::store::write::LiveSender;
 use crate::store::coordination::{self, WaitOptions};
 use crate::store::migrations::Chain;
 use crate::store::{Db, Role};
@@ -25,6 +26,9 @@ pub struct Context {
     pub shutdown: CancellationToken,
     /// Ingest counters, shared by the writer and the web side.
     pub stats: Arc<IngestStats>,
+    /// In `run` (one process), the writer announces stored packets here and the web
+    /// side's live stream listens; separate processes leave it `None`.
+    pub live: Option<LiveSender>,
 }
 
 /// The reader: bind at once (so `/health` can say why it is not ready), wait for the
@@ -83,10 +87,12 @@ pub async fn ingest(ctx: Context, source: Source) -> anyhow::Result<()> {
 
 /// Both halves in one process: migrate first, then the writer and the web server run
 /// side by side, each restarted with backoff if it fails, until one shutdown signal.
-pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
+pub async fn run(mut ctx: Context, source: Source) -> anyhow::Result<()> {
     if matches!(source, Source::Mqtt) {
         ctx.config.require_mqtt()?;
     }
+    // One process: the web side hears stored packets straight from the writer.
+    ctx.live = Some(tokio::sync::broadcast::channel(4096).0);
     coordination::writer_startup(&ctx.config, &ctx.chain).await?;
     let writer = {
         let ctx = ctx.clone();
@@ -119,7 +125,11 @@ where
         let result = start().await;
         if shutdown.is_cancelled() {
             if let Err(e) = result {
-                tracing::error!(task = name, error = format!("{e:#}"), "task failed while shutting down");
+                tracing::error!(
+                    task = name,
+                    error = format!("{e:#}"),
+                    "task failed while shutting down"
+                );
             }
             return;
         }

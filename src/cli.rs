@@ -180,6 +180,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         chain: Arc::new(chain),
         shutdown: shutdown.clone(),
         stats: Arc::new(IngestStats::default()),
+        live: None,
     };
     match cli.command {
         Command::Run { pid_file, demo } => {

@@ -8,6 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod jobs;
-pub mod store;
 pub mod simulate;
+pub mod store;
 pub mod web;

@@ -467,8 +467,12 @@ impl Raw {
         // `mqtts://host` and `mqtt://host` are accepted as server values.
         let server_raw = self.str("mqtt", "server");
         let (mqtt_server, tls_scheme) = match server_raw.split_once("://") {
-            Some((scheme, host)) if scheme.eq_ignore_ascii_case("mqtts") => (host.to_string(), true),
-            Some((scheme, host)) if scheme.eq_ignore_ascii_case("mqtt") => (host.to_string(), false),
+            Some((scheme, host)) if scheme.eq_ignore_ascii_case("mqtts") => {
+                (host.to_string(), true)
+            }
+            Some((scheme, host)) if scheme.eq_ignore_ascii_case("mqtt") => {
+                (host.to_string(), false)
+            }
             Some(_) => {
                 return Err(Self::invalid(
                     "mqtt",
@@ -488,7 +492,12 @@ impl Raw {
         };
         let queue_size: usize = self.num("mqtt", "queue_size", "a positive number of messages")?;
         if queue_size == 0 {
-            return Err(Self::invalid("mqtt", "queue_size", "0", "a positive number of messages"));
+            return Err(Self::invalid(
+                "mqtt",
+                "queue_size",
+                "0",
+                "a positive number of messages",
+            ));
         }
         let mqtt = Mqtt {
             server: mqtt_server,
@@ -501,7 +510,11 @@ impl Raw {
             client_id: non_empty(self.str("mqtt", "client_id")),
             tls,
             ca_file: self.opt_path("mqtt", "ca_file"),
-            flood_per_minute: self.num("mqtt", "flood_per_minute", "a whole number (0 disables)")?,
+            flood_per_minute: self.num(
+                "mqtt",
+                "flood_per_minute",
+                "a whole number (0 disables)",
+            )?,
             flood_per_hour: self.num("mqtt", "flood_per_hour", "a whole number (0 disables)")?,
             redact_direct_messages: self.bool("mqtt", "redact_direct_messages")?,
             queue_size,

@@ -51,7 +51,9 @@ pub struct FloodGuard {
 pub enum Verdict {
     Accept,
     /// Dropped; `warn` is set the first time a sender trips a limit in a window.
-    Drop { warn: bool },
+    Drop {
+        warn: bool,
+    },
 }
 
 impl FloodGuard {

@@ -45,7 +45,11 @@ pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel::<WriteOp>(cfg.mqtt.queue_size);
     let writer = {
         let (db, stats) = (db.clone(), stats.clone());
-        tokio::spawn(async move { BatchWriter::new(db).run(rx, &stats).await })
+        let mut writer = BatchWriter::new(db);
+        if let Some(live) = ctx.live.clone() {
+            writer = writer.with_live(live);
+        }
+        tokio::spawn(async move { writer.run(rx, &stats).await })
     };
     let reporter = tokio::spawn(report_progress(stats.clone(), ctx.shutdown.clone()));
 
@@ -162,7 +166,10 @@ async fn demo(
 }
 
 /// Logs throughput once a minute while there is traffic.
-async fn report_progress(stats: std::sync::Arc<stats::IngestStats>, shutdown: tokio_util::sync::CancellationToken) {
+async fn report_progress(
+    stats: std::sync::Arc<stats::IngestStats>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     let mut last = stats.snapshot();
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     tick.tick().await;

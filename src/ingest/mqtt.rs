@@ -25,7 +25,10 @@ impl MqttSettings {
     pub fn from_config(m: &Mqtt) -> anyhow::Result<MqttSettings> {
         let ca_pem = match &m.ca_file {
             Some(p) => Some(std::fs::read(p).map_err(|e| {
-                anyhow::anyhow!("config error: mqtt.ca_file = {:?}: cannot read it: {e}", p.display().to_string())
+                anyhow::anyhow!(
+                    "config error: mqtt.ca_file = {:?}: cannot read it: {e}",
+                    p.display().to_string()
+                )
             })?),
             None => None,
         };
@@ -35,9 +38,10 @@ impl MqttSettings {
             topics: m.topics.clone(),
             username: m.username.clone(),
             password: (!m.password.is_empty()).then(|| m.password.expose().to_string()),
-            client_id: m.client_id.clone().unwrap_or_else(|| {
-                format!("meshview-{:08x}", rand::random::<u32>())
-            }),
+            client_id: m
+                .client_id
+                .clone()
+                .unwrap_or_else(|| format!("meshview-{:08x}", rand::random::<u32>())),
             tls: m.tls,
             ca_pem,
         })
@@ -110,7 +114,9 @@ pub async fn run(
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
                 for code in &ack.return_codes {
                     if matches!(code, rumqttc::SubscribeReasonCode::Failure) {
-                        tracing::error!("the broker refused a subscription (check the topic and ACLs)");
+                        tracing::error!(
+                            "the broker refused a subscription (check the topic and ACLs)"
+                        );
                     }
                 }
             }

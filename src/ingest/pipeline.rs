@@ -28,7 +28,9 @@ const PORT_MAP_REPORT: i32 = 73;
 pub enum PipelineError {
     #[error("config error: mqtt.secondary_keys: {0}")]
     Keys(String),
-    #[error("config error: mqtt.skip_node_ids = {value:?}: expected a node id (decimal, 0x… or !hex)")]
+    #[error(
+        "config error: mqtt.skip_node_ids = {value:?}: expected a node id (decimal, 0x… or !hex)"
+    )]
     SkipId { value: String },
 }
 
@@ -100,7 +102,10 @@ impl Pipeline {
             self.stats.dropped("zero_packet_id");
             return None;
         }
-        match self.flood.check(from, env.id(), now_us.div_euclid(1_000_000)) {
+        match self
+            .flood
+            .check(from, env.id(), now_us.div_euclid(1_000_000))
+        {
             Verdict::Accept => {}
             Verdict::Drop { warn } => {
                 if warn {
@@ -171,7 +176,10 @@ impl Pipeline {
                 });
             }
             Some(Payload::Undecodable(port, _)) => {
-                if matches!(*port, PORT_NODEINFO | PORT_POSITION | PORT_TRACEROUTE | PORT_MAP_REPORT) {
+                if matches!(
+                    *port,
+                    PORT_NODEINFO | PORT_POSITION | PORT_TRACEROUTE | PORT_MAP_REPORT
+                ) {
                     self.stats.noted("payload_undecodable");
                 }
             }

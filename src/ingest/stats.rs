@@ -96,7 +96,8 @@ impl IngestStats {
     pub fn record_flush(&self, items: usize, c: FlushCounts, took: Duration) {
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.batch_items.fetch_add(items as u64, Ordering::Relaxed);
-        self.packets_stored.fetch_add(c.packets_new, Ordering::Relaxed);
+        self.packets_stored
+            .fetch_add(c.packets_new, Ordering::Relaxed);
         self.receptions_stored
             .fetch_add(c.receptions_new, Ordering::Relaxed);
         self.receptions_duplicate

@@ -48,7 +48,9 @@ impl BackupOptions {
 pub enum BackupReport {
     Sqlite(SqliteBackup),
     /// No file was written; `advice` says how to back up PostgreSQL instead.
-    Postgres { advice: String },
+    Postgres {
+        advice: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -218,10 +220,15 @@ fn compress(raw: &Path, tmp: &Path, dest: &Path) -> anyhow::Result<(u64, u64)> {
     let raw_bytes = std::fs::metadata(raw)
         .with_context(|| format!("snapshot {}", raw.display()))?
         .len();
-    let mut input = BufReader::new(File::open(raw).with_context(|| format!("open {}", raw.display()))?);
+    let mut input =
+        BufReader::new(File::open(raw).with_context(|| format!("open {}", raw.display()))?);
     let out = File::create(tmp).with_context(|| format!("create {}", tmp.display()))?;
-    let mut enc = GzEncoder::new(BufWriter::with_capacity(1 << 20, out), Compression::default());
-    std::io::copy(&mut input, &mut enc).with_context(|| format!("compress into {}", tmp.display()))?;
+    let mut enc = GzEncoder::new(
+        BufWriter::with_capacity(1 << 20, out),
+        Compression::default(),
+    );
+    std::io::copy(&mut input, &mut enc)
+        .with_context(|| format!("compress into {}", tmp.display()))?;
     let out = enc
         .finish()
         .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
@@ -337,10 +344,22 @@ mod tests {
         assert_eq!(n, "packets_backup_20250304_050607.db.gz");
         assert!(is_backup_name(&n, "packets"));
         assert!(!is_backup_name(&n, "packet"));
-        assert!(!is_backup_name("packets_backup_20250304_050607.db", "packets"));
-        assert!(!is_backup_name("packets_backup_2025030x_050607.db.gz", "packets"));
-        assert!(!is_backup_name("packets_backup_20250304-050607.db.gz", "packets"));
-        assert!(!is_backup_name(".packets_backup_20250304_050607.db.gz.partial", "packets"));
+        assert!(!is_backup_name(
+            "packets_backup_20250304_050607.db",
+            "packets"
+        ));
+        assert!(!is_backup_name(
+            "packets_backup_2025030x_050607.db.gz",
+            "packets"
+        ));
+        assert!(!is_backup_name(
+            "packets_backup_20250304-050607.db.gz",
+            "packets"
+        ));
+        assert!(!is_backup_name(
+            ".packets_backup_20250304_050607.db.gz.partial",
+            "packets"
+        ));
         assert_eq!(db_stem(Path::new("/data/packets.db")), "packets");
         assert_eq!(db_stem(Path::new("mesh")), "mesh");
     }

@@ -100,7 +100,11 @@ pub async fn purge(db: &Db, days_to_keep: u32, opts: &PurgeOptions) -> anyhow::R
 }
 
 /// Deletes every row whose time is strictly before `cutoff_us` (microseconds, UTC).
-pub async fn purge_before(db: &Db, cutoff_us: i64, opts: &PurgeOptions) -> anyhow::Result<PurgeReport> {
+pub async fn purge_before(
+    db: &Db,
+    cutoff_us: i64,
+    opts: &PurgeOptions,
+) -> anyhow::Result<PurgeReport> {
     let started = Instant::now();
     let log = &opts.log;
     let limit = i64::from(opts.batch_size.clamp(1, 50_000));
@@ -164,19 +168,19 @@ struct Runner<'a> {
 /// Which table a batch loop works on, for counts and progress lines.
 #[derive(Clone, Copy)]
 enum Phase {
-    OldPackets,
-    OldReceptions,
-    OldTraceroutes,
-    OldNodes,
+    Packets,
+    Receptions,
+    Traceroutes,
+    Nodes,
 }
 
 impl Phase {
     fn label(self) -> &'static str {
         match self {
-            Phase::OldPackets => "packets (with their receptions and traceroutes)",
-            Phase::OldReceptions => "receptions older than the cutoff",
-            Phase::OldTraceroutes => "traceroutes older than the cutoff",
-            Phase::OldNodes => "nodes not seen since the cutoff",
+            Phase::Packets => "packets (with their receptions and traceroutes)",
+            Phase::Receptions => "receptions older than the cutoff",
+            Phase::Traceroutes => "traceroutes older than the cutoff",
+            Phase::Nodes => "nodes not seen since the cutoff",
         }
     }
 }
@@ -195,10 +199,10 @@ struct Batch {
 impl Runner<'_> {
     async fn all(&mut self, db: &Db) -> anyhow::Result<()> {
         for phase in [
-            Phase::OldPackets,
-            Phase::OldReceptions,
-            Phase::OldTraceroutes,
-            Phase::OldNodes,
+            Phase::Packets,
+            Phase::Receptions,
+            Phase::Traceroutes,
+            Phase::Nodes,
         ] {
             if !self.phase(db, phase).await? {
                 self.report.interrupted = true;
@@ -229,7 +233,7 @@ impl Runner<'_> {
                 break;
             }
             let every = u64::from(self.opts.progress_every);
-            if every > 0 && batches % every == 0 {
+            if every > 0 && batches.is_multiple_of(every) {
                 self.opts.log.info(format!(
                     "purge: {}: {rows} rows deleted so far ({batches} batches, {:.1?})",
                     phase.label(),
@@ -284,10 +288,15 @@ impl Runner<'_> {
     }
 }
 
-async fn sqlite_batch(pool: &SqlitePool, phase: Phase, cutoff: i64, limit: i64) -> Result<Batch, sqlx::Error> {
+async fn sqlite_batch(
+    pool: &SqlitePool,
+    phase: Phase,
+    cutoff: i64,
+    limit: i64,
+) -> Result<Batch, sqlx::Error> {
     let mut b = Batch::default();
     match phase {
-        Phase::OldPackets => {
+        Phase::Packets => {
             // IMMEDIATE takes the write lock before reading the ids (waiting up to the
             // busy timeout), so no other writer can add a reception to a chosen packet
             // between the SELECT and the DELETEs, and the read never needs upgrading.
@@ -331,7 +340,7 @@ async fn sqlite_batch(pool: &SqlitePool, phase: Phase, cutoff: i64, limit: i64) 
         }
         // A single DELETE is its own transaction; as its first statement is a write, it
         // waits for the lock instead of failing on an upgrade.
-        Phase::OldReceptions => {
+        Phase::Receptions => {
             b.packet_seen = sqlx::query(
                 "DELETE FROM packet_seen WHERE rowid IN \
                  (SELECT rowid FROM packet_seen WHERE import_time_us < ?1 LIMIT ?2)",
@@ -343,7 +352,7 @@ async fn sqlite_batch(pool: &SqlitePool, phase: Phase, cutoff: i64, limit: i64) 
             .rows_affected();
             b.selected = b.packet_seen;
         }
-        Phase::OldTraceroutes => {
+        Phase::Traceroutes => {
             b.traceroute = sqlx::query(
                 "DELETE FROM traceroute WHERE id IN \
                  (SELECT id FROM traceroute WHERE import_time_us < ?1 LIMIT ?2)",
@@ -355,7 +364,7 @@ async fn sqlite_batch(pool: &SqlitePool, phase: Phase, cutoff: i64, limit: i64) 
             .rows_affected();
             b.selected = b.traceroute;
         }
-        Phase::OldNodes => {
+        Phase::Nodes => {
             b.nodes = sqlx::query(
                 "DELETE FROM node WHERE id IN \
                  (SELECT id FROM node WHERE last_seen_us < ?1 LIMIT ?2)",
@@ -371,10 +380,15 @@ async fn sqlite_batch(pool: &SqlitePool, phase: Phase, cutoff: i64, limit: i64) 
     Ok(b)
 }
 
-async fn pg_batch(pool: &PgPool, phase: Phase, cutoff: i64, limit: i64) -> Result<Batch, sqlx::Error> {
+async fn pg_batch(
+    pool: &PgPool,
+    phase: Phase,
+    cutoff: i64,
+    limit: i64,
+) -> Result<Batch, sqlx::Error> {
     let mut b = Batch::default();
     match phase {
-        Phase::OldPackets => {
+        Phase::Packets => {
             let mut tx = pool.begin().await?;
             // FOR UPDATE: an ingest transaction adding a reception to one of these packets
             // (its foreign-key check locks the packet row) waits for this batch instead of
@@ -409,7 +423,7 @@ async fn pg_batch(pool: &PgPool, phase: Phase, cutoff: i64, limit: i64) -> Resul
                 .rows_affected();
             tx.commit().await?;
         }
-        Phase::OldReceptions => {
+        Phase::Receptions => {
             // The primary key identifies a reception (packet_seen has no id column).
             b.packet_seen = sqlx::query(
                 "DELETE FROM packet_seen WHERE (packet_id, node_id, rx_time) IN \
@@ -423,7 +437,7 @@ async fn pg_batch(pool: &PgPool, phase: Phase, cutoff: i64, limit: i64) -> Resul
             .rows_affected();
             b.selected = b.packet_seen;
         }
-        Phase::OldTraceroutes => {
+        Phase::Traceroutes => {
             b.traceroute = sqlx::query(
                 "DELETE FROM traceroute WHERE id IN \
                  (SELECT id FROM traceroute WHERE import_time_us < $1 LIMIT $2)",
@@ -435,7 +449,7 @@ async fn pg_batch(pool: &PgPool, phase: Phase, cutoff: i64, limit: i64) -> Resul
             .rows_affected();
             b.selected = b.traceroute;
         }
-        Phase::OldNodes => {
+        Phase::Nodes => {
             b.nodes = sqlx::query(
                 "DELETE FROM node WHERE id IN \
                  (SELECT id FROM node WHERE last_seen_us < $1 LIMIT $2)",
@@ -460,7 +474,9 @@ async fn maintain(db: &Db, log: &JobLog) -> anyhow::Result<Maintenance> {
             log.info(format!(
                 "purge: VACUUM started ({}); other writers wait until it ends, which can take \
                  minutes on a large database",
-                before.map(human_bytes).unwrap_or_else(|| "size unknown".into())
+                before
+                    .map(human_bytes)
+                    .unwrap_or_else(|| "size unknown".into())
             ));
             sqlx::query("VACUUM")
                 .execute(pool)
@@ -505,8 +521,12 @@ async fn maintain(db: &Db, log: &JobLog) -> anyhow::Result<Maintenance> {
 }
 
 async fn sqlite_size(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
-    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(pool).await?;
-    let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(pool).await?;
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(pool)
+        .await?;
+    let size: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(pool)
+        .await?;
     Ok((pages.max(0) as u64) * (size.max(0) as u64))
 }
 

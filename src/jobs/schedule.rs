@@ -24,7 +24,11 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Daylight-saving days: a time that occurs twice (clocks going back) resolves to its
 /// first occurrence, so the job runs once; a time that does not exist (clocks going
 /// forward) resolves to the first valid instant after the gap, e.g. 02:30 → 03:00.
-pub fn next_occurrence<Tz: TimeZone>(now: &DateTime<Tz>, hour: u32, minute: u32) -> Option<DateTime<Tz>> {
+pub fn next_occurrence<Tz: TimeZone>(
+    now: &DateTime<Tz>,
+    hour: u32,
+    minute: u32,
+) -> Option<DateTime<Tz>> {
     let at = NaiveTime::from_hms_opt(hour, minute, 0)?;
     let tz = now.timezone();
     let today = now.naive_local().date();
@@ -61,6 +65,18 @@ fn first_valid_instant<Tz: TimeZone>(tz: &Tz, local: NaiveDateTime) -> Option<Da
 /// neither purge nor backup is enabled).
 pub async fn run(config: Arc<Config>, db: Db, shutdown: CancellationToken) {
     let c = &config.cleanup;
+    let mut purge_enabled = c.enabled;
+    if purge_enabled && c.days_to_keep == 0 {
+        tracing::error!(
+            "cleanup.days_to_keep is 0, which would delete everything; cleanup disabled"
+        );
+        purge_enabled = false;
+    }
+    if !purge_enabled && !c.backup_enabled {
+        // Nothing to do: do not even create the log file.
+        tracing::debug!("cleanup and backup are disabled; no maintenance scheduled");
+        return;
+    }
     let log = match &config.logging.db_cleanup_logfile {
         None => JobLog::stderr_only(),
         Some(path) => match JobLog::open(path) {
@@ -79,16 +95,6 @@ pub async fn run(config: Arc<Config>, db: Db, shutdown: CancellationToken) {
         tracing::info!("maintenance log: {}", p.display());
     }
 
-    let mut purge_enabled = c.enabled;
-    if purge_enabled && c.days_to_keep == 0 {
-        log.error("cleanup.days_to_keep is 0, which would delete everything; cleanup disabled");
-        purge_enabled = false;
-    }
-    if !purge_enabled && !c.backup_enabled {
-        tracing::debug!("cleanup and backup are disabled; no maintenance scheduled");
-        return;
-    }
-
     let now = Local::now();
     let mut next_purge = purge_enabled
         .then(|| next_occurrence(&now, c.hour, c.minute))
@@ -104,7 +110,11 @@ pub async fn run(config: Arc<Config>, db: Db, shutdown: CancellationToken) {
             c.minute,
             t.format("%Y-%m-%d %H:%M %:z"),
             c.days_to_keep,
-            if c.vacuum { ", then VACUUM/ANALYZE" } else { "" }
+            match (c.vacuum, db.backend()) {
+                (false, _) => "",
+                (true, crate::store::Backend::Sqlite) => ", then VACUUM",
+                (true, crate::store::Backend::Postgres) => ", then ANALYZE",
+            }
         ));
     }
     if let Some(t) = next_backup {
@@ -121,10 +131,10 @@ pub async fn run(config: Arc<Config>, db: Db, shutdown: CancellationToken) {
 
     loop {
         let Some(due) = [next_purge, next_backup].into_iter().flatten().min() else {
-            return;
+            break;
         };
         if !sleep_until(due, &shutdown).await {
-            return;
+            break;
         }
         let now = Local::now();
         let backup_due = next_backup.is_some_and(|t| t <= now);
@@ -132,7 +142,7 @@ pub async fn run(config: Arc<Config>, db: Db, shutdown: CancellationToken) {
         // Backup first when both are due: it then holds the data the purge removes.
         run_once(&config, &db, &log, backup_due, purge_due, &shutdown).await;
         if shutdown.is_cancelled() {
-            return;
+            break;
         }
         // Next slots from the current time, so a long job never triggers twice.
         let now = Local::now();
@@ -143,6 +153,7 @@ pub async fn run(config: Arc<Config>, db: Db, shutdown: CancellationToken) {
             next_purge = next_occurrence(&now, c.hour, c.minute);
         }
     }
+    log.flush().await;
 }
 
 /// Runs the backup and/or the purge now, as the scheduler does (backup first), logging
@@ -164,7 +175,11 @@ pub async fn run_once(
             log: log.clone(),
         };
         // backup() logs its own failure with the details.
-        out.backup = Some(backup::backup(db, &opts).await.map_err(|e| format!("{e:#}")));
+        out.backup = Some(
+            backup::backup(db, &opts)
+                .await
+                .map_err(|e| format!("{e:#}")),
+        );
         if out.backup.as_ref().is_some_and(Result::is_err) {
             log.warn("backup failed; it is tried again at the next scheduled time");
         }
@@ -205,7 +220,10 @@ async fn sleep_until(due: DateTime<Local>, shutdown: &CancellationToken) -> bool
         if now >= due {
             return true;
         }
-        let left = (due - now).to_std().unwrap_or(Duration::ZERO).min(MAX_SLEEP);
+        let left = (due - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_SLEEP);
         tokio::select! {
             _ = tokio::time::sleep(left) => {}
             _ = shutdown.cancelled() => return false,
@@ -231,20 +249,32 @@ mod tests {
     fn later_today() {
         let tz = FixedOffset::east_opt(3600).unwrap();
         let now = at(&tz, "2025-06-10 01:15:00");
-        assert_eq!(local(&next_occurrence(&now, 2, 0).unwrap()), "2025-06-10 02:00:00");
+        assert_eq!(
+            local(&next_occurrence(&now, 2, 0).unwrap()),
+            "2025-06-10 02:00:00"
+        );
     }
 
     #[test]
     fn past_time_today_is_tomorrow() {
         let tz = FixedOffset::east_opt(-7 * 3600).unwrap();
         let now = at(&tz, "2025-06-10 14:00:00");
-        assert_eq!(local(&next_occurrence(&now, 2, 30).unwrap()), "2025-06-11 02:30:00");
+        assert_eq!(
+            local(&next_occurrence(&now, 2, 30).unwrap()),
+            "2025-06-11 02:30:00"
+        );
         // Exactly now is not "next": the job just ran.
         let now = at(&tz, "2025-06-10 02:30:00");
-        assert_eq!(local(&next_occurrence(&now, 2, 30).unwrap()), "2025-06-11 02:30:00");
+        assert_eq!(
+            local(&next_occurrence(&now, 2, 30).unwrap()),
+            "2025-06-11 02:30:00"
+        );
         // Month and year ends roll over.
         let now = at(&tz, "2025-12-31 23:59:30");
-        assert_eq!(local(&next_occurrence(&now, 0, 0).unwrap()), "2026-01-01 00:00:00");
+        assert_eq!(
+            local(&next_occurrence(&now, 0, 0).unwrap()),
+            "2026-01-01 00:00:00"
+        );
     }
 
     #[test]
@@ -286,7 +316,10 @@ mod tests {
             MappedLocalTime::Single(std_off())
         }
 
-        fn offset_from_local_datetime(&self, local: &NaiveDateTime) -> MappedLocalTime<FixedOffset> {
+        fn offset_from_local_datetime(
+            &self,
+            local: &NaiveDateTime,
+        ) -> MappedLocalTime<FixedOffset> {
             // Which offsets map this wall time back to itself?
             let fits = |o: FixedOffset| {
                 let u = *local - chrono::Duration::seconds(i64::from(o.local_minus_utc()));
@@ -334,7 +367,7 @@ mod tests {
         assert_eq!(local(&t), "2025-11-02 01:30:00");
         assert_eq!(t.offset().fix(), dst_off());
         // Right after the job ran, the second 01:30 (EST) must not trigger it again.
-        let after = t.clone() + chrono::Duration::minutes(1);
+        let after = t + chrono::Duration::minutes(1);
         let t2 = next_occurrence(&after, 1, 30).unwrap();
         assert_eq!(local(&t2), "2025-11-03 01:30:00");
         assert_eq!(t2.naive_local().hour(), 1);

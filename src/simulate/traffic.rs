@@ -1057,7 +1057,7 @@ impl Traffic {
             .clamp(-130.0, -30.0)
             .round() as i32;
         let delay = self.rng.random_range(80_000..500_000)
-            + i64::from(hops.min(4)) * self.rng.random_range(300_000..700_000);
+            + i64::from(hops.min(4)) * self.rng.random_range(200_000..450_000);
         Reception {
             at_us: sent_us + delay,
             snr,

@@ -145,8 +145,14 @@ impl Conn {
     pub async fn execute_count(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(sql);
         match self {
-            Conn::Sqlite(c) => sqlx::query(sql).execute(&mut *c).await.map(|r| r.rows_affected()),
-            Conn::Postgres(c) => sqlx::query(sql).execute(&mut *c).await.map(|r| r.rows_affected()),
+            Conn::Sqlite(c) => sqlx::query(sql)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected()),
+            Conn::Postgres(c) => sqlx::query(sql)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected()),
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod connect;
 pub mod coordination;
 pub mod migrations;
+pub mod read;
 pub mod write;
 
 use std::path::PathBuf;

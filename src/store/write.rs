@@ -101,6 +101,26 @@ pub enum WriteOp {
     },
 }
 
+/// A packet as first stored, announced to live listeners (the web's `/api/stream`)
+/// after its transaction commits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPacket {
+    /// `packet.id` (the Meshtastic id, or a higher slot after a collision).
+    pub id: i64,
+    pub from: u32,
+    pub to: u32,
+    pub portnum: i32,
+    pub channel: String,
+    pub import_time_us: i64,
+    /// The stored MeshPacket bytes (as in `packet.payload`).
+    pub payload: Vec<u8>,
+    /// The gateway of the first reception.
+    pub gateway: u32,
+}
+
+/// Live announcements of stored packets; slow listeners lag and skip, never block.
+pub type LiveSender = tokio::sync::broadcast::Sender<std::sync::Arc<StoredPacket>>;
+
 /// What one flush achieved.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FlushCounts {
@@ -171,6 +191,7 @@ macro_rules! resolve_ids {
 pub struct BatchWriter {
     db: Db,
     slots: IdSlots,
+    live: Option<LiveSender>,
     pub max_batch: usize,
     pub max_delay: Duration,
 }
@@ -180,9 +201,16 @@ impl BatchWriter {
         BatchWriter {
             db,
             slots: IdSlots::default(),
+            live: None,
             max_batch: 2000,
             max_delay: Duration::from_millis(50),
         }
+    }
+
+    /// Announces every newly stored packet on `live` after commit.
+    pub fn with_live(mut self, live: LiveSender) -> Self {
+        self.live = Some(live);
+        self
     }
 
     /// Forgets cached packet ids (after a purge deleted packets, for example).
@@ -384,6 +412,25 @@ impl BatchWriter {
                 match result {
                     Ok(counts) => {
                         tx.commit().await.map_err(FlushError::from)?;
+                        if let Some(live) = &self.live
+                            && live.receiver_count() > 0
+                        {
+                            let mut announced = std::collections::HashSet::new();
+                            for (r, (id, is_new)) in plan.receptions.iter().zip(&ids) {
+                                if *is_new && announced.insert(*id) {
+                                    let _ = live.send(std::sync::Arc::new(StoredPacket {
+                                        id: *id,
+                                        from: r.from,
+                                        to: r.to,
+                                        portnum: r.portnum,
+                                        channel: r.channel.clone(),
+                                        import_time_us: r.received_us,
+                                        payload: r.payload.clone(),
+                                        gateway: r.gateway,
+                                    }));
+                                }
+                            }
+                        }
                         for (r, (id, _)) in plan.receptions.iter().zip(&ids) {
                             self.slots.owner.insert(*id, r.from);
                         }

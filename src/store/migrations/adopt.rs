@@ -82,11 +82,15 @@ async fn columns(conn: &mut Conn, table: &str) -> Result<BTreeSet<String>, Store
 }
 
 async fn count(conn: &mut Conn, sql: &str) -> Result<i64, StoreError> {
-    conn.scalar_i64(sql).await.context(format!("counting ({sql})"))
+    conn.scalar_i64(sql)
+        .await
+        .context(format!("counting ({sql})"))
 }
 
 async fn exec_count(conn: &mut Conn, sql: &str) -> Result<u64, StoreError> {
-    conn.execute_count(sql).await.context(format!("adopting ({sql})"))
+    conn.execute_count(sql)
+        .await
+        .context(format!("adopting ({sql})"))
 }
 
 async fn run(conn: &mut Conn, sql: &str) -> Result<(), StoreError> {
