@@ -124,7 +124,7 @@ async fn replay(
                 }
             }
         }
-        if n % 100_000 == 0 {
+        if n.is_multiple_of(100_000) {
             tracing::info!(lines = n, "replaying");
         }
     }
