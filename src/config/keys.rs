@@ -94,6 +94,7 @@ pub const KEYS: &[KeySpec] = &[
     k("cleanup", "backup_dir", "./backups"),
     k("cleanup", "backup_hour", "2"),
     k("cleanup", "backup_minute", "0"),
+    k("cleanup", "backup_keep", "7"),
     k("logging", "access_log", "false"),
     k("logging", "db_cleanup_logfile", "dbcleanup.log"),
 ];

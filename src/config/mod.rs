@@ -153,6 +153,8 @@ pub struct Cleanup {
     pub backup_dir: PathBuf,
     pub backup_hour: u32,
     pub backup_minute: u32,
+    /// Backups kept by rotation (0 keeps all).
+    pub backup_keep: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -557,6 +559,7 @@ impl Raw {
             backup_dir: PathBuf::from(self.str("cleanup", "backup_dir")),
             backup_hour,
             backup_minute,
+            backup_keep: self.num("cleanup", "backup_keep", "a whole number of backups (0 keeps all)")?,
         };
 
         let logging = Logging {

@@ -52,6 +52,8 @@ pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
         tokio::spawn(async move { writer.run(rx, &stats).await })
     };
     let reporter = tokio::spawn(report_progress(stats.clone(), ctx.shutdown.clone()));
+    // Retention and backups run beside ingest, on their own short transactions.
+    let jobs = tokio::spawn(crate::jobs::run(cfg.clone(), db.clone(), ctx.shutdown.clone()));
 
     let result = match source {
         Source::Mqtt => {
@@ -75,6 +77,12 @@ pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
     drop(tx);
     writer.await.context("batch writer")?;
     reporter.abort();
+    if ctx.shutdown.is_cancelled() {
+        let _ = jobs.await;
+    } else {
+        // A replay that ended: the scheduler has nothing more to do.
+        jobs.abort();
+    }
     let s = stats.snapshot();
     tracing::info!(
         received = s.received,

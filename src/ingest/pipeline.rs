@@ -213,6 +213,10 @@ impl Pipeline {
             facts,
             public_key,
             traceroute,
+            links: env
+                .data()
+                .map(|d| crate::store::rollups::links_of(portnum, from, env.to().0, d))
+                .unwrap_or_default(),
         };
         self.stats.accepted();
         Some(WriteOp::Reception(Box::new(reception)))

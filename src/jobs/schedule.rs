@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Days, Local, LocalResult, NaiveDateTime, NaiveTime, TimeZone};
 use tokio_util::sync::CancellationToken;
 
-use super::backup::{self, BackupOptions, BackupReport, DEFAULT_BACKUP_KEEP};
+use super::backup::{self, BackupOptions, BackupReport};
 use super::log::JobLog;
 use super::retention::{self, PurgeOptions, PurgeReport};
 use crate::config::Config;
@@ -125,14 +125,11 @@ pub async fn run(config: Arc<Config>, db: Db, shutdown: CancellationToken) {
             c.backup_minute,
             t.format("%Y-%m-%d %H:%M %:z"),
             dir.display(),
-            DEFAULT_BACKUP_KEEP
+            c.backup_keep
         ));
     }
 
-    loop {
-        let Some(due) = [next_purge, next_backup].into_iter().flatten().min() else {
-            break;
-        };
+    while let Some(due) = [next_purge, next_backup].into_iter().flatten().min() {
         if !sleep_until(due, &shutdown).await {
             break;
         }
@@ -171,7 +168,7 @@ pub async fn run_once(
     if backup {
         let opts = BackupOptions {
             dir: c.backup_dir.clone(),
-            keep: DEFAULT_BACKUP_KEEP,
+            keep: c.backup_keep,
             log: log.clone(),
         };
         // backup() logs its own failure with the details.

@@ -10,6 +10,7 @@ pub mod connect;
 pub mod coordination;
 pub mod migrations;
 pub mod read;
+pub mod rollups;
 pub mod write;
 
 use std::path::PathBuf;

@@ -86,6 +86,18 @@ pub struct Reception {
     /// Lower-case hex.
     pub public_key: Option<String>,
     pub traceroute: Option<TracerouteRow>,
+    /// Radio links this packet proves (traceroute paths, neighbour reports).
+    pub links: Vec<LinkObs>,
+}
+
+/// One observed directed radio link: `to` heard `from`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkObs {
+    pub from: u32,
+    pub to: u32,
+    /// `"traceroute"` or `"neighbor"`.
+    pub source: &'static str,
+    pub snr_db: Option<f32>,
 }
 
 /// What the writer is asked to store.
@@ -308,9 +320,9 @@ impl BatchWriter {
     pub async fn flush(&mut self, batch: &[WriteOp]) -> Result<FlushCounts, FlushError> {
         let plan = Plan::build(batch);
         macro_rules! run {
-            ($pool:expr, $lookup:ident, $upsert_node:ident) => {{
+            ($begin:expr, $lookup:ident, $upsert_node:ident, $write_rollup:path) => {{
                 // Failing to even get a connection is an outage, never a data problem.
-                let mut tx = $pool.begin().await.map_err(|e| FlushError {
+                let mut tx = $begin.await.map_err(|e| FlushError {
                     transient: true,
                     source: e,
                 })?;
@@ -324,6 +336,9 @@ impl BatchWriter {
                 };
                 let result = async {
                     let mut counts = FlushCounts::default();
+                    let mut inserted_packets: std::collections::HashSet<i64> = Default::default();
+                    let mut inserted_receptions: std::collections::HashSet<(i64, i64, i64)> =
+                        Default::default();
                     // Packets first (receptions and traceroutes reference them).
                     // Several receptions of one new packet may share the batch: insert once.
                     let mut seen_new = std::collections::HashSet::new();
@@ -347,8 +362,10 @@ impl BatchWriter {
                                 .push_bind(r.received_us)
                                 .push_bind(r.channel.as_str());
                         });
-                        q.push(" ON CONFLICT (id) DO NOTHING");
-                        counts.packets_new += q.build().execute(&mut *tx).await?.rows_affected();
+                        q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                        for row in q.build().fetch_all(&mut *tx).await? {
+                            inserted_packets.insert(row.get::<i64, _>(0));
+                        }
                     }
                     let rows: Vec<(&Reception, i64)> =
                         plan.receptions.iter().zip(&ids).map(|(r, (id, _))| (*r, *id)).collect();
@@ -368,8 +385,16 @@ impl BatchWriter {
                                 .push_bind(r.topic.as_str())
                                 .push_bind(r.received_us);
                         });
-                        q.push(" ON CONFLICT DO NOTHING");
-                        let n = q.build().execute(&mut *tx).await?.rows_affected();
+                        q.push(" ON CONFLICT DO NOTHING RETURNING packet_id, node_id, rx_time");
+                        let rows = q.build().fetch_all(&mut *tx).await?;
+                        let n = rows.len() as u64;
+                        for row in rows {
+                            inserted_receptions.insert((
+                                row.get::<i64, _>(0),
+                                row.get::<i64, _>(1),
+                                row.get::<i64, _>(2),
+                            ));
+                        }
                         counts.receptions_new += n;
                         counts.receptions_duplicate += chunk.len() as u64 - n;
                     }
@@ -403,21 +428,29 @@ impl BatchWriter {
                         q.push(" ON CONFLICT (node_id, public_key) DO UPDATE SET last_seen_us = excluded.last_seen_us");
                         q.build().execute(&mut *tx).await?;
                     }
+                    counts.packets_new = inserted_packets.len() as u64;
+                    let rollup = crate::store::rollups::BatchRollup::build(
+                        &plan.receptions,
+                        &ids,
+                        &inserted_packets,
+                        &inserted_receptions,
+                    );
+                    $write_rollup(&mut *tx, &rollup).await?;
                     for n in &plan.nodes {
                         $upsert_node(&mut *tx, n).await?;
                     }
-                    Ok::<_, sqlx::Error>(counts)
+                    Ok::<_, sqlx::Error>((counts, inserted_packets))
                 }
                 .await;
                 match result {
-                    Ok(counts) => {
+                    Ok((counts, inserted_packets)) => {
                         tx.commit().await.map_err(FlushError::from)?;
                         if let Some(live) = &self.live
                             && live.receiver_count() > 0
                         {
                             let mut announced = std::collections::HashSet::new();
-                            for (r, (id, is_new)) in plan.receptions.iter().zip(&ids) {
-                                if *is_new && announced.insert(*id) {
+                            for (r, (id, _)) in plan.receptions.iter().zip(&ids) {
+                                if inserted_packets.contains(id) && announced.insert(*id) {
                                     let _ = live.send(std::sync::Arc::new(StoredPacket {
                                         id: *id,
                                         from: r.from,
@@ -449,8 +482,20 @@ impl BatchWriter {
             }};
         }
         match &self.db {
-            Db::Sqlite(pool) => run!(pool, lookup_sqlite, upsert_node_sqlite),
-            Db::Postgres(pool) => run!(pool, lookup_pg, upsert_node_pg),
+            // IMMEDIATE: take SQLite's write lock up front, so a batch waits (busy timeout)
+            // for another writer instead of failing when its read snapshot goes stale.
+            Db::Sqlite(pool) => run!(
+                pool.begin_with("BEGIN IMMEDIATE"),
+                lookup_sqlite,
+                upsert_node_sqlite,
+                crate::store::rollups::write_rollup_sqlite
+            ),
+            Db::Postgres(pool) => run!(
+                pool.begin(),
+                lookup_pg,
+                upsert_node_pg,
+                crate::store::rollups::write_rollup_pg
+            ),
         }
     }
 }

@@ -86,7 +86,9 @@ impl TestDb {
 
     /// A read-write connection for arranging and inspecting data.
     pub async fn conn(&self) -> Conn {
-        Conn::open(&self.url, Role::Writer).await.expect("open test database")
+        Conn::open(&self.url, Role::Writer)
+            .await
+            .expect("open test database")
     }
 
     pub async fn exec(&self, sql: &str) {
@@ -139,7 +141,9 @@ impl TestDb {
     pub async fn index_exists(&self, name: &str) -> bool {
         let sql = match self.backend {
             Backend::Sqlite => {
-                format!("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '{name}'")
+                format!(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '{name}'"
+                )
             }
             Backend::Postgres => format!(
                 "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = '{name}'"
@@ -308,11 +312,20 @@ impl Spawned {
     pub async fn wait_for_line(&self, needle: &str, timeout: Duration) -> String {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(l) = self.lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
+            if let Some(l) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
                 return l.clone();
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("no log line containing {needle:?} within {timeout:?}; log:\n{}", self.log());
+                panic!(
+                    "no log line containing {needle:?} within {timeout:?}; log:\n{}",
+                    self.log()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

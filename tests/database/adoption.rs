@@ -22,9 +22,20 @@ async fn adopt_meshview_head(backend: Backend) {
     // The writer's start-up path, run by hand.
     let out = db.run(&["db", "upgrade"]).await;
     assert!(out.success, "{}", out.all());
-    assert!(out.stdout.contains("adopted MeshView database (was at 23dad03d2e42)"), "{}", out.stdout);
-    assert!(out.stdout.contains("f8661143b0da (head)"), "{}", out.stdout);
-    assert!(out.stderr.contains("set aside orphaned rows"), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("adopted MeshView database (was at 23dad03d2e42)"),
+        "{}",
+        out.stdout
+    );
+    let chain = meshview::store::migrations::Chain::embedded().unwrap();
+    let head = format!("{} (head)", chain.head_revision().unwrap());
+    assert!(out.stdout.contains(&head), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("set aside orphaned rows"),
+        "{}",
+        out.stderr
+    );
 
     // Every valid row is there, with its values.
     assert_eq!(db.count("node").await, 3);
@@ -35,12 +46,26 @@ async fn adopt_meshview_head(backend: Backend) {
         db.scalar("SELECT count(*) FROM node WHERE long_name = '<img src=x onerror=alert(1)>' AND role = 'ROUTER'").await,
         1
     );
-    assert_eq!(db.scalar("SELECT count(*) FROM node WHERE long_name = 'Alpha ☠️🐮' AND is_mqtt_gateway").await, 1);
-    assert_eq!(db.scalar("SELECT count(*) FROM packet_seen WHERE rx_snr = -3.25 AND rx_rssi = -110").await, 1);
-    assert_eq!(db.scalar("SELECT count(*) FROM packet WHERE id = 4 AND import_time_us IS NULL").await, 1);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM node WHERE long_name = 'Alpha ☠️🐮' AND is_mqtt_gateway")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM packet_seen WHERE rx_snr = -3.25 AND rx_rssi = -110")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM packet WHERE id = 4 AND import_time_us IS NULL")
+            .await,
+        1
+    );
     let payload_len = match backend {
         Backend::Sqlite => "SELECT length(payload) FROM packet WHERE id = 2",
-        Backend::Postgres => "SELECT CAST(octet_length(payload) AS BIGINT) FROM packet WHERE id = 2",
+        Backend::Postgres => {
+            "SELECT CAST(octet_length(payload) AS BIGINT) FROM packet WHERE id = 2"
+        }
     };
     assert_eq!(db.scalar(payload_len).await, 4);
 
@@ -50,23 +75,39 @@ async fn adopt_meshview_head(backend: Backend) {
 
     // A pre-3.0 node without times gets them from its packets.
     assert_eq!(
-        db.scalar("SELECT last_seen_us FROM node WHERE node_id = 12").await,
+        db.scalar("SELECT last_seen_us FROM node WHERE node_id = 12")
+            .await,
         1_690_000_000_000_000
     );
     assert_eq!(
-        db.scalar("SELECT first_seen_us FROM node WHERE node_id = 12").await,
+        db.scalar("SELECT first_seen_us FROM node WHERE node_id = 12")
+            .await,
         1_690_000_000_000_000
     );
     // Duplicate key rows were merged with the widest span; the pair is now unique.
     assert_eq!(db.count("node_public_key").await, 2);
-    assert_eq!(db.scalar("SELECT first_seen_us FROM node_public_key WHERE public_key = 'aa'").await, 1);
-    assert_eq!(db.scalar("SELECT last_seen_us FROM node_public_key WHERE public_key = 'aa'").await, 9);
+    assert_eq!(
+        db.scalar("SELECT first_seen_us FROM node_public_key WHERE public_key = 'aa'")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.scalar("SELECT last_seen_us FROM node_public_key WHERE public_key = 'aa'")
+            .await,
+        9
+    );
 
     // Schema at our head: tutorial table gone, defects fixed, FKs enforced.
     assert!(!db.table_exists("example").await);
     assert!(db.index_exists("idx_traceroute_packet_id").await);
-    assert!(db.index_exists("uq_node_public_key_node_id_public_key").await);
-    assert_eq!(db.count("schema_migrations").await, 6);
+    assert!(
+        db.index_exists("uq_node_public_key_node_id_public_key")
+            .await
+    );
+    assert_eq!(
+        db.count("schema_migrations").await,
+        chain.migrations().len() as i64
+    );
     assert_eq!(
         db.scalar("SELECT count(*) FROM schema_migrations WHERE note = 'adopted from MeshView 23dad03d2e42'").await,
         5
@@ -121,11 +162,13 @@ async fn adopt_meshview_initial_revision(backend: Backend) {
     assert_eq!(db.count("traceroute").await, 1);
     // Legacy DateTime columns became microseconds (UTC), exactly.
     assert_eq!(
-        db.scalar("SELECT import_time_us FROM packet WHERE id = 1").await,
+        db.scalar("SELECT import_time_us FROM packet WHERE id = 1")
+            .await,
         us("2025-10-20 12:00:00.123456")
     );
     assert_eq!(
-        db.scalar("SELECT import_time_us FROM packet WHERE id = 2").await,
+        db.scalar("SELECT import_time_us FROM packet WHERE id = 2")
+            .await,
         us("2025-10-21 08:30:00.000001")
     );
     assert_eq!(
@@ -137,29 +180,47 @@ async fn adopt_meshview_initial_revision(backend: Backend) {
         us("2025-10-20 12:00:02.5")
     );
     assert_eq!(
-        db.scalar("SELECT last_seen_us FROM node WHERE node_id = 10").await,
+        db.scalar("SELECT last_seen_us FROM node WHERE node_id = 10")
+            .await,
         us("2025-10-20 12:00:00.123456")
     );
     assert_eq!(
-        db.scalar("SELECT last_seen_us FROM node WHERE node_id = 13").await,
+        db.scalar("SELECT last_seen_us FROM node WHERE node_id = 13")
+            .await,
         us("2025-10-21 08:30:00.000001")
     );
-    for (table, col) in [("packet", "import_time"), ("node", "last_update"), ("traceroute", "import_time")] {
-        assert!(!db.column_exists(table, col).await, "{table}.{col} should be folded away");
+    for (table, col) in [
+        ("packet", "import_time"),
+        ("node", "last_update"),
+        ("traceroute", "import_time"),
+    ] {
+        assert!(
+            !db.column_exists(table, col).await,
+            "{table}.{col} should be folded away"
+        );
     }
     assert!(db.column_exists("traceroute", "route_return").await);
     assert!(db.table_exists("node_public_key").await);
-    assert!(out.stderr.contains("no orphaned receptions"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no orphaned receptions"),
+        "{}",
+        out.stderr
+    );
 }
 
 async fn unknown_meshview_revision_is_refused(backend: Backend) {
     let db = TestDb::new(backend).await;
     meshview_fixture::create_head(&db).await;
     meshview_fixture::fill_head(&db).await;
-    db.exec("UPDATE alembic_version SET version_num = '0000deadbeef'").await;
+    db.exec("UPDATE alembic_version SET version_num = '0000deadbeef'")
+        .await;
     let out = db.run(&["db", "upgrade"]).await;
     assert_eq!(out.code, Some(1), "{}", out.all());
-    assert!(out.stderr.contains("0000deadbeef") && out.stderr.contains("not a MeshView revision"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("0000deadbeef") && out.stderr.contains("not a MeshView revision"),
+        "{}",
+        out.stderr
+    );
     // Untouched.
     assert_eq!(db.count("packet_seen").await, 5);
     assert!(db.table_exists("example").await);

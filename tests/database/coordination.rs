@@ -66,21 +66,32 @@ async fn reader_waits_while_a_migration_is_in_progress(backend: Backend) {
     // A 1-second give-up limit must not apply while the writer holds the lock.
     let mut reader = serve(&db, "1");
     let base = reader.base_url().await;
-    reader.wait_for_line("a writer is migrating", Duration::from_secs(20)).await;
+    reader
+        .wait_for_line("a writer is migrating", Duration::from_secs(20))
+        .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(reader.child.try_wait().unwrap().is_none(), "reader gave up: {}", reader.log());
+    assert!(
+        reader.child.try_wait().unwrap().is_none(),
+        "reader gave up: {}",
+        reader.log()
+    );
     let (status, body) = get_json(&format!("{base}/health")).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["status"], "starting");
     let detail = body["detail"].as_str().unwrap();
-    assert!(detail.contains(behind) && detail.contains("a writer is migrating"), "{detail}");
+    assert!(
+        detail.contains(behind) && detail.contains("a writer is migrating"),
+        "{detail}"
+    );
 
     // The writer finishes: the reader starts serving without a restart.
     release(held).await;
     migrations::upgrade(&db.url, &chain, None, &UpgradeOptions::default())
         .await
         .unwrap();
-    reader.wait_for_line("schema is current", Duration::from_secs(20)).await;
+    reader
+        .wait_for_line("schema is current", Duration::from_secs(20))
+        .await;
     let mut healthy = false;
     for _ in 0..100 {
         let (status, body) = get_json(&format!("{base}/health")).await;
@@ -95,20 +106,38 @@ async fn reader_waits_while_a_migration_is_in_progress(backend: Backend) {
     }
     assert!(healthy, "reader never became healthy: {}", reader.log());
     reader.terminate();
-    assert_eq!(reader.wait_exit(Duration::from_secs(20)).await, Some(0), "{}", reader.log());
+    assert_eq!(
+        reader.wait_exit(Duration::from_secs(20)).await,
+        Some(0),
+        "{}",
+        reader.log()
+    );
 }
 
 async fn reader_gives_up_when_no_writer_comes(backend: Backend) {
     let db = TestDb::new(backend).await;
     let chain = Chain::embedded().unwrap();
-    migrations::upgrade(&db.url, &chain, Some(&chain.migrations()[0].revision), &UpgradeOptions::default())
-        .await
-        .unwrap();
+    migrations::upgrade(
+        &db.url,
+        &chain,
+        Some(&chain.migrations()[0].revision),
+        &UpgradeOptions::default(),
+    )
+    .await
+    .unwrap();
     let mut reader = serve(&db, "2");
     let code = reader.wait_exit(Duration::from_secs(30)).await;
     assert_eq!(code, Some(1), "{}", reader.log());
-    assert!(reader.log().contains("no writer is migrating"), "{}", reader.log());
-    assert!(reader.log().contains("gave up after 2 s"), "{}", reader.log());
+    assert!(
+        reader.log().contains("no writer is migrating"),
+        "{}",
+        reader.log()
+    );
+    assert!(
+        reader.log().contains("gave up after 2 s"),
+        "{}",
+        reader.log()
+    );
 }
 
 async fn reader_refuses_a_newer_database(backend: Backend) {
@@ -127,7 +156,9 @@ async fn reader_refuses_a_newer_database(backend: Backend) {
     let code = reader.wait_exit(Duration::from_secs(30)).await;
     assert_eq!(code, Some(1), "{}", reader.log());
     assert!(
-        reader.log().contains("0a1b2c3d4e5f, which this binary does not know"),
+        reader
+            .log()
+            .contains("0a1b2c3d4e5f, which this binary does not know"),
         "{}",
         reader.log()
     );
@@ -144,17 +175,34 @@ async fn two_writers_start_at_once(backend: Backend) {
     let (a, b) = tokio::join!(a.wait_with_output(), b.wait_with_output());
     let (a, b) = (a.unwrap(), b.unwrap());
     let text = |o: &std::process::Output| {
-        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
     };
     assert!(a.status.success(), "{}", text(&a));
     assert!(b.status.success(), "{}", text(&b));
     // Exactly one of them ran the migrations; the other found the schema current.
-    let ran = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).matches("upgraded to").count();
+    let ran = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .matches("upgraded to")
+            .count()
+    };
     let chain = Chain::embedded().unwrap();
     let mut counts = [ran(&a), ran(&b)];
     counts.sort();
-    assert_eq!(counts, [0, chain.migrations().len()], "a: {}\nb: {}", text(&a), text(&b));
-    assert_eq!(db.count("schema_migrations").await, chain.migrations().len() as i64);
+    assert_eq!(
+        counts,
+        [0, chain.migrations().len()],
+        "a: {}\nb: {}",
+        text(&a),
+        text(&b)
+    );
+    assert_eq!(
+        db.count("schema_migrations").await,
+        chain.migrations().len() as i64
+    );
 }
 
 async fn run_migrates_then_serves(backend: Backend) {
@@ -183,7 +231,12 @@ async fn run_migrates_then_serves(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
     app.terminate();
-    assert_eq!(app.wait_exit(Duration::from_secs(20)).await, Some(0), "{}", app.log());
+    assert_eq!(
+        app.wait_exit(Duration::from_secs(20)).await,
+        Some(0),
+        "{}",
+        app.log()
+    );
     assert!(!pid_file.exists(), "pid file left behind");
 }
 

@@ -9,7 +9,12 @@ fn types(b: Backend) -> (&'static str, &'static str, &'static str, &'static str)
     // (blob, float, autoincrement integer primary key, datetime)
     match b {
         Backend::Sqlite => ("BLOB", "FLOAT", "INTEGER NOT NULL PRIMARY KEY", "DATETIME"),
-        Backend::Postgres => ("BYTEA", "DOUBLE PRECISION", "SERIAL PRIMARY KEY", "TIMESTAMP WITHOUT TIME ZONE"),
+        Backend::Postgres => (
+            "BYTEA",
+            "DOUBLE PRECISION",
+            "SERIAL PRIMARY KEY",
+            "TIMESTAMP WITHOUT TIME ZONE",
+        ),
     }
 }
 
@@ -55,7 +60,10 @@ pub async fn fill_head(db: &TestDb) {
     // on PostgreSQL we bypass the FK triggers to build the same state.
     let (pre, post) = match b {
         Backend::Sqlite => ("PRAGMA foreign_keys = OFF;", ""),
-        Backend::Postgres => ("SET session_replication_role = replica;", "SET session_replication_role = DEFAULT;"),
+        Backend::Postgres => (
+            "SET session_replication_role = replica;",
+            "SET session_replication_role = DEFAULT;",
+        ),
     };
     db.exec(&format!(
         "{pre}

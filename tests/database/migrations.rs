@@ -13,7 +13,11 @@ fn chain() -> Chain {
     Chain::embedded().unwrap()
 }
 
-async fn upgrade(db: &TestDb, chain: &Chain, target: Option<&str>) -> Result<migrations::Report, MigrateError> {
+async fn upgrade(
+    db: &TestDb,
+    chain: &Chain,
+    target: Option<&str>,
+) -> Result<migrations::Report, MigrateError> {
     migrations::upgrade(&db.url, chain, target, &UpgradeOptions::default()).await
 }
 
@@ -61,7 +65,13 @@ async fn head_to_base_and_back(backend: Backend) {
     seed_head_rows(&db).await;
 
     // Step down one migration at a time; every surviving table keeps its row.
-    let tables = ["node", "packet", "packet_seen", "traceroute", "node_public_key"];
+    let tables = [
+        "node",
+        "packet",
+        "packet_seen",
+        "traceroute",
+        "node_public_key",
+    ];
     for m in chain.migrations().iter().rev() {
         migrations::downgrade(&db.url, &chain, &DowngradeTarget::Relative(1))
             .await
@@ -69,11 +79,18 @@ async fn head_to_base_and_back(backend: Backend) {
         assert_eq!(current(&db, &chain).await, m.parent.clone());
         for t in tables {
             if db.table_exists(t).await {
-                assert_eq!(db.count(t).await, 1, "{t} lost its row after reverting {}", m.revision);
+                assert_eq!(
+                    db.count(t).await,
+                    1,
+                    "{t} lost its row after reverting {}",
+                    m.revision
+                );
             }
         }
         match m.message.as_str() {
-            "add is_mqtt_gateway to node" => assert!(!db.column_exists("node", "is_mqtt_gateway").await),
+            "add is_mqtt_gateway to node" => {
+                assert!(!db.column_exists("node", "is_mqtt_gateway").await)
+            }
             "create node_public_key" => assert!(!db.table_exists("node_public_key").await),
             "add first_seen_us and last_seen_us to node" => {
                 assert!(!db.column_exists("node", "last_seen_us").await)
@@ -102,19 +119,31 @@ async fn every_intermediate_revision(backend: Backend) {
     let chain = chain();
     for m in chain.migrations() {
         upgrade(&db, &chain, Some(&m.revision)).await.unwrap();
-        assert_eq!(current(&db, &chain).await.as_deref(), Some(m.revision.as_str()));
+        assert_eq!(
+            current(&db, &chain).await.as_deref(),
+            Some(m.revision.as_str())
+        );
     }
     // A prefix of a revision works as in Alembic; asking for an older one is refused.
     let first = &chain.migrations()[0].revision;
     let err = upgrade(&db, &chain, Some(first)).await.unwrap_err();
     assert!(err.to_string().contains("db downgrade"), "{err}");
     for m in chain.migrations().iter().rev().skip(1) {
-        migrations::downgrade(&db.url, &chain, &DowngradeTarget::Revision(m.revision[..6].to_string()))
-            .await
-            .unwrap();
-        assert_eq!(current(&db, &chain).await.as_deref(), Some(m.revision.as_str()));
+        migrations::downgrade(
+            &db.url,
+            &chain,
+            &DowngradeTarget::Revision(m.revision[..6].to_string()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            current(&db, &chain).await.as_deref(),
+            Some(m.revision.as_str())
+        );
     }
-    migrations::downgrade(&db.url, &chain, &DowngradeTarget::Base).await.unwrap();
+    migrations::downgrade(&db.url, &chain, &DowngradeTarget::Base)
+        .await
+        .unwrap();
     assert_eq!(current(&db, &chain).await, None);
     let err = migrations::downgrade(&db.url, &chain, &DowngradeTarget::Relative(1))
         .await
@@ -127,10 +156,14 @@ pub fn test_chain(specs: &[(&str, Option<&str>, &str, &str)]) -> Chain {
     let mut files = BTreeMap::new();
     for (i, (rev, parent, up, down)) in specs.iter().enumerate() {
         let mut f = BTreeMap::new();
-        let parent = parent.map(|p| format!("parent = \"{p}\"\n")).unwrap_or_default();
+        let parent = parent
+            .map(|p| format!("parent = \"{p}\"\n"))
+            .unwrap_or_default();
         f.insert(
             "migration.toml".to_string(),
-            format!("revision = \"{rev}\"\n{parent}message = \"test {rev}\"\ncreated = \"2026-11-21\"\n"),
+            format!(
+                "revision = \"{rev}\"\n{parent}message = \"test {rev}\"\ncreated = \"2026-11-21\"\n"
+            ),
         );
         for name in SQL_FILES {
             let sql = if name.contains(".up.") { up } else { down };
@@ -144,7 +177,12 @@ pub fn test_chain(specs: &[(&str, Option<&str>, &str, &str)]) -> Chain {
 async fn failed_migration_leaves_previous_revision(backend: Backend) {
     let db = TestDb::new(backend).await;
     let chain = test_chain(&[
-        ("aaaaaaaaaaaa", None, "CREATE TABLE t1 (id INTEGER);", "DROP TABLE t1;"),
+        (
+            "aaaaaaaaaaaa",
+            None,
+            "CREATE TABLE t1 (id INTEGER);",
+            "DROP TABLE t1;",
+        ),
         (
             "bbbbbbbbbbbb",
             Some("aaaaaaaaaaaa"),
@@ -155,13 +193,22 @@ async fn failed_migration_leaves_previous_revision(backend: Backend) {
     let err = upgrade(&db, &chain, None).await.unwrap_err();
     let msg = err.to_string();
     assert!(
-        msg.contains("bbbbbbbbbbbb") && msg.contains("still at aaaaaaaaaaaa") && msg.contains("no_such_table"),
+        msg.contains("bbbbbbbbbbbb")
+            && msg.contains("still at aaaaaaaaaaaa")
+            && msg.contains("no_such_table"),
         "{msg}"
     );
     assert_eq!(current(&db, &chain).await.as_deref(), Some("aaaaaaaaaaaa"));
-    assert!(!db.table_exists("t2").await, "half-applied migration left t2 behind");
+    assert!(
+        !db.table_exists("t2").await,
+        "half-applied migration left t2 behind"
+    );
     assert_eq!(db.count("t1").await, 0, "half-applied migration left a row");
-    assert_eq!(db.scalar("SELECT count(*) FROM migration_status WHERE in_progress").await, 0);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM migration_status WHERE in_progress")
+            .await,
+        0
+    );
 }
 
 /// SQLite cannot ALTER a column's constraints: the table-rebuild pattern, inside the
@@ -179,8 +226,18 @@ async fn sqlite_table_rebuild(backend: Backend) {
                    CREATE INDEX idx_parent_name ON parent (name);";
     let orphaning = "DELETE FROM parent WHERE id = 1;";
     let chain = test_chain(&[
-        ("aaaaaaaaaaaa", None, create, "DROP TABLE child; DROP TABLE parent;"),
-        ("bbbbbbbbbbbb", Some("aaaaaaaaaaaa"), rebuild, "DROP INDEX idx_parent_name;"),
+        (
+            "aaaaaaaaaaaa",
+            None,
+            create,
+            "DROP TABLE child; DROP TABLE parent;",
+        ),
+        (
+            "bbbbbbbbbbbb",
+            Some("aaaaaaaaaaaa"),
+            rebuild,
+            "DROP INDEX idx_parent_name;",
+        ),
         ("cccccccccccc", Some("bbbbbbbbbbbb"), orphaning, "SELECT 1;"),
     ]);
     upgrade(&db, &chain, Some("aaaaaaaaaaaa")).await.unwrap();
@@ -189,10 +246,18 @@ async fn sqlite_table_rebuild(backend: Backend) {
     upgrade(&db, &chain, Some("bbbbbbbbbbbb")).await.unwrap();
     assert_eq!(db.count("parent").await, 2);
     assert_eq!(db.count("child").await, 2);
-    assert_eq!(db.scalar("SELECT count(*) FROM parent WHERE name = ''").await, 1);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM parent WHERE name = ''")
+            .await,
+        1
+    );
     // Foreign keys are still declared and enforced after the rebuild.
     let mut c = db.conn().await;
-    assert!(c.execute("INSERT INTO child VALUES (30, 99)").await.is_err());
+    assert!(
+        c.execute("INSERT INTO child VALUES (30, 99)")
+            .await
+            .is_err()
+    );
     c.close().await;
     // A migration that would leave orphans fails as a whole.
     let err = upgrade(&db, &chain, None).await.unwrap_err();
@@ -220,11 +285,19 @@ async fn check_catches_edited_applied_migration(backend: Backend) {
         .await;
     let bad = db.run(&["db", "check"]).await;
     assert_eq!(bad.code, Some(1), "{}", bad.all());
-    assert!(bad.stderr.contains("306425627a81") && bad.stderr.contains("edited"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("306425627a81") && bad.stderr.contains("edited"),
+        "{}",
+        bad.stderr
+    );
     // The writer refuses to run on it too.
     let up = db.run(&["db", "upgrade"]).await;
     assert!(!up.success);
-    assert!(up.stderr.contains("edited after it was applied"), "{}", up.stderr);
+    assert!(
+        up.stderr.contains("edited after it was applied"),
+        "{}",
+        up.stderr
+    );
 }
 
 both_backends!(
@@ -254,7 +327,9 @@ async fn check_catches_missing_parent_and_fork() {
     let dir = tempfile::tempdir().unwrap();
     let ok = dir.path().join("ok");
     copy_dir(&migrations_dir(), &ok);
-    let out = db.run(&["db", "check", "--dir", ok.to_str().unwrap()]).await;
+    let out = db
+        .run(&["db", "check", "--dir", ok.to_str().unwrap()])
+        .await;
     assert!(out.success, "{}", out.all());
 
     let missing = dir.path().join("missing");
@@ -264,18 +339,35 @@ async fn check_catches_missing_parent_and_fork() {
         "parent = \"306425627a81\"",
         "parent = \"0123456789ab\"",
     );
-    let out = db.run(&["db", "check", "--dir", missing.to_str().unwrap()]).await;
+    let out = db
+        .run(&["db", "check", "--dir", missing.to_str().unwrap()])
+        .await;
     assert_eq!(out.code, Some(1), "{}", out.all());
-    assert!(out.stderr.contains("0123456789ab does not exist (missing parent)"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("0123456789ab does not exist (missing parent)"),
+        "{}",
+        out.stderr
+    );
 
     let fork = dir.path().join("fork");
     copy_dir(&migrations_dir(), &fork);
     let twin = fork.join("0007_aaaaaaaaaaaa_twin");
     copy_dir(&find_dir(&fork, "0006_"), &twin);
-    edit(&twin.join("migration.toml"), "revision = \"f8661143b0da\"", "revision = \"aaaaaaaaaaaa\"");
-    let out = db.run(&["db", "check", "--dir", fork.to_str().unwrap()]).await;
+    edit(
+        &twin.join("migration.toml"),
+        "revision = \"f8661143b0da\"",
+        "revision = \"aaaaaaaaaaaa\"",
+    );
+    let out = db
+        .run(&["db", "check", "--dir", fork.to_str().unwrap()])
+        .await;
     assert_eq!(out.code, Some(1), "{}", out.all());
-    assert!(out.stderr.contains("fork:") && out.stderr.contains("88604a24d7a7"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("fork:") && out.stderr.contains("88604a24d7a7"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test]
@@ -284,23 +376,34 @@ async fn revision_writes_a_new_migration_on_the_head() {
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("migrations");
     copy_dir(&migrations_dir(), &m);
+    let before = Chain::from_dir(&m).unwrap();
+    let old_head = before.head_revision().unwrap().to_string();
     let out = db
-        .run(&["db", "revision", "-m", "Add foo to bar!", "--dir", m.to_str().unwrap()])
+        .run(&[
+            "db",
+            "revision",
+            "-m",
+            "Add foo to bar!",
+            "--dir",
+            m.to_str().unwrap(),
+        ])
         .await;
     assert!(out.success, "{}", out.all());
-    let created = find_dir(&m, "0007_");
+    let created = find_dir(&m, &format!("{:04}_", before.migrations().len() + 1));
     let name = created.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.ends_with("_add_foo_to_bar"), "{name}");
     let meta = std::fs::read_to_string(created.join("migration.toml")).unwrap();
-    assert!(meta.contains("parent = \"f8661143b0da\""), "{meta}");
+    assert!(meta.contains(&format!("parent = \"{old_head}\"")), "{meta}");
     assert!(meta.contains("message = \"Add foo to bar!\""), "{meta}");
     for f in SQL_FILES {
         assert!(created.join(f).exists(), "{f} not written");
     }
     let chain = Chain::from_dir(&m).unwrap();
-    assert_eq!(chain.migrations().len(), 7);
+    assert_eq!(chain.migrations().len(), before.migrations().len() + 1);
     assert_eq!(chain.head().unwrap().dir, name);
     // An empty message is refused.
-    let out = db.run(&["db", "revision", "-m", " ", "--dir", m.to_str().unwrap()]).await;
+    let out = db
+        .run(&["db", "revision", "-m", " ", "--dir", m.to_str().unwrap()])
+        .await;
     assert!(!out.success);
 }

@@ -21,12 +21,14 @@
 pub mod crypto;
 pub mod envelope;
 pub mod keys;
+pub mod links;
 pub mod node_id;
 pub mod payload;
 pub mod text_format;
 pub mod topic;
 
 pub use meshtastic::protobufs as pb;
+pub use prost::Message;
 
 pub use envelope::{
     DecodeOptions, DecodedEnvelope, Decryption, RejectReason, decode_envelope, decode_envelope_with,

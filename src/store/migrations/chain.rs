@@ -30,6 +30,9 @@ pub struct Migration {
     pub sqlite_down: String,
     pub postgres_up: String,
     pub postgres_down: String,
+    /// A Rust step run after the upgrade SQL, in the same transaction, for data changes
+    /// SQL cannot express (see `super::hooks`).
+    pub hook: Option<String>,
 }
 
 impl Migration {
@@ -58,6 +61,7 @@ impl Migration {
             self.sqlite_down.as_str(),
             self.postgres_up.as_str(),
             self.postgres_down.as_str(),
+            self.hook.as_deref().unwrap_or(""),
         ] {
             // Line endings must not matter (a checkout on Windows is not an edit).
             h.update(part.replace("\r\n", "\n").as_bytes());
@@ -74,6 +78,7 @@ struct Meta {
     parent: Option<String>,
     message: String,
     created: String,
+    hook: Option<String>,
 }
 
 pub const SQL_FILES: [&str; 4] = [
@@ -178,6 +183,14 @@ impl Chain {
             }
             let [sqlite_up, sqlite_down, postgres_up, postgres_down]: [String; 4] =
                 sql.try_into().expect("four files");
+            if let Some(h) = &meta.hook
+                && !super::hooks::NAMES.contains(&h.as_str())
+            {
+                problems.push(ChainProblem(format!(
+                    "{dir}: unknown hook {h:?} (known: {})",
+                    super::hooks::NAMES.join(", ")
+                )));
+            }
             migrations.push(Migration {
                 revision: meta.revision,
                 parent: meta.parent.filter(|p| !p.is_empty()),
@@ -188,6 +201,7 @@ impl Chain {
                 sqlite_down,
                 postgres_up,
                 postgres_down,
+                hook: meta.hook,
             });
         }
         match order(migrations) {

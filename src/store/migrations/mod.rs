@@ -9,6 +9,7 @@
 
 pub mod adopt;
 pub mod chain;
+pub mod hooks;
 pub mod lock;
 pub mod revision;
 
@@ -411,6 +412,9 @@ async fn run_step(
         exec(conn, sql)
             .await
             .context(format!("running {}/{}", m.dir, file_name(backend, up)))?;
+        if up && let Some(hook) = &m.hook {
+            hooks::run(hook, conn).await?;
+        }
         if up {
             record(conn, m, None).await?;
         } else {

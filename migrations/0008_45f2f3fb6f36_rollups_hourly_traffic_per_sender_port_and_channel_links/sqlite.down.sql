@@ -1,0 +1,2 @@
+DROP TABLE node_link;
+DROP TABLE traffic_hourly;

@@ -1,0 +1,20 @@
+//! Rust steps of migrations, for data changes SQL cannot express (decoding stored
+//! protobuf payloads). A migration names its hook in `migration.toml` (`hook = "…"`); it
+//! runs after the upgrade SQL, inside the same transaction.
+
+use crate::store::StoreError;
+use crate::store::connect::Conn;
+
+/// Every hook a migration may name.
+pub const NAMES: &[&str] = &["backfill_node_link"];
+
+pub async fn run(name: &str, conn: &mut Conn) -> Result<(), StoreError> {
+    match name {
+        "backfill_node_link" => {
+            let n = crate::store::rollups::rebuild_node_link(conn).await?;
+            tracing::info!(links = n, "backfilled node_link from stored traceroutes and neighbour reports");
+            Ok(())
+        }
+        other => Err(StoreError::Schema(format!("unknown migration hook {other:?}"))),
+    }
+}

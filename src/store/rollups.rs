@@ -1,0 +1,272 @@
+//! Rollup tables kept current by the writer: `traffic_hourly` (packets and receptions per
+//! UTC hour, sender, port and channel) and `node_link` (directed radio links from
+//! traceroutes and neighbour reports). Written in the same transaction as the raw rows;
+//! `meshview db rebuild-rollups` recomputes both from the raw tables.
+
+use std::collections::{HashMap, HashSet};
+
+use meshview_protocol::{Message, NodeId, links, pb};
+use sqlx::QueryBuilder;
+
+use super::connect::Conn;
+use super::write::{LinkObs, Reception};
+use super::{SqlContext, StoreError};
+
+const HOUR_US: i64 = 3_600_000_000;
+const CHUNK: usize = 1000;
+
+pub fn hour_of(us: i64) -> i64 {
+    us.div_euclid(HOUR_US) * HOUR_US
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Traffic {
+    packets: i64,
+    receptions: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LinkAgg {
+    first_us: i64,
+    last_us: i64,
+    count: i64,
+    last_snr: Option<f32>,
+    last_packet_id: i64,
+}
+
+impl LinkAgg {
+    fn add(&mut self, at: i64, snr: Option<f32>, packet_id: i64) {
+        self.first_us = self.first_us.min(at);
+        if at >= self.last_us {
+            self.last_us = at;
+            self.last_packet_id = packet_id;
+            if snr.is_some() {
+                self.last_snr = snr;
+            }
+        }
+        self.count += 1;
+    }
+}
+
+type TrafficKey = (i64, i64, i32, String);
+type LinkKey = (i64, i64, &'static str);
+
+/// A batch's contribution to the rollups.
+#[derive(Default)]
+pub struct BatchRollup {
+    traffic: HashMap<TrafficKey, Traffic>,
+    links: HashMap<LinkKey, LinkAgg>,
+}
+
+impl BatchRollup {
+    /// Counts only what the batch really inserted (a replayed reception adds nothing).
+    pub fn build(
+        receptions: &[&Reception],
+        ids: &[(i64, bool)],
+        inserted_packets: &HashSet<i64>,
+        inserted_receptions: &HashSet<(i64, i64, i64)>,
+    ) -> BatchRollup {
+        let mut out = BatchRollup::default();
+        let mut packet_done = HashSet::new();
+        for (r, (id, _)) in receptions.iter().zip(ids) {
+            let key = |at: i64| (hour_of(at), r.from as i64, r.portnum, r.channel.clone());
+            if inserted_packets.contains(id) && packet_done.insert(*id) {
+                out.traffic.entry(key(r.received_us)).or_default().packets += 1;
+                for l in &r.links {
+                    out.add_link(l, r.received_us, *id);
+                }
+            }
+            if inserted_receptions.contains(&(*id, r.gateway as i64, r.rx_time)) {
+                out.traffic.entry(key(r.received_us)).or_default().receptions += 1;
+            }
+        }
+        out
+    }
+
+    fn add_link(&mut self, l: &LinkObs, at: i64, packet_id: i64) {
+        self.links
+            .entry((l.from as i64, l.to as i64, l.source))
+            .or_insert(LinkAgg {
+                first_us: at,
+                last_us: at,
+                count: 0,
+                last_snr: None,
+                last_packet_id: packet_id,
+            })
+            .add(at, l.snr_db, packet_id);
+    }
+
+}
+
+/// Upserts a batch's increments; both backends share the SQL, only the connection type
+/// differs.
+macro_rules! write_rollup_fn {
+    ($name:ident, $conn:ty) => {
+        pub async fn $name(conn: &mut $conn, r: &BatchRollup) -> Result<(), sqlx::Error> {
+            {
+                // Sorted keys: concurrent writers lock rows in the same order.
+                let mut traffic: Vec<_> = r.traffic.iter().collect();
+                traffic.sort_by(|a, b| a.0.cmp(b.0));
+                for chunk in traffic.chunks(CHUNK) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO traffic_hourly (hour_us, from_node_id, portnum, channel, packets, receptions) ",
+                    );
+                    q.push_values(chunk, |mut b, ((h, f, p, c), t)| {
+                        b.push_bind(*h)
+                            .push_bind(*f)
+                            .push_bind(*p)
+                            .push_bind(c.as_str())
+                            .push_bind(t.packets)
+                            .push_bind(t.receptions);
+                    });
+                    q.push(
+                        " ON CONFLICT (hour_us, from_node_id, portnum, channel) DO UPDATE SET \
+                         packets = traffic_hourly.packets + excluded.packets, \
+                         receptions = traffic_hourly.receptions + excluded.receptions",
+                    );
+                    q.build().execute(&mut *conn).await?;
+                }
+                let mut links: Vec<_> = r.links.iter().collect();
+                links.sort_by(|a, b| a.0.cmp(b.0));
+                for chunk in links.chunks(CHUNK) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO node_link (from_node_id, to_node_id, source, first_seen_us, last_seen_us, count, last_snr, last_packet_id) ",
+                    );
+                    q.push_values(chunk, |mut b, ((f, t, s), a)| {
+                        b.push_bind(*f)
+                            .push_bind(*t)
+                            .push_bind(*s)
+                            .push_bind(a.first_us)
+                            .push_bind(a.last_us)
+                            .push_bind(a.count)
+                            .push_bind(a.last_snr.map(f64::from))
+                            .push_bind(a.last_packet_id);
+                    });
+                    q.push(
+                        " ON CONFLICT (from_node_id, to_node_id, source) DO UPDATE SET \
+                         count = node_link.count + excluded.count, \
+                         first_seen_us = CASE WHEN excluded.first_seen_us < node_link.first_seen_us \
+                             THEN excluded.first_seen_us ELSE node_link.first_seen_us END, \
+                         last_snr = CASE WHEN excluded.last_seen_us >= node_link.last_seen_us \
+                             THEN COALESCE(excluded.last_snr, node_link.last_snr) ELSE node_link.last_snr END, \
+                         last_packet_id = CASE WHEN excluded.last_seen_us >= node_link.last_seen_us \
+                             THEN excluded.last_packet_id ELSE node_link.last_packet_id END, \
+                         last_seen_us = CASE WHEN excluded.last_seen_us > node_link.last_seen_us \
+                             THEN excluded.last_seen_us ELSE node_link.last_seen_us END",
+                    );
+                    q.build().execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+write_rollup_fn!(write_rollup_sqlite, sqlx::SqliteConnection);
+write_rollup_fn!(write_rollup_pg, sqlx::PgConnection);
+
+/// The links a stored packet proves, from its MeshPacket bytes.
+pub fn links_of_stored(portnum: i32, payload: &[u8]) -> Vec<LinkObs> {
+    let Ok(packet) = pb::MeshPacket::decode(payload) else {
+        return Vec::new();
+    };
+    let Some(pb::mesh_packet::PayloadVariant::Decoded(data)) = &packet.payload_variant else {
+        return Vec::new();
+    };
+    links_of(portnum, packet.from, packet.to, data)
+}
+
+/// The links a decoded packet proves (used by the writer and the rebuild alike).
+pub fn links_of(portnum: i32, from: u32, to: u32, data: &pb::Data) -> Vec<LinkObs> {
+    let obs = |source: &'static str| {
+        move |l: links::Link| LinkObs {
+            from: l.from.0,
+            to: l.to.0,
+            source,
+            snr_db: l.snr_db,
+        }
+    };
+    match portnum {
+        70 => {
+            let Ok(rd) = pb::RouteDiscovery::decode(data.payload.as_ref()) else {
+                return Vec::new();
+            };
+            let (fwd, back) = links::traceroute_paths(
+                NodeId(from),
+                NodeId(to),
+                data.want_response,
+                data.request_id,
+                &rd,
+            );
+            let mut out: Vec<LinkObs> = fwd.links().into_iter().map(obs("traceroute")).collect();
+            if let Some(back) = back {
+                out.extend(back.links().into_iter().map(obs("traceroute")));
+            }
+            out
+        }
+        71 => match pb::NeighborInfo::decode(data.payload.as_ref()) {
+            Ok(ni) => links::neighbor_links(NodeId(from), &ni)
+                .into_iter()
+                .map(obs("neighbor"))
+                .collect(),
+            Err(_) => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// Recomputes `node_link` from every stored traceroute and neighbour report. Runs inside
+/// the caller's transaction (migration hook, or `db rebuild-rollups`).
+pub async fn rebuild_node_link(conn: &mut Conn) -> Result<u64, StoreError> {
+    const Q: &str = "SELECT id, portnum, payload, import_time_us FROM packet \
+                     WHERE portnum IN (70, 71) AND import_time_us IS NOT NULL ORDER BY import_time_us";
+    let rows: Vec<(i64, i32, Option<Vec<u8>>, i64)> = match conn {
+        Conn::Sqlite(c) => sqlx::query_as(Q).fetch_all(&mut *c).await,
+        Conn::Postgres(c) => sqlx::query_as(Q).fetch_all(&mut *c).await,
+    }
+    .context("reading traceroutes and neighbour reports")?;
+    let mut r = BatchRollup::default();
+    for (id, portnum, payload, at) in &rows {
+        for l in links_of_stored(*portnum, payload.as_deref().unwrap_or_default()) {
+            r.add_link(&l, *at, *id);
+        }
+    }
+    conn.execute("DELETE FROM node_link")
+        .await
+        .context("clearing node_link")?;
+    let n = r.links.len() as u64;
+    match conn {
+        Conn::Sqlite(c) => write_rollup_sqlite(c, &r).await,
+        Conn::Postgres(c) => write_rollup_pg(c, &r).await,
+    }
+    .context("writing node_link")?;
+    Ok(n)
+}
+
+/// Recomputes `traffic_hourly` from the raw tables.
+pub async fn rebuild_traffic_hourly(conn: &mut Conn) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM traffic_hourly;
+         INSERT INTO traffic_hourly (hour_us, from_node_id, portnum, channel, packets, receptions)
+         SELECT h, f, p, c, SUM(pk), SUM(rc) FROM (
+             SELECT (import_time_us / 3600000000) * 3600000000 AS h, COALESCE(from_node_id, 0) AS f,
+                    COALESCE(portnum, 0) AS p, COALESCE(channel, '') AS c, 1 AS pk, 0 AS rc
+             FROM packet WHERE import_time_us IS NOT NULL
+             UNION ALL
+             SELECT (s.import_time_us / 3600000000) * 3600000000, COALESCE(p.from_node_id, 0),
+                    COALESCE(p.portnum, 0), COALESCE(p.channel, ''), 0, 1
+             FROM packet_seen s JOIN packet p ON p.id = s.packet_id
+             WHERE s.import_time_us IS NOT NULL
+         ) t GROUP BY h, f, p, c;",
+    )
+    .await
+    .context("rebuilding traffic_hourly")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hours_are_utc_floors() {
+        assert_eq!(super::hour_of(3_600_000_000 * 5 + 17), 3_600_000_000 * 5);
+        assert_eq!(super::hour_of(0), 0);
+    }
+}
