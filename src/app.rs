@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::ingest::Source;
 use crate::ingest::stats::IngestStats;
-use crate::store::write::LiveSender;
 use crate::store::coordination::{self, WaitOptions};
 use crate::store::migrations::Chain;
+use crate::store::write::LiveSender;
 use crate::store::{Db, Role};
 use crate::web::{self, AppState, Phase};
 
@@ -42,20 +42,21 @@ pub async fn serve(ctx: Context, bound: Option<oneshot::Sender<SocketAddr>>) -> 
         )
     })?;
     let addr = listener.local_addr()?;
-    tracing::info!("listening on http://{addr}");
+    let scheme = if cfg.server.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!("listening on {scheme}://{addr}");
     if let Some(tx) = bound {
         let _ = tx.send(addr);
     }
     let head = ctx.chain.head_revision().unwrap_or("base").to_string();
     let (phase_tx, phase_rx) =
         watch::channel(Phase::Starting("checking the database schema".to_string()));
-    let state = AppState::new(phase_rx, &cfg.database.url, &head);
-    let shutdown = ctx.shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, web::router(state))
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-    });
+    let state = AppState::new(phase_rx, cfg.clone(), &head)
+        .with_writer(ctx.live.clone(), ctx.stats.clone());
+    let server = tokio::spawn(web::serve(listener, state, ctx.shutdown.clone()));
 
     let url = &cfg.database.url;
     let wait_opts = WaitOptions::from_config(cfg);
@@ -65,13 +66,13 @@ pub async fn serve(ctx: Context, bound: Option<oneshot::Sender<SocketAddr>>) -> 
     tokio::select! {
         r = wait => r?,
         _ = ctx.shutdown.cancelled() => {
-            return server.await?.context("web server");
+            return server.await?;
         }
     }
     let db = Db::open(url, Role::Reader).await?;
     phase_tx.send_replace(Phase::Ready(db.clone()));
     tracing::info!(database = %url.redacted(), "serving");
-    let result = server.await?.context("web server");
+    let result = server.await?;
     db.close().await;
     result
 }

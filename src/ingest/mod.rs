@@ -53,7 +53,11 @@ pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
     };
     let reporter = tokio::spawn(report_progress(stats.clone(), ctx.shutdown.clone()));
     // Retention and backups run beside ingest, on their own short transactions.
-    let jobs = tokio::spawn(crate::jobs::run(cfg.clone(), db.clone(), ctx.shutdown.clone()));
+    let jobs = tokio::spawn(crate::jobs::run(
+        cfg.clone(),
+        db.clone(),
+        ctx.shutdown.clone(),
+    ));
 
     let result = match source {
         Source::Mqtt => {

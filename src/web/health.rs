@@ -7,6 +7,11 @@ use serde_json::{Value, json};
 
 use super::{AppState, Phase};
 use crate::store::Db;
+use crate::store::read::Reader;
+
+/// A health check that cannot reach the database within this is "unhealthy": a pool
+/// waiting out its acquire timeout must not make `/health` hang.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Embedded at build time, so answering never spawns a process.
@@ -37,7 +42,13 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         }
         Phase::Ready(db) => db,
     };
-    match probe(&db, &state).await {
+    if let Some(w) = writer_json(&state) {
+        body["writer"] = w;
+    }
+    let probed = tokio::time::timeout(PROBE_TIMEOUT, probe(&db, &state))
+        .await
+        .unwrap_or_else(|_| Err(sqlx::Error::PoolTimedOut));
+    match probed {
         Ok(facts) => {
             body["status"] = json!("healthy");
             body["database"] = json!("connected");
@@ -65,27 +76,56 @@ struct Facts {
     size_bytes: Option<u64>,
 }
 
-async fn probe(db: &Db, state: &AppState) -> Result<Facts, sqlx::Error> {
-    const LAST: &str = "SELECT MAX(import_time_us) FROM packet";
-    let (last_us, size): (Option<i64>, Option<u64>) = match db {
-        Db::Sqlite(p) => {
-            let last: Option<i64> = sqlx::query_scalar(LAST).fetch_one(p).await?;
-            let size = state.sqlite_path.as_ref().map(|path| {
-                let main = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-                let mut wal = path.as_os_str().to_owned();
-                wal.push("-wal");
-                main + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
-            });
-            (last, size)
-        }
-        Db::Postgres(p) => {
-            let last: Option<i64> = sqlx::query_scalar(LAST).fetch_one(p).await?;
-            let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
-                .fetch_one(p)
-                .await?;
-            (last, Some(size.max(0) as u64))
-        }
+/// The writer's liveness when it runs in this process (`meshview run`): a quiet
+/// broker shows as a growing `seconds_since_last_received`.
+fn writer_json(state: &AppState) -> Option<Value> {
+    let s = state.ingest.as_ref()?.snapshot();
+    let now = crate::store::now_us();
+    let ago = |us: u64| {
+        (us > 0).then(|| ((((now - us as i64).max(0)) as f64) / 100_000.0).round() / 10.0)
     };
+    Some(json!({
+        "seconds_since_last_received": ago(s.last_received_us),
+        "seconds_since_last_stored": ago(s.last_stored_us),
+        "queue_depth": s.queue_depth,
+        "received": s.received,
+        "packets_stored": s.packets_stored,
+    }))
+}
+
+/// The SQLite database's size on disk (main file plus WAL).
+pub fn sqlite_size(path: &std::path::Path) -> Option<u64> {
+    let main = std::fs::metadata(path).ok()?.len();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    Some(main + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0))
+}
+
+/// The database's size in bytes (SQLite: on disk; PostgreSQL: as the server counts it).
+pub async fn database_size(db: &Db, state: &AppState) -> Result<Option<u64>, sqlx::Error> {
+    match db {
+        Db::Sqlite(_) => Ok(state.sqlite_path.as_deref().and_then(sqlite_size)),
+        Db::Postgres(_) => Ok(Reader::new(db.clone())
+            .postgres_size()
+            .await?
+            .map(|s| s.max(0) as u64)),
+    }
+}
+
+async fn probe(db: &Db, state: &AppState) -> Result<Facts, sqlx::Error> {
+    // Open SQLite connections keep working on a file that was deleted or moved away;
+    // the database is gone all the same (a restart would not find it).
+    if let Some(path) = &state.sqlite_path
+        && !path.exists()
+    {
+        return Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} no longer exists", path.display()),
+        )));
+    }
+    let reader = Reader::new(db.clone());
+    let last_us = reader.last_import_us().await?;
+    let size = database_size(db, state).await?;
     let now = crate::store::now_us();
     Ok(Facts {
         seconds_since_last_packet: last_us

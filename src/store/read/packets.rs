@@ -1,0 +1,240 @@
+//! Packets and their receptions.
+
+use sqlx::Row;
+
+use super::{Reader, Sql, build_query, with_pool};
+
+/// One `packet` row with its sender's and recipient's long names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketRow {
+    pub id: i64,
+    pub portnum: Option<i32>,
+    pub from_node_id: Option<i64>,
+    pub to_node_id: Option<i64>,
+    /// The stored MeshPacket.
+    pub payload: Option<Vec<u8>>,
+    pub import_time_us: Option<i64>,
+    pub channel: Option<String>,
+    pub from_long_name: Option<String>,
+    pub to_long_name: Option<String>,
+}
+
+/// A position in "newest first" order: rows strictly older than this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub import_time_us: i64,
+    /// Tie-break among rows stored in the same microsecond; `i64::MIN` takes none of them.
+    pub id: i64,
+}
+
+/// Filters of a packet list; every one is optional and they combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct PacketFilter {
+    /// `import_time_us > since` (MeshView's polling cursor).
+    pub since: Option<i64>,
+    /// Keyset: only rows older than this.
+    pub before: Option<Cursor>,
+    pub portnum: Option<i32>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Either direction (read as two index-ordered halves).
+    pub node: Option<i64>,
+    pub channel: Option<String>,
+    /// Only these stored ids.
+    pub ids: Option<Vec<i64>>,
+}
+
+/// One `packet_seen` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeenRow {
+    pub packet_id: i64,
+    pub node_id: i64,
+    pub rx_time: i64,
+    pub hop_limit: Option<i32>,
+    pub hop_start: Option<i32>,
+    pub channel: Option<String>,
+    pub rx_snr: Option<f64>,
+    pub rx_rssi: Option<i32>,
+    pub topic: Option<String>,
+    pub import_time_us: Option<i64>,
+}
+
+const PACKET_COLUMNS: &str = "SELECT p.id, p.portnum, p.from_node_id, p.to_node_id, p.payload, \
+     p.import_time_us, p.channel, f.long_name AS from_long_name, t.long_name AS to_long_name \
+     FROM packet p \
+     LEFT JOIN node f ON f.node_id = p.from_node_id \
+     LEFT JOIN node t ON t.node_id = p.to_node_id \
+     WHERE 1 = 1";
+
+macro_rules! packet_rows {
+    ($rows:expr) => {
+        $rows
+            .iter()
+            .map(|r| PacketRow {
+                id: r.get("id"),
+                portnum: r.get("portnum"),
+                from_node_id: r.get("from_node_id"),
+                to_node_id: r.get("to_node_id"),
+                payload: r.get("payload"),
+                import_time_us: r.get("import_time_us"),
+                channel: r.get("channel"),
+                from_long_name: r.get("from_long_name"),
+                to_long_name: r.get("to_long_name"),
+            })
+            .collect::<Vec<_>>()
+    };
+}
+
+/// Broadcast is the recipient of most packets: an index on the recipient would read them
+/// all and sort, so the unary `+` keeps SQLite (and PostgreSQL) on the time index; any
+/// other recipient has few packets and its index is the right way in.
+pub(super) fn to_node_condition(to: i64) -> &'static str {
+    if to == 0xFFFF_FFFF {
+        " AND +p.to_node_id = "
+    } else {
+        " AND p.to_node_id = "
+    }
+}
+
+impl PacketFilter {
+    fn push_where(&self, q: &mut Sql) {
+        if let Some(ids) = &self.ids {
+            q.push(" AND p.id IN (");
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.int(*id);
+            }
+            if ids.is_empty() {
+                q.push("NULL");
+            }
+            q.push(")");
+        }
+        if let Some(s) = self.since {
+            q.push(" AND p.import_time_us > ").int(s);
+        }
+        if let Some(c) = self.before {
+            q.push(" AND (p.import_time_us < ")
+                .int(c.import_time_us)
+                .push(" OR (p.import_time_us = ")
+                .int(c.import_time_us)
+                .push(" AND p.id < ")
+                .int(c.id)
+                .push("))");
+        }
+        if let Some(v) = self.portnum {
+            q.push(" AND p.portnum = ").int(v as i64);
+        }
+        if let Some(v) = self.from {
+            q.push(" AND p.from_node_id = ").int(v);
+        }
+        if let Some(v) = self.to {
+            q.push(to_node_condition(v)).int(v);
+        }
+        if let Some(c) = &self.channel {
+            q.and_channel("p.channel", c);
+        }
+    }
+}
+
+impl Reader {
+    /// Up to `limit` packets matching `filter`, newest first (ties by id, descending).
+    pub async fn packets(
+        &self,
+        filter: &PacketFilter,
+        limit: i64,
+    ) -> Result<Vec<PacketRow>, sqlx::Error> {
+        let mut q = Sql::default();
+        match filter.node {
+            None => {
+                q.push(PACKET_COLUMNS);
+                filter.push_where(&mut q);
+                q.push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
+                    .int(limit);
+            }
+            Some(n) => {
+                // "From or to n" as one OR would read every packet of n and sort them;
+                // two index-ordered halves, each limited, merge cheaply.
+                let rest = PacketFilter {
+                    node: None,
+                    ..filter.clone()
+                };
+                q.push("SELECT * FROM (").push(PACKET_COLUMNS);
+                rest.push_where(&mut q);
+                q.push(" AND p.from_node_id = ")
+                    .int(n)
+                    .push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
+                    .int(limit)
+                    .push(") a UNION ALL SELECT * FROM (")
+                    .push(PACKET_COLUMNS);
+                rest.push_where(&mut q);
+                q.push(to_node_condition(n))
+                    .int(n)
+                    .push(" AND p.from_node_id <> ")
+                    .int(n)
+                    .push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
+                    .int(limit)
+                    .push(") b ORDER BY import_time_us DESC, id DESC LIMIT ")
+                    .int(limit);
+            }
+        }
+        with_pool!(&self.db, |p| {
+            let rows = build_query!(q).fetch_all(p).await?;
+            Ok(packet_rows!(rows))
+        })
+    }
+
+    /// Packets stored after `after_us` (inclusive of the lookback the caller chose),
+    /// oldest first: the stream's shared database poll.
+    pub async fn packets_after(
+        &self,
+        after_us: i64,
+        limit: i64,
+    ) -> Result<Vec<PacketRow>, sqlx::Error> {
+        let mut q = Sql::new(PACKET_COLUMNS);
+        q.push(" AND p.import_time_us > ")
+            .int(after_us)
+            .push(" ORDER BY p.import_time_us ASC, p.id ASC LIMIT ")
+            .int(limit);
+        with_pool!(&self.db, |p| {
+            let rows = build_query!(q).fetch_all(p).await?;
+            Ok(packet_rows!(rows))
+        })
+    }
+
+    /// One packet by its stored id.
+    pub async fn packet(&self, id: i64) -> Result<Option<PacketRow>, sqlx::Error> {
+        let filter = PacketFilter {
+            ids: Some(vec![id]),
+            ..Default::default()
+        };
+        Ok(self.packets(&filter, 1).await?.pop())
+    }
+
+    /// The receptions of one stored packet, newest first (bounded: a packet is heard by
+    /// a handful of gateways, a flood by at most a few hundred).
+    pub async fn packet_seen(&self, packet_id: i64) -> Result<Vec<SeenRow>, sqlx::Error> {
+        const SQL: &str = "SELECT packet_id, node_id, rx_time, hop_limit, hop_start, channel, \
+             rx_snr, rx_rssi, topic, import_time_us FROM packet_seen WHERE packet_id = $1 \
+             ORDER BY import_time_us DESC, node_id, rx_time LIMIT 5000";
+        with_pool!(&self.db, |p| {
+            let rows = sqlx::query(SQL).bind(packet_id).fetch_all(p).await?;
+            Ok(rows
+                .iter()
+                .map(|r| SeenRow {
+                    packet_id: r.get("packet_id"),
+                    node_id: r.get("node_id"),
+                    rx_time: r.get("rx_time"),
+                    hop_limit: r.get("hop_limit"),
+                    hop_start: r.get("hop_start"),
+                    channel: r.get("channel"),
+                    rx_snr: r.get("rx_snr"),
+                    rx_rssi: r.get("rx_rssi"),
+                    topic: r.get("topic"),
+                    import_time_us: r.get("import_time_us"),
+                })
+                .collect())
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! Traceroute rows (one per packet and gateway) with their packet's endpoints.
+
+use sqlx::Row;
+
+use super::{Reader, Sql, build_query, with_pool};
+
+/// One `traceroute` row joined with its packet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceRow {
+    pub id: i64,
+    pub packet_id: i64,
+    pub gateway_node_id: Option<i64>,
+    pub done: Option<bool>,
+    /// The RouteDiscovery as sent.
+    pub route: Option<Vec<u8>>,
+    pub import_time_us: Option<i64>,
+    /// Replies: a RouteDiscovery with only `route_back` / `snr_back`.
+    pub route_return: Option<Vec<u8>>,
+    /// Replies: the request's Meshtastic packet id.
+    pub request_id: Option<i64>,
+    pub from_node_id: Option<i64>,
+    pub to_node_id: Option<i64>,
+    pub channel: Option<String>,
+}
+
+const TRACE_COLUMNS: &str = "SELECT t.id, t.packet_id, t.gateway_node_id, t.done, t.route, \
+     t.import_time_us, t.route_return, t.request_id, p.from_node_id, p.to_node_id, p.channel \
+     FROM traceroute t JOIN packet p ON p.id = t.packet_id WHERE ";
+
+/// Every traceroute of one exchange is a few rows per gateway; this bounds a pathological
+/// id (a request answered thousands of times) without cutting real data.
+const MAX_ROWS: i64 = 2000;
+
+macro_rules! trace_rows {
+    ($rows:expr) => {
+        $rows
+            .iter()
+            .map(|r| TraceRow {
+                // SQLite INTEGER and PostgreSQL SERIAL (int4) read alike through i64.
+                id: r
+                    .try_get::<i64, _>("id")
+                    .unwrap_or_else(|_| r.get::<i32, _>("id") as i64),
+                packet_id: r.get("packet_id"),
+                gateway_node_id: r.get("gateway_node_id"),
+                done: r.get("done"),
+                route: r.get("route"),
+                import_time_us: r.get("import_time_us"),
+                route_return: r.get("route_return"),
+                request_id: r.get("request_id"),
+                from_node_id: r.get("from_node_id"),
+                to_node_id: r.get("to_node_id"),
+                channel: r.get("channel"),
+            })
+            .collect::<Vec<TraceRow>>()
+    };
+}
+
+impl Reader {
+    /// The traceroute rows of the given stored packets, in import order.
+    pub async fn traceroutes_of(&self, packet_ids: &[i64]) -> Result<Vec<TraceRow>, sqlx::Error> {
+        if packet_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Sql::new(TRACE_COLUMNS);
+        q.push("t.packet_id IN (");
+        for (i, id) in packet_ids.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.int(*id);
+        }
+        q.push(") ORDER BY t.import_time_us, t.id LIMIT ")
+            .int(MAX_ROWS);
+        with_pool!(&self.db, |p| {
+            let rows = build_query!(q).fetch_all(p).await?;
+            Ok(trace_rows!(rows))
+        })
+    }
+
+    /// The reply rows answering request `request_id` (a Meshtastic id) sent by
+    /// `requester` (replies are addressed to the requester).
+    pub async fn traceroute_replies(
+        &self,
+        request_id: i64,
+        requester: i64,
+    ) -> Result<Vec<TraceRow>, sqlx::Error> {
+        let mut q = Sql::new(TRACE_COLUMNS);
+        q.push("t.request_id = ")
+            .int(request_id)
+            .push(" AND p.to_node_id = ")
+            .int(requester)
+            .push(" ORDER BY t.import_time_us, t.id LIMIT ")
+            .int(MAX_ROWS);
+        with_pool!(&self.db, |p| {
+            let rows = build_query!(q).fetch_all(p).await?;
+            Ok(trace_rows!(rows))
+        })
+    }
+}

@@ -1,0 +1,54 @@
+//! MeshView's JSON API, one module per area. Handlers parse parameters into typed
+//! values (400 naming the parameter), ask `store::read`, and shape MeshView's JSON.
+
+pub mod config;
+pub mod edges;
+pub mod node;
+pub mod nodes;
+pub mod packets;
+pub mod stats;
+pub mod traceroute;
+
+use std::future::Future;
+
+use axum::Json;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiResult;
+
+/// The OpenAPI 3 description of every route, kept true by tests.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// Unknown paths answer JSON too.
+pub async fn not_found(uri: Uri) -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": format!("no such endpoint: {}", uri.path())})),
+    )
+}
+
+/// Microseconds since the epoch, UTC.
+pub fn now_us() -> i64 {
+    crate::store::now_us()
+}
+
+/// Answers from the short-lived cache, or computes and remembers.
+pub async fn cached<F, Fut>(state: &AppState, key: String, compute: F) -> ApiResult<Json<Value>>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ApiResult<Value>>,
+{
+    if let Some(v) = state.cache.get(&key) {
+        return Ok(Json(v));
+    }
+    let v = compute().await?;
+    state.cache.put(key, v.clone());
+    Ok(Json(v))
+}

@@ -1,0 +1,156 @@
+//! `/api/packets` and `/api/packets_seen/{packet_id}`.
+//!
+//! `contains` and the range-test noise filter of text lists are applied to the text
+//! MeshView shows (`payload`), which only Rust can compute (decryption is done, but the
+//! text format and redaction are not SQL). So the list is read newest first in keyset
+//! pages and filtered here until `limit` items match, or until [`SCAN_CAP`] rows were
+//! examined; then `scan_limit_reached` and `next_before` tell the client where to go on.
+//! Matching the shown text also means redacted direct messages are never searchable.
+
+use axum::Json;
+use axum::extract::Path;
+use serde_json::{Value, json};
+
+use crate::store::read::{Cursor, PacketFilter, PacketRow, SLOT, slot_ids};
+use crate::web::Ready;
+use crate::web::compat::{self, PORT_TEXT, PacketIn};
+use crate::web::error::{ApiError, ApiResult};
+use crate::web::params::{Params, parse_packet_id};
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 1000;
+/// Rows examined per request when filtering in Rust.
+const SCAN_CAP: usize = 20_000;
+/// Rows per keyset page while filtering.
+const PAGE: i64 = 500;
+
+pub fn packet_in(row: &PacketRow) -> PacketIn<'_> {
+    PacketIn {
+        id: row.id,
+        portnum: row.portnum.unwrap_or(0),
+        from: row.from_node_id.unwrap_or(0),
+        to: row.to_node_id.unwrap_or(0),
+        payload: row.payload.as_deref(),
+        import_time_us: row.import_time_us.unwrap_or(0),
+        channel: row.channel.as_deref(),
+        long_name: row.from_long_name.as_deref(),
+        to_long_name: row.to_long_name.as_deref(),
+    }
+}
+
+pub async fn packets(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>> {
+    let mut filter = PacketFilter::default();
+    if let Some(v) = params.get("packet_id") {
+        let id = parse_packet_id("packet_id", v)?;
+        // A Meshtastic id names every packet stored under it (one per sender); a
+        // stored id above 2³² names exactly one.
+        filter.ids = Some(if id < SLOT {
+            slot_ids(id as u32)
+        } else {
+            vec![id]
+        });
+    }
+    let limit = params.clamped("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?;
+    filter.since = params.int("since")?;
+    if let Some(b) = params.int("before")? {
+        filter.before = Some(Cursor {
+            import_time_us: b,
+            id: i64::MIN,
+        });
+    }
+    filter.portnum = params.portnum("portnum")?;
+    filter.from = params.node("from_node_id")?;
+    filter.to = params.node("to_node_id")?;
+    filter.node = params.node("node_id")?;
+    filter.channel = params.string("channel", 64)?;
+    let contains = match params.raw("contains") {
+        Some(c) if c.chars().count() > 200 => {
+            return Err(ApiError::bad("contains", "longer than 200 characters"));
+        }
+        Some(c) => Some(c.trim().to_lowercase()),
+        None => None,
+    };
+    let drop_noise = filter.portnum == Some(PORT_TEXT);
+    let filtering = contains.is_some() || drop_noise;
+
+    let mut items = Vec::new();
+    let mut scanned = 0usize;
+    let mut capped = false;
+    let mut last: Option<Cursor> = None;
+    loop {
+        let page = if filtering { PAGE } else { limit };
+        let rows = db.packets(&filter, page).await?;
+        let n = rows.len() as i64;
+        for row in &rows {
+            scanned += 1;
+            last = Some(Cursor {
+                import_time_us: row.import_time_us.unwrap_or(0),
+                id: row.id,
+            });
+            let input = packet_in(row);
+            let shown = compat::present(input.portnum, input.to, input.payload);
+            if drop_noise && input.portnum == PORT_TEXT && compat::is_text_noise(&shown.payload) {
+                continue;
+            }
+            // A redacted message has no searchable text (not even its placeholder).
+            if let Some(needle) = &contains
+                && (shown.payload == compat::REDACTED
+                    || !shown.payload.to_lowercase().contains(needle.as_str()))
+            {
+                continue;
+            }
+            items.push(compat::packet_json_with(&input, shown));
+            if items.len() as i64 >= limit {
+                break;
+            }
+        }
+        if !filtering || items.len() as i64 >= limit || n < page {
+            break;
+        }
+        if scanned >= SCAN_CAP {
+            capped = true;
+            break;
+        }
+        filter.before = last;
+    }
+    let mut body = json!({ "packets": items });
+    if let Some(latest) = items
+        .iter()
+        .filter_map(|i| i["import_time_us"].as_i64())
+        .max()
+    {
+        body["latest_import_time"] = json!(latest);
+    }
+    if capped {
+        body["scan_limit_reached"] = json!(true);
+        body["next_before"] = json!(last.map(|c| c.import_time_us));
+    }
+    Ok(Json(body))
+}
+
+pub async fn packets_seen(Ready(db): Ready, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_packet_id("packet_id", &id)?;
+    let seen = db.packet_seen(id).await?;
+    // Every stored packet has at least one reception: none means no such packet.
+    if seen.is_empty() && db.packet(id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("packet {id} not found")));
+    }
+    let seen: Vec<Value> = seen
+        .iter()
+        .map(|s| {
+            json!({
+                "packet_id": s.packet_id,
+                "node_id": s.node_id,
+                "rx_time": s.rx_time,
+                "hop_limit": s.hop_limit,
+                "hop_start": s.hop_start,
+                "channel": s.channel,
+                "rx_snr": s.rx_snr,
+                "rx_rssi": s.rx_rssi,
+                "topic": s.topic,
+                "import_time_us": s.import_time_us,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "seen": seen })))
+}

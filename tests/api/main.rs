@@ -1,0 +1,12 @@
+//! API area: MeshView's JSON API, the live stream, health, metrics, OpenAPI and TLS,
+//! served by the real binary over data the real writer stored from simulated traffic,
+//! on SQLite and PostgreSQL.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod endpoints;
+mod helpers;
+mod outage;
+mod stream;
+mod tls;
