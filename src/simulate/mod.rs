@@ -78,6 +78,7 @@
 //! reachable from this crate; see that file.
 
 mod capture;
+pub mod publish;
 mod junk;
 mod mesh;
 mod traffic;

@@ -5,5 +5,6 @@
 mod common;
 
 mod helpers;
+mod e2e;
 mod hostile;
 mod real_traffic;
