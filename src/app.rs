@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::ingest::Source;
 use crate::ingest::stats::IngestStats;
-use crate::store::write::LiveSender;
 use crate::store::coordination::{self, WaitOptions};
 use crate::store::migrations::Chain;
+use crate::store::write::LiveSender;
 use crate::store::{Db, Role};
 use crate::web::{self, AppState, Phase};
 

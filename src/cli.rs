@@ -115,7 +115,9 @@ fn parse_bbox(s: &str) -> Result<(f64, f64, f64, f64), String> {
         .map_err(|_| format!("{s:?}: expected four numbers NORTH,WEST,SOUTH,EAST"))?;
     match v.as_slice() {
         [n, w, so, e] if n > so && e > w => Ok((*n, *w, *so, *e)),
-        _ => Err(format!("{s:?}: expected NORTH,WEST,SOUTH,EAST with north > south and east > west")),
+        _ => Err(format!(
+            "{s:?}: expected NORTH,WEST,SOUTH,EAST with north > south and east > west"
+        )),
     }
 }
 
@@ -395,7 +397,9 @@ async fn simulate(ctx: &Context, a: SimulateArgs) -> anyhow::Result<()> {
             settings.host, settings.port, a.topic_prefix
         );
     } else {
-        anyhow::bail!("say where the traffic goes: --publish (to the broker in [mqtt]) or --capture FILE");
+        anyhow::bail!(
+            "say where the traffic goes: --publish (to the broker in [mqtt]) or --capture FILE"
+        );
     }
     let truth = sim.truth();
     match &a.truth {

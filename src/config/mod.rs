@@ -565,7 +565,11 @@ impl Raw {
             backup_dir: PathBuf::from(self.str("cleanup", "backup_dir")),
             backup_hour,
             backup_minute,
-            backup_keep: self.num("cleanup", "backup_keep", "a whole number of backups (0 keeps all)")?,
+            backup_keep: self.num(
+                "cleanup",
+                "backup_keep",
+                "a whole number of backups (0 keeps all)",
+            )?,
         };
 
         let logging = Logging {

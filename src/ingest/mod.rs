@@ -62,7 +62,11 @@ pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
     };
     let reporter = tokio::spawn(report_progress(stats.clone(), ctx.shutdown.clone()));
     // Retention and backups run beside ingest, on their own short transactions.
-    let jobs = tokio::spawn(crate::jobs::run(cfg.clone(), db.clone(), ctx.shutdown.clone()));
+    let jobs = tokio::spawn(crate::jobs::run(
+        cfg.clone(),
+        db.clone(),
+        ctx.shutdown.clone(),
+    ));
 
     let result = match source {
         Source::Mqtt => {
@@ -95,6 +99,9 @@ pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
     let s = stats.snapshot();
     tracing::info!(
         received = s.received,
+        accepted = s.accepted,
+        written = s.batch_items,
+        write_failures = s.write_failures,
         packets_stored = s.packets_stored,
         receptions_stored = s.receptions_stored,
         dropped = ?s.dropped,

@@ -78,9 +78,9 @@
 //! reachable from this crate; see that file.
 
 mod capture;
-pub mod publish;
 mod junk;
 mod mesh;
+pub mod publish;
 mod traffic;
 mod truth;
 mod wire;

@@ -71,7 +71,11 @@ pub async fn publish(
         .context("waiting for the broker's acknowledgements")??
         .context("publisher connection")?;
     if acked < sent {
-        tracing::warn!(sent, acked, "the broker acknowledged fewer messages than were sent");
+        tracing::warn!(
+            sent,
+            acked,
+            "the broker acknowledged fewer messages than were sent"
+        );
     }
     Ok(sent)
 }

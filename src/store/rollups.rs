@@ -77,7 +77,10 @@ impl BatchRollup {
                 }
             }
             if inserted_receptions.contains(&(*id, r.gateway as i64, r.rx_time)) {
-                out.traffic.entry(key(r.received_us)).or_default().receptions += 1;
+                out.traffic
+                    .entry(key(r.received_us))
+                    .or_default()
+                    .receptions += 1;
             }
         }
         out
@@ -95,7 +98,6 @@ impl BatchRollup {
             })
             .add(at, l.snr_db, packet_id);
     }
-
 }
 
 /// Upserts a batch's increments; both backends share the SQL, only the connection type

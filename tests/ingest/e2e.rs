@@ -29,9 +29,14 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
         &db,
         1883,
         &format!("[\"{prefix}/#\"]"),
-        &[("MESHVIEW_MQTT__SECONDARY_KEYS", meshview::simulate::DEFAULT_SECONDARY_KEY_B64)],
+        &[(
+            "MESHVIEW_MQTT__SECONDARY_KEYS",
+            meshview::simulate::DEFAULT_SECONDARY_KEY_B64,
+        )],
     );
-    writer.wait_for_line("MQTT connected", Duration::from_secs(30)).await;
+    writer
+        .wait_for_line("MQTT connected", Duration::from_secs(30))
+        .await;
 
     let cfg = sim_config(&prefix);
     let mut sim = Simulator::new(cfg.clone()).unwrap();
@@ -39,14 +44,37 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
     let truth = sim.truth().clone();
 
     let mut cmd = db.command(&[
-        "simulate", "--publish", "--rate", "0", "--topic-prefix", &prefix, "--nodes", "40",
-        "--gateways", "6", "--packets", "600", "--seed", "7",
+        "simulate",
+        "--publish",
+        "--rate",
+        "0",
+        "--topic-prefix",
+        &prefix,
+        "--nodes",
+        "40",
+        "--gateways",
+        "6",
+        "--packets",
+        "600",
+        "--seed",
+        "7",
     ]);
     cmd.env("MESHVIEW_MQTT__SERVER", "127.0.0.1");
     let out = crate::common::run_command(cmd).await;
     assert!(out.success, "{}", out.all());
-    let packets = wait_for_count(&db, "SELECT count(*) FROM packet", truth.packets as i64, Duration::from_secs(60)).await;
-    assert_eq!(packets, truth.packets as i64, "writer log:\n{}", writer.log());
+    let packets = wait_for_count(
+        &db,
+        "SELECT count(*) FROM packet",
+        truth.packets as i64,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        packets,
+        truth.packets as i64,
+        "writer log:\n{}",
+        writer.log()
+    );
     let receptions = wait_for_count(
         &db,
         "SELECT count(*) FROM packet_seen",
@@ -57,7 +85,11 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
     assert_eq!(receptions, truth.receptions as i64);
 
     // Packets per port (0 = undecryptable, kept as ciphertext).
-    let by_port = pairs(&db, "SELECT CAST(portnum AS VARCHAR), count(*) FROM packet GROUP BY portnum").await;
+    let by_port = pairs(
+        &db,
+        "SELECT CAST(portnum AS VARCHAR), count(*) FROM packet GROUP BY portnum",
+    )
+    .await;
     let want: BTreeMap<String, i64> = truth
         .packets_by_port
         .iter()
@@ -65,11 +97,16 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
         .collect();
     assert_eq!(by_port, want);
     assert_eq!(
-        db.scalar("SELECT count(*) FROM packet WHERE portnum = 0").await,
+        db.scalar("SELECT count(*) FROM packet WHERE portnum = 0")
+            .await,
         truth.undecryptable as i64
     );
     // Receptions per gateway.
-    let by_gw = pairs(&db, "SELECT CAST(node_id AS VARCHAR), count(*) FROM packet_seen GROUP BY node_id").await;
+    let by_gw = pairs(
+        &db,
+        "SELECT CAST(node_id AS VARCHAR), count(*) FROM packet_seen GROUP BY node_id",
+    )
+    .await;
     let by_gw: BTreeMap<String, i64> = by_gw
         .into_iter()
         .map(|(k, v)| (hex(k.parse::<u32>().unwrap()), v))
@@ -82,12 +119,20 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
     assert_eq!(by_gw, want);
     // Gateways flagged, every node present, names and positions as sent.
     assert_eq!(
-        db.scalar("SELECT count(*) FROM node WHERE is_mqtt_gateway").await,
+        db.scalar("SELECT count(*) FROM node WHERE is_mqtt_gateway")
+            .await,
         truth.gateways.len() as i64
     );
     assert_eq!(db.count("node").await, truth.nodes.len() as i64);
     let mut conn = db.conn().await;
-    type NodeRow = (String, Option<String>, Option<String>, Option<String>, Option<i64>, Option<i64>);
+    type NodeRow = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    );
     const NQ: &str = "SELECT id, long_name, hw_model, role, last_lat, last_long FROM node";
     let rows: Vec<NodeRow> = match &mut conn {
         meshview::store::connect::Conn::Sqlite(c) => sqlx::query_as(NQ).fetch_all(&mut *c).await,
@@ -96,7 +141,10 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
     .unwrap();
     conn.close().await;
     for (id, long_name, hw, role, lat, lon) in rows {
-        let t = truth.nodes.get(&id).unwrap_or_else(|| panic!("unexpected node {id}"));
+        let t = truth
+            .nodes
+            .get(&id)
+            .unwrap_or_else(|| panic!("unexpected node {id}"));
         assert_eq!(long_name, t.long_name, "{id}");
         assert_eq!(hw, t.hw_model, "{id}");
         assert_eq!(role, t.role, "{id}");
@@ -112,7 +160,12 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
             assert!(!t.has_position, "{id} lost its position");
         }
     }
-    assert!(truth.nodes.values().any(|n| n.long_name.as_deref() == Some(meshview::simulate::HOSTILE_NAME)));
+    assert!(
+        truth
+            .nodes
+            .values()
+            .any(|n| n.long_name.as_deref() == Some(meshview::simulate::HOSTILE_NAME))
+    );
 
     // Traceroutes: forward and return paths rebuilt from the stored rows.
     let rows = traceroutes(&db).await;
@@ -144,7 +197,10 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
         assert!(rr.route.is_empty());
         replies_checked += 1;
     }
-    assert!(replies_checked > 0, "the simulation should contain answered traceroutes");
+    assert!(
+        replies_checked > 0,
+        "the simulation should contain answered traceroutes"
+    );
     // One traceroute row per packet and gateway.
     let distinct = db
         .scalar(
@@ -156,19 +212,31 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
     // The deliberate id collision: both senders' packets are stored.
     for c in &truth.collisions {
         assert_eq!(
-            db.scalar(&format!("SELECT count(*) FROM packet WHERE id % 4294967296 = {}", c.id)).await,
+            db.scalar(&format!(
+                "SELECT count(*) FROM packet WHERE id % 4294967296 = {}",
+                c.id
+            ))
+            .await,
             2
         );
     }
 
     // Shutdown: exit 0, junk counted and rejected.
     writer.terminate();
-    assert_eq!(writer.wait_exit(Duration::from_secs(30)).await, Some(0), "{}", writer.log());
+    assert_eq!(
+        writer.wait_exit(Duration::from_secs(30)).await,
+        Some(0),
+        "{}",
+        writer.log()
+    );
     let log = writer.log();
     assert!(log.contains("everything accepted is stored"), "{log}");
     let junk: usize = truth.junk.values().sum();
     assert!(junk > 0);
-    assert!(log.contains(&format!("received={}", truth.messages)), "{log}");
+    assert!(
+        log.contains(&format!("received={}", truth.messages)),
+        "{log}"
+    );
 }
 
 both_backends!(simulated_mesh_through_mosquitto_matches_ground_truth);

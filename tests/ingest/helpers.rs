@@ -129,14 +129,16 @@ pub async fn traceroutes(db: &TestDb) -> Vec<TraceRow> {
     .unwrap();
     conn.close().await;
     rows.into_iter()
-        .map(|(from, to, route, route_return, request_id, done)| TraceRow {
-            from,
-            to,
-            route,
-            route_return,
-            request_id,
-            done,
-        })
+        .map(
+            |(from, to, route, route_return, request_id, done)| TraceRow {
+                from,
+                to,
+                route,
+                route_return,
+                request_id,
+                done,
+            },
+        )
         .collect()
 }
 
@@ -144,9 +146,15 @@ pub async fn traceroutes(db: &TestDb) -> Vec<TraceRow> {
 pub async fn pairs(db: &TestDb, sql: &str) -> std::collections::BTreeMap<String, i64> {
     let mut conn = db.conn().await;
     let rows: Vec<(String, i64)> = match &mut conn {
-        meshview::store::connect::Conn::Sqlite(c) => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *c).await,
+        meshview::store::connect::Conn::Sqlite(c) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut *c)
+                .await
+        }
         meshview::store::connect::Conn::Postgres(c) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *c).await
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut *c)
+                .await
         }
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"));

@@ -4,7 +4,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-mod helpers;
 mod e2e;
+mod helpers;
 mod hostile;
+mod outages;
 mod real_traffic;

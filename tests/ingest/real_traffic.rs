@@ -94,15 +94,21 @@ async fn real_traffic_is_stored_exactly(backend: Backend) {
     replay(&db, &capture).await;
     assert_eq!(db.count("packet").await, 261);
     assert_eq!(db.count("packet_seen").await, receptions.len() as i64);
-    assert_eq!(db.scalar("SELECT SUM(packets) FROM traffic_hourly").await, 261);
     assert_eq!(
-        db.scalar("SELECT SUM(receptions) FROM traffic_hourly").await,
+        db.scalar("SELECT SUM(packets) FROM traffic_hourly").await,
+        261
+    );
+    assert_eq!(
+        db.scalar("SELECT SUM(receptions) FROM traffic_hourly")
+            .await,
         receptions.len() as i64
     );
     for (port, set) in &ports {
         assert_eq!(
-            db.scalar(&format!("SELECT SUM(packets) FROM traffic_hourly WHERE portnum = {port}"))
-                .await,
+            db.scalar(&format!(
+                "SELECT SUM(packets) FROM traffic_hourly WHERE portnum = {port}"
+            ))
+            .await,
             set.len() as i64
         );
     }
@@ -116,13 +122,20 @@ async fn real_traffic_is_stored_exactly(backend: Backend) {
     assert!(!db.table_exists("traffic_hourly").await);
     let up = db.run(&["db", "upgrade"]).await;
     assert!(up.success, "{}", up.all());
-    assert_eq!(db.scalar("SELECT SUM(packets) FROM traffic_hourly").await, 261);
     assert_eq!(
-        db.scalar("SELECT SUM(receptions) FROM traffic_hourly").await,
+        db.scalar("SELECT SUM(packets) FROM traffic_hourly").await,
+        261
+    );
+    assert_eq!(
+        db.scalar("SELECT SUM(receptions) FROM traffic_hourly")
+            .await,
         receptions.len() as i64
     );
     assert_eq!(db.count("node_link").await, links);
-    assert_eq!(db.scalar("SELECT SUM(count) FROM node_link").await, link_sum);
+    assert_eq!(
+        db.scalar("SELECT SUM(count) FROM node_link").await,
+        link_sum
+    );
 }
 
 both_backends!(real_traffic_is_stored_exactly);

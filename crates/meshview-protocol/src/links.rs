@@ -122,8 +122,13 @@ mod tests {
     #[test]
     fn reply_gives_forward_and_return_paths_with_snr() {
         // R=1 asked T=9 via 2,3; T answered via 4.
-        let (fwd, back) =
-            traceroute_paths(NodeId(9), NodeId(1), false, 555, &rd(&[2, 3], &[20, -8, 4], &[4], &[12, -128]));
+        let (fwd, back) = traceroute_paths(
+            NodeId(9),
+            NodeId(1),
+            false,
+            555,
+            &rd(&[2, 3], &[20, -8, 4], &[4], &[12, -128]),
+        );
         assert_eq!(fwd.nodes, vec![NodeId(1), NodeId(2), NodeId(3), NodeId(9)]);
         assert_eq!(fwd.snr_db, vec![Some(5.0), Some(-2.0), Some(1.0)]);
         let back = back.unwrap();
@@ -134,18 +139,46 @@ mod tests {
 
     #[test]
     fn direct_traceroute_has_one_link_each_way() {
-        let (fwd, back) = traceroute_paths(NodeId(9), NodeId(1), false, 7, &rd(&[], &[10], &[], &[6]));
-        assert_eq!(fwd.links(), vec![Link { from: NodeId(1), to: NodeId(9), snr_db: Some(2.5) }]);
-        assert_eq!(back.unwrap().links(), vec![Link { from: NodeId(9), to: NodeId(1), snr_db: Some(1.5) }]);
+        let (fwd, back) =
+            traceroute_paths(NodeId(9), NodeId(1), false, 7, &rd(&[], &[10], &[], &[6]));
+        assert_eq!(
+            fwd.links(),
+            vec![Link {
+                from: NodeId(1),
+                to: NodeId(9),
+                snr_db: Some(2.5)
+            }]
+        );
+        assert_eq!(
+            back.unwrap().links(),
+            vec![Link {
+                from: NodeId(9),
+                to: NodeId(1),
+                snr_db: Some(1.5)
+            }]
+        );
     }
 
     #[test]
     fn request_in_flight_gives_partial_forward_path() {
-        let (fwd, back) = traceroute_paths(NodeId(1), NodeId(9), true, 0, &rd(&[2, 0xffff_ffff, 3], &[8, 8], &[], &[]));
+        let (fwd, back) = traceroute_paths(
+            NodeId(1),
+            NodeId(9),
+            true,
+            0,
+            &rd(&[2, 0xffff_ffff, 3], &[8, 8], &[], &[]),
+        );
         assert!(back.is_none());
         assert_eq!(fwd.nodes.len(), 4);
         // The unknown hop breaks the chain rather than inventing links.
-        assert_eq!(fwd.links(), vec![Link { from: NodeId(1), to: NodeId(2), snr_db: Some(2.0) }]);
+        assert_eq!(
+            fwd.links(),
+            vec![Link {
+                from: NodeId(1),
+                to: NodeId(2),
+                snr_db: Some(2.0)
+            }]
+        );
     }
 
     #[test]
@@ -153,14 +186,26 @@ mod tests {
         let ni = pb::NeighborInfo {
             node_id: 5,
             neighbors: vec![
-                pb::Neighbor { node_id: 6, snr: 7.0, ..Default::default() },
-                pb::Neighbor { node_id: 5, snr: 1.0, ..Default::default() },
+                pb::Neighbor {
+                    node_id: 6,
+                    snr: 7.0,
+                    ..Default::default()
+                },
+                pb::Neighbor {
+                    node_id: 5,
+                    snr: 1.0,
+                    ..Default::default()
+                },
             ],
             ..Default::default()
         };
         assert_eq!(
             neighbor_links(NodeId(5), &ni),
-            vec![Link { from: NodeId(6), to: NodeId(5), snr_db: Some(7.0) }]
+            vec![Link {
+                from: NodeId(6),
+                to: NodeId(5),
+                snr_db: Some(7.0)
+            }]
         );
     }
 }

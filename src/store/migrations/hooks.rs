@@ -12,9 +12,14 @@ pub async fn run(name: &str, conn: &mut Conn) -> Result<(), StoreError> {
     match name {
         "backfill_node_link" => {
             let n = crate::store::rollups::rebuild_node_link(conn).await?;
-            tracing::info!(links = n, "backfilled node_link from stored traceroutes and neighbour reports");
+            tracing::info!(
+                links = n,
+                "backfilled node_link from stored traceroutes and neighbour reports"
+            );
             Ok(())
         }
-        other => Err(StoreError::Schema(format!("unknown migration hook {other:?}"))),
+        other => Err(StoreError::Schema(format!(
+            "unknown migration hook {other:?}"
+        ))),
     }
 }
