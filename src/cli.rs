@@ -63,6 +63,9 @@ pub enum Command {
     /// Simulated mesh traffic: publish it to the broker in `[mqtt]`, or write a capture
     /// file; prints the ground truth a correct writer must end up storing.
     Simulate(SimulateArgs),
+    /// Benchmarks (results go in docs/benchmarks.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Schema migrations.
     #[command(subcommand)]
     Db(DbCommand),
@@ -119,6 +122,25 @@ fn parse_bbox(s: &str) -> Result<(f64, f64, f64, f64), String> {
             "{s:?}: expected NORTH,WEST,SOUTH,EAST with north > south and east > west"
         )),
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Simulated traffic through decode → decrypt → store in a separate writer process,
+    /// into a fresh database on the configured backend (SQLite: a temporary file;
+    /// PostgreSQL: a scratch database created on that server and dropped afterwards).
+    Ingest {
+        /// Envelopes to generate.
+        #[arg(long, default_value_t = 300_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 500)]
+        nodes: usize,
+        #[arg(long, default_value_t = 40)]
+        gateways: usize,
+        /// End to end through the broker in [mqtt] instead of a capture file.
+        #[arg(long)]
+        mqtt: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -257,6 +279,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Db(cmd) => return db_command(&ctx, cmd).await,
         Command::Simulate(args) => simulate(&ctx, args).await?,
+        Command::Bench(BenchCommand::Ingest {
+            messages,
+            nodes,
+            gateways,
+            mqtt,
+        }) => {
+            let b = crate::bench::ingest::IngestBench {
+                messages,
+                nodes,
+                gateways,
+                mqtt,
+            };
+            let r = crate::bench::ingest::run(&ctx.config, cli.config.as_deref(), &b).await?;
+            println!("| mode | backend | envelopes | packets | receptions | time | throughput | writer peak RSS |");
+            println!("|---|---|---|---|---|---|---|---|");
+            println!("{r}");
+        }
         Command::Config(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
