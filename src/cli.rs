@@ -60,12 +60,87 @@ pub enum Command {
     },
     /// The reader: wait for a current schema, then serve the web UI and API.
     Serve,
+    /// Simulated mesh traffic: publish it to the broker in `[mqtt]`, or write a capture
+    /// file; prints the ground truth a correct writer must end up storing.
+    Simulate(SimulateArgs),
+    /// Benchmarks (results go in docs/benchmarks.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Schema migrations.
     #[command(subcommand)]
     Db(DbCommand),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SimulateArgs {
+    /// Radios in the mesh.
+    #[arg(long, default_value_t = 60)]
+    pub nodes: usize,
+    /// How many of them uplink to MQTT.
+    #[arg(long, default_value_t = 8)]
+    pub gateways: usize,
+    /// Distinct packets to generate.
+    #[arg(long, default_value_t = 2000)]
+    pub packets: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of junk messages, in percent.
+    #[arg(long, default_value_t = 2.0)]
+    pub junk: f64,
+    /// Topic root of the simulated gateways.
+    #[arg(long, default_value = "msh/US/bayarea")]
+    pub topic_prefix: String,
+    /// Area as NORTH,WEST,SOUTH,EAST degrees.
+    #[arg(long, value_parser = parse_bbox, default_value = "38.0,-122.6,37.2,-121.7")]
+    pub bbox: (f64, f64, f64, f64),
+    /// Publish to the broker in [mqtt].
+    #[arg(long, conflicts_with = "capture")]
+    pub publish: bool,
+    /// Messages per second when publishing (0 = as fast as possible).
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Write a capture file (JSON lines: topic, payload_b64) instead.
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+    /// Write the ground truth as JSON here (else a summary goes to standard output).
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+}
+
+fn parse_bbox(s: &str) -> Result<(f64, f64, f64, f64), String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{s:?}: expected four numbers NORTH,WEST,SOUTH,EAST"))?;
+    match v.as_slice() {
+        [n, w, so, e] if n > so && e > w => Ok((*n, *w, *so, *e)),
+        _ => Err(format!(
+            "{s:?}: expected NORTH,WEST,SOUTH,EAST with north > south and east > west"
+        )),
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Simulated traffic through decode → decrypt → store in a separate writer process,
+    /// into a fresh database on the configured backend (SQLite: a temporary file;
+    /// PostgreSQL: a scratch database created on that server and dropped afterwards).
+    Ingest {
+        /// Envelopes to generate.
+        #[arg(long, default_value_t = 300_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 500)]
+        nodes: usize,
+        #[arg(long, default_value_t = 40)]
+        gateways: usize,
+        /// End to end through the broker in [mqtt] instead of a capture file.
+        #[arg(long)]
+        mqtt: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -203,6 +278,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             app::serve(ctx, None).await?;
         }
         Command::Db(cmd) => return db_command(&ctx, cmd).await,
+        Command::Simulate(args) => simulate(&ctx, args).await?,
+        Command::Bench(BenchCommand::Ingest {
+            messages,
+            nodes,
+            gateways,
+            mqtt,
+        }) => {
+            let b = crate::bench::ingest::IngestBench {
+                messages,
+                nodes,
+                gateways,
+                mqtt,
+            };
+            let r = crate::bench::ingest::run(&ctx.config, cli.config.as_deref(), &b).await?;
+            println!("| mode | backend | envelopes | packets | receptions | time | throughput | writer peak RSS |");
+            println!("|---|---|---|---|---|---|---|---|");
+            println!("{r}");
+        }
         Command::Config(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
@@ -304,6 +397,67 @@ async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
         DbCommand::Revision { .. } => unreachable!("handled before loading config"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn simulate(ctx: &Context, a: SimulateArgs) -> anyhow::Result<()> {
+    use crate::simulate::{Simulator, capture_line};
+    let cfg = SimConfig {
+        nodes: a.nodes,
+        gateways: a.gateways,
+        bbox: a.bbox,
+        packets: a.packets,
+        seed: a.seed,
+        region_topic: a.topic_prefix.clone(),
+        junk_percent: a.junk,
+        ..SimConfig::default()
+    };
+    let mut sim = Simulator::new(cfg)?;
+    if let Some(path) = &a.capture {
+        use std::io::Write;
+        let file = std::fs::File::create(path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        let mut n = 0usize;
+        for msg in sim.by_ref() {
+            writeln!(out, "{}", capture_line(&msg))?;
+            n += 1;
+        }
+        out.flush()?;
+        eprintln!("wrote {n} messages to {}", path.display());
+    } else if a.publish {
+        ctx.config.require_mqtt_server()?;
+        let settings = crate::ingest::mqtt::MqttSettings::from_config(&ctx.config.mqtt)?;
+        let n = crate::simulate::publish::publish(&mut sim, &settings, a.rate, |n| {
+            tracing::info!(published = n, "publishing")
+        })
+        .await?;
+        eprintln!(
+            "published {n} messages to {}:{} under {}",
+            settings.host, settings.port, a.topic_prefix
+        );
+    } else {
+        anyhow::bail!(
+            "say where the traffic goes: --publish (to the broker in [mqtt]) or --capture FILE"
+        );
+    }
+    let truth = sim.truth();
+    match &a.truth {
+        Some(p) => std::fs::write(p, truth.to_json())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?,
+        None => println!(
+            "ground truth: {} messages, {} packets ({} undecryptable), {} receptions, {} nodes, {} gateways, {} traceroutes, junk {:?}; per port {:?}",
+            truth.messages,
+            truth.packets,
+            truth.undecryptable,
+            truth.receptions,
+            truth.nodes.len(),
+            truth.gateways.len(),
+            truth.traceroutes.len(),
+            truth.junk,
+            truth.packets_by_port
+        ),
+    }
+    Ok(())
 }
 
 fn describe(chain: &Chain, rev: Option<&str>) -> String {

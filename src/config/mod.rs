@@ -225,14 +225,20 @@ impl Config {
         Raw::default().build().expect("defaults are valid")
     }
 
-    /// Checks the keys that ingesting from a broker needs.
-    pub fn require_mqtt(&self) -> Result<(), ConfigError> {
+    /// Checks that a broker is named (publishing, ingesting).
+    pub fn require_mqtt_server(&self) -> Result<(), ConfigError> {
         if self.mqtt.server.trim().is_empty() {
             return Err(ConfigError::Missing {
                 key: "mqtt.server".into(),
-                why: "ingesting needs a broker host name".into(),
+                why: "a broker host name is needed".into(),
             });
         }
+        Ok(())
+    }
+
+    /// Checks the keys that ingesting from a broker needs.
+    pub fn require_mqtt(&self) -> Result<(), ConfigError> {
+        self.require_mqtt_server()?;
         if self.mqtt.topics.is_empty() {
             return Err(ConfigError::Missing {
                 key: "mqtt.topics".into(),

@@ -40,7 +40,16 @@ pub enum Source {
 pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
     let cfg = ctx.config.clone();
     let stats = ctx.stats.clone();
-    let mut pipeline = Pipeline::from_config(&cfg, stats.clone())?;
+    let mut pipeline = match &source {
+        // The demo's private channel uses the simulator's key; know it, like an operator
+        // who configured their channel keys would.
+        Source::Demo(sim) if sim.secondary_key_b64.is_some() => {
+            let mut c = (*cfg).clone();
+            c.mqtt.secondary_keys.extend(sim.secondary_key_b64.clone());
+            Pipeline::from_config(&c, stats.clone())?
+        }
+        _ => Pipeline::from_config(&cfg, stats.clone())?,
+    };
     let db = Db::open(&cfg.database.url, Role::Writer).await?;
     let (tx, rx) = mpsc::channel::<WriteOp>(cfg.mqtt.queue_size);
     let writer = {
@@ -90,6 +99,9 @@ pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
     let s = stats.snapshot();
     tracing::info!(
         received = s.received,
+        accepted = s.accepted,
+        written = s.batch_items,
+        write_failures = s.write_failures,
         packets_stored = s.packets_stored,
         receptions_stored = s.receptions_stored,
         dropped = ?s.dropped,

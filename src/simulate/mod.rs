@@ -80,6 +80,7 @@
 mod capture;
 mod junk;
 mod mesh;
+pub mod publish;
 mod traffic;
 mod truth;
 mod wire;

@@ -283,6 +283,7 @@ impl BatchWriter {
                     self.forget_ids();
                     let mut failed = 0u64;
                     let mut counts = FlushCounts::default();
+                    let total = batch.len();
                     for op in batch.drain(..) {
                         let one = [op];
                         let mut wait = Duration::from_millis(100);
@@ -309,7 +310,7 @@ impl BatchWriter {
                         }
                     }
                     counts.failed_items = failed;
-                    stats.record_flush(0, counts, started.elapsed());
+                    stats.record_flush(total - failed as usize, counts, started.elapsed());
                     return;
                 }
             }

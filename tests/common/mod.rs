@@ -377,3 +377,86 @@ pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
     let body = r.json().await.unwrap_or(serde_json::Value::Null);
     (status, body)
 }
+
+impl Spawned {
+    /// Waits until `n` stderr lines contain `needle`.
+    pub async fn wait_for_lines(&self, needle: &str, n: usize, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let have = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(needle))
+                .count();
+            if have >= n {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "{have} of {n} log lines containing {needle:?} within {timeout:?}; log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (for private brokers in tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private Mosquitto on 127.0.0.1:`port`, killed when dropped.
+pub struct Broker {
+    pub port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    pub async fn start(port: u16) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let child = std::process::Command::new("mosquitto")
+            .args(["-c", conf.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto must be installed (scripts/test.sh installs it)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Broker {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

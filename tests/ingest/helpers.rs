@@ -105,3 +105,71 @@ pub async fn wait_for_count(db: &TestDb, sql: &str, want: i64, timeout: Duration
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A traceroute row joined with its packet's header.
+#[derive(Debug, Clone)]
+pub struct TraceRow {
+    pub from: i64,
+    pub to: i64,
+    pub route: Vec<u8>,
+    pub route_return: Option<Vec<u8>>,
+    pub request_id: Option<i64>,
+    pub done: bool,
+}
+
+pub async fn traceroutes(db: &TestDb) -> Vec<TraceRow> {
+    const Q: &str = "SELECT p.from_node_id, p.to_node_id, t.route, t.route_return, t.request_id, t.done \
+                     FROM traceroute t JOIN packet p ON p.id = t.packet_id";
+    type Row = (i64, i64, Vec<u8>, Option<Vec<u8>>, Option<i64>, bool);
+    let mut conn = db.conn().await;
+    let rows: Vec<Row> = match &mut conn {
+        meshview::store::connect::Conn::Sqlite(c) => sqlx::query_as(Q).fetch_all(&mut *c).await,
+        meshview::store::connect::Conn::Postgres(c) => sqlx::query_as(Q).fetch_all(&mut *c).await,
+    }
+    .unwrap();
+    conn.close().await;
+    rows.into_iter()
+        .map(
+            |(from, to, route, route_return, request_id, done)| TraceRow {
+                from,
+                to,
+                route,
+                route_return,
+                request_id,
+                done,
+            },
+        )
+        .collect()
+}
+
+/// `SELECT key, value` pairs (both as text/integers) into a map.
+pub async fn pairs(db: &TestDb, sql: &str) -> std::collections::BTreeMap<String, i64> {
+    let mut conn = db.conn().await;
+    let rows: Vec<(String, i64)> = match &mut conn {
+        meshview::store::connect::Conn::Sqlite(c) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut *c)
+                .await
+        }
+        meshview::store::connect::Conn::Postgres(c) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut *c)
+                .await
+        }
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    conn.close().await;
+    rows.into_iter().collect()
+}
+
+/// A unique topic root per test, so tests sharing the broker never see each other.
+pub fn unique_prefix(tag: &str) -> String {
+    format!(
+        "msh/test-{tag}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}

@@ -4,6 +4,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod e2e;
 mod helpers;
 mod hostile;
+mod outages;
 mod real_traffic;

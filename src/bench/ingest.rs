@@ -1,0 +1,287 @@
+//! `meshview bench ingest`: simulated traffic through decode → decrypt → store, in a
+//! separate writer process (so its peak memory is the writer's alone), from a capture file
+//! or end to end through an MQTT broker.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use tokio::io::AsyncBufReadExt;
+
+use crate::config::{Config, DatabaseUrl};
+use crate::simulate::{DEFAULT_SECONDARY_KEY_B64, SimConfig, Simulator, capture_line};
+use crate::store::connect::{Conn, Role};
+
+#[derive(Debug, Clone)]
+pub struct IngestBench {
+    /// Envelopes to generate (approximately; whole packets with all their receptions).
+    pub messages: usize,
+    pub nodes: usize,
+    pub gateways: usize,
+    /// Through the broker in `[mqtt]` instead of a capture file.
+    pub mqtt: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestResult {
+    pub mode: &'static str,
+    pub backend: &'static str,
+    pub messages: usize,
+    pub packets: usize,
+    pub receptions: usize,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub peak_rss_mb: f64,
+}
+
+impl std::fmt::Display for IngestResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "| {} | {} | {} | {} | {} | {:.2} s | {:.0} envelopes/s | {:.1} MB |",
+            self.mode,
+            self.backend,
+            self.messages,
+            self.packets,
+            self.receptions,
+            self.seconds,
+            self.per_second,
+            self.peak_rss_mb
+        )
+    }
+}
+
+/// A database created for one run and dropped afterwards (PostgreSQL), or a temporary
+/// SQLite file.
+struct Scratch {
+    url: String,
+    admin: Option<(DatabaseUrl, String)>,
+}
+
+impl Scratch {
+    async fn create(base: &DatabaseUrl, dir: &Path) -> anyhow::Result<Scratch> {
+        match base {
+            DatabaseUrl::Sqlite { .. } => Ok(Scratch {
+                url: format!("sqlite://{}", dir.join("bench.db").display()),
+                admin: None,
+            }),
+            DatabaseUrl::Postgres { url } => {
+                let name = format!("meshview_bench_{}", std::process::id());
+                let mut admin = Conn::open(base, Role::Writer).await?;
+                admin
+                    .execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .await?;
+                admin.execute(&format!("CREATE DATABASE {name}")).await?;
+                admin.close().await;
+                let (server, _) = url.rsplit_once('/').context("a PostgreSQL URL with a database")?;
+                let server = server.to_string();
+                Ok(Scratch {
+                    url: format!("{server}/{name}"),
+                    admin: Some((base.clone(), name)),
+                })
+            }
+        }
+    }
+
+    async fn drop_db(self) {
+        if let Some((admin_url, name)) = self.admin
+            && let Ok(mut admin) = Conn::open(&admin_url, Role::Writer).await
+        {
+            let _ = admin
+                .execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+            admin.close().await;
+        }
+    }
+}
+
+/// Peak resident memory of a process (VmHWM), in kB.
+fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn writer_command(config_path: Option<&Path>, url: &str) -> tokio::process::Command {
+    let exe = std::env::current_exe().expect("own executable");
+    let mut cmd = tokio::process::Command::new(exe);
+    if let Some(p) = config_path {
+        cmd.arg("--config").arg(p);
+    }
+    cmd.env("MESHVIEW_DATABASE__CONNECTION_STRING", url)
+        // The benchmark floods on purpose: every sender sends far faster than any radio.
+        .env("MESHVIEW_MQTT__FLOOD_PER_MINUTE", "0")
+        .env("MESHVIEW_MQTT__FLOOD_PER_HOUR", "0")
+        .env("MESHVIEW_MQTT__SECONDARY_KEYS", DEFAULT_SECONDARY_KEY_B64)
+        .env("MESHVIEW_MQTT__QUEUE_SIZE", "200000")
+        .env("MESHVIEW_LOG", "warn,meshview::ingest=info,meshview::app=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Generates the traffic; returns the simulator (for its truth) and a capture file.
+fn generate(
+    b: &IngestBench,
+    prefix: &str,
+    dir: &Path,
+) -> anyhow::Result<(SimConfig, crate::simulate::GroundTruth, PathBuf, usize)> {
+    use std::io::Write;
+    // About 2.4 envelopes per packet with 1-5 gateways hearing each.
+    let sim_cfg = SimConfig {
+        nodes: b.nodes,
+        gateways: b.gateways,
+        packets: (b.messages as f64 / 2.4).ceil() as usize,
+        region_topic: prefix.to_string(),
+        ..SimConfig::default()
+    };
+    let mut sim = Simulator::new(sim_cfg.clone())?;
+    let path = dir.join("bench.jsonl");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    let mut n = 0usize;
+    for msg in sim.by_ref() {
+        writeln!(out, "{}", capture_line(&msg))?;
+        n += 1;
+        if n.is_multiple_of(100_000) {
+            eprintln!("  generated {n} messages");
+        }
+    }
+    out.flush()?;
+    Ok((sim_cfg, sim.truth().clone(), path, n))
+}
+
+pub async fn run(cfg: &Config, config_path: Option<&Path>, b: &IngestBench) -> anyhow::Result<IngestResult> {
+    let dir = tempfile_dir()?;
+    let prefix = format!("msh/bench-{}", std::process::id());
+    eprintln!("generating ~{} simulated envelopes…", b.messages);
+    let (sim_cfg, truth, capture, n) = generate(b, &prefix, &dir)?;
+    let scratch = Scratch::create(&cfg.database.url, &dir).await?;
+    let backend = if cfg.database.url.is_sqlite() { "SQLite" } else { "PostgreSQL" };
+    let result = async {
+        let (seconds, peak_kb) = if b.mqtt {
+            through_broker(cfg, config_path, &scratch.url, &prefix, sim_cfg, &truth).await?
+        } else {
+            eprintln!("replaying {n} envelopes into a fresh {backend} database…");
+            let mut cmd = writer_command(config_path, &scratch.url);
+            cmd.arg("ingest").arg("--replay").arg(&capture);
+            let started = Instant::now();
+            let mut child = cmd.spawn().context("starting the writer")?;
+            let pid = child.id().unwrap_or(0);
+            let mut peak = 0;
+            let status = loop {
+                if let Some(kb) = peak_rss_kb(pid) {
+                    peak = peak.max(kb);
+                }
+                tokio::select! {
+                    s = child.wait() => break s?,
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                }
+            };
+            if !status.success() {
+                bail!("the writer failed ({status})");
+            }
+            (started.elapsed().as_secs_f64(), peak)
+        };
+        // Check the database holds exactly what the simulator sent.
+        let url = DatabaseUrl::parse(&scratch.url).map_err(anyhow::Error::msg)?;
+        let mut conn = Conn::open(&url, Role::Reader).await?;
+        let packets = conn.scalar_i64("SELECT count(*) FROM packet").await? as usize;
+        let receptions = conn.scalar_i64("SELECT count(*) FROM packet_seen").await? as usize;
+        conn.close().await;
+        if packets != truth.packets || receptions != truth.receptions {
+            bail!(
+                "stored {packets} packets / {receptions} receptions, expected {} / {}",
+                truth.packets,
+                truth.receptions
+            );
+        }
+        Ok(IngestResult {
+            mode: if b.mqtt { "MQTT end to end" } else { "capture replay" },
+            backend,
+            messages: n,
+            packets,
+            receptions,
+            seconds,
+            per_second: n as f64 / seconds,
+            peak_rss_mb: peak_kb as f64 / 1024.0,
+        })
+    }
+    .await;
+    scratch.drop_db().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Starts a writer subscribed to `prefix`, publishes everything, and times until the
+/// last packet is stored.
+async fn through_broker(
+    cfg: &Config,
+    config_path: Option<&Path>,
+    url: &str,
+    prefix: &str,
+    sim_cfg: SimConfig,
+    truth: &crate::simulate::GroundTruth,
+) -> anyhow::Result<(f64, u64)> {
+    cfg.require_mqtt_server()?;
+    let mut cmd = writer_command(config_path, url);
+    cmd.arg("ingest")
+        .env("MESHVIEW_MQTT__TOPICS", format!("[\"{prefix}/#\"]"));
+    let mut child = cmd.spawn().context("starting the writer")?;
+    let pid = child.id().unwrap_or(0);
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("piped")).lines();
+    let connected = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(l) = lines.next_line().await? {
+            if l.contains("MQTT connected") {
+                return Ok::<_, std::io::Error>(true);
+            }
+        }
+        Ok(false)
+    })
+    .await;
+    if !matches!(connected, Ok(Ok(true))) {
+        bail!("the writer did not connect to the broker");
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // The same deterministic stream as the capture, generated again while publishing.
+    let settings = crate::ingest::mqtt::MqttSettings::from_config(&cfg.mqtt)?;
+    let mut fresh = Simulator::new(sim_cfg)?;
+    eprintln!("publishing to {}:{}…", settings.host, settings.port);
+    let started = Instant::now();
+    crate::simulate::publish::publish(&mut fresh, &settings, 0.0, |n| eprintln!("  published {n}")).await?;
+    let db_url = DatabaseUrl::parse(url).map_err(anyhow::Error::msg)?;
+    let mut peak = 0;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if let Some(kb) = peak_rss_kb(pid) {
+            peak = peak.max(kb);
+        }
+        let mut conn = Conn::open(&db_url, Role::Reader).await?;
+        let n = conn.scalar_i64("SELECT count(*) FROM packet_seen").await? as usize;
+        conn.close().await;
+        if n >= truth.receptions {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {n} of {} receptions stored after 10 minutes", truth.receptions);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    Ok((seconds, peak))
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("meshview-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
