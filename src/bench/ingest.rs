@@ -63,7 +63,8 @@ impl Scratch {
     async fn create(base: &DatabaseUrl, dir: &Path) -> anyhow::Result<Scratch> {
         match base {
             DatabaseUrl::Sqlite { .. } => Ok(Scratch {
-                url: format!("sqlite://{}", dir.join("bench.db").display()),
+                // Three slashes and an absolute path: SQLAlchemy's absolute form.
+                url: format!("sqlite+aiosqlite:///{}", dir.join("bench.db").display()),
                 admin: None,
             }),
             DatabaseUrl::Postgres { url } => {
@@ -119,7 +120,6 @@ fn writer_command(config_path: Option<&Path>, url: &str) -> tokio::process::Comm
         .env("MESHVIEW_MQTT__FLOOD_PER_MINUTE", "0")
         .env("MESHVIEW_MQTT__FLOOD_PER_HOUR", "0")
         .env("MESHVIEW_MQTT__SECONDARY_KEYS", DEFAULT_SECONDARY_KEY_B64)
-        .env("MESHVIEW_MQTT__QUEUE_SIZE", "200000")
         .env("MESHVIEW_LOG", "warn,meshview::ingest=info,meshview::app=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -175,6 +175,7 @@ pub async fn run(cfg: &Config, config_path: Option<&Path>, b: &IngestBench) -> a
             let started = Instant::now();
             let mut child = cmd.spawn().context("starting the writer")?;
             let pid = child.id().unwrap_or(0);
+            let log = keep_tail(child.stderr.take().expect("piped"));
             let mut peak = 0;
             let status = loop {
                 if let Some(kb) = peak_rss_kb(pid) {
@@ -186,7 +187,8 @@ pub async fn run(cfg: &Config, config_path: Option<&Path>, b: &IngestBench) -> a
                 }
             };
             if !status.success() {
-                bail!("the writer failed ({status})");
+                let tail = log.await.unwrap_or_default();
+                bail!("the writer failed ({status}):\n{tail}");
             }
             (started.elapsed().as_secs_f64(), peak)
         };
@@ -278,6 +280,21 @@ async fn through_broker(
     let _ = child.start_kill();
     let _ = child.wait().await;
     Ok((seconds, peak))
+}
+
+/// Drains a child's stderr, keeping the last lines for an error message.
+fn keep_tail(stderr: tokio::process::ChildStderr) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let mut tail = std::collections::VecDeque::new();
+        while let Ok(Some(l)) = lines.next_line().await {
+            if tail.len() == 20 {
+                tail.pop_front();
+            }
+            tail.push_back(l);
+        }
+        Vec::from(tail).join("\n")
+    })
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {

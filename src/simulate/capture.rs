@@ -1,13 +1,11 @@
-//! Capture files: one JSON object per line, `{"topic": …, "payload_b64": …}`.
-//!
-//! Base64 is done by hand (standard alphabet, padded) because the main crate
-//! has no base64 dependency; swapping in the `base64` crate changes nothing
-//! on the wire.
+//! Capture files: one JSON object per line, `{"topic": …, "payload_b64": …}`,
+//! the payload in standard padded base64 (the `base64` crate).
 
 use super::SimMessage;
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::{Deserialize, Serialize};
-
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 #[derive(Serialize)]
 struct LineOut<'a> {
@@ -39,58 +37,23 @@ pub fn parse_capture_line(line: &str) -> Result<(String, Vec<u8>), String> {
     Ok((parsed.topic, payload))
 }
 
+/// Standard base64 (RFC 4648 alphabet): writes `=` padding, accepts input with
+/// or without it.
+const B64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
 /// Standard base64 with `=` padding.
 pub fn b64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    B64.encode(bytes)
 }
 
 /// Standard base64; padding optional, whitespace and other characters rejected.
 pub fn b64_decode(text: &str) -> Result<Vec<u8>, String> {
-    let trimmed = text.trim_end_matches('=');
-    if text.len() - trimmed.len() > 2 {
-        return Err("too much base64 padding".into());
-    }
-    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in trimmed.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return Err(format!("invalid base64 character {:?}", c as char)),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // Six leftover bits cannot come from whole bytes.
-    if bits >= 6 {
-        return Err("truncated base64".into());
-    }
-    Ok(out)
+    B64.decode(text).map_err(|e| format!("bad base64: {e}"))
 }
 
 #[cfg(test)]
@@ -123,6 +86,18 @@ mod tests {
         assert!(b64_decode("Zg===").is_err());
         let all: Vec<u8> = (0..=255).collect();
         assert_eq!(b64_decode(&b64_encode(&all)).unwrap(), all);
+    }
+
+    /// Lenient where it is harmless (as the hand-written decoder was), strict
+    /// about stray padding.
+    #[test]
+    fn base64_leniency() {
+        // Non-zero bits after the last whole byte are ignored.
+        assert_eq!(b64_decode("Zh==").unwrap(), b"f");
+        assert_eq!(b64_decode("Zm9=").unwrap(), b"fo");
+        assert!(b64_decode("Zm9v=").is_err());
+        assert!(b64_decode("Zm8==").is_err());
+        assert!(b64_decode("Zm 9v").is_err());
     }
 
     #[test]

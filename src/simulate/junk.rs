@@ -1,10 +1,9 @@
 //! Junk MQTT messages: things a public broker really carries that must never
 //! become packets. Each kind maps to exactly one decoder reject reason.
 
-use super::wire;
 use meshview_protocol::pb;
 use meshview_protocol::pb::mesh_packet::PayloadVariant;
-use meshview_protocol::{Keyring, RejectReason, decode_envelope};
+use meshview_protocol::{Keyring, Message, RejectReason, decode_envelope};
 use rand::Rng;
 use rand::rngs::StdRng;
 
@@ -135,8 +134,10 @@ pub(crate) fn make_junk(
             }
         },
         JunkKind::Truncated => loop {
-            let full = wire::encode_envelope(&envelope(rng, &gw));
-            // The packet is the first field, so any cut before its end breaks it.
+            // Deliberate junk: a valid prost encoding cut short by hand. The
+            // packet is the first field (prost writes fields in tag order), so
+            // any cut before its end breaks it.
+            let full = envelope(rng, &gw).encode_to_vec();
             let cut = rng.random_range(3..full.len() - 20);
             let b = full[..cut].to_vec();
             if rejected_as(&e_topic, &b, kind.expected_reject()) {
@@ -151,12 +152,14 @@ pub(crate) fn make_junk(
                 ctx.channel,
                 rng.random::<u16>()
             );
-            (topic, wire::encode_envelope(&envelope(rng, "")))
+            (topic, envelope(rng, "").encode_to_vec())
         }
         JunkKind::InvalidUtf8 => {
-            let mut b = wire::encode_envelope(&envelope(rng, &gw));
-            // Field 2 (channel_id) again, with a lone continuation sequence:
-            // the last occurrence of a string field wins, and it is not UTF-8.
+            let mut b = envelope(rng, &gw).encode_to_vec();
+            // Deliberate junk, hand-crafted because prost cannot encode a
+            // `String` that is not UTF-8: field 2 (channel_id, tag 0x12) again,
+            // length 4, with a lone continuation sequence. The last occurrence
+            // of a string field wins, and it is not UTF-8.
             b.extend_from_slice(&[0x12, 0x04, b'L', 0xc3, 0x28, b'F']);
             (e_topic, b)
         }
@@ -185,14 +188,14 @@ pub(crate) fn make_junk(
                 channel_id: ctx.channel.to_owned(),
                 gateway_id: gw.clone(),
             };
-            (e_topic, wire::encode_envelope(&e))
+            (e_topic, e.encode_to_vec())
         }
         JunkKind::NoPayload => {
             let mut e = envelope(rng, &gw);
             if let Some(p) = e.packet.as_mut() {
                 p.payload_variant = None;
             }
-            (e_topic, wire::encode_envelope(&e))
+            (e_topic, e.encode_to_vec())
         }
     }
 }

@@ -72,10 +72,12 @@
 //! plus [`SimConfig::secondary_key_b64`].
 //!
 //! **Capture files** (`capture.rs`): [`capture_line`] / [`parse_capture_line`]
-//! write and read one JSON object per line, `{"topic", "payload_b64"}`.
+//! write and read one JSON object per line, `{"topic", "payload_b64"}`
+//! (standard base64 via the `base64` crate).
 //!
-//! Protobuf encoding is done by `wire.rs` because `prost::Message` is not
-//! reachable from this crate; see that file.
+//! Messages are built as the `meshview_protocol::pb` (meshtastic, prost)
+//! structs and serialised with `prost::Message::encode_to_vec`; only junk that
+//! must be malformed on purpose is touched byte by byte (`junk.rs`).
 
 mod capture;
 mod junk;
@@ -83,7 +85,6 @@ mod mesh;
 pub mod publish;
 mod traffic;
 mod truth;
-mod wire;
 
 #[cfg(test)]
 mod tests;

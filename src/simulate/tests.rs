@@ -505,3 +505,198 @@ fn invalid_configs_are_rejected() {
         assert!(Simulator::new(cfg.clone()).is_err(), "{cfg:?}");
     }
 }
+
+/// The simulator's message kinds, encoded with prost, as the decoders see them.
+mod prost_round_trip {
+    use meshview_protocol::pb::mesh_packet::PayloadVariant;
+    use meshview_protocol::{Keyring, Message, Payload, decode_envelope, decode_payload, pb};
+
+    /// Every field the simulator sets survives `encode_to_vec` and the
+    /// `meshview_protocol` decoders unchanged.
+    #[test]
+    fn packet_and_envelope_round_trip() {
+        let data = pb::Data {
+            portnum: pb::PortNum::TextMessageApp as i32,
+            payload: "héllo 👋".as_bytes().to_vec(),
+            want_response: true,
+            dest: 5,
+            source: 6,
+            request_id: 0xdead_beef,
+            reply_id: 7,
+            emoji: 1,
+            bitfield: Some(0),
+        };
+        let packet = pb::MeshPacket {
+            from: 0xa1b2_c3d4,
+            to: 0xffff_ffff,
+            channel: 8,
+            id: 0x1234_5678,
+            rx_time: 1_767_225_600,
+            rx_snr: -13.25,
+            hop_limit: 2,
+            want_ack: true,
+            priority: pb::mesh_packet::Priority::Reliable as i32,
+            rx_rssi: -117,
+            via_mqtt: true,
+            hop_start: 7,
+            public_key: vec![1, 2, 3],
+            next_hop: 9,
+            relay_node: 0xd4,
+            tx_after: 3,
+            transport_mechanism: 1,
+            payload_variant: Some(PayloadVariant::Decoded(data)),
+            ..Default::default()
+        };
+        let env = pb::ServiceEnvelope {
+            packet: Some(packet.clone()),
+            channel_id: "LongFast".into(),
+            gateway_id: "!0000beef".into(),
+        };
+        let topic = "msh/US/2/e/LongFast/!0000beef";
+        let got = decode_envelope(topic, &env.encode_to_vec(), &Keyring::new()).unwrap();
+        assert_eq!(got.packet, packet);
+        assert_eq!(got.channel, "LongFast");
+        assert_eq!(got.gateway.0, 0xbeef);
+    }
+
+    #[test]
+    fn payload_messages_round_trip() {
+        use pb::telemetry::Variant as T;
+        let check = |port: pb::PortNum, bytes: Vec<u8>, want: Payload| {
+            assert_eq!(decode_payload(port as i32, &bytes), want);
+        };
+        let user = pb::User {
+            id: "!a1b2c3d4".into(),
+            long_name: "Café 🐙".into(),
+            short_name: "🐙".into(),
+            hw_model: pb::HardwareModel::HeltecV3 as i32,
+            is_licensed: true,
+            role: 11,
+            public_key: vec![9; 32],
+            is_unmessagable: Some(false),
+            ..Default::default()
+        };
+        check(
+            pb::PortNum::NodeinfoApp,
+            user.encode_to_vec(),
+            Payload::User(user),
+        );
+        let pos = pb::Position {
+            latitude_i: Some(377_749_000),
+            longitude_i: Some(-1_224_194_000),
+            altitude: Some(-12),
+            time: 5,
+            location_source: 1,
+            altitude_source: 1,
+            timestamp: 6,
+            pdop: 7,
+            hdop: 8,
+            ground_speed: Some(0),
+            ground_track: Some(90),
+            sats_in_view: 9,
+            seq_number: 10,
+            precision_bits: 32,
+            ..Default::default()
+        };
+        check(
+            pb::PortNum::PositionApp,
+            pos.encode_to_vec(),
+            Payload::Position(pos),
+        );
+        for variant in [
+            T::DeviceMetrics(pb::DeviceMetrics {
+                battery_level: Some(0),
+                voltage: Some(3.7),
+                channel_utilization: Some(12.5),
+                air_util_tx: Some(1.25),
+                uptime_seconds: Some(99),
+            }),
+            T::EnvironmentMetrics(pb::EnvironmentMetrics {
+                temperature: Some(-7.5),
+                relative_humidity: Some(40.0),
+                barometric_pressure: Some(1013.2),
+                gas_resistance: Some(1.0),
+                voltage: Some(5.0),
+                current: Some(0.5),
+                iaq: Some(20),
+                lux: Some(300.0),
+                ..Default::default()
+            }),
+        ] {
+            let t = pb::Telemetry {
+                time: 42,
+                variant: Some(variant),
+            };
+            check(
+                pb::PortNum::TelemetryApp,
+                t.encode_to_vec(),
+                Payload::Telemetry(t),
+            );
+        }
+        let rd = pb::RouteDiscovery {
+            route: vec![1, 0xffff_fffe],
+            snr_towards: vec![-40, 12, 48],
+            route_back: vec![3],
+            snr_back: vec![-80, 0],
+        };
+        check(
+            pb::PortNum::TracerouteApp,
+            rd.encode_to_vec(),
+            Payload::RouteDiscovery(rd.clone()),
+        );
+        for variant in [
+            pb::routing::Variant::ErrorReason(0),
+            pb::routing::Variant::ErrorReason(5),
+            pb::routing::Variant::RouteReply(rd),
+        ] {
+            let r = pb::Routing {
+                variant: Some(variant),
+            };
+            check(
+                pb::PortNum::RoutingApp,
+                r.encode_to_vec(),
+                Payload::Routing(r),
+            );
+        }
+        let ni = pb::NeighborInfo {
+            node_id: 1,
+            last_sent_by_id: 2,
+            node_broadcast_interval_secs: 900,
+            neighbors: vec![
+                pb::Neighbor {
+                    node_id: 3,
+                    snr: -2.5,
+                    last_rx_time: 4,
+                    node_broadcast_interval_secs: 5,
+                },
+                pb::Neighbor::default(),
+            ],
+        };
+        check(
+            pb::PortNum::NeighborinfoApp,
+            ni.encode_to_vec(),
+            Payload::NeighborInfo(ni),
+        );
+        let mr = pb::MapReport {
+            long_name: "Ñandú".into(),
+            short_name: "Ñ1".into(),
+            role: 2,
+            hw_model: 9,
+            firmware_version: "2.6.11.60ec05e".into(),
+            region: 1,
+            modem_preset: 0,
+            has_default_channel: true,
+            latitude_i: 377_000_000,
+            longitude_i: -1_220_000_000,
+            altitude: 30,
+            position_precision: 14,
+            num_online_local_nodes: 17,
+            has_opted_report_location: true,
+        };
+        check(
+            pb::PortNum::MapReportApp,
+            mr.encode_to_vec(),
+            Payload::MapReport(mr),
+        );
+    }
+}

@@ -5,13 +5,12 @@ use super::SimConfig;
 use super::junk::{JunkContext, JunkKind, make_junk};
 use super::mesh::{Mesh, Node};
 use super::truth::{FactKind, PacketFacts};
-use super::wire;
 use meshview_protocol::crypto::{DecryptOutcome, apply_channel_cipher, decrypt_packet};
 use meshview_protocol::payload::{hw_model_name, role_name};
 use meshview_protocol::pb;
 use meshview_protocol::pb::PortNum;
 use meshview_protocol::pb::mesh_packet::{PayloadVariant, Priority};
-use meshview_protocol::{ChannelKey, Keyring};
+use meshview_protocol::{ChannelKey, Keyring, Message};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{HashSet, VecDeque};
@@ -66,12 +65,12 @@ impl Body {
     fn encode(&self) -> Vec<u8> {
         match self {
             Body::Text(t) => t.as_bytes().to_vec(),
-            Body::Position(p) => wire::encode_position(p),
-            Body::User(u) => wire::encode_user(u),
-            Body::Routing(r) => wire::encode_routing(r),
-            Body::Telemetry(t) => wire::encode_telemetry(t),
-            Body::Trace(r) => wire::encode_route_discovery(r),
-            Body::Neighbors(n) => wire::encode_neighbor_info(n),
+            Body::Position(p) => p.encode_to_vec(),
+            Body::User(u) => u.encode_to_vec(),
+            Body::Routing(r) => r.encode_to_vec(),
+            Body::Telemetry(t) => t.encode_to_vec(),
+            Body::Trace(r) => r.encode_to_vec(),
+            Body::Neighbors(n) => n.encode_to_vec(),
         }
     }
 }
@@ -823,7 +822,7 @@ impl Traffic {
         let at = now + self.rng.random_range(10_000..200_000);
         let data = pb::Data {
             portnum: PortNum::MapReportApp as i32,
-            payload: wire::encode_map_report(&report),
+            payload: report.encode_to_vec(),
             ..Default::default()
         };
         // Map reports are built and published by the gateway itself, never
@@ -859,7 +858,7 @@ impl Traffic {
         out.push(Outgoing {
             at_us: at,
             topic: format!("{}/2/map/", self.cfg.region_topic),
-            payload: wire::encode_envelope(&envelope),
+            payload: envelope.encode_to_vec(),
             effect: Effect::Reception {
                 facts: self.facts.len() - 1,
                 gateway: node.id,
@@ -895,7 +894,7 @@ impl Traffic {
             bitfield: sender.sends_bitfield().then_some(1),
             ..Default::default()
         };
-        let plain = wire::encode_data(&data);
+        let plain = data.encode_to_vec();
         let (key, channel_name, channel_index) = match plan.mode {
             Mode::Default => (&self.keys.default, self.cfg.channel.as_str(), 0),
             Mode::Private => (
@@ -1005,7 +1004,7 @@ impl Traffic {
                 out.push(Outgoing {
                     at_us: rx.at_us,
                     topic: format!("{topic_base}/!{gw_id:08x}"),
-                    payload: wire::encode_envelope(&envelope),
+                    payload: envelope.encode_to_vec(),
                     effect: Effect::Reception {
                         facts,
                         gateway: gw_id,

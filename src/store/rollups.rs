@@ -1,5 +1,6 @@
 //! Rollup tables kept current by the writer: `traffic_hourly` (packets and receptions per
-//! UTC hour, sender, port and channel) and `node_link` (directed radio links from
+//! UTC hour, sender, port and channel), `traffic_hourly_total` (the same over all
+//! senders) and `node_link` (directed radio links from
 //! traceroutes and neighbour reports). Written in the same transaction as the raw rows;
 //! `meshview db rebuild-rollups` recomputes both from the raw tables.
 
@@ -68,6 +69,7 @@ impl BatchRollup {
     ) -> BatchRollup {
         let mut out = BatchRollup::default();
         let mut packet_done = HashSet::new();
+        let mut reception_done = HashSet::new();
         for (r, (id, _)) in receptions.iter().zip(ids) {
             let key = |at: i64| (hour_of(at), r.from as i64, r.portnum, r.channel.clone());
             if inserted_packets.contains(id) && packet_done.insert(*id) {
@@ -76,7 +78,8 @@ impl BatchRollup {
                     out.add_link(l, r.received_us, *id);
                 }
             }
-            if inserted_receptions.contains(&(*id, r.gateway as i64, r.rx_time)) {
+            let rx = (*id, r.gateway as i64, r.rx_time);
+            if inserted_receptions.contains(&rx) && reception_done.insert(rx) {
                 out.traffic
                     .entry(key(r.received_us))
                     .or_default()
@@ -126,7 +129,34 @@ macro_rules! write_rollup_fn {
                          packets = traffic_hourly.packets + excluded.packets, \
                          receptions = traffic_hourly.receptions + excluded.receptions",
                     );
-                    q.build().execute(&mut *conn).await?;
+                    q.build().persistent(false).execute(&mut *conn).await?;
+                }
+                // The all-senders totals, from the same increments.
+                let mut totals: HashMap<(i64, i32, &str), Traffic> = HashMap::new();
+                for ((h, _, p, c), t) in &r.traffic {
+                    let e = totals.entry((*h, *p, c.as_str())).or_default();
+                    e.packets += t.packets;
+                    e.receptions += t.receptions;
+                }
+                let mut totals: Vec<_> = totals.into_iter().collect();
+                totals.sort_by(|a, b| a.0.cmp(&b.0));
+                for chunk in totals.chunks(CHUNK) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO traffic_hourly_total (hour_us, portnum, channel, packets, receptions) ",
+                    );
+                    q.push_values(chunk, |mut b, ((h, p, c), t)| {
+                        b.push_bind(*h)
+                            .push_bind(*p)
+                            .push_bind(*c)
+                            .push_bind(t.packets)
+                            .push_bind(t.receptions);
+                    });
+                    q.push(
+                        " ON CONFLICT (hour_us, portnum, channel) DO UPDATE SET \
+                         packets = traffic_hourly_total.packets + excluded.packets, \
+                         receptions = traffic_hourly_total.receptions + excluded.receptions",
+                    );
+                    q.build().persistent(false).execute(&mut *conn).await?;
                 }
                 let mut links: Vec<_> = r.links.iter().collect();
                 links.sort_by(|a, b| a.0.cmp(b.0));
@@ -156,7 +186,7 @@ macro_rules! write_rollup_fn {
                          last_seen_us = CASE WHEN excluded.last_seen_us > node_link.last_seen_us \
                              THEN excluded.last_seen_us ELSE node_link.last_seen_us END",
                     );
-                    q.build().execute(&mut *conn).await?;
+                    q.build().persistent(false).execute(&mut *conn).await?;
                 }
                 Ok(())
             }
@@ -244,7 +274,7 @@ pub async fn rebuild_node_link(conn: &mut Conn) -> Result<u64, StoreError> {
     Ok(n)
 }
 
-/// Recomputes `traffic_hourly` from the raw tables.
+/// Recomputes `traffic_hourly` and `traffic_hourly_total` from the raw tables.
 pub async fn rebuild_traffic_hourly(conn: &mut Conn) -> Result<(), StoreError> {
     conn.execute(
         "DELETE FROM traffic_hourly;
@@ -258,7 +288,11 @@ pub async fn rebuild_traffic_hourly(conn: &mut Conn) -> Result<(), StoreError> {
                     COALESCE(p.portnum, 0), COALESCE(p.channel, ''), 0, 1
              FROM packet_seen s JOIN packet p ON p.id = s.packet_id
              WHERE s.import_time_us IS NOT NULL
-         ) t GROUP BY h, f, p, c;",
+         ) t GROUP BY h, f, p, c;
+         DELETE FROM traffic_hourly_total;
+         INSERT INTO traffic_hourly_total (hour_us, portnum, channel, packets, receptions)
+         SELECT hour_us, portnum, channel, SUM(packets), SUM(receptions)
+         FROM traffic_hourly GROUP BY hour_us, portnum, channel;",
     )
     .await
     .context("rebuilding traffic_hourly")

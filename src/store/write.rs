@@ -214,7 +214,7 @@ impl BatchWriter {
             db,
             slots: IdSlots::default(),
             live: None,
-            max_batch: 2000,
+            max_batch: 8000,
             max_delay: Duration::from_millis(50),
         }
     }
@@ -321,7 +321,7 @@ impl BatchWriter {
     pub async fn flush(&mut self, batch: &[WriteOp]) -> Result<FlushCounts, FlushError> {
         let plan = Plan::build(batch);
         macro_rules! run {
-            ($begin:expr, $lookup:ident, $upsert_node:ident, $write_rollup:path) => {{
+            ($begin:expr, $exclusive:expr, $lookup:ident, $write_rollup:path) => {{
                 // Failing to even get a connection is an outage, never a data problem.
                 let mut tx = $begin.await.map_err(|e| FlushError {
                     transient: true,
@@ -363,14 +363,40 @@ impl BatchWriter {
                                 .push_bind(r.received_us)
                                 .push_bind(r.channel.as_str());
                         });
-                        q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-                        for row in q.build().fetch_all(&mut *tx).await? {
-                            inserted_packets.insert(row.get::<i64, _>(0));
+                        q.push(" ON CONFLICT (id) DO NOTHING");
+                        if $exclusive {
+                            // The batch holds SQLite's write lock and resolved these ids as
+                            // free inside it: every row is inserted. (Returning rows would
+                            // cost a thread hand-off per row in sqlx's SQLite driver.)
+                            q.build().persistent(false).execute(&mut *tx).await?;
+                            inserted_packets.extend(chunk.iter().map(|(_, id)| *id));
+                        } else {
+                            // Another writer may have inserted the same packet meanwhile.
+                            q.push(" RETURNING id");
+                            for row in q.build().persistent(false).fetch_all(&mut *tx).await? {
+                                inserted_packets.insert(row.get::<i64, _>(0));
+                            }
                         }
                     }
-                    let rows: Vec<(&Reception, i64)> =
-                        plan.receptions.iter().zip(&ids).map(|(r, (id, _))| (*r, *id)).collect();
-                    for chunk in rows.chunks(CHUNK) {
+                    // Receptions, deduplicated within the batch. Those of packets inserted just
+                    // now cannot exist yet; only the others may be replays of stored ones.
+                    let mut seen_rx = std::collections::HashSet::new();
+                    let rows: Vec<(&Reception, i64)> = plan
+                        .receptions
+                        .iter()
+                        .zip(&ids)
+                        .filter(|(r, (id, _))| seen_rx.insert((*id, r.gateway, r.rx_time)))
+                        .map(|(r, (id, _))| (*r, *id))
+                        .collect();
+                    counts.receptions_duplicate += (plan.receptions.len() - rows.len()) as u64;
+                    let (fresh, known): (Vec<_>, Vec<_>) = rows
+                        .iter()
+                        .partition(|(_, id)| $exclusive && inserted_packets.contains(id));
+                    for (chunk, certain) in fresh
+                        .chunks(CHUNK)
+                        .map(|c| (c, true))
+                        .chain(known.chunks(CHUNK).map(|c| (c, false)))
+                    {
                         let mut q = QueryBuilder::new(
                             "INSERT INTO packet_seen (packet_id, node_id, rx_time, hop_limit, hop_start, channel, rx_snr, rx_rssi, topic, import_time_us) ",
                         );
@@ -386,16 +412,26 @@ impl BatchWriter {
                                 .push_bind(r.topic.as_str())
                                 .push_bind(r.received_us);
                         });
-                        q.push(" ON CONFLICT DO NOTHING RETURNING packet_id, node_id, rx_time");
-                        let rows = q.build().fetch_all(&mut *tx).await?;
-                        let n = rows.len() as u64;
-                        for row in rows {
-                            inserted_receptions.insert((
-                                row.get::<i64, _>(0),
-                                row.get::<i64, _>(1),
-                                row.get::<i64, _>(2),
-                            ));
-                        }
+                        q.push(" ON CONFLICT DO NOTHING");
+                        let n = if certain {
+                            q.build().persistent(false).execute(&mut *tx).await?;
+                            for (r, id) in chunk {
+                                inserted_receptions.insert((*id, r.gateway as i64, r.rx_time));
+                            }
+                            chunk.len() as u64
+                        } else {
+                            q.push(" RETURNING packet_id, node_id, rx_time");
+                            let returned = q.build().persistent(false).fetch_all(&mut *tx).await?;
+                            let n = returned.len() as u64;
+                            for row in returned {
+                                inserted_receptions.insert((
+                                    row.get::<i64, _>(0),
+                                    row.get::<i64, _>(1),
+                                    row.get::<i64, _>(2),
+                                ));
+                            }
+                            n
+                        };
                         counts.receptions_new += n;
                         counts.receptions_duplicate += chunk.len() as u64 - n;
                     }
@@ -417,7 +453,7 @@ impl BatchWriter {
                                 .push_bind(t.request_id);
                         });
                         q.push(" ON CONFLICT DO NOTHING");
-                        q.build().execute(&mut *tx).await?;
+                        q.build().persistent(false).execute(&mut *tx).await?;
                     }
                     for chunk in plan.keys.chunks(CHUNK) {
                         let mut q = QueryBuilder::new(
@@ -427,7 +463,7 @@ impl BatchWriter {
                             b.push_bind(*node as i64).push_bind(key.as_str()).push_bind(*first).push_bind(*last);
                         });
                         q.push(" ON CONFLICT (node_id, public_key) DO UPDATE SET last_seen_us = excluded.last_seen_us");
-                        q.build().execute(&mut *tx).await?;
+                        q.build().persistent(false).execute(&mut *tx).await?;
                     }
                     counts.packets_new = inserted_packets.len() as u64;
                     let rollup = crate::store::rollups::BatchRollup::build(
@@ -437,8 +473,8 @@ impl BatchWriter {
                         &inserted_receptions,
                     );
                     $write_rollup(&mut *tx, &rollup).await?;
-                    for n in &plan.nodes {
-                        $upsert_node(&mut *tx, n).await?;
+                    for chunk in plan.nodes.chunks(CHUNK / 2) {
+                        node_upsert(chunk).build().persistent(false).execute(&mut *tx).await?;
                     }
                     Ok::<_, sqlx::Error>((counts, inserted_packets))
                 }
@@ -487,14 +523,14 @@ impl BatchWriter {
             // for another writer instead of failing when its read snapshot goes stale.
             Db::Sqlite(pool) => run!(
                 pool.begin_with("BEGIN IMMEDIATE"),
+                true,
                 lookup_sqlite,
-                upsert_node_sqlite,
                 crate::store::rollups::write_rollup_sqlite
             ),
             Db::Postgres(pool) => run!(
                 pool.begin(),
+                false,
                 lookup_pg,
-                upsert_node_pg,
                 crate::store::rollups::write_rollup_pg
             ),
         }
@@ -677,7 +713,7 @@ async fn lookup_sqlite(
             sep.push_bind(*id);
         }
         q.push(")");
-        for row in q.build().fetch_all(&mut *conn).await? {
+        for row in q.build().persistent(false).fetch_all(&mut *conn).await? {
             let from: Option<i64> = row.get(1);
             out.push((row.get::<i64, _>(0), from.unwrap_or(0) as u32));
         }
@@ -762,65 +798,52 @@ struct NodeFields {
     gateway: bool,
 }
 
-/// Applies one node's aggregate: update the row if it exists, else insert a stub carrying
-/// what we know. `node_id` is UNIQUE, so the insert ignores a row that appeared meanwhile
-/// (or an odd legacy row with another spelling of the id).
-macro_rules! upsert_node_fn {
-    ($name:ident, $conn:ty, $max:literal) => {
-        async fn $name(conn: &mut $conn, n: &NodeWrite) -> Result<(), sqlx::Error> {
-            let f = node_fields(n);
-            // COALESCE keeps stored values where this batch learned nothing.
-            let updated = sqlx::query(concat!(
-                "UPDATE node SET last_seen_us = ",
-                $max,
-                "(COALESCE(last_seen_us, 0), $1), first_seen_us = COALESCE(first_seen_us, $2), \
-                 long_name = COALESCE($3, long_name), short_name = COALESCE($4, short_name), \
-                 hw_model = COALESCE($5, hw_model), role = COALESCE($6, role), \
-                 firmware = COALESCE($7, firmware), last_lat = COALESCE($8, last_lat), \
-                 last_long = COALESCE($9, last_long), channel = COALESCE($10, channel), \
-                 is_mqtt_gateway = CASE WHEN $11 THEN TRUE ELSE is_mqtt_gateway END \
-                 WHERE node_id = $12"
-            ))
-            .bind(n.last_us)
-            .bind(n.first_us)
-            .bind(f.long_name.as_deref())
-            .bind(f.short_name.as_deref())
-            .bind(f.hw_model.as_deref())
-            .bind(f.role.as_deref())
-            .bind(f.firmware.as_deref())
-            .bind(f.position.map(|p| p.0))
-            .bind(f.position.map(|p| p.1))
-            .bind(f.channel.as_deref())
-            .bind(f.gateway)
-            .bind(n.node as i64)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            if updated == 0 {
-                sqlx::query(
-                    "INSERT INTO node (id, node_id, long_name, short_name, hw_model, firmware, role, \
-                     last_lat, last_long, channel, first_seen_us, last_seen_us, is_mqtt_gateway) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
-                )
-                .bind(format!("!{:08x}", n.node))
-                .bind(n.node as i64)
-                .bind(f.long_name.as_deref())
-                .bind(f.short_name.as_deref())
-                .bind(f.hw_model.as_deref())
-                .bind(f.firmware.as_deref())
-                .bind(f.role.as_deref())
-                .bind(f.position.map(|p| p.0))
-                .bind(f.position.map(|p| p.1))
-                .bind(f.channel.as_deref())
-                .bind(n.first_us)
-                .bind(n.last_us)
-                .bind(if f.gateway { Some(true) } else { None })
-                .execute(&mut *conn)
-                .await?;
-            }
-            Ok(())
-        }
-    };
+/// One multi-row upsert for a batch's nodes: a row is created for a node never seen
+/// before (with whatever this batch learned), otherwise only what the batch learned
+/// replaces stored values, and `last_seen_us` only moves forward. Keyed by `node_id`
+/// (UNIQUE); the portable `CASE` forms keep one statement for both backends.
+fn node_upsert<DB: sqlx::Database>(nodes: &[NodeWrite]) -> QueryBuilder<DB>
+where
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<i64>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<bool>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let mut q: QueryBuilder<DB> = QueryBuilder::new(
+        "INSERT INTO node (id, node_id, long_name, short_name, hw_model, firmware, role, \
+         last_lat, last_long, channel, first_seen_us, last_seen_us, is_mqtt_gateway) ",
+    );
+    q.push_values(nodes, |mut b, n| {
+        let f = node_fields(n);
+        b.push_bind(format!("!{:08x}", n.node))
+            .push_bind(n.node as i64)
+            .push_bind(f.long_name)
+            .push_bind(f.short_name)
+            .push_bind(f.hw_model)
+            .push_bind(f.firmware)
+            .push_bind(f.role)
+            .push_bind(f.position.map(|p| p.0))
+            .push_bind(f.position.map(|p| p.1))
+            .push_bind(f.channel)
+            .push_bind(n.first_us)
+            .push_bind(n.last_us)
+            .push_bind(if f.gateway { Some(true) } else { None });
+    });
+    q.push(
+        " ON CONFLICT (node_id) DO UPDATE SET \
+         last_seen_us = CASE WHEN node.last_seen_us IS NULL OR excluded.last_seen_us > node.last_seen_us \
+             THEN excluded.last_seen_us ELSE node.last_seen_us END, \
+         first_seen_us = COALESCE(node.first_seen_us, excluded.first_seen_us), \
+         long_name = COALESCE(excluded.long_name, node.long_name), \
+         short_name = COALESCE(excluded.short_name, node.short_name), \
+         hw_model = COALESCE(excluded.hw_model, node.hw_model), \
+         role = COALESCE(excluded.role, node.role), \
+         firmware = COALESCE(excluded.firmware, node.firmware), \
+         last_lat = COALESCE(excluded.last_lat, node.last_lat), \
+         last_long = COALESCE(excluded.last_long, node.last_long), \
+         channel = COALESCE(excluded.channel, node.channel), \
+         is_mqtt_gateway = CASE WHEN excluded.is_mqtt_gateway THEN TRUE ELSE node.is_mqtt_gateway END",
+    );
+    q
 }
-upsert_node_fn!(upsert_node_sqlite, sqlx::SqliteConnection, "MAX");
-upsert_node_fn!(upsert_node_pg, sqlx::PgConnection, "GREATEST");

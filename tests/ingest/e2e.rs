@@ -201,6 +201,17 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
         replies_checked > 0,
         "the simulation should contain answered traceroutes"
     );
+    // Both kinds of links reach the node_link rollup.
+    for source in ["traceroute", "neighbor"] {
+        assert!(
+            db.scalar(&format!(
+                "SELECT count(*) FROM node_link WHERE source = '{source}'"
+            ))
+            .await
+                > 0,
+            "no {source} links"
+        );
+    }
     // One traceroute row per packet and gateway.
     let distinct = db
         .scalar(
