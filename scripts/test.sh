@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 need_pkgs=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_pkgs+=(postgresql)
 command -v mosquitto >/dev/null 2>&1 || need_pkgs+=(mosquitto)
+# The page tests drive Debian's Chromium; the front-end libraries come from npm.
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium-driver)
+command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     echo "==> installing ${need_pkgs[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -48,6 +52,9 @@ if [ -z "${MESHVIEW_TEST_POSTGRES:-}" ]; then
     fi
 fi
 export MESHVIEW_TEST_POSTGRES
+
+echo "==> npm ci (front-end libraries and the browser-test driver, pinned by package-lock.json)"
+npm ci --no-audit --no-fund
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -4,6 +4,7 @@
 //!   bugs fixed (see `docs/api.md`);
 //! - [`stream`]: `/api/stream`, stored packets pushed as Server-Sent Events;
 //! - [`health`]: `/health`, `/version`; [`metrics`]: `/metrics` (Prometheus);
+//! - [`pages`]: the web UI (server-rendered pages, embedded static assets, CSP);
 //! - [`compat`]: MeshView's presentation of a packet; [`params`]: typed parameters;
 //!   [`error`]: the one error type.
 //!
@@ -17,6 +18,7 @@ pub mod compat;
 mod error;
 mod health;
 pub mod metrics;
+mod pages;
 mod params;
 pub mod stream;
 
@@ -170,7 +172,8 @@ pub fn router(state: AppState) -> Router {
         api = api.route(path, route);
     }
     let api = api
-        .fallback(api::not_found)
+        .merge(pages::router(&state.config))
+        .fallback(pages::fallback)
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,

@@ -1,0 +1,191 @@
+//! The mesh-wide views: `/map` (live), `/kiosk` (the live map alone, full screen),
+//! `/heatmap` and `/nodegraph`. The node list (and for the graph, the links) is
+//! embedded in the page; the scripts draw it and follow the stream.
+
+use std::collections::BTreeSet;
+
+use askama::Template;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::live::prefs_title;
+use super::shell::{Lib, Prefs, Shell};
+use super::view::{self, NodeView, render};
+use super::{OrPage, PageResult, api_call};
+use crate::web::{AppState, Ready, api};
+
+/// Compact node records for the scripts (names stay raw: scripts use `textContent`).
+fn nodes_json(nodes: &[NodeView], with_position_only: bool) -> Value {
+    Value::Array(
+        nodes
+            .iter()
+            .filter(|n| !with_position_only || n.lat.is_some())
+            .map(|n| {
+                json!({
+                    "num": n.num,
+                    "hex": n.hex,
+                    "long": n.long_name,
+                    "short": n.short_name,
+                    "hw": n.hw_model,
+                    "fw": n.firmware,
+                    "role": n.role,
+                    "channel": n.channel,
+                    "gw": n.gateway,
+                    "lat": n.lat,
+                    "lon": n.lon,
+                    "last": n.last_us,
+                })
+            })
+            .collect(),
+    )
+}
+
+async fn active_nodes(
+    db: &crate::store::read::Reader,
+    prefs: &Prefs,
+    days: u32,
+) -> Result<Vec<NodeView>, super::PageError> {
+    let q = if days == 0 {
+        String::new()
+    } else {
+        format!("days_active={days}")
+    };
+    let body = api_call(&q, |p| api::nodes::nodes(Ready(db.clone()), p))
+        .await
+        .or_page(prefs)?;
+    Ok(view::nodes(&body))
+}
+
+fn channels(nodes: &[NodeView]) -> Vec<String> {
+    nodes
+        .iter()
+        .map(|n| n.channel.clone())
+        .filter(|c| !c.is_empty())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "map.html")]
+struct MapPage {
+    shell: Shell,
+    mapped: usize,
+    total: usize,
+}
+
+pub async fn map(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
+    let nodes = active_nodes(&db, &prefs, 3).await?;
+    let shell = Shell::new(
+        &state,
+        &prefs,
+        "map",
+        prefs_title(&prefs, "map"),
+        "map",
+        &[Lib::Leaflet],
+    )
+    .with("nodes", nodes_json(&nodes, true))
+    .with("channels", json!(channels(&nodes)));
+    let page = MapPage {
+        mapped: nodes.iter().filter(|n| n.lat.is_some()).count(),
+        total: nodes.len(),
+        shell,
+    };
+    Ok(render(&page, &prefs))
+}
+
+#[derive(Template)]
+#[template(path = "kiosk.html")]
+struct KioskPage {
+    shell: Shell,
+}
+
+pub async fn kiosk(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
+    let nodes = active_nodes(&db, &prefs, 3).await?;
+    let shell = Shell::new(
+        &state,
+        &prefs,
+        "kiosk",
+        prefs_title(&prefs, "map"),
+        "map",
+        &[Lib::Leaflet],
+    )
+    .with("nodes", nodes_json(&nodes, true))
+    .with("channels", json!(channels(&nodes)))
+    .with("kiosk", json!(true));
+    Ok(render(&KioskPage { shell }, &prefs))
+}
+
+#[derive(Template)]
+#[template(path = "heatmap.html")]
+struct HeatmapPage {
+    shell: Shell,
+    mapped: usize,
+}
+
+pub async fn heatmap(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
+    let nodes = active_nodes(&db, &prefs, 3).await?;
+    let mapped = nodes.iter().filter(|n| n.lat.is_some()).count();
+    let lang = super::i18n::Lang::new(&prefs.lang);
+    let shell = Shell::new(
+        &state,
+        &prefs,
+        "heatmap",
+        lang.t("map", "heatmap").to_string(),
+        "heatmap",
+        &[Lib::Leaflet],
+    )
+    .with("nodes", nodes_json(&nodes, true));
+    Ok(render(&HeatmapPage { shell, mapped }, &prefs))
+}
+
+#[derive(Template)]
+#[template(path = "nodegraph.html")]
+struct GraphPage {
+    shell: Shell,
+    channels: Vec<String>,
+    edges: usize,
+}
+
+pub async fn nodegraph(
+    State(state): State<AppState>,
+    Ready(db): Ready,
+    prefs: Prefs,
+) -> PageResult {
+    let nodes = active_nodes(&db, &prefs, 0).await?;
+    let edges = api_call("", |p| {
+        api::edges::edges(State(state.clone()), Ready(db.clone()), p)
+    })
+    .await
+    .or_page(&prefs)?;
+    let edge_list = edges["edges"].as_array().cloned().unwrap_or_default();
+    // Only nodes with links are drawn.
+    let linked: BTreeSet<i64> = edge_list
+        .iter()
+        .flat_map(|e| [e["from"].as_i64(), e["to"].as_i64()])
+        .flatten()
+        .collect();
+    let nodes: Vec<NodeView> = nodes
+        .into_iter()
+        .filter(|n| linked.contains(&n.num))
+        .collect();
+    let channels = channels(&nodes);
+    let shell = Shell::new(
+        &state,
+        &prefs,
+        "nodegraph",
+        prefs_title(&prefs, "nodegraph"),
+        "nodegraph",
+        &[Lib::Echarts],
+    )
+    .with("nodes", nodes_json(&nodes, false))
+    .with("edges", Value::Array(edge_list.clone()));
+    Ok(render(
+        &GraphPage {
+            shell,
+            channels,
+            edges: edge_list.len(),
+        },
+        &prefs,
+    ))
+}

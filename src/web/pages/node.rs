@@ -1,0 +1,304 @@
+//! `/nodelist`, `/node/{id}`, `/packet/{id}` and the legacy `/packet_list/{id}`.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use super::live::prefs_title;
+use super::shell::{Lib, Prefs, Shell};
+use super::view::{self, NodeView, PacketView, render};
+use super::{OrPage, PageError, PageResult, api_call};
+use crate::web::params::{Params, parse_node, parse_packet_id};
+use crate::web::{AppState, Ready, api};
+
+#[derive(Template)]
+#[template(path = "nodelist.html")]
+struct NodeListPage {
+    shell: Shell,
+    nodes: Vec<NodeView>,
+    roles: Vec<String>,
+    channels: Vec<String>,
+    hw_models: Vec<String>,
+    firmwares: Vec<String>,
+    query: String,
+}
+
+fn distinct(nodes: &[NodeView], f: impl Fn(&NodeView) -> &str) -> Vec<String> {
+    let mut v: Vec<String> = nodes
+        .iter()
+        .map(|n| f(n).to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+pub async fn nodelist(
+    State(state): State<AppState>,
+    Ready(db): Ready,
+    prefs: Prefs,
+    params: Params,
+) -> PageResult {
+    // Every node; the page filters by activity (3 days by default, as MeshView).
+    let body = api_call("", |p| api::nodes::nodes(Ready(db.clone()), p))
+        .await
+        .or_page(&prefs)?;
+    let nodes = view::nodes(&body);
+    let shell = Shell::new(
+        &state,
+        &prefs,
+        "nodelist",
+        prefs_title(&prefs, "nodelist"),
+        "nodelist",
+        &[],
+    );
+    let page = NodeListPage {
+        roles: distinct(&nodes, |n| &n.role),
+        channels: distinct(&nodes, |n| &n.channel),
+        hw_models: distinct(&nodes, |n| &n.hw_model),
+        firmwares: distinct(&nodes, |n| &n.firmware),
+        query: params
+            .get("q")
+            .unwrap_or_default()
+            .chars()
+            .take(64)
+            .collect(),
+        nodes,
+        shell,
+    };
+    Ok(render(&page, &prefs))
+}
+
+/// `/packet_list/{id}`: MeshView's old node page.
+pub async fn packet_list(Path(id): Path<String>, prefs: Prefs) -> PageResult {
+    let n = parse_node("node_id", &id).or_page(&prefs)?;
+    Ok(super::found(&format!("/node/{n}")))
+}
+
+#[derive(Template)]
+#[template(path = "node.html")]
+struct NodePage {
+    shell: Shell,
+    node: NodeView,
+    sent_24h: i64,
+    seen_24h: i64,
+    impersonation: Option<String>,
+    key_count: i64,
+    import_url: String,
+    packets: Vec<PacketView>,
+    ports: Vec<(i64, String)>,
+}
+
+pub async fn node(
+    State(state): State<AppState>,
+    Ready(db): Ready,
+    Path(id): Path<String>,
+    prefs: Prefs,
+) -> PageResult {
+    let num = parse_node("node_id", &id).or_page(&prefs)?;
+    let Some(row) = db.node(num).await.or_page(&prefs)? else {
+        return Err(PageError {
+            status: axum::http::StatusCode::NOT_FOUND,
+            message: format!(
+                "{} {}",
+                super::i18n::Lang::new(&prefs.lang).t("node", "not_found"),
+                view::hex(num)
+            ),
+            prefs,
+        });
+    };
+    let node = NodeView::from_json(&api::nodes::node_json(&row));
+    let count = api_call(&format!("from_node={num}&period_type=day&length=1"), |p| {
+        api::stats::count(State(state.clone()), Ready(db.clone()), p)
+    })
+    .await
+    .or_page(&prefs)?;
+    let check = api::node::impersonation_check(Ready(db.clone()), Path(num.to_string()))
+        .await
+        .map(|j| j.0)
+        .unwrap_or(Value::Null);
+    let qr = api::node::qr(Ready(db.clone()), Path(num.to_string()))
+        .await
+        .map(|j| j.0)
+        .unwrap_or(Value::Null);
+    let body = api_call(&format!("node_id={num}&limit=500"), |p| {
+        api::packets::packets(Ready(db.clone()), p)
+    })
+    .await
+    .or_page(&prefs)?;
+    let title = format!("{} · {}", node.name(), node.hex);
+    let shell = Shell::new(
+        &state,
+        &prefs,
+        "node",
+        title,
+        "node",
+        &[Lib::Leaflet, Lib::Echarts, Lib::Qr],
+    );
+    let packets = view::packets(&body, &shell.lang);
+    let mut ports: BTreeMap<i64, String> = BTreeMap::new();
+    for p in &packets {
+        ports.insert(p.portnum, p.port_label.clone());
+    }
+    let import_url = qr["meshtastic_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let shell = shell.with(
+        "node",
+        json!({
+            "num": num,
+            "hex": node.hex,
+            "name": node.name(),
+            "lat": node.lat,
+            "lon": node.lon,
+            "import_url": import_url,
+        }),
+    );
+    let page = NodePage {
+        sent_24h: count["total_packets"].as_i64().unwrap_or(0),
+        seen_24h: count["total_seen"].as_i64().unwrap_or(0),
+        impersonation: check["warning"].as_str().map(str::to_string),
+        key_count: check["unique_public_key_count"].as_i64().unwrap_or(0),
+        import_url,
+        packets,
+        ports: ports.into_iter().collect(),
+        node,
+        shell,
+    };
+    Ok(render(&page, &prefs))
+}
+
+/// One reception of a packet, for the "heard by" table and map.
+pub struct Seen {
+    pub gateway: NodeView,
+    pub hops: i64,
+    pub hop_start: i64,
+    pub snr: String,
+    pub rssi: String,
+    pub channel: String,
+    pub us: i64,
+    pub iso: String,
+    pub when: String,
+    pub distance: String,
+}
+
+#[derive(Template)]
+#[template(path = "packet.html")]
+struct PacketPage {
+    shell: Shell,
+    p: PacketView,
+    seen: Vec<Seen>,
+}
+
+pub async fn packet(
+    State(state): State<AppState>,
+    Ready(db): Ready,
+    Path(id): Path<String>,
+    prefs: Prefs,
+) -> PageResult {
+    let id = parse_packet_id("packet_id", &id).or_page(&prefs)?;
+    let body = api_call(&format!("packet_id={id}&limit=10"), |p| {
+        api::packets::packets(Ready(db.clone()), p)
+    })
+    .await
+    .or_page(&prefs)?;
+    let lang = super::i18n::Lang::new(&prefs.lang);
+    let list = view::packets(&body, &lang);
+    // The stored id itself, else (a Meshtastic id, as replies link) the oldest holder.
+    let Some(p) = list
+        .iter()
+        .find(|p| p.id == id)
+        .or_else(|| list.last())
+        .cloned()
+    else {
+        return Err(PageError {
+            status: axum::http::StatusCode::NOT_FOUND,
+            message: lang.t("packet", "not_found").to_string(),
+            prefs,
+        });
+    };
+    let seen_rows = db.packet_seen(p.id).await.or_page(&prefs)?;
+    let mut known: BTreeMap<i64, NodeView> = BTreeMap::new();
+    for n in seen_rows
+        .iter()
+        .map(|s| s.node_id)
+        .chain([p.from])
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        if let Some(row) = db.node(n).await.or_page(&prefs)? {
+            known.insert(n, NodeView::from_json(&api::nodes::node_json(&row)));
+        }
+    }
+    let from = known.get(&p.from).cloned();
+    let origin = p
+        .position()
+        .or_else(|| from.as_ref().and_then(|f| f.lat.zip(f.lon)));
+    let mut seen: Vec<Seen> = seen_rows
+        .iter()
+        .map(|s| {
+            let gateway = known.get(&s.node_id).cloned().unwrap_or_else(|| NodeView {
+                num: s.node_id,
+                hex: view::hex(s.node_id),
+                ..Default::default()
+            });
+            let hop_start = s.hop_start.unwrap_or(0) as i64;
+            let hops = (hop_start - s.hop_limit.unwrap_or(0) as i64).max(0);
+            let distance = match (origin, gateway.lat.zip(gateway.lon)) {
+                (Some(a), Some(b)) => format!("{:.1} km", view::haversine_km(a, b)),
+                _ => String::new(),
+            };
+            let us = s.import_time_us.unwrap_or(s.rx_time * 1_000_000);
+            Seen {
+                hops,
+                hop_start,
+                snr: s.rx_snr.map(|v| format!("{v:.2}")).unwrap_or_default(),
+                rssi: s.rx_rssi.map(|v| v.to_string()).unwrap_or_default(),
+                channel: s.channel.clone().unwrap_or_default(),
+                us,
+                iso: view::iso(us),
+                when: view::when(us),
+                distance,
+                gateway,
+            }
+        })
+        .collect();
+    seen.sort_by(|a, b| (a.hops, &a.gateway.long_name).cmp(&(b.hops, &b.gateway.long_name)));
+    let map_seen: Vec<Value> = seen
+        .iter()
+        .filter_map(|s| {
+            Some(json!({
+                "num": s.gateway.num,
+                "name": s.gateway.name(),
+                "lat": s.gateway.lat?,
+                "lon": s.gateway.lon?,
+                "hops": s.hops,
+                "snr": s.snr,
+                "rssi": s.rssi,
+                "distance": s.distance,
+            }))
+        })
+        .collect();
+    let shell = Shell::new(
+        &state,
+        &prefs,
+        "packet",
+        format!("{} {}", lang.t("packet", "title"), p.id),
+        "packet",
+        &[Lib::Leaflet],
+    )
+    .with(
+        "packet",
+        json!({
+            "id": p.id,
+            "from": p.from,
+            "from_name": p.from_name,
+            "origin": origin.map(|(a, b)| [a, b]),
+            "seen": map_seen,
+        }),
+    );
+    Ok(render(&PacketPage { shell, p, seen }, &prefs))
+}

@@ -1,0 +1,296 @@
+//! `/net` (the weekly net's check-ins), `/top` (top talkers) and `/stats`.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::live::prefs_title;
+use super::shell::{Lib, Prefs, Shell};
+use super::view::{self, PacketView, render};
+use super::{OrPage, PageResult, api_call};
+use crate::web::params::Params;
+use crate::web::{AppState, Ready, api};
+
+#[derive(Template)]
+#[template(path = "net.html")]
+struct NetPage {
+    shell: Shell,
+    message: String,
+    tag: String,
+    checkins: Vec<PacketView>,
+    people: usize,
+}
+
+pub async fn net(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
+    let site = &state.config.site;
+    let since = api::now_us() - 6 * 86_400_000_000;
+    let query = format!(
+        "portnum=1&limit=1000&since={since}&contains={}",
+        url::form_urlencoded::byte_serialize(site.net_tag.as_bytes()).collect::<String>()
+    );
+    let body = api_call(&query, |p| api::packets::packets(Ready(db.clone()), p))
+        .await
+        .or_page(&prefs)?;
+    let shell = Shell::new(
+        &state,
+        &prefs,
+        "net",
+        prefs_title(&prefs, "net"),
+        "common",
+        &[],
+    );
+    let checkins = view::packets(&body, &shell.lang);
+    let people = checkins
+        .iter()
+        .map(|c| c.from)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let page = NetPage {
+        message: site.weekly_net_message.clone(),
+        tag: site.net_tag.clone(),
+        people,
+        checkins,
+        shell,
+    };
+    Ok(render(&page, &prefs))
+}
+
+pub struct TopRow {
+    pub num: i64,
+    pub long_name: String,
+    pub short_name: String,
+    pub channel: String,
+    pub sent: i64,
+    pub seen: i64,
+    pub avg: f64,
+    pub class: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "top.html")]
+struct TopPage {
+    shell: Shell,
+    rows: Vec<TopRow>,
+    channels: Vec<String>,
+    channel: String,
+    period: String,
+    offset: i64,
+    total: i64,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+const TOP_PAGE: i64 = 20;
+
+pub async fn top(
+    State(state): State<AppState>,
+    Ready(db): Ready,
+    prefs: Prefs,
+    params: Params,
+) -> PageResult {
+    let channel = params
+        .string("channel", 64)
+        .or_page(&prefs)?
+        .unwrap_or_default();
+    let period = match params.get("period") {
+        Some("hour") => "hour",
+        Some("week") => "week",
+        _ => "day",
+    };
+    let (ptype, length) = match period {
+        "hour" => ("hour", 1),
+        "week" => ("day", 7),
+        _ => ("day", 1),
+    };
+    let offset = params
+        .int_range("offset", 0, 1_000_000)
+        .or_page(&prefs)?
+        .unwrap_or(0);
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let mut q = format!("period_type={ptype}&length={length}&limit={TOP_PAGE}&offset={offset}");
+    if !channel.is_empty() {
+        q.push_str(&format!("&channel={}", enc(&channel)));
+    }
+    let body = api_call(&q, |p| {
+        api::stats::top(State(state.clone()), Ready(db.clone()), p)
+    })
+    .await
+    .or_page(&prefs)?;
+    let chans = api_call("", |p| {
+        api::stats::channels(State(state.clone()), Ready(db.clone()), p)
+    })
+    .await
+    .or_page(&prefs)?;
+    let total = body["total"].as_i64().unwrap_or(0);
+    let rows = body["nodes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|n| {
+                    let avg = n["avg"].as_f64().unwrap_or(0.0);
+                    TopRow {
+                        num: n["node_id"].as_i64().unwrap_or(0),
+                        long_name: n["long_name"].as_str().unwrap_or_default().to_string(),
+                        short_name: n["short_name"].as_str().unwrap_or_default().to_string(),
+                        channel: n["channel"].as_str().unwrap_or_default().to_string(),
+                        sent: n["sent"].as_i64().unwrap_or(0),
+                        seen: n["seen"].as_i64().unwrap_or(0),
+                        avg,
+                        class: if avg >= 10.0 {
+                            "good"
+                        } else if avg >= 2.0 {
+                            "ok"
+                        } else {
+                            "bad"
+                        },
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let link = |off: i64| {
+        let mut s = format!("/top?period={period}&offset={off}");
+        if !channel.is_empty() {
+            s.push_str(&format!("&channel={}", enc(&channel)));
+        }
+        s
+    };
+    let page = TopPage {
+        shell: Shell::new(
+            &state,
+            &prefs,
+            "top",
+            prefs_title(&prefs, "top"),
+            "common",
+            &[],
+        ),
+        rows,
+        channels: chans["channels"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        prev: (offset > 0).then(|| link((offset - TOP_PAGE).max(0))),
+        next: (offset + TOP_PAGE < total).then(|| link(offset + TOP_PAGE)),
+        channel,
+        period: period.to_string(),
+        offset,
+        total,
+    };
+    Ok(render(&page, &prefs))
+}
+
+#[derive(Template)]
+#[template(path = "stats.html")]
+struct StatsPage {
+    shell: Shell,
+    nodes: usize,
+    active: usize,
+    gateways: usize,
+    total_packets: i64,
+    total_seen: i64,
+    day_packets: i64,
+    day_seen: i64,
+    channels: Vec<String>,
+}
+
+/// Counts by a node attribute: the top 20, then "other".
+fn breakdown(nodes: &[view::NodeView], f: impl Fn(&view::NodeView) -> &str) -> Value {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for n in nodes {
+        let k = f(n);
+        let k = if k.is_empty() { "?" } else { k };
+        *counts.entry(k.to_string()).or_default() += 1;
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let other: usize = v.iter().skip(20).map(|x| x.1).sum();
+    let mut out: Vec<Value> = v
+        .into_iter()
+        .take(20)
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
+    if other > 0 {
+        out.push(json!({"name": "other", "value": other}));
+    }
+    Value::Array(out)
+}
+
+pub async fn stats(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
+    let all = api_call("", |p| api::nodes::nodes(Ready(db.clone()), p))
+        .await
+        .or_page(&prefs)?;
+    let nodes = view::nodes(&all);
+    let now = api::now_us();
+    let active: Vec<view::NodeView> = nodes
+        .iter()
+        .filter(|n| n.last_us > now - 86_400_000_000)
+        .cloned()
+        .collect();
+    let gateways: Vec<view::NodeView> = nodes.iter().filter(|n| n.gateway).cloned().collect();
+    let count_all = api_call("", |p| {
+        api::stats::count(State(state.clone()), Ready(db.clone()), p)
+    })
+    .await
+    .or_page(&prefs)?;
+    let count_day = api_call("period_type=day&length=1", |p| {
+        api::stats::count(State(state.clone()), Ready(db.clone()), p)
+    })
+    .await
+    .or_page(&prefs)?;
+    let chans = api_call("", |p| {
+        api::stats::channels(State(state.clone()), Ready(db.clone()), p)
+    })
+    .await
+    .or_page(&prefs)?;
+    let channels: Vec<String> = chans["channels"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ports: Vec<Value> = super::live::PORTS
+        .iter()
+        .map(|&p| json!({"port": p, "label": super::i18n::Lang::new(&prefs.lang).port(p)}))
+        .collect();
+    let shell = Shell::new(
+        &state,
+        &prefs,
+        "stats",
+        prefs_title(&prefs, "stats"),
+        "stats",
+        &[Lib::Echarts],
+    )
+    .with(
+        "breakdowns",
+        json!({
+            "hw": breakdown(&nodes, |n| &n.hw_model),
+            "role": breakdown(&nodes, |n| &n.role),
+            "channel": breakdown(&nodes, |n| &n.channel),
+            "firmware": breakdown(&nodes, |n| &n.firmware),
+            "gw_channel": breakdown(&gateways, |n| &n.channel),
+            "gw_firmware": breakdown(&gateways, |n| &n.firmware),
+        }),
+    )
+    .with("channels", json!(channels))
+    .with("ports", Value::Array(ports));
+    let page = StatsPage {
+        nodes: nodes.len(),
+        active: active.len(),
+        gateways: gateways.len(),
+        total_packets: count_all["total_packets"].as_i64().unwrap_or(0),
+        total_seen: count_all["total_seen"].as_i64().unwrap_or(0),
+        day_packets: count_day["total_packets"].as_i64().unwrap_or(0),
+        day_seen: count_day["total_seen"].as_i64().unwrap_or(0),
+        channels,
+        shell,
+    };
+    Ok(render(&page, &prefs))
+}

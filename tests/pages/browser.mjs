@@ -1,0 +1,244 @@
+// Drives headless Chromium (Debian's, through playwright-core) over every page of a
+// running MeshView. Run by tests/pages/browser.rs, which starts the server and passes:
+// BASE, CHROMIUM, PROFILE, ARTIFACTS, TILE_PREFIX, HOSTILE_NODE, TRACEROUTE, MAP_NODE,
+// PACKET, PUBLISH (a JSON command line that publishes fresh traffic to the broker).
+import { chromium } from 'playwright-core';
+import { spawnSync } from 'node:child_process';
+
+const env = process.env;
+const base = env.BASE;
+const tilePrefix = env.TILE_PREFIX;
+const artifacts = env.ARTIFACTS;
+const failures = [];
+const dialogs = [];
+const fail = (msg) => { failures.push(msg); console.log('FAIL ' + msg); };
+const ok = (msg) => console.log('ok   ' + msg);
+
+const ctx = await chromium.launchPersistentContext(env.PROFILE, {
+  executablePath: env.CHROMIUM,
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+  viewport: { width: 1280, height: 860 },
+});
+ctx.setDefaultTimeout(15000);
+
+/** Opens a page and records console errors, failed requests and dialogs. */
+async function open(path) {
+  const page = await ctx.newPage();
+  const problems = [];
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const where = (m.location() && m.location().url) || '';
+    if (where.startsWith(tilePrefix) || m.text().includes(tilePrefix)) return;
+    // Tile images that cannot load are reported without a location by some versions.
+    if (m.text().includes('ERR_CONNECTION_REFUSED') && !where) return;
+    problems.push(`console error: ${m.text()} (${where})`);
+  });
+  page.on('pageerror', (e) => problems.push(`script error: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    if (r.url().startsWith(tilePrefix)) return;
+    // Requests the browser cancels itself (a navigation away, a closed stream) are not
+    // failures; HTTP errors are caught by the response check below.
+    if ((r.failure() || {}).errorText === 'net::ERR_ABORTED') return;
+    problems.push(`request failed: ${r.url()} ${(r.failure() || {}).errorText}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !r.url().startsWith(tilePrefix)) problems.push(`HTTP ${r.status()}: ${r.url()}`);
+    if (!r.url().startsWith(base) && !r.url().startsWith(tilePrefix) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) {
+      problems.push(`request to another host: ${r.url()}`);
+    }
+  });
+  page.on('dialog', async (d) => { dialogs.push(`${path}: ${d.message()}`); await d.dismiss(); });
+  page.problems = problems;
+  const res = await page.goto(base + path, { waitUntil: 'load' });
+  if (!res || res.status() !== 200) fail(`${path}: status ${res && res.status()}`);
+  await page.waitForSelector('body[data-ready="1"]', { state: 'attached' });
+  return page;
+}
+
+async function settle(page, name) {
+  await page.waitForTimeout(700);
+  await page.screenshot({ path: `${artifacts}/${name}.png` });
+}
+
+function check(page, path) {
+  if (page.problems.length) fail(`${path}: ${page.problems.join(' | ')}`);
+  else ok(`${path} loads cleanly`);
+}
+
+async function visit(path, name, waitFor) {
+  const page = await open(path);
+  try {
+    if (waitFor) await page.waitForSelector(waitFor, { state: 'attached' });
+  } catch (e) {
+    fail(`${path}: ${waitFor} never appeared`);
+  }
+  await settle(page, name);
+  check(page, path);
+  return page;
+}
+
+try {
+  // --- the shell and the redirect ------------------------------------------------------
+  const home = await open('/');
+  if (!home.url().endsWith('/chat')) fail(`/ went to ${home.url()}`); else ok('/ redirects to site.starting');
+  const heading = await home.textContent('header .brand');
+  if (!heading.includes('Test Mesh') || !heading.includes('mesh.test')) fail(`header shows ${heading}`);
+  await home.close();
+
+  // --- live pages: chat and firehose show what is published after they loaded ----------
+  const chat = await open('/chat');
+  const fire = await open('/firehose');
+  await chat.waitForSelector('#live[data-state="on"]');
+  await fire.waitForSelector('#live[data-state="on"]');
+  const t0 = Date.now() * 1000;
+  const [cmd, ...args] = JSON.parse(env.PUBLISH);
+  const pub = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: 120000 });
+  if (pub.status !== 0) fail(`publish failed: ${pub.stderr}`);
+  let texts = [];
+  let latest = null;
+  for (let i = 0; i < 100 && (!texts.length || !latest); i += 1) {
+    const r = await (await fetch(`${base}/api/packets?portnum=1&since=${t0}&limit=100`)).json();
+    texts = (r.packets || []).filter((p) => p.payload && !p.reply_id && !(p.decoded && p.decoded.emoji) && !/^seq \d+$/i.test(p.payload));
+    const all = await (await fetch(`${base}/api/packets?since=${t0}&limit=1`)).json();
+    latest = (all.packets || [])[0] || null;
+    if (!texts.length || !latest) await new Promise((r) => setTimeout(r, 200));
+  }
+  if (!texts.length) fail('no new text message was stored after publishing');
+  else {
+    const want = texts[texts.length - 1];
+    try {
+      await chat.waitForSelector(`#chat-list article[data-id="${want.id}"]`, { timeout: 10000 });
+      const shown = await chat.textContent(`#chat-list article[data-id="${want.id}"] > .text`);
+      if (shown !== want.payload) fail(`chat shows ${JSON.stringify(shown)} for ${JSON.stringify(want.payload)}`);
+      else ok(`chat shows message ${want.id} published after the page loaded`);
+    } catch { fail(`chat never showed message ${want.id}`); }
+  }
+  if (latest) {
+    try {
+      await fire.waitForSelector(`#feed tr[data-id="${latest.id}"]`, { timeout: 10000 });
+      ok(`firehose shows packet ${latest.id} published after the page loaded`);
+    } catch { fail(`firehose never showed packet ${latest.id}`); }
+  }
+  // Pause holds rows back.
+  await fire.click('#pause');
+  if ((await fire.getAttribute('#pause', 'data-paused')) !== 'true') fail('pause did not pause');
+  await fire.click('#pause');
+  await settle(chat, 'chat');
+  await settle(fire, 'firehose');
+  check(chat, '/chat (live)');
+  check(fire, '/firehose (live)');
+  // The hostile text is shown as text.
+  const hostileText = await chat.evaluate(() => [...document.querySelectorAll('.msg .text')].some((e) => e.textContent === '<script>alert(1)</script>'));
+  if (!hostileText) fail('chat does not show the hostile message as text'); else ok('hostile message rendered as text');
+  await chat.close();
+  await fire.close();
+
+  // --- every other page ---------------------------------------------------------------
+  const nodelist = await visit('/nodelist', 'nodelist', '#nl-body tr');
+  const rowsShown = await nodelist.$$eval('#nl-body tr:not([hidden])', (r) => r.length);
+  await nodelist.fill('#nl-search', '<img');
+  const matching = await nodelist.$$eval('#nl-body tr:not([hidden])', (r) => r.length);
+  if (!(rowsShown > 1 && matching >= 1 && matching < rowsShown)) fail(`nodelist search: ${rowsShown} → ${matching}`);
+  else ok('nodelist search filters rows');
+  await nodelist.fill('#nl-search', '');
+  await nodelist.click('#nl-body tr:not([hidden]) .star');
+  const fav = await nodelist.evaluate(() => localStorage.getItem('meshview.favorites'));
+  if (!fav || fav === '[]') fail('favourite not stored'); else ok('favourite stored in localStorage');
+  await nodelist.setViewportSize({ width: 420, height: 860 });
+  await settle(nodelist, 'nodelist-mobile');
+  await nodelist.close();
+
+  const node = await visit(`/node/${env.HOSTILE_NODE}`, 'node', '#chart-device[data-drawn], #chart-device .empty');
+  const title = await node.textContent('.node-card h1');
+  if (!title.includes('<img src=x onerror=alert(1)>')) fail(`node title is ${title}`); else ok('hostile node name rendered as text');
+  if (await node.$('img[src="x"]')) fail('an <img src=x> element exists');
+  await node.click('#show-qr');
+  await node.waitForSelector('#qr-box[data-drawn]');
+  await settle(node, 'node');
+  check(node, '/node (after QR)');
+  await node.close();
+
+  await (await visit(`/packet/${env.PACKET}`, 'packet', '#packet-map[data-nodes-drawn]')).close();
+
+  const map = await visit('/map', 'map', '#map[data-nodes-drawn]');
+  const drawn = await map.$$eval('path.node', (p) => p.length);
+  if (drawn < 5) fail(`map drew ${drawn} nodes`); else ok(`map draws ${drawn} nodes`);
+  await map.locator(`path.node-${env.MAP_NODE}`).first().dispatchEvent('click');
+  try {
+    await map.waitForSelector('#map[data-edges-drawn]', { state: 'attached' });
+    const edges = await map.$$eval('path.edge', (p) => p.length);
+    if (edges < 1) fail('no edge drawn after clicking a node'); else ok(`map draws ${edges} edges on click`);
+  } catch { fail('map never drew edges'); }
+  await settle(map, 'map-edges');
+  check(map, '/map (after click)');
+  await map.close();
+
+  const tr = await visit(`/traceroute/${env.TRACEROUTE}`, 'traceroute', '.path.forward');
+  const legs = await tr.evaluate(() => ({
+    forward: document.querySelectorAll('.path.forward').length,
+    back: document.querySelectorAll('.path.return').length,
+    lines: document.querySelectorAll('.svg-wrap svg line').length,
+    snr: [...document.querySelectorAll('.path .snr')].some((e) => /dB/.test(e.textContent)),
+  }));
+  if (!legs.forward || !legs.back || !legs.lines || !legs.snr) fail(`traceroute legs ${JSON.stringify(legs)}`);
+  else ok('traceroute shows both legs with per-hop SNR');
+  await tr.close();
+
+  const svg = await ctx.request.get(`${base}/graph/traceroute/${env.TRACEROUTE}`);
+  if (svg.status() !== 200 || !(svg.headers()['content-type'] || '').startsWith('image/svg+xml')) fail('traceroute SVG');
+  else ok('traceroute SVG served');
+
+  for (const [path, name, sel] of [
+    ['/stats', 'stats', '#chart-traffic[data-drawn]'],
+    ['/top', 'top', 'table.top tbody tr'],
+    ['/net', 'net', 'main .panel'],
+    ['/nodegraph', 'nodegraph', '#graph[data-drawn]'],
+    ['/kiosk', 'kiosk', '#map[data-nodes-drawn]'],
+    ['/heatmap', 'heatmap', '#map[data-nodes-drawn]'],
+    ['/api', 'api', '.endpoint'],
+  ]) {
+    await (await visit(path, name, sel)).close();
+  }
+
+  // --- language switch and theme --------------------------------------------------------
+  const lang = await open('/nodelist');
+  await Promise.all([lang.waitForNavigation(), lang.selectOption('#lang-switch', 'es')]);
+  await lang.waitForSelector('body[data-ready="1"]', { state: 'attached' });
+  const es = await lang.textContent('nav.menu');
+  if (!es.includes('Nodos')) fail(`Spanish menu: ${es}`); else ok('language switch to Spanish');
+  await lang.goto(base + '/stats');
+  await lang.waitForSelector('body[data-ready="1"]', { state: 'attached' });
+  const kept = await lang.textContent('nav.menu');
+  if (!kept.includes('Nodos')) fail('language not remembered'); else ok('language remembered across pages');
+  await lang.goto(base + '/map?lang=ru');
+  await lang.waitForSelector('body[data-ready="1"]', { state: 'attached' });
+  if (!(await lang.textContent('nav.menu')).includes('Узлы')) fail('?lang=ru'); else ok('?lang=ru switches to Russian');
+  await lang.click('#theme-toggle');
+  const theme = await lang.getAttribute('html', 'data-theme');
+  if (!['dark', 'light'].includes(theme)) fail(`theme ${theme}`); else ok(`theme toggled to ${theme}`);
+  await settle(lang, 'map-ru-theme');
+  await Promise.all([lang.waitForNavigation(), lang.selectOption('#lang-switch', 'en')]);
+  check(lang, 'language/theme pages');
+  await lang.close();
+
+  // Unknown pages are HTML 404s; nothing reads files outside the embedded sets.
+  for (const p of ['/static/..%2F..%2FCargo.toml', '/static/../Cargo.toml', '/nosuch', '/api/lang?lang=..%2F..%2Fx']) {
+    const r = await ctx.request.get(base + p);
+    const body = await r.text();
+    if (r.status() === 200 && !p.startsWith('/api/lang')) fail(`${p} answered 200`);
+    if (body.includes('[package]')) fail(`${p} leaked a file`);
+  }
+  ok('no path reaches files');
+} catch (e) {
+  fail(`unexpected: ${e.stack || e}`);
+} finally {
+  await ctx.close();
+}
+
+if (dialogs.length) fail(`dialogs opened: ${dialogs.join(' | ')}`);
+if (failures.length) {
+  console.log(`${failures.length} page checks failed`);
+  process.exit(1);
+}
+console.log('all page checks passed');

@@ -1,0 +1,72 @@
+//! The browser run: `node tests/pages/browser.mjs` with the site's address and the ids
+//! to visit; it checks every page, the live updates, the map, the traceroute, hostile
+//! strings and the language switch, and saves screenshots in `test-artifacts/`.
+
+use std::time::Duration;
+
+use crate::helpers::{Site, TILE_URL, chromium, root};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_in_a_real_browser() {
+    let driver = root().join("node_modules/playwright-core");
+    assert!(
+        driver.exists(),
+        "node_modules is missing: run `npm ci` (scripts/test.sh does)"
+    );
+    let browser = chromium();
+    let site = Site::start().await;
+    let hostile = site.hostile_node().await;
+    let traceroute = site.two_leg_traceroute().await;
+    let map_node = site.node_with_mapped_edge().await;
+    let packet = site.get("/api/packets?limit=1").await["packets"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let artifacts = root().join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+
+    // What the script runs to publish fresh traffic once the live pages are open.
+    let publish = serde_json::json!([
+        env!("CARGO_BIN_EXE_meshview"),
+        "simulate",
+        "--publish",
+        "--topic-prefix",
+        site.region,
+        "--seed",
+        "7",
+        "--packets",
+        "200",
+        "--rate",
+        "0",
+    ]);
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(root().join("tests/pages/browser.mjs"))
+        .current_dir(root())
+        .env("BASE", &site.base)
+        .env("CHROMIUM", &browser)
+        .env("PROFILE", profile.path())
+        .env("ARTIFACTS", &artifacts)
+        .env("TILE_PREFIX", TILE_URL.split("/{z}").next().unwrap())
+        .env("HOSTILE_NODE", hostile.to_string())
+        .env("TRACEROUTE", traceroute.to_string())
+        .env("MAP_NODE", map_node.to_string())
+        .env("PACKET", packet.to_string())
+        .env("PUBLISH", publish.to_string())
+        .env("MESHVIEW_MQTT__SERVER", "127.0.0.1")
+        .env("MESHVIEW_MQTT__PORT", "1883")
+        .env("MESHVIEW_DATABASE__CONNECTION_STRING", &site.db.url_string)
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
+        .await
+        .expect("browser run finished within 5 minutes")
+        .expect("node runs (Node.js is installed with npm)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "browser checks failed:\n{stdout}\n{stderr}\nserver log:\n{}",
+        site.server.log()
+    );
+    assert!(stdout.contains("all page checks passed"), "{stdout}");
+}

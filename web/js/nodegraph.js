@@ -1,0 +1,89 @@
+// /nodegraph: the radio links (/api/edges) as a force graph, by channel and link type;
+// search and click to focus a node.
+import { data, el, t, hex } from './common.js';
+import { chart } from './charts.js';
+
+const nodes = data.nodes || [];
+const edges = data.edges || [];
+const byNum = new Map(nodes.map((n) => [n.num, n]));
+const chSel = document.getElementById('g-channel');
+const typeSel = document.getElementById('g-type');
+const search = document.getElementById('g-search');
+const info = document.getElementById('g-info');
+const ROLE = {
+  ROUTER: [28, '#e03131'], ROUTER_LATE: [24, '#f76707'], REPEATER: [24, '#f59f00'],
+  CLIENT_BASE: [18, '#1c7ed6'], CLIENT: [14, '#37b24d'], CLIENT_MUTE: [8, '#868e96'],
+};
+let graph = null;
+let shown = [];
+
+function draw() {
+  const ch = chSel.value;
+  const type = typeSel.value;
+  const es = edges.filter((e) => {
+    const a = byNum.get(e.from); const b = byNum.get(e.to);
+    if (!a || !b) return false;
+    if (type && e.type !== type) return false;
+    return !ch || (a.channel === ch && b.channel === ch);
+  });
+  const used = new Set(es.flatMap((e) => [e.from, e.to]));
+  shown = nodes.filter((n) => used.has(n.num));
+  const q = search.value.trim().toLowerCase();
+  const match = (n) => q && [n.long, n.short, hex(n.num), String(n.num)].some((s) => (s || '').toLowerCase().includes(q));
+  graph = chart('graph', {
+    tooltip: { renderMode: 'richText' },
+    series: [{
+      type: 'graph', layout: 'force', roam: true, draggable: true,
+      force: { repulsion: 220, edgeLength: [40, 140], gravity: 0.08 },
+      emphasis: { focus: 'adjacency' },
+      label: { show: true, position: 'right', fontSize: 11 },
+      edgeSymbol: ['none', 'arrow'], edgeSymbolSize: 6,
+      data: shown.map((n) => {
+        const [size, colour] = ROLE[(n.role || '').toUpperCase()] || [12, '#ae3ec9'];
+        const isRouter = (n.role || '').toUpperCase().startsWith('ROUTER');
+        return {
+          id: String(n.num), name: (isRouter ? n.long : n.short) || hex(n.num), value: n.num,
+          symbolSize: size, itemStyle: { color: colour, borderColor: match(n) ? '#ffd43b' : '#fff', borderWidth: match(n) ? 4 : 1 },
+        };
+      }),
+      links: es.map((e) => ({
+        source: String(e.from), target: String(e.to),
+        lineStyle: { color: e.type === 'traceroute' ? '#ff5733' : '#049acd', width: 1.5, opacity: 0.8, curveness: 0.1 },
+      })),
+    }],
+  }, [['from', 'to', 'type', 'snr'], ...es.map((e) => [hex(e.from), hex(e.to), e.type, e.snr ?? ''])]);
+  document.getElementById('g-nodes').textContent = String(shown.length);
+  document.getElementById('g-edges').textContent = String(es.length);
+  if (graph) {
+    graph.on('click', (p) => {
+      if (p.dataType !== 'node') return;
+      const n = byNum.get(Number(p.data.id));
+      if (n) showInfo(n, es);
+    });
+  }
+}
+
+function showInfo(n, es) {
+  const links = es.filter((e) => e.from === n.num || e.to === n.num).length;
+  info.classList.remove('muted');
+  info.replaceChildren(
+    el('a', { href: `/node/${n.num}`, class: 'title', text: n.long || n.short || hex(n.num) }),
+    el('div', { text: `${n.short || ''} ${hex(n.num)}` }),
+    el('div', { text: `${t('nodegraph', 'role')}: ${n.role || '?'}` }),
+    el('div', { text: `${t('nodegraph', 'channel')}: ${n.channel || '?'}` }),
+    el('div', { text: `${links} ${t('nodegraph', 'edges')}` }));
+}
+
+chSel.addEventListener('change', draw);
+typeSel.addEventListener('change', draw);
+search.addEventListener('input', () => {
+  draw();
+  const q = search.value.trim().toLowerCase();
+  const hit = q && shown.find((n) => [n.long, n.short, hex(n.num)].some((s) => (s || '').toLowerCase().includes(q)));
+  if (hit && graph) {
+    graph.dispatchAction({ type: 'highlight', seriesIndex: 0, name: (hit.role || '').toUpperCase().startsWith('ROUTER') ? hit.long : hit.short });
+    showInfo(hit, edges);
+  }
+});
+document.getElementById('g-reset').addEventListener('click', () => { search.value = ''; chSel.value = ''; typeSel.value = ''; draw(); });
+draw();
