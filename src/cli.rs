@@ -140,6 +140,9 @@ pub enum BenchCommand {
         /// End to end through the broker in [mqtt] instead of a capture file.
         #[arg(long)]
         mqtt: bool,
+        /// With --mqtt: messages per second to publish (0 = as fast as possible).
+        #[arg(long, default_value_t = 20_000.0)]
+        rate: f64,
     },
 }
 
@@ -284,15 +287,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             nodes,
             gateways,
             mqtt,
+            rate,
         }) => {
             let b = crate::bench::ingest::IngestBench {
                 messages,
                 nodes,
                 gateways,
                 mqtt,
+                rate,
             };
             let r = crate::bench::ingest::run(&ctx.config, cli.config.as_deref(), &b).await?;
-            println!("| mode | backend | envelopes | packets | receptions | time | throughput | writer peak RSS |");
+            println!(
+                "| mode | backend | envelopes | packets | receptions | time | throughput | writer peak RSS |"
+            );
             println!("|---|---|---|---|---|---|---|---|");
             println!("{r}");
         }
@@ -427,7 +434,8 @@ async fn simulate(ctx: &Context, a: SimulateArgs) -> anyhow::Result<()> {
     } else if a.publish {
         ctx.config.require_mqtt_server()?;
         let settings = crate::ingest::mqtt::MqttSettings::from_config(&ctx.config.mqtt)?;
-        let n = crate::simulate::publish::publish(&mut sim, &settings, a.rate, |n| {
+        let messages = sim.by_ref().map(|m| (m.topic, m.payload));
+        let n = crate::simulate::publish::publish(messages, &settings, a.rate, |n| {
             tracing::info!(published = n, "publishing")
         })
         .await?;

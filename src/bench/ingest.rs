@@ -21,6 +21,9 @@ pub struct IngestBench {
     pub gateways: usize,
     /// Through the broker in `[mqtt]` instead of a capture file.
     pub mqtt: bool,
+    /// MQTT mode: publish at this many messages per second (0 = as fast as possible).
+    /// A sustained rate the writer keeps up with, with nothing lost, is the result.
+    pub rate: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -75,7 +78,9 @@ impl Scratch {
                     .await?;
                 admin.execute(&format!("CREATE DATABASE {name}")).await?;
                 admin.close().await;
-                let (server, _) = url.rsplit_once('/').context("a PostgreSQL URL with a database")?;
+                let (server, _) = url
+                    .rsplit_once('/')
+                    .context("a PostgreSQL URL with a database")?;
                 let server = server.to_string();
                 Ok(Scratch {
                     url: format!("{server}/{name}"),
@@ -120,7 +125,10 @@ fn writer_command(config_path: Option<&Path>, url: &str) -> tokio::process::Comm
         .env("MESHVIEW_MQTT__FLOOD_PER_MINUTE", "0")
         .env("MESHVIEW_MQTT__FLOOD_PER_HOUR", "0")
         .env("MESHVIEW_MQTT__SECONDARY_KEYS", DEFAULT_SECONDARY_KEY_B64)
-        .env("MESHVIEW_LOG", "warn,meshview::ingest=info,meshview::app=info")
+        .env(
+            "MESHVIEW_LOG",
+            "warn,meshview::ingest=info,meshview::app=info",
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -158,16 +166,33 @@ fn generate(
     Ok((sim_cfg, sim.truth().clone(), path, n))
 }
 
-pub async fn run(cfg: &Config, config_path: Option<&Path>, b: &IngestBench) -> anyhow::Result<IngestResult> {
+pub async fn run(
+    cfg: &Config,
+    config_path: Option<&Path>,
+    b: &IngestBench,
+) -> anyhow::Result<IngestResult> {
     let dir = tempfile_dir()?;
     let prefix = format!("msh/bench-{}", std::process::id());
     eprintln!("generating ~{} simulated envelopes…", b.messages);
-    let (sim_cfg, truth, capture, n) = generate(b, &prefix, &dir)?;
+    let (_, truth, capture, n) = generate(b, &prefix, &dir)?;
     let scratch = Scratch::create(&cfg.database.url, &dir).await?;
-    let backend = if cfg.database.url.is_sqlite() { "SQLite" } else { "PostgreSQL" };
+    let backend = if cfg.database.url.is_sqlite() {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
     let result = async {
         let (seconds, peak_kb) = if b.mqtt {
-            through_broker(cfg, config_path, &scratch.url, &prefix, sim_cfg, &truth).await?
+            through_broker(
+                cfg,
+                config_path,
+                &scratch.url,
+                &prefix,
+                &capture,
+                &truth,
+                b.rate,
+            )
+            .await?
         } else {
             eprintln!("replaying {n} envelopes into a fresh {backend} database…");
             let mut cmd = writer_command(config_path, &scratch.url);
@@ -206,7 +231,11 @@ pub async fn run(cfg: &Config, config_path: Option<&Path>, b: &IngestBench) -> a
             );
         }
         Ok(IngestResult {
-            mode: if b.mqtt { "MQTT end to end" } else { "capture replay" },
+            mode: if b.mqtt {
+                "MQTT end to end"
+            } else {
+                "capture replay"
+            },
             backend,
             messages: n,
             packets,
@@ -229,8 +258,9 @@ async fn through_broker(
     config_path: Option<&Path>,
     url: &str,
     prefix: &str,
-    sim_cfg: SimConfig,
+    capture: &Path,
     truth: &crate::simulate::GroundTruth,
+    rate: f64,
 ) -> anyhow::Result<(f64, u64)> {
     cfg.require_mqtt_server()?;
     let mut cmd = writer_command(config_path, url);
@@ -252,15 +282,31 @@ async fn through_broker(
         bail!("the writer did not connect to the broker");
     }
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    // The same deterministic stream as the capture, generated again while publishing.
+    // Loaded into memory first, so generating and parsing are not part of the timing.
     let settings = crate::ingest::mqtt::MqttSettings::from_config(&cfg.mqtt)?;
-    let mut fresh = Simulator::new(sim_cfg)?;
-    eprintln!("publishing to {}:{}…", settings.host, settings.port);
+    let messages = std::fs::read_to_string(capture)?
+        .lines()
+        .map(crate::simulate::parse_capture_line)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    eprintln!(
+        "publishing {} messages to {}:{}…",
+        messages.len(),
+        settings.host,
+        settings.port
+    );
     let started = Instant::now();
-    crate::simulate::publish::publish(&mut fresh, &settings, 0.0, |n| eprintln!("  published {n}")).await?;
+    crate::simulate::publish::publish(messages.into_iter(), &settings, rate, |n| {
+        if n.is_multiple_of(100_000) {
+            eprintln!("  published {n}")
+        }
+    })
+    .await?;
     let db_url = DatabaseUrl::parse(url).map_err(anyhow::Error::msg)?;
     let mut peak = 0;
     let deadline = Instant::now() + Duration::from_secs(600);
+    let mut last_report = Instant::now();
+    let (mut last_n, mut last_change) = (0usize, Instant::now());
     loop {
         if let Some(kb) = peak_rss_kb(pid) {
             peak = peak.max(kb);
@@ -271,8 +317,21 @@ async fn through_broker(
         if n >= truth.receptions {
             break;
         }
-        if Instant::now() > deadline {
-            bail!("only {n} of {} receptions stored after 10 minutes", truth.receptions);
+        if last_report.elapsed() > Duration::from_secs(5) {
+            eprintln!("  stored {n} of {} receptions", truth.receptions);
+            last_report = Instant::now();
+        }
+        // Nothing new for 10 s after publishing: the rest was lost.
+        if n != last_n {
+            last_n = n;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > Duration::from_secs(10) || Instant::now() > deadline {
+            let _ = child.start_kill();
+            bail!(
+                "only {n} of {} receptions were stored: the writer (or the broker) dropped \
+                 messages at this rate; try a lower --rate",
+                truth.receptions
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -71,14 +71,9 @@ pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
     let result = match source {
         Source::Mqtt => {
             let settings = mqtt::MqttSettings::from_config(&cfg.mqtt)?;
-            mqtt::run(settings, ctx.shutdown.clone(), |topic, payload| {
-                if let Some(op) = pipeline.handle(topic, payload, now_us())
-                    && let Err(e) = tx.try_send(op)
-                {
-                    match e {
-                        mpsc::error::TrySendError::Full(_) => stats.dropped("queue_full"),
-                        mpsc::error::TrySendError::Closed(_) => stats.dropped("writer_stopped"),
-                    }
+            mqtt::run(settings, ctx.shutdown.clone(), async |topic, payload| {
+                if let Some(op) = pipeline.handle(topic, payload, now_us()) {
+                    enqueue(&tx, op, &stats).await;
                 }
             })
             .await
@@ -109,6 +104,23 @@ pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
     );
     db.close().await;
     result
+}
+
+/// Hands an accepted write to the batch writer. A full queue is waited on for a moment
+/// (bursts, a slow commit); after that the message is dropped and counted, so a stalled
+/// database never makes memory grow.
+async fn enqueue(tx: &mpsc::Sender<WriteOp>, op: WriteOp, stats: &stats::IngestStats) {
+    match tx.try_send(op) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(op)) => {
+            match tokio::time::timeout(Duration::from_secs(2), tx.send(op)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => stats.dropped("writer_stopped"),
+                Err(_) => stats.dropped("queue_full"),
+            }
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => stats.dropped("writer_stopped"),
+    }
 }
 
 async fn replay(

@@ -56,11 +56,13 @@ enum State {
     Disconnected,
 }
 
-/// Receives until shutdown, handing every publish to `on_message`.
+/// Receives until shutdown, handing every publish to `on_message`. While the handler
+/// waits (a full queue), the connection is not read, so bursts back up into the TCP
+/// socket and the broker instead of being dropped at once.
 pub async fn run(
     settings: MqttSettings,
     shutdown: CancellationToken,
-    mut on_message: impl FnMut(&str, &[u8]),
+    mut on_message: impl AsyncFnMut(&str, &[u8]),
 ) -> anyhow::Result<()> {
     let mut opts = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
     opts.set_keep_alive(Duration::from_secs(30))
@@ -97,7 +99,7 @@ pub async fn run(
             }
         };
         match event {
-            Ok(Event::Incoming(Packet::Publish(p))) => on_message(&p.topic, &p.payload),
+            Ok(Event::Incoming(Packet::Publish(p))) => on_message(&p.topic, &p.payload).await,
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 if state != State::Connected {
                     tracing::info!(topics = ?settings.topics, "MQTT connected; subscribing");

@@ -5,13 +5,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use super::{SimMessage, Simulator};
 use crate::ingest::mqtt::MqttSettings;
 
-/// Publishes every message of `sim` at up to `rate` messages per second (0 = as fast as
+/// Publishes every `(topic, payload)` at up to `rate` messages per second (0 = as fast as
 /// the connection goes), then waits until the broker has taken them all.
 pub async fn publish(
-    sim: &mut Simulator,
+    messages: impl Iterator<Item = (String, Vec<u8>)>,
     settings: &MqttSettings,
     rate: f64,
     mut progress: impl FnMut(usize),
@@ -22,7 +21,10 @@ pub async fn publish(
         settings.port,
     );
     opts.set_keep_alive(Duration::from_secs(30))
-        .set_max_packet_size(1024 * 1024, 1024 * 1024);
+        .set_max_packet_size(1024 * 1024, 1024 * 1024)
+        // A wide window of unacknowledged QoS 1 messages: the broker, not round trips,
+        // sets the pace.
+        .set_inflight(1000);
     if let Some(user) = &settings.username {
         opts.set_credentials(user, settings.password.clone().unwrap_or_default());
     }
@@ -49,7 +51,7 @@ pub async fn publish(
     });
     let started = tokio::time::Instant::now();
     let mut sent = 0usize;
-    for SimMessage { topic, payload, .. } in sim.by_ref() {
+    for (topic, payload) in messages {
         if rate > 0.0 {
             let due = started + Duration::from_secs_f64(sent as f64 / rate);
             tokio::time::sleep_until(due).await;

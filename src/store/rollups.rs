@@ -103,98 +103,171 @@ impl BatchRollup {
     }
 }
 
-/// Upserts a batch's increments; both backends share the SQL, only the connection type
-/// differs.
-macro_rules! write_rollup_fn {
-    ($name:ident, $conn:ty) => {
-        pub async fn $name(conn: &mut $conn, r: &BatchRollup) -> Result<(), sqlx::Error> {
-            {
-                // Sorted keys: concurrent writers lock rows in the same order.
-                let mut traffic: Vec<_> = r.traffic.iter().collect();
-                traffic.sort_by(|a, b| a.0.cmp(b.0));
-                for chunk in traffic.chunks(CHUNK) {
-                    let mut q = QueryBuilder::new(
-                        "INSERT INTO traffic_hourly (hour_us, from_node_id, portnum, channel, packets, receptions) ",
-                    );
-                    q.push_values(chunk, |mut b, ((h, f, p, c), t)| {
-                        b.push_bind(*h)
-                            .push_bind(*f)
-                            .push_bind(*p)
-                            .push_bind(c.as_str())
-                            .push_bind(t.packets)
-                            .push_bind(t.receptions);
-                    });
-                    q.push(
-                        " ON CONFLICT (hour_us, from_node_id, portnum, channel) DO UPDATE SET \
-                         packets = traffic_hourly.packets + excluded.packets, \
-                         receptions = traffic_hourly.receptions + excluded.receptions",
-                    );
-                    q.build().persistent(false).execute(&mut *conn).await?;
-                }
-                // The all-senders totals, from the same increments.
-                let mut totals: HashMap<(i64, i32, &str), Traffic> = HashMap::new();
-                for ((h, _, p, c), t) in &r.traffic {
-                    let e = totals.entry((*h, *p, c.as_str())).or_default();
-                    e.packets += t.packets;
-                    e.receptions += t.receptions;
-                }
-                let mut totals: Vec<_> = totals.into_iter().collect();
-                totals.sort_by(|a, b| a.0.cmp(&b.0));
-                for chunk in totals.chunks(CHUNK) {
-                    let mut q = QueryBuilder::new(
-                        "INSERT INTO traffic_hourly_total (hour_us, portnum, channel, packets, receptions) ",
-                    );
-                    q.push_values(chunk, |mut b, ((h, p, c), t)| {
-                        b.push_bind(*h)
-                            .push_bind(*p)
-                            .push_bind(*c)
-                            .push_bind(t.packets)
-                            .push_bind(t.receptions);
-                    });
-                    q.push(
-                        " ON CONFLICT (hour_us, portnum, channel) DO UPDATE SET \
-                         packets = traffic_hourly_total.packets + excluded.packets, \
-                         receptions = traffic_hourly_total.receptions + excluded.receptions",
-                    );
-                    q.build().persistent(false).execute(&mut *conn).await?;
-                }
-                let mut links: Vec<_> = r.links.iter().collect();
-                links.sort_by(|a, b| a.0.cmp(b.0));
-                for chunk in links.chunks(CHUNK) {
-                    let mut q = QueryBuilder::new(
-                        "INSERT INTO node_link (from_node_id, to_node_id, source, first_seen_us, last_seen_us, count, last_snr, last_packet_id) ",
-                    );
-                    q.push_values(chunk, |mut b, ((f, t, s), a)| {
-                        b.push_bind(*f)
-                            .push_bind(*t)
-                            .push_bind(*s)
-                            .push_bind(a.first_us)
-                            .push_bind(a.last_us)
-                            .push_bind(a.count)
-                            .push_bind(a.last_snr.map(f64::from))
-                            .push_bind(a.last_packet_id);
-                    });
-                    q.push(
-                        " ON CONFLICT (from_node_id, to_node_id, source) DO UPDATE SET \
-                         count = node_link.count + excluded.count, \
-                         first_seen_us = CASE WHEN excluded.first_seen_us < node_link.first_seen_us \
-                             THEN excluded.first_seen_us ELSE node_link.first_seen_us END, \
-                         last_snr = CASE WHEN excluded.last_seen_us >= node_link.last_seen_us \
-                             THEN COALESCE(excluded.last_snr, node_link.last_snr) ELSE node_link.last_snr END, \
-                         last_packet_id = CASE WHEN excluded.last_seen_us >= node_link.last_seen_us \
-                             THEN excluded.last_packet_id ELSE node_link.last_packet_id END, \
-                         last_seen_us = CASE WHEN excluded.last_seen_us > node_link.last_seen_us \
-                             THEN excluded.last_seen_us ELSE node_link.last_seen_us END",
-                    );
-                    q.build().persistent(false).execute(&mut *conn).await?;
-                }
-                Ok(())
-            }
+impl BatchRollup {
+    /// The all-senders totals of the same increments.
+    fn totals(&self) -> Vec<((i64, i32, &str), Traffic)> {
+        let mut totals: HashMap<(i64, i32, &str), Traffic> = HashMap::new();
+        for ((h, _, p, c), t) in &self.traffic {
+            let e = totals.entry((*h, *p, c.as_str())).or_default();
+            e.packets += t.packets;
+            e.receptions += t.receptions;
         }
-    };
+        let mut totals: Vec<_> = totals.into_iter().collect();
+        totals.sort_by(|a, b| a.0.cmp(&b.0));
+        totals
+    }
 }
-write_rollup_fn!(write_rollup_sqlite, sqlx::SqliteConnection);
-write_rollup_fn!(write_rollup_pg, sqlx::PgConnection);
+
+/// Keeps the oldest first sighting, the newest last sighting with the SNR and packet
+/// that came with it, and adds the counts.
+const LINK_CONFLICT: &str = " ON CONFLICT (from_node_id, to_node_id, source) DO UPDATE SET \
+     count = node_link.count + excluded.count, \
+     first_seen_us = CASE WHEN excluded.first_seen_us < node_link.first_seen_us \
+         THEN excluded.first_seen_us ELSE node_link.first_seen_us END, \
+     last_snr = CASE WHEN excluded.last_seen_us >= node_link.last_seen_us \
+         THEN COALESCE(excluded.last_snr, node_link.last_snr) ELSE node_link.last_snr END, \
+     last_packet_id = CASE WHEN excluded.last_seen_us >= node_link.last_seen_us \
+         THEN excluded.last_packet_id ELSE node_link.last_packet_id END, \
+     last_seen_us = CASE WHEN excluded.last_seen_us > node_link.last_seen_us \
+         THEN excluded.last_seen_us ELSE node_link.last_seen_us END";
+const TRAFFIC_CONFLICT: &str = " ON CONFLICT (hour_us, from_node_id, portnum, channel) DO UPDATE SET \
+     packets = traffic_hourly.packets + excluded.packets, \
+     receptions = traffic_hourly.receptions + excluded.receptions";
+const TOTAL_CONFLICT: &str = " ON CONFLICT (hour_us, portnum, channel) DO UPDATE SET \
+     packets = traffic_hourly_total.packets + excluded.packets, \
+     receptions = traffic_hourly_total.receptions + excluded.receptions";
+
+/// SQLite: multi-row upserts of a batch's increments, sorted so concurrent writers lock
+/// rows in the same order.
+pub async fn write_rollup_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    r: &BatchRollup,
+) -> Result<(), sqlx::Error> {
+    let mut traffic: Vec<_> = r.traffic.iter().collect();
+    traffic.sort_by(|a, b| a.0.cmp(b.0));
+    for chunk in traffic.chunks(CHUNK) {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO traffic_hourly (hour_us, from_node_id, portnum, channel, packets, receptions) ",
+        );
+        q.push_values(chunk, |mut b, ((h, f, p, c), t)| {
+            b.push_bind(*h)
+                .push_bind(*f)
+                .push_bind(*p)
+                .push_bind(c.as_str())
+                .push_bind(t.packets)
+                .push_bind(t.receptions);
+        });
+        q.push(TRAFFIC_CONFLICT);
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    let totals = r.totals();
+    for chunk in totals.chunks(CHUNK) {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO traffic_hourly_total (hour_us, portnum, channel, packets, receptions) ",
+        );
+        q.push_values(chunk, |mut b, ((h, p, c), t)| {
+            b.push_bind(*h)
+                .push_bind(*p)
+                .push_bind(*c)
+                .push_bind(t.packets)
+                .push_bind(t.receptions);
+        });
+        q.push(TOTAL_CONFLICT);
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    let mut links: Vec<_> = r.links.iter().collect();
+    links.sort_by(|a, b| a.0.cmp(b.0));
+    for chunk in links.chunks(CHUNK) {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO node_link (from_node_id, to_node_id, source, first_seen_us, last_seen_us, count, last_snr, last_packet_id) ",
+        );
+        q.push_values(chunk, |mut b, ((f, t, s), a)| {
+            b.push_bind(*f)
+                .push_bind(*t)
+                .push_bind(*s)
+                .push_bind(a.first_us)
+                .push_bind(a.last_us)
+                .push_bind(a.count)
+                .push_bind(a.last_snr.map(f64::from))
+                .push_bind(a.last_packet_id);
+        });
+        q.push(LINK_CONFLICT);
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: the same upserts with one array per column (see `write/bulk_pg.rs`).
+pub async fn write_rollup_pg(
+    conn: &mut sqlx::PgConnection,
+    r: &BatchRollup,
+) -> Result<(), sqlx::Error> {
+    let mut traffic: Vec<_> = r.traffic.iter().collect();
+    traffic.sort_by(|a, b| a.0.cmp(b.0));
+    if !traffic.is_empty() {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO traffic_hourly (hour_us, from_node_id, portnum, channel, packets, receptions) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::int[], $4::varchar[], $5::bigint[], $6::bigint[]){TRAFFIC_CONFLICT}"
+        )))
+        .bind(traffic.iter().map(|(k, _)| k.0).collect::<Vec<i64>>())
+        .bind(traffic.iter().map(|(k, _)| k.1).collect::<Vec<i64>>())
+        .bind(traffic.iter().map(|(k, _)| k.2).collect::<Vec<i32>>())
+        .bind(traffic.iter().map(|(k, _)| k.3.clone()).collect::<Vec<String>>())
+        .bind(traffic.iter().map(|(_, t)| t.packets).collect::<Vec<i64>>())
+        .bind(traffic.iter().map(|(_, t)| t.receptions).collect::<Vec<i64>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    let totals = r.totals();
+    if !totals.is_empty() {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO traffic_hourly_total (hour_us, portnum, channel, packets, receptions) \
+             SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::varchar[], $4::bigint[], $5::bigint[]){TOTAL_CONFLICT}"
+        )))
+        .bind(totals.iter().map(|(k, _)| k.0).collect::<Vec<i64>>())
+        .bind(totals.iter().map(|(k, _)| k.1).collect::<Vec<i32>>())
+        .bind(totals.iter().map(|(k, _)| k.2.to_string()).collect::<Vec<String>>())
+        .bind(totals.iter().map(|(_, t)| t.packets).collect::<Vec<i64>>())
+        .bind(totals.iter().map(|(_, t)| t.receptions).collect::<Vec<i64>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    let mut links: Vec<_> = r.links.iter().collect();
+    links.sort_by(|a, b| a.0.cmp(b.0));
+    if !links.is_empty() {
+        let sql = format!(
+            "INSERT INTO node_link (from_node_id, to_node_id, source, first_seen_us, last_seen_us, count, last_snr, last_packet_id) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::varchar[], $4::bigint[], $5::bigint[], $6::bigint[], $7::float8[], $8::bigint[]){LINK_CONFLICT}"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(links.iter().map(|(k, _)| k.0).collect::<Vec<i64>>())
+            .bind(links.iter().map(|(k, _)| k.1).collect::<Vec<i64>>())
+            .bind(
+                links
+                    .iter()
+                    .map(|(k, _)| k.2.to_string())
+                    .collect::<Vec<String>>(),
+            )
+            .bind(links.iter().map(|(_, a)| a.first_us).collect::<Vec<i64>>())
+            .bind(links.iter().map(|(_, a)| a.last_us).collect::<Vec<i64>>())
+            .bind(links.iter().map(|(_, a)| a.count).collect::<Vec<i64>>())
+            .bind(
+                links
+                    .iter()
+                    .map(|(_, a)| a.last_snr.map(f64::from))
+                    .collect::<Vec<Option<f64>>>(),
+            )
+            .bind(
+                links
+                    .iter()
+                    .map(|(_, a)| a.last_packet_id)
+                    .collect::<Vec<i64>>(),
+            )
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
 
 /// The links a stored packet proves, from its MeshPacket bytes.
 pub fn links_of_stored(portnum: i32, payload: &[u8]) -> Vec<LinkObs> {

@@ -12,17 +12,14 @@
 //! packet with an id already taken is stored under `id + k·2³²` (k = 1, 2, …), ids no radio
 //! can produce. The low 32 bits of `packet.id` are therefore always the id on the air.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use sqlx::{QueryBuilder, Row};
 use tokio::sync::mpsc;
 
 use super::Db;
 use crate::ingest::stats::IngestStats;
 
-/// Rows per multi-row INSERT; well under SQLite's 32766 bound parameters.
-const CHUNK: usize = 1000;
 /// Entries kept in the packet-id cache before it is dropped and rebuilt from the database.
 const ID_CACHE_MAX: usize = 200_000;
 /// The stride between slots of one Meshtastic packet id.
@@ -150,7 +147,7 @@ struct IdSlots {
 
 /// Runs the slot walk, looking unknown slots up with `$lookup` until all are decided.
 macro_rules! resolve_ids {
-    ($conn:expr, $slots:expr, $receptions:expr, $lookup:ident) => {{
+    ($conn:expr, $slots:expr, $receptions:expr, $lookup:path) => {{
         let mut claimed: HashMap<i64, u32> = HashMap::new();
         let mut result: Result<Vec<(i64, bool)>, sqlx::Error> =
             Err(sqlx::Error::Protocol("could not resolve packet ids".into()));
@@ -320,14 +317,15 @@ impl BatchWriter {
     /// Writes one batch in one transaction.
     pub async fn flush(&mut self, batch: &[WriteOp]) -> Result<FlushCounts, FlushError> {
         let plan = Plan::build(batch);
+        // The same steps on either backend; `$bulk` is the backend's statement module.
         macro_rules! run {
-            ($begin:expr, $exclusive:expr, $lookup:ident, $write_rollup:path) => {{
+            ($begin:expr, $exclusive:expr, $bulk:ident) => {{
                 // Failing to even get a connection is an outage, never a data problem.
                 let mut tx = $begin.await.map_err(|e| FlushError {
                     transient: true,
                     source: e,
                 })?;
-                let ids = resolve_ids!(&mut *tx, &mut self.slots, &plan.receptions, $lookup);
+                let ids = resolve_ids!(&mut *tx, &mut self.slots, &plan.receptions, $bulk::lookup);
                 let ids = match ids {
                     Ok(ids) => ids,
                     Err(e) => {
@@ -337,12 +335,9 @@ impl BatchWriter {
                 };
                 let result = async {
                     let mut counts = FlushCounts::default();
-                    let mut inserted_packets: std::collections::HashSet<i64> = Default::default();
-                    let mut inserted_receptions: std::collections::HashSet<(i64, i64, i64)> =
-                        Default::default();
-                    // Packets first (receptions and traceroutes reference them).
-                    // Several receptions of one new packet may share the batch: insert once.
-                    let mut seen_new = std::collections::HashSet::new();
+                    // Packets first (receptions and traceroutes reference them). Several
+                    // receptions of one new packet may share the batch: insert it once.
+                    let mut seen_new = HashSet::new();
                     let new_packets: Vec<(&Reception, i64)> = plan
                         .receptions
                         .iter()
@@ -350,37 +345,22 @@ impl BatchWriter {
                         .filter(|(_, (id, is_new))| *is_new && seen_new.insert(*id))
                         .map(|(r, (id, _))| (*r, *id))
                         .collect();
-                    for chunk in new_packets.chunks(CHUNK) {
-                        let mut q = QueryBuilder::new(
-                            "INSERT INTO packet (id, portnum, from_node_id, to_node_id, payload, import_time_us, channel) ",
-                        );
-                        q.push_values(chunk, |mut b, (r, id)| {
-                            b.push_bind(*id)
-                                .push_bind(r.portnum)
-                                .push_bind(r.from as i64)
-                                .push_bind(r.to as i64)
-                                .push_bind(r.payload.as_slice())
-                                .push_bind(r.received_us)
-                                .push_bind(r.channel.as_str());
-                        });
-                        q.push(" ON CONFLICT (id) DO NOTHING");
+                    let mut inserted_packets = HashSet::new();
+                    for chunk in new_packets.chunks($bulk::CHUNK) {
                         if $exclusive {
                             // The batch holds SQLite's write lock and resolved these ids as
-                            // free inside it: every row is inserted. (Returning rows would
-                            // cost a thread hand-off per row in sqlx's SQLite driver.)
-                            q.build().persistent(false).execute(&mut *tx).await?;
+                            // free inside it: every row is inserted, nothing to read back.
+                            $bulk::insert_packets(&mut *tx, chunk, false).await?;
                             inserted_packets.extend(chunk.iter().map(|(_, id)| *id));
                         } else {
                             // Another writer may have inserted the same packet meanwhile.
-                            q.push(" RETURNING id");
-                            for row in q.build().persistent(false).fetch_all(&mut *tx).await? {
-                                inserted_packets.insert(row.get::<i64, _>(0));
-                            }
+                            inserted_packets
+                                .extend($bulk::insert_packets(&mut *tx, chunk, true).await?);
                         }
                     }
-                    // Receptions, deduplicated within the batch. Those of packets inserted just
-                    // now cannot exist yet; only the others may be replays of stored ones.
-                    let mut seen_rx = std::collections::HashSet::new();
+                    // Receptions, deduplicated within the batch. Those of packets inserted
+                    // just now cannot exist yet; only the others may repeat stored ones.
+                    let mut seen_rx = HashSet::new();
                     let rows: Vec<(&Reception, i64)> = plan
                         .receptions
                         .iter()
@@ -391,79 +371,32 @@ impl BatchWriter {
                     counts.receptions_duplicate += (plan.receptions.len() - rows.len()) as u64;
                     let (fresh, known): (Vec<_>, Vec<_>) = rows
                         .iter()
+                        .copied()
                         .partition(|(_, id)| $exclusive && inserted_packets.contains(id));
-                    for (chunk, certain) in fresh
-                        .chunks(CHUNK)
-                        .map(|c| (c, true))
-                        .chain(known.chunks(CHUNK).map(|c| (c, false)))
-                    {
-                        let mut q = QueryBuilder::new(
-                            "INSERT INTO packet_seen (packet_id, node_id, rx_time, hop_limit, hop_start, channel, rx_snr, rx_rssi, topic, import_time_us) ",
+                    let mut inserted_receptions = HashSet::new();
+                    for chunk in fresh.chunks($bulk::CHUNK) {
+                        $bulk::insert_receptions(&mut *tx, chunk, false).await?;
+                        inserted_receptions.extend(
+                            chunk
+                                .iter()
+                                .map(|(r, id)| (*id, r.gateway as i64, r.rx_time)),
                         );
-                        q.push_values(chunk, |mut b, (r, id)| {
-                            b.push_bind(*id)
-                                .push_bind(r.gateway as i64)
-                                .push_bind(r.rx_time)
-                                .push_bind(r.hop_limit)
-                                .push_bind(r.hop_start)
-                                .push_bind(r.channel.as_str())
-                                .push_bind(r.rx_snr as f64)
-                                .push_bind(r.rx_rssi)
-                                .push_bind(r.topic.as_str())
-                                .push_bind(r.received_us);
-                        });
-                        q.push(" ON CONFLICT DO NOTHING");
-                        let n = if certain {
-                            q.build().persistent(false).execute(&mut *tx).await?;
-                            for (r, id) in chunk {
-                                inserted_receptions.insert((*id, r.gateway as i64, r.rx_time));
-                            }
-                            chunk.len() as u64
-                        } else {
-                            q.push(" RETURNING packet_id, node_id, rx_time");
-                            let returned = q.build().persistent(false).fetch_all(&mut *tx).await?;
-                            let n = returned.len() as u64;
-                            for row in returned {
-                                inserted_receptions.insert((
-                                    row.get::<i64, _>(0),
-                                    row.get::<i64, _>(1),
-                                    row.get::<i64, _>(2),
-                                ));
-                            }
-                            n
-                        };
-                        counts.receptions_new += n;
-                        counts.receptions_duplicate += chunk.len() as u64 - n;
                     }
+                    for chunk in known.chunks($bulk::CHUNK) {
+                        inserted_receptions
+                            .extend($bulk::insert_receptions(&mut *tx, chunk, true).await?);
+                    }
+                    counts.receptions_new = inserted_receptions.len() as u64;
+                    counts.receptions_duplicate += rows.len() as u64 - counts.receptions_new;
                     let traces: Vec<(&Reception, i64, &TracerouteRow)> = rows
                         .iter()
                         .filter_map(|(r, id)| r.traceroute.as_ref().map(|t| (*r, *id, t)))
                         .collect();
-                    for chunk in traces.chunks(CHUNK) {
-                        let mut q = QueryBuilder::new(
-                            "INSERT INTO traceroute (packet_id, gateway_node_id, done, route, import_time_us, route_return, request_id) ",
-                        );
-                        q.push_values(chunk, |mut b, (r, id, t)| {
-                            b.push_bind(*id)
-                                .push_bind(r.gateway as i64)
-                                .push_bind(t.done)
-                                .push_bind(t.route.as_slice())
-                                .push_bind(r.received_us)
-                                .push_bind(t.route_return.as_deref())
-                                .push_bind(t.request_id);
-                        });
-                        q.push(" ON CONFLICT DO NOTHING");
-                        q.build().persistent(false).execute(&mut *tx).await?;
+                    for chunk in traces.chunks($bulk::CHUNK) {
+                        $bulk::insert_traceroutes(&mut *tx, chunk).await?;
                     }
-                    for chunk in plan.keys.chunks(CHUNK) {
-                        let mut q = QueryBuilder::new(
-                            "INSERT INTO node_public_key (node_id, public_key, first_seen_us, last_seen_us) ",
-                        );
-                        q.push_values(chunk, |mut b, (node, key, first, last)| {
-                            b.push_bind(*node as i64).push_bind(key.as_str()).push_bind(*first).push_bind(*last);
-                        });
-                        q.push(" ON CONFLICT (node_id, public_key) DO UPDATE SET last_seen_us = excluded.last_seen_us");
-                        q.build().persistent(false).execute(&mut *tx).await?;
+                    for chunk in plan.keys.chunks($bulk::CHUNK) {
+                        $bulk::upsert_keys(&mut *tx, chunk).await?;
                     }
                     counts.packets_new = inserted_packets.len() as u64;
                     let rollup = crate::store::rollups::BatchRollup::build(
@@ -472,9 +405,9 @@ impl BatchWriter {
                         &inserted_packets,
                         &inserted_receptions,
                     );
-                    $write_rollup(&mut *tx, &rollup).await?;
-                    for chunk in plan.nodes.chunks(CHUNK / 2) {
-                        node_upsert(chunk).build().persistent(false).execute(&mut *tx).await?;
+                    $bulk::write_rollup(&mut *tx, &rollup).await?;
+                    for chunk in plan.nodes.chunks($bulk::CHUNK) {
+                        $bulk::upsert_nodes(&mut *tx, chunk).await?;
                     }
                     Ok::<_, sqlx::Error>((counts, inserted_packets))
                 }
@@ -482,25 +415,7 @@ impl BatchWriter {
                 match result {
                     Ok((counts, inserted_packets)) => {
                         tx.commit().await.map_err(FlushError::from)?;
-                        if let Some(live) = &self.live
-                            && live.receiver_count() > 0
-                        {
-                            let mut announced = std::collections::HashSet::new();
-                            for (r, (id, _)) in plan.receptions.iter().zip(&ids) {
-                                if inserted_packets.contains(id) && announced.insert(*id) {
-                                    let _ = live.send(std::sync::Arc::new(StoredPacket {
-                                        id: *id,
-                                        from: r.from,
-                                        to: r.to,
-                                        portnum: r.portnum,
-                                        channel: r.channel.clone(),
-                                        import_time_us: r.received_us,
-                                        payload: r.payload.clone(),
-                                        gateway: r.gateway,
-                                    }));
-                                }
-                            }
-                        }
+                        self.announce(&plan, &ids, &inserted_packets);
                         for (r, (id, _)) in plan.receptions.iter().zip(&ids) {
                             self.slots.owner.insert(*id, r.from);
                         }
@@ -521,18 +436,31 @@ impl BatchWriter {
         match &self.db {
             // IMMEDIATE: take SQLite's write lock up front, so a batch waits (busy timeout)
             // for another writer instead of failing when its read snapshot goes stale.
-            Db::Sqlite(pool) => run!(
-                pool.begin_with("BEGIN IMMEDIATE"),
-                true,
-                lookup_sqlite,
-                crate::store::rollups::write_rollup_sqlite
-            ),
-            Db::Postgres(pool) => run!(
-                pool.begin(),
-                false,
-                lookup_pg,
-                crate::store::rollups::write_rollup_pg
-            ),
+            Db::Sqlite(pool) => run!(pool.begin_with("BEGIN IMMEDIATE"), true, bulk_sqlite),
+            Db::Postgres(pool) => run!(pool.begin(), false, bulk_pg),
+        }
+    }
+
+    /// Tells live listeners about the packets this batch stored for the first time.
+    fn announce(&self, plan: &Plan<'_>, ids: &[(i64, bool)], inserted: &HashSet<i64>) {
+        let Some(live) = &self.live else { return };
+        if live.receiver_count() == 0 {
+            return;
+        }
+        let mut announced = HashSet::new();
+        for (r, (id, _)) in plan.receptions.iter().zip(ids) {
+            if inserted.contains(id) && announced.insert(*id) {
+                let _ = live.send(std::sync::Arc::new(StoredPacket {
+                    id: *id,
+                    from: r.from,
+                    to: r.to,
+                    portnum: r.portnum,
+                    channel: r.channel.clone(),
+                    import_time_us: r.received_us,
+                    payload: r.payload.clone(),
+                    gateway: r.gateway,
+                }));
+            }
         }
     }
 }
@@ -594,7 +522,7 @@ fn is_transient(e: &sqlx::Error) -> bool {
 
 /// Per-node aggregate of a batch.
 #[derive(Debug, Clone)]
-struct NodeWrite {
+pub(super) struct NodeWrite {
     node: u32,
     first_us: i64,
     last_us: i64,
@@ -701,45 +629,8 @@ fn walk_slots(slots: &IdSlots, claimed: &HashMap<i64, u32>, r: &Reception) -> Sl
     Slot::Decided(base + 7 * SLOT, false)
 }
 
-async fn lookup_sqlite(
-    conn: &mut sqlx::SqliteConnection,
-    ids: &[i64],
-) -> Result<Vec<(i64, u32)>, sqlx::Error> {
-    let mut out = Vec::new();
-    for chunk in ids.chunks(CHUNK) {
-        let mut q = QueryBuilder::new("SELECT id, from_node_id FROM packet WHERE id IN (");
-        let mut sep = q.separated(", ");
-        for id in chunk {
-            sep.push_bind(*id);
-        }
-        q.push(")");
-        for row in q.build().persistent(false).fetch_all(&mut *conn).await? {
-            let from: Option<i64> = row.get(1);
-            out.push((row.get::<i64, _>(0), from.unwrap_or(0) as u32));
-        }
-    }
-    Ok(out)
-}
-
-async fn lookup_pg(
-    conn: &mut sqlx::PgConnection,
-    ids: &[i64],
-) -> Result<Vec<(i64, u32)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, from_node_id FROM packet WHERE id = ANY($1)")
-        .bind(ids)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let from: Option<i64> = row.get(1);
-            (row.get::<i64, _>(0), from.unwrap_or(0) as u32)
-        })
-        .collect())
-}
-
 /// The latest facts of each kind win.
-fn node_fields(n: &NodeWrite) -> NodeFields {
+pub(super) fn node_fields(n: &NodeWrite) -> NodeFields {
     let mut f = NodeFields {
         long_name: None,
         short_name: None,
@@ -787,7 +678,7 @@ fn node_fields(n: &NodeWrite) -> NodeFields {
     f
 }
 
-struct NodeFields {
+pub(super) struct NodeFields {
     long_name: Option<String>,
     short_name: Option<String>,
     hw_model: Option<String>,
@@ -798,52 +689,26 @@ struct NodeFields {
     gateway: bool,
 }
 
-/// One multi-row upsert for a batch's nodes: a row is created for a node never seen
-/// before (with whatever this batch learned), otherwise only what the batch learned
-/// replaces stored values, and `last_seen_us` only moves forward. Keyed by `node_id`
-/// (UNIQUE); the portable `CASE` forms keep one statement for both backends.
-fn node_upsert<DB: sqlx::Database>(nodes: &[NodeWrite]) -> QueryBuilder<DB>
-where
-    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> Option<i64>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> Option<bool>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    let mut q: QueryBuilder<DB> = QueryBuilder::new(
-        "INSERT INTO node (id, node_id, long_name, short_name, hw_model, firmware, role, \
-         last_lat, last_long, channel, first_seen_us, last_seen_us, is_mqtt_gateway) ",
-    );
-    q.push_values(nodes, |mut b, n| {
-        let f = node_fields(n);
-        b.push_bind(format!("!{:08x}", n.node))
-            .push_bind(n.node as i64)
-            .push_bind(f.long_name)
-            .push_bind(f.short_name)
-            .push_bind(f.hw_model)
-            .push_bind(f.firmware)
-            .push_bind(f.role)
-            .push_bind(f.position.map(|p| p.0))
-            .push_bind(f.position.map(|p| p.1))
-            .push_bind(f.channel)
-            .push_bind(n.first_us)
-            .push_bind(n.last_us)
-            .push_bind(if f.gateway { Some(true) } else { None });
-    });
-    q.push(
-        " ON CONFLICT (node_id) DO UPDATE SET \
-         last_seen_us = CASE WHEN node.last_seen_us IS NULL OR excluded.last_seen_us > node.last_seen_us \
-             THEN excluded.last_seen_us ELSE node.last_seen_us END, \
-         first_seen_us = COALESCE(node.first_seen_us, excluded.first_seen_us), \
-         long_name = COALESCE(excluded.long_name, node.long_name), \
-         short_name = COALESCE(excluded.short_name, node.short_name), \
-         hw_model = COALESCE(excluded.hw_model, node.hw_model), \
-         role = COALESCE(excluded.role, node.role), \
-         firmware = COALESCE(excluded.firmware, node.firmware), \
-         last_lat = COALESCE(excluded.last_lat, node.last_lat), \
-         last_long = COALESCE(excluded.last_long, node.last_long), \
-         channel = COALESCE(excluded.channel, node.channel), \
-         is_mqtt_gateway = CASE WHEN excluded.is_mqtt_gateway THEN TRUE ELSE node.is_mqtt_gateway END",
-    );
-    q
-}
+mod bulk_pg;
+mod bulk_sqlite;
+
+/// Shared SQL of the node upsert: a row is created for a node never seen before (with
+/// whatever the batch learned); otherwise only what the batch learned replaces stored
+/// values, and `last_seen_us` only moves forward. Keyed by `node_id` (UNIQUE).
+const NODE_INSERT: &str = "INSERT INTO node (id, node_id, long_name, short_name, hw_model, firmware, role, \
+     last_lat, last_long, channel, first_seen_us, last_seen_us, is_mqtt_gateway) ";
+const NODE_CONFLICT: &str = " ON CONFLICT (node_id) DO UPDATE SET \
+     last_seen_us = CASE WHEN node.last_seen_us IS NULL OR excluded.last_seen_us > node.last_seen_us \
+         THEN excluded.last_seen_us ELSE node.last_seen_us END, \
+     first_seen_us = COALESCE(node.first_seen_us, excluded.first_seen_us), \
+     long_name = COALESCE(excluded.long_name, node.long_name), \
+     short_name = COALESCE(excluded.short_name, node.short_name), \
+     hw_model = COALESCE(excluded.hw_model, node.hw_model), \
+     role = COALESCE(excluded.role, node.role), \
+     firmware = COALESCE(excluded.firmware, node.firmware), \
+     last_lat = COALESCE(excluded.last_lat, node.last_lat), \
+     last_long = COALESCE(excluded.last_long, node.last_long), \
+     channel = COALESCE(excluded.channel, node.channel), \
+     is_mqtt_gateway = CASE WHEN excluded.is_mqtt_gateway THEN TRUE ELSE node.is_mqtt_gateway END";
+const KEY_CONFLICT: &str =
+    " ON CONFLICT (node_id, public_key) DO UPDATE SET last_seen_us = excluded.last_seen_us";
