@@ -64,6 +64,11 @@ pub const KEYS: &[KeySpec] = &[
         "Weekly Mesh check-in message.",
     ),
     k("site", "net_tag", "#BayMeshNet"),
+    k(
+        "site",
+        "map_tile_url",
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+    ),
     k("mqtt", "server", ""),
     k("mqtt", "port", "1883"),
     k("mqtt", "topics", ""),

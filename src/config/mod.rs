@@ -20,6 +20,9 @@ pub use keys::{KEYS, KeySpec};
 /// The commented example printed by `meshview config example`.
 pub const EXAMPLE: &str = include_str!("example.ini");
 
+/// OpenStreetMap's public tiles, the default of `site.map_tile_url`.
+pub const DEFAULT_TILE_URL: &str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+
 /// Prefix of environment overrides: `MESHVIEW_SERVER__PORT=8082`.
 pub const ENV_PREFIX: &str = "MESHVIEW_";
 
@@ -96,6 +99,9 @@ pub struct Site {
     pub firehose_interval: i64,
     pub weekly_net_message: String,
     pub net_tag: String,
+    /// Map tile URL template (`{z}`, `{x}`, `{y}`, optional `{s}`); the browser fetches
+    /// tiles from it directly. Without reachable tiles the maps still show nodes and edges.
+    pub map_tile_url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -448,6 +454,7 @@ impl Raw {
             firehose_interval: self.num("site", firehose_key, "a whole number of seconds")?,
             weekly_net_message: self.str("site", "weekly_net_message"),
             net_tag: self.str("site", "net_tag"),
+            map_tile_url: self.str("site", "map_tile_url"),
         };
         if !site.starting.starts_with('/') {
             return Err(Self::invalid(

@@ -69,7 +69,7 @@ impl Site {
             .env("MESHVIEW_SERVER__PORT", "0")
             .env("MESHVIEW_SITE__TITLE", "Test Mesh")
             .env("MESHVIEW_SITE__DOMAIN", "mesh.test")
-            .env("MESHVIEW_TILE_URL", TILE_URL);
+            .env("MESHVIEW_SITE__MAP_TILE_URL", TILE_URL);
         let server = Spawned::start(cmd);
         let base = server.base_url().await;
         wait_healthy(&base, &server).await;

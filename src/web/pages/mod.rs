@@ -42,17 +42,15 @@ use crate::config::Config;
 
 pub use shell::Prefs;
 
-/// Default map tiles (OpenStreetMap).
-const DEFAULT_TILE_URL: &str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
-
-/// The tile URL template of the maps. Until `[site] map_tile_url` exists it comes from
-/// the environment (`MESHVIEW_TILE_URL`), else OpenStreetMap.
-pub fn tile_url(_config: &Config) -> String {
-    std::env::var("MESHVIEW_TILE_URL")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| tile_origin(s).is_some())
-        .unwrap_or_else(|| DEFAULT_TILE_URL.to_string())
+/// The tile URL template of the maps (`[site] map_tile_url`, e.g. OpenStreetMap's), or
+/// OpenStreetMap's when the configured value is not an http(s) URL.
+pub fn tile_url(config: &Config) -> String {
+    let url = config.site.map_tile_url.trim();
+    if tile_origin(url).is_some() {
+        url.to_string()
+    } else {
+        crate::config::DEFAULT_TILE_URL.to_string()
+    }
 }
 
 /// The CSP source of a tile URL template: `scheme://host[:port]`, `{s}` as a wildcard.
