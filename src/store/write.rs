@@ -353,9 +353,27 @@ impl BatchWriter {
                             $bulk::insert_packets(&mut *tx, chunk, false).await?;
                             inserted_packets.extend(chunk.iter().map(|(_, id)| *id));
                         } else {
-                            // Another writer may have inserted the same packet meanwhile.
-                            inserted_packets
-                                .extend($bulk::insert_packets(&mut *tx, chunk, true).await?);
+                            // Another writer may have inserted a packet with the same id
+                            // meanwhile: the same packet (fine), or another sender's packet
+                            // that claimed the id first (then resolve ids again).
+                            let inserted = $bulk::insert_packets(&mut *tx, chunk, true).await?;
+                            let missed: Vec<i64> = chunk
+                                .iter()
+                                .map(|(_, id)| *id)
+                                .filter(|id| !inserted.contains(id))
+                                .collect();
+                            if !missed.is_empty() {
+                                let owners: HashMap<i64, u32> = $bulk::lookup(&mut *tx, &missed)
+                                    .await?
+                                    .into_iter()
+                                    .collect();
+                                if chunk.iter().any(|(r, id)| {
+                                    owners.get(id).is_some_and(|owner| *owner != r.from)
+                                }) {
+                                    return Err(sqlx::Error::Protocol(ID_RACE.into()));
+                                }
+                            }
+                            inserted_packets.extend(inserted);
                         }
                     }
                     // Receptions, deduplicated within the batch. Those of packets inserted
@@ -475,6 +493,10 @@ fn summary(op: &WriteOp) -> String {
     }
 }
 
+/// Two writers gave one packet id to different senders' packets at the same moment; the
+/// batch is retried, and resolving ids again then sees the other writer's row.
+const ID_RACE: &str = "a packet id was taken by another writer's packet at the same moment";
+
 /// A failed flush, and whether waiting and retrying can help.
 #[derive(Debug, thiserror::Error)]
 #[error("{source}")]
@@ -496,6 +518,7 @@ impl From<sqlx::Error> for FlushError {
 /// Connection and pool-timeout errors are worth retrying; anything else is about the data.
 fn is_transient(e: &sqlx::Error) -> bool {
     match e {
+        sqlx::Error::Protocol(msg) if msg == ID_RACE => true,
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed

@@ -9,3 +9,4 @@ mod helpers;
 mod hostile;
 mod outages;
 mod real_traffic;
+mod transport;
