@@ -82,6 +82,7 @@ pub const KEYS: &[KeySpec] = &[
     k("mqtt", "flood_per_minute", "60"),
     k("mqtt", "flood_per_hour", "600"),
     k("mqtt", "redact_direct_messages", "false"),
+    k("mqtt", "decode_json", "false"),
     k("mqtt", "queue_size", "20000"),
     k(
         "database",

@@ -126,6 +126,8 @@ pub struct Mqtt {
     pub flood_per_hour: u32,
     /// Store direct text messages with their text removed.
     pub redact_direct_messages: bool,
+    /// Decode Meshtastic's JSON topics (`…/2/json/…`) instead of skipping them.
+    pub decode_json: bool,
     /// Accepted messages buffered for the database writer.
     pub queue_size: usize,
 }
@@ -532,6 +534,7 @@ impl Raw {
             )?,
             flood_per_hour: self.num("mqtt", "flood_per_hour", "a whole number (0 disables)")?,
             redact_direct_messages: self.bool("mqtt", "redact_direct_messages")?,
+            decode_json: self.bool("mqtt", "decode_json")?,
             queue_size,
         };
 

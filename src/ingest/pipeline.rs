@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use meshview_protocol::{
-    DecodeOptions, Decryption, Keyring, NodeId, Payload, decode_envelope_with, pb,
+    DecodeOptions, Decryption, Keyring, NodeId, Payload, RejectReason, decode_envelope_with, pb,
 };
 use prost::Message;
 
@@ -39,6 +39,7 @@ pub struct Pipeline {
     skip: HashSet<u32>,
     flood: FloodGuard,
     redact_direct_messages: bool,
+    decode_json: bool,
     decode: DecodeOptions,
     stats: Arc<IngestStats>,
 }
@@ -62,6 +63,7 @@ impl Pipeline {
                 per_hour: cfg.mqtt.flood_per_hour,
             }),
             redact_direct_messages: cfg.mqtt.redact_direct_messages,
+            decode_json: cfg.mqtt.decode_json,
             decode: DecodeOptions::default(),
             stats,
         })
@@ -74,7 +76,13 @@ impl Pipeline {
     /// Handles one message received at `now_us`.
     pub fn handle(&mut self, topic: &str, payload: &[u8], now_us: i64) -> Option<WriteOp> {
         self.stats.received();
-        let env = match decode_envelope_with(topic, payload, &self.keyring, &self.decode) {
+        let decoded_env = match decode_envelope_with(topic, payload, &self.keyring, &self.decode) {
+            Err(RejectReason::JsonTopic) if self.decode_json => {
+                meshview_protocol::json::decode_json_envelope(topic, payload)
+            }
+            other => other,
+        };
+        let env = match decoded_env {
             Ok(e) => e,
             Err(reason) => {
                 self.stats.dropped(reason.as_str());
@@ -94,7 +102,7 @@ impl Pipeline {
                 self.stats.accepted();
                 return Some(WriteOp::Node {
                     node: from,
-                    channel: env.channel.clone(),
+                    channel: clean(&env.channel),
                     facts: map_report_facts(m),
                     at_us: now_us,
                 });
@@ -137,8 +145,8 @@ impl Pipeline {
                     tracing::debug!(sender = %env.from(), claimed = %u.id, "NODEINFO claims another node id");
                 }
                 facts = Some(NodeFacts::Info {
-                    long_name: u.long_name.clone(),
-                    short_name: u.short_name.clone(),
+                    long_name: clean(&u.long_name),
+                    short_name: clean(&u.short_name),
                     hw_model: meshview_protocol::payload::hw_model_name(u.hw_model),
                     role: meshview_protocol::payload::role_name(u.role),
                 });
@@ -200,7 +208,7 @@ impl Pipeline {
             from,
             to: env.to().0,
             portnum,
-            channel: env.channel.clone(),
+            channel: clean(&env.channel),
             payload: packet.encode_to_vec(),
             gateway: env.gateway.0,
             rx_time: env.rx_time() as i64,
@@ -208,7 +216,7 @@ impl Pipeline {
             hop_start: env.hop_start() as i32,
             rx_snr: env.rx_snr(),
             rx_rssi: env.rx_rssi(),
-            topic: topic.to_string(),
+            topic: clean(topic),
             received_us: now_us,
             facts,
             public_key,
@@ -223,15 +231,25 @@ impl Pipeline {
     }
 }
 
+/// Text from the mesh as stored: NUL characters removed (PostgreSQL text cannot hold
+/// them, and firmware pads some names with them).
+fn clean(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s.to_owned()
+    }
+}
+
 fn map_report_facts(m: &pb::MapReport) -> NodeFacts {
     let f = meshview_protocol::payload::MapReportFields::from(m);
     let has_position = f.latitude_i != 0 && f.longitude_i != 0;
     NodeFacts::MapReport {
-        long_name: f.long_name,
-        short_name: f.short_name,
+        long_name: clean(&f.long_name),
+        short_name: clean(&f.short_name),
         hw_model: f.hw_model,
         role: f.role,
-        firmware: f.firmware_version,
+        firmware: clean(&f.firmware_version),
         lat: has_position.then_some(f.latitude_i as i64),
         lon: has_position.then_some(f.longitude_i as i64),
     }

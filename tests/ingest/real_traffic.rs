@@ -157,4 +157,41 @@ async fn real_traffic_is_stored_exactly(backend: Backend) {
     );
 }
 
-both_backends!(real_traffic_is_stored_exactly);
+/// The real JSON-topic sample: skipped by default, stored when `mqtt.decode_json` is on,
+/// with the NUL padding of its name removed (PostgreSQL text cannot hold NUL).
+async fn json_topic_sample(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/real-traffic/real_samples.jsonl");
+    let line = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("JSON_TOPIC_NODEINFO"))
+        .unwrap()
+        .to_string();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let payload = meshview::simulate::b64_decode(v["payload_b64"].as_str().unwrap()).unwrap();
+    let msgs = vec![("msh/EU_868/2/json/LongFast/!e2e52244".to_string(), payload)];
+    let capture = write_capture(db.dir.path(), "json.jsonl", &msgs);
+    let log = replay(&db, &capture).await;
+    assert!(log.contains("\"json_topic\": 1"), "{log}");
+    assert_eq!(db.count("packet").await, 0);
+
+    let mut cmd = db.command(&["ingest", "--replay", capture.to_str().unwrap()]);
+    cmd.env("MESHVIEW_MQTT__DECODE_JSON", "true");
+    let out = crate::common::run_command(cmd).await;
+    assert!(out.success, "{}", out.all());
+    assert_eq!(db.count("packet").await, 1);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM node WHERE node_id = 4201166456 AND long_name = 'P2000 Portal ' AND short_name = 'P200'")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM node WHERE node_id = 3806667332 AND is_mqtt_gateway")
+            .await,
+        1
+    );
+}
+
+both_backends!(real_traffic_is_stored_exactly, json_topic_sample);

@@ -34,6 +34,10 @@ pub enum RejectReason {
     StatTopic,
     /// `…/2/json/…`: JSON packets are not decoded here.
     JsonTopic,
+    /// A JSON-topic message that is not Meshtastic JSON.
+    NotJson,
+    /// A Meshtastic JSON message of a type we do not decode.
+    JsonUnsupported,
     /// Not a valid ServiceEnvelope (bad wire format, truncated, invalid UTF-8 in a string…).
     NotProtobuf,
     /// A valid envelope without a packet.
@@ -48,10 +52,12 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// All reasons, for pre-registering metrics.
-    pub const ALL: [RejectReason; 8] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::PayloadTooLarge,
         RejectReason::StatTopic,
         RejectReason::JsonTopic,
+        RejectReason::NotJson,
+        RejectReason::JsonUnsupported,
         RejectReason::NotProtobuf,
         RejectReason::NoPacket,
         RejectReason::NoPayload,
@@ -65,6 +71,8 @@ impl RejectReason {
             RejectReason::PayloadTooLarge => "payload_too_large",
             RejectReason::StatTopic => "stat_topic",
             RejectReason::JsonTopic => "json_topic",
+            RejectReason::NotJson => "not_json",
+            RejectReason::JsonUnsupported => "json_unsupported",
             RejectReason::NotProtobuf => "not_protobuf",
             RejectReason::NoPacket => "no_packet",
             RejectReason::NoPayload => "no_payload",

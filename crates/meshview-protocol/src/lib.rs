@@ -12,6 +12,7 @@
 //! | [`keys`] | channel keys, firmware PSK shorthand, channel hash |
 //! | [`crypto`] | AES-CTR channel decryption and key selection |
 //! | [`envelope`] | `decode_envelope`: MQTT payload → decrypted packet or a counted reject reason |
+//! | [`json`] | Meshtastic's MQTT JSON format → the same decoded packet |
 //! | [`payload`] | `Data.payload` decoded per port, plus the fields the writer stores |
 //! | [`text_format`] | Python protobuf text format, as MeshView's API prints payloads |
 //!
@@ -20,6 +21,7 @@
 
 pub mod crypto;
 pub mod envelope;
+pub mod json;
 pub mod keys;
 pub mod links;
 pub mod node_id;
