@@ -173,3 +173,61 @@ pub fn unique_prefix(tag: &str) -> String {
             .subsec_nanos()
     )
 }
+
+/// Packets and receptions of the small simulated mesh the outage tests publish.
+pub fn truth_packets(prefix: &str, seed: u64, packets: usize) -> (usize, usize) {
+    let mut sim = meshview::simulate::Simulator::new(meshview::simulate::SimConfig {
+        nodes: 20,
+        gateways: 4,
+        packets,
+        seed,
+        region_topic: prefix.to_string(),
+        ..meshview::simulate::SimConfig::default()
+    })
+    .unwrap();
+    for _ in sim.by_ref() {}
+    (sim.truth().packets, sim.truth().receptions)
+}
+
+/// `meshview simulate --publish` of that mesh, as fast as possible (set the broker with
+/// `MESHVIEW_MQTT__…` variables on the returned command).
+pub fn publish_cmd(
+    db: &TestDb,
+    prefix: &str,
+    seed: u64,
+    packets: usize,
+) -> tokio::process::Command {
+    db.command(&[
+        "simulate",
+        "--publish",
+        "--rate",
+        "0",
+        "--topic-prefix",
+        prefix,
+        "--nodes",
+        "20",
+        "--gateways",
+        "4",
+        "--packets",
+        &packets.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ])
+}
+
+/// Publishes that mesh to the plain broker on 127.0.0.1:`port`.
+pub async fn publish(db: &TestDb, port: u16, prefix: &str, seed: u64, packets: usize) {
+    let mut cmd = publish_cmd(db, prefix, seed, packets);
+    cmd.env("MESHVIEW_MQTT__SERVER", "127.0.0.1")
+        .env("MESHVIEW_MQTT__PORT", port.to_string());
+    let out = crate::common::run_command(cmd).await;
+    assert!(out.success, "{}", out.all());
+}
+
+/// The simulator's private-channel key, for writers that must decrypt all of it.
+pub fn keys() -> (&'static str, &'static str) {
+    (
+        "MESHVIEW_MQTT__SECONDARY_KEYS",
+        meshview::simulate::DEFAULT_SECONDARY_KEY_B64,
+    )
+}

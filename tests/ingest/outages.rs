@@ -3,54 +3,8 @@
 
 use std::time::Duration;
 
-use meshview::simulate::{SimConfig, Simulator};
-
-use crate::common::{Backend, Broker, Spawned, TestDb, free_port, run_command};
-use crate::helpers::{start_ingest, unique_prefix, wait_for_count};
-
-fn truth_packets(prefix: &str, seed: u64, packets: usize) -> (usize, usize) {
-    let mut sim = Simulator::new(SimConfig {
-        nodes: 20,
-        gateways: 4,
-        packets,
-        seed,
-        region_topic: prefix.to_string(),
-        ..SimConfig::default()
-    })
-    .unwrap();
-    for _ in sim.by_ref() {}
-    (sim.truth().packets, sim.truth().receptions)
-}
-
-async fn publish(db: &TestDb, port: u16, prefix: &str, seed: u64, packets: usize) {
-    let mut cmd = db.command(&[
-        "simulate",
-        "--publish",
-        "--rate",
-        "0",
-        "--topic-prefix",
-        prefix,
-        "--nodes",
-        "20",
-        "--gateways",
-        "4",
-        "--packets",
-        &packets.to_string(),
-        "--seed",
-        &seed.to_string(),
-    ]);
-    cmd.env("MESHVIEW_MQTT__SERVER", "127.0.0.1")
-        .env("MESHVIEW_MQTT__PORT", port.to_string());
-    let out = run_command(cmd).await;
-    assert!(out.success, "{}", out.all());
-}
-
-fn keys() -> (&'static str, &'static str) {
-    (
-        "MESHVIEW_MQTT__SECONDARY_KEYS",
-        meshview::simulate::DEFAULT_SECONDARY_KEY_B64,
-    )
-}
+use crate::common::{Backend, Broker, Spawned, TestDb, free_port};
+use crate::helpers::{keys, publish, start_ingest, truth_packets, unique_prefix, wait_for_count};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_mid_stream() {

@@ -6,52 +6,9 @@ use std::time::Duration;
 use meshview::simulate::{SimConfig, Simulator};
 
 use crate::common::{Backend, TestDb, free_port, run_command};
-use crate::helpers::{start_ingest, unique_prefix, wait_for_count};
-
-fn truth(prefix: &str, seed: u64, packets: usize) -> (usize, usize) {
-    let mut sim = Simulator::new(SimConfig {
-        nodes: 20,
-        gateways: 4,
-        packets,
-        seed,
-        region_topic: prefix.to_string(),
-        ..SimConfig::default()
-    })
-    .unwrap();
-    for _ in sim.by_ref() {}
-    (sim.truth().packets, sim.truth().receptions)
-}
-
-fn publish_cmd(db: &TestDb, prefix: &str, seed: u64, packets: usize) -> tokio::process::Command {
-    let mut cmd = db.command(&[
-        "simulate",
-        "--publish",
-        "--rate",
-        "0",
-        "--topic-prefix",
-        prefix,
-        "--nodes",
-        "20",
-        "--gateways",
-        "4",
-        "--packets",
-        &packets.to_string(),
-        "--seed",
-        &seed.to_string(),
-    ]);
-    cmd.env(
-        "MESHVIEW_MQTT__SECONDARY_KEYS",
-        meshview::simulate::DEFAULT_SECONDARY_KEY_B64,
-    );
-    cmd
-}
-
-fn keys() -> (&'static str, &'static str) {
-    (
-        "MESHVIEW_MQTT__SECONDARY_KEYS",
-        meshview::simulate::DEFAULT_SECONDARY_KEY_B64,
-    )
-}
+use crate::helpers::{
+    keys, publish_cmd, start_ingest, truth_packets as truth, unique_prefix, wait_for_count,
+};
 
 /// A broker that only speaks TLS, with a certificate for `localhost` signed by a test CA.
 struct TlsBroker {
