@@ -170,6 +170,10 @@ pub enum DbCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Recompute the rollup tables (traffic_hourly, traffic_hourly_total, node_link) from
+    /// the raw rows, e.g. after a decoder fix. Takes the migration lock; stop the writer
+    /// first or expect it to wait.
+    RebuildRollups,
     /// Write a new migration's files with a fresh revision id and the head as parent.
     Revision {
         #[arg(short, long)]
@@ -401,6 +405,14 @@ async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
             }
         }
         DbCommand::Check { dir } => return db_check(ctx, dir).await,
+        DbCommand::RebuildRollups => {
+            let started = std::time::Instant::now();
+            let links = migrations::rebuild_rollups(url, chain).await?;
+            println!(
+                "rebuilt traffic_hourly, traffic_hourly_total and node_link ({links} links) in {} ms",
+                started.elapsed().as_millis()
+            );
+        }
         DbCommand::Revision { .. } => unreachable!("handled before loading config"),
     }
     Ok(ExitCode::SUCCESS)

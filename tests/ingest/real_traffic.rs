@@ -155,6 +155,22 @@ async fn real_traffic_is_stored_exactly(backend: Backend) {
         db.scalar("SELECT SUM(count) FROM node_link").await,
         link_sum
     );
+
+    // The rebuild command recomputes the rollups from raw rows.
+    db.exec("DELETE FROM node_link; UPDATE traffic_hourly SET packets = 0; DELETE FROM traffic_hourly_total")
+        .await;
+    let out = db.run(&["db", "rebuild-rollups"]).await;
+    assert!(out.success, "{}", out.all());
+    assert_eq!(
+        db.scalar("SELECT SUM(packets) FROM traffic_hourly").await,
+        261
+    );
+    assert_eq!(
+        db.scalar("SELECT SUM(packets) FROM traffic_hourly_total")
+            .await,
+        261
+    );
+    assert_eq!(db.count("node_link").await, links);
 }
 
 /// The real JSON-topic sample: skipped by default, stored when `mqtt.decode_json` is on,

@@ -655,3 +655,27 @@ pub async fn downgrade(
     conn.close().await;
     result
 }
+
+/// Recomputes the rollup tables from the raw rows in one transaction, under the migration
+/// lock (so no migration runs meanwhile). Returns the number of links.
+pub async fn rebuild_rollups(url: &DatabaseUrl, chain: &Chain) -> Result<u64, MigrateError> {
+    let (lock, mut conn) = lock_and_open(url).await?;
+    let result = async {
+        let state = read_state(&mut conn, chain).await?;
+        if !state.is_at_head(chain) {
+            return Err(MigrateError::Target(
+                "the schema is not current; run `meshview db upgrade` first".into(),
+            ));
+        }
+        let conn = &mut conn;
+        let links: u64 = in_transaction!(conn, {
+            crate::store::rollups::rebuild_traffic_hourly(conn).await?;
+            crate::store::rollups::rebuild_node_link(conn).await
+        })?;
+        Ok(links)
+    }
+    .await;
+    lock.release(&mut conn).await;
+    conn.close().await;
+    result
+}
