@@ -144,6 +144,30 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20_000.0)]
         rate: f64,
     },
+    /// Builds a big realistic database on the configured backend (--database): the
+    /// simulated mesh through the real pipeline and batch writer, import times spread
+    /// over the last --days days. Refuses a database that already holds packets.
+    Seed {
+        /// Packets to simulate.
+        #[arg(long, default_value_t = 3_000_000)]
+        packets: usize,
+        #[arg(long, default_value_t = 2000)]
+        nodes: usize,
+        #[arg(long, default_value_t = 150)]
+        gateways: usize,
+        /// Import times span this many days, ending now.
+        #[arg(long, default_value_t = 14.0)]
+        days: f64,
+        /// Average number of gateways hearing each packet.
+        #[arg(long, default_value_t = 4.0)]
+        receptions_per_packet: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Measures the reader: every API endpoint and page, sequentially (latency
+    /// percentiles) and as a mixed load (requests/s), against --url or a `meshview serve`
+    /// it starts on the configured database (then also its memory).
+    Api(crate::bench::api::ApiArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -306,6 +330,29 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             println!("|---|---|---|---|---|---|---|---|");
             println!("{r}");
+        }
+        Command::Bench(BenchCommand::Seed {
+            packets,
+            nodes,
+            gateways,
+            days,
+            receptions_per_packet,
+            seed,
+        }) => {
+            let b = crate::bench::seed::SeedBench {
+                packets,
+                nodes,
+                gateways,
+                days,
+                receptions_per_packet,
+                seed,
+            };
+            let r = crate::bench::seed::run(&ctx.config, &ctx.chain, &b).await?;
+            println!("{r}");
+        }
+        Command::Bench(BenchCommand::Api(args)) => {
+            let report = crate::bench::api::run(&ctx.config, cli.config.as_deref(), &args).await?;
+            println!("{report}");
         }
         Command::Config(_) => unreachable!("handled above"),
     }

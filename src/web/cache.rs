@@ -13,13 +13,29 @@ const TTL: Duration = Duration::from_secs(5);
 /// so a client walking through many of them cannot grow memory).
 const MAX_ENTRIES: usize = 512;
 
-#[derive(Default)]
+/// Set to `off` to measure the queries behind cached answers (`meshview bench api`
+/// does, unless asked to keep the cache).
+pub const DISABLE_ENV: &str = "MESHVIEW_AGGREGATE_CACHE";
+
 pub struct Cache {
     entries: Mutex<HashMap<String, (Instant, Value)>>,
+    enabled: bool,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            entries: Mutex::default(),
+            enabled: std::env::var(DISABLE_ENV).map_or(true, |v| v.trim() != "off"),
+        }
+    }
 }
 
 impl Cache {
     pub fn get(&self, key: &str) -> Option<Value> {
+        if !self.enabled {
+            return None;
+        }
         let entries = self.entries.lock().expect("cache lock");
         entries
             .get(key)
@@ -28,6 +44,9 @@ impl Cache {
     }
 
     pub fn put(&self, key: String, value: Value) {
+        if !self.enabled {
+            return;
+        }
         let mut entries = self.entries.lock().expect("cache lock");
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, (at, _)| at.elapsed() < TTL);

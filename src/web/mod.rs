@@ -75,6 +75,8 @@ pub struct AppState {
     pub hub: Arc<stream::Hub>,
     pub metrics: Arc<metrics::Metrics>,
     cache: Arc<cache::Cache>,
+    /// Per-sender sums of completed hours (top talkers), kept between requests.
+    pub(crate) sender_sums: Arc<crate::store::read::SenderSums>,
 }
 
 impl AppState {
@@ -93,6 +95,7 @@ impl AppState {
             hub: Arc::new(stream::Hub::new()),
             metrics: Arc::new(metrics::Metrics::default()),
             cache: Arc::new(cache::Cache::default()),
+            sender_sums: Arc::default(),
         }
     }
 

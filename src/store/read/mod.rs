@@ -20,7 +20,7 @@ mod traceroute;
 pub use links::{LinkRow, LinkSource, LinkWindow};
 pub use nodes::{NodeFilter, NodeRow, PublicKeyRow};
 pub use packets::{Cursor, PacketFilter, PacketRow, SeenRow};
-pub use stats::{Bucket, TopRow, TrafficFilter};
+pub use stats::{Bucket, SenderSums, TopRow, TrafficFilter};
 pub use traceroute::TraceRow;
 
 use super::Db;

@@ -98,6 +98,17 @@ pub(super) fn to_node_condition(to: i64) -> &'static str {
 
 impl PacketFilter {
     fn push_where(&self, q: &mut Sql) {
+        // With stored ids the primary key finds at most a few rows: the unary `+` keeps
+        // SQLite from walking a (port, time) or (sender, time) index instead, which it
+        // would otherwise prefer for the ORDER BY (it has no statistics to know better).
+        let by_id = self.ids.is_some();
+        let col = |c: &'static str| -> String {
+            if by_id {
+                format!("+{c}")
+            } else {
+                c.to_string()
+            }
+        };
         if let Some(ids) = &self.ids {
             q.push(" AND p.id IN (");
             for (i, id) in ids.iter().enumerate() {
@@ -112,25 +123,38 @@ impl PacketFilter {
             q.push(")");
         }
         if let Some(s) = self.since {
-            q.push(" AND p.import_time_us > ").int(s);
+            q.push(&format!(" AND {} > ", col("p.import_time_us")))
+                .int(s);
         }
         if let Some(c) = self.before {
-            q.push(" AND (p.import_time_us < ")
-                .int(c.import_time_us)
-                .push(" OR (p.import_time_us = ")
-                .int(c.import_time_us)
-                .push(" AND p.id < ")
-                .int(c.id)
-                .push("))");
+            // The leading `<=` is what an index range can use; the OR alone (with bound
+            // values) makes SQLite collect and sort every older row.
+            let t = col("p.import_time_us");
+            if c.id == i64::MIN {
+                q.push(&format!(" AND {t} < ")).int(c.import_time_us);
+            } else {
+                q.push(&format!(" AND {t} <= "))
+                    .int(c.import_time_us)
+                    .push(&format!(" AND ({t} < "))
+                    .int(c.import_time_us)
+                    .push(" OR p.id < ")
+                    .int(c.id)
+                    .push(")");
+            }
         }
         if let Some(v) = self.portnum {
-            q.push(" AND p.portnum = ").int(v as i64);
+            q.push(&format!(" AND {} = ", col("p.portnum")))
+                .int(v as i64);
         }
         if let Some(v) = self.from {
-            q.push(" AND p.from_node_id = ").int(v);
+            q.push(&format!(" AND {} = ", col("p.from_node_id"))).int(v);
         }
         if let Some(v) = self.to {
-            q.push(to_node_condition(v)).int(v);
+            if by_id {
+                q.push(" AND +p.to_node_id = ").int(v);
+            } else {
+                q.push(to_node_condition(v)).int(v);
+            }
         }
         if let Some(c) = &self.channel {
             q.and_channel("p.channel", c);

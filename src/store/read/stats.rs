@@ -1,10 +1,14 @@
 //! Traffic aggregates: series per hour or day, totals, top talkers, channels.
 //!
-//! They read the writer's rollup `traffic_hourly` (per UTC hour × sender × port ×
-//! channel: distinct packets first stored that hour, receptions stored that hour), so a
-//! day of a busy mesh is thousands of rows instead of millions. Only a recipient filter
+//! They read the writer's rollups: `traffic_hourly` (per UTC hour × sender × port ×
+//! channel: distinct packets first stored that hour, receptions stored that hour) when a
+//! sender is asked about, else `traffic_hourly_total` (the same summed over senders), so
+//! a day of a busy mesh is dozens or thousands of rows instead of millions. Only a recipient filter
 //! (`to_node`), which the rollup does not carry, reads `packet` itself, bounded by its
 //! window.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use sqlx::Row;
 
@@ -41,7 +45,92 @@ pub struct TopRow {
     pub seen: i64,
 }
 
+const HOUR: i64 = 3_600_000_000;
+const DAY: i64 = 24 * HOUR;
+/// Sender rows kept in [`SenderSums`] (about 24 bytes each): a day of a 2,000-node mesh
+/// is 2,000 rows, so this holds weeks of day blocks per channel filter.
+const MAX_CACHED_ROWS: usize = 250_000;
+
+/// Per-sender sums of completed hours, shared by the reader's requests (see
+/// [`Reader::top_talkers`]).
+#[derive(Default)]
+pub struct SenderSums {
+    inner: Mutex<SumsInner>,
+}
+
+#[derive(Default)]
+struct SumsInner {
+    blocks: HashMap<BlockKey, (u64, Arc<Block>)>,
+    rows: usize,
+    tick: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct BlockKey {
+    start: i64,
+    len: i64,
+    /// Lower-cased channel filter.
+    channel: Option<String>,
+}
+
+struct Block {
+    /// The `traffic_hourly_total` sums the block was built against.
+    check: (i64, i64),
+    /// (sender, packets, receptions).
+    rows: Vec<(i64, i64, i64)>,
+}
+
+impl SenderSums {
+    fn get(&self, key: &BlockKey) -> Option<Arc<Block>> {
+        let mut inner = self.inner.lock().expect("sender sums lock");
+        inner.tick += 1;
+        let tick = inner.tick;
+        inner.blocks.get_mut(key).map(|(used, b)| {
+            *used = tick;
+            b.clone()
+        })
+    }
+
+    fn put(&self, key: BlockKey, block: Arc<Block>) {
+        let mut inner = self.inner.lock().expect("sender sums lock");
+        if block.rows.len() > MAX_CACHED_ROWS / 4 {
+            return;
+        }
+        inner.tick += 1;
+        let tick = inner.tick;
+        inner.rows += block.rows.len();
+        if let Some((_, old)) = inner.blocks.insert(key, (tick, block)) {
+            inner.rows -= old.rows.len();
+        }
+        // Least recently used first.
+        while inner.rows > MAX_CACHED_ROWS {
+            let Some(oldest) = inner
+                .blocks
+                .iter()
+                .min_by_key(|(_, (used, _))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((_, b)) = inner.blocks.remove(&oldest) {
+                inner.rows -= b.rows.len();
+            }
+        }
+    }
+}
+
 impl TrafficFilter {
+    /// The rollup that answers this filter: without a sender, the per-hour totals over
+    /// all senders (`traffic_hourly_total`, a few dozen rows per hour) instead of the
+    /// per-sender table (thousands of rows per hour on a big mesh).
+    fn rollup_table(&self) -> &'static str {
+        if self.from.is_some() {
+            "traffic_hourly"
+        } else {
+            "traffic_hourly_total"
+        }
+    }
+
     fn push_rollup(&self, q: &mut Sql) {
         if let Some(v) = self.from {
             q.push(" AND from_node_id = ").int(v);
@@ -98,9 +187,10 @@ impl Reader {
                 .int(bucket_us)
                 .push(
                     " AS bucket, CAST(SUM(packets) AS BIGINT) AS packets, \
-                     CAST(SUM(receptions) AS BIGINT) AS receptions \
-                     FROM traffic_hourly WHERE hour_us >= ",
+                     CAST(SUM(receptions) AS BIGINT) AS receptions FROM ",
                 )
+                .push(filter.rollup_table())
+                .push(" WHERE hour_us >= ")
                 .int(since_us);
             filter.push_rollup(&mut q);
         }
@@ -130,8 +220,9 @@ impl Reader {
         }
         let mut q = Sql::new(
             "SELECT CAST(SUM(packets) AS BIGINT) AS packets, \
-             CAST(SUM(receptions) AS BIGINT) AS receptions FROM traffic_hourly WHERE 1 = 1",
+             CAST(SUM(receptions) AS BIGINT) AS receptions FROM ",
         );
+        q.push(filter.rollup_table()).push(" WHERE 1 = 1");
         if let Some(s) = since_us {
             q.push(" AND hour_us >= ").int(s);
         }
@@ -176,61 +267,216 @@ impl Reader {
 
     /// Senders ranked by receptions of their packets since `since_us` (then by packets
     /// sent, then node number), with the number of ranked senders.
+    ///
+    /// A day of a big mesh is a hundred thousand `traffic_hourly` rows (senders × ports ×
+    /// channels × hours), too many to sum per request. Completed hours never change
+    /// (traffic is counted in the hour it is stored), so their per-sender sums are kept
+    /// in `sums` as blocks (whole UTC days, else single hours) and only the current hour
+    /// is summed from the table. A block is used only while the hour totals of
+    /// `traffic_hourly_total` it was built from are unchanged (a late commit or a rollup
+    /// rebuild makes it recomputed), so answers are always exact.
     pub async fn top_talkers(
         &self,
+        sums: &SenderSums,
         since_us: i64,
+        now_us: i64,
         channel: Option<&str>,
         limit: i64,
         offset: i64,
     ) -> Result<(i64, Vec<TopRow>), sqlx::Error> {
+        let since = since_us.div_euclid(HOUR) * HOUR
+            + if since_us.rem_euclid(HOUR) > 0 {
+                HOUR
+            } else {
+                0
+            };
+        let current = now_us.div_euclid(HOUR) * HOUR;
+        let channel_key = channel.map(str::to_lowercase);
+        let mut acc: HashMap<i64, (i64, i64)> = HashMap::new();
+        if since < current {
+            let checks = self.hour_totals(since, current, channel).await?;
+            let mut t = since;
+            while t < current {
+                let len = if t.rem_euclid(DAY) == 0 && t + DAY <= current {
+                    DAY
+                } else {
+                    HOUR
+                };
+                let mut check = (0i64, 0i64);
+                let mut h = t;
+                while h < t + len {
+                    if let Some((p, r)) = checks.get(&h) {
+                        check.0 += p;
+                        check.1 += r;
+                    }
+                    h += HOUR;
+                }
+                // No traffic in the block: no rows to sum.
+                if check != (0, 0) {
+                    let key = BlockKey {
+                        start: t,
+                        len,
+                        channel: channel_key.clone(),
+                    };
+                    let block = match sums.get(&key) {
+                        Some(b) if b.check == check => b,
+                        _ => {
+                            let rows = self.sender_sums(t, Some(t + len), channel).await?;
+                            let b = Arc::new(Block { check, rows });
+                            sums.put(key, b.clone());
+                            b
+                        }
+                    };
+                    for &(id, sent, seen) in &block.rows {
+                        let e = acc.entry(id).or_default();
+                        e.0 += sent;
+                        e.1 += seen;
+                    }
+                }
+                t += len;
+            }
+        }
+        for (id, sent, seen) in self.sender_sums(since.max(current), None, channel).await? {
+            let e = acc.entry(id).or_default();
+            e.0 += sent;
+            e.1 += seen;
+        }
+        let total = acc.len() as i64;
+        let mut ranked: Vec<(i64, i64, i64)> = acc
+            .into_iter()
+            .map(|(id, (sent, seen))| (id, sent, seen))
+            .collect();
+        ranked.sort_unstable_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
+        let page: Vec<(i64, i64, i64)> = ranked
+            .into_iter()
+            .skip(offset.max(0) as usize)
+            .take(limit.max(0) as usize)
+            .collect();
+        let names = self
+            .node_names(&page.iter().map(|r| r.0).collect::<Vec<_>>())
+            .await?;
+        Ok((
+            total,
+            page.into_iter()
+                .map(|(node_id, sent, seen)| {
+                    let (long_name, short_name, channel) =
+                        names.get(&node_id).cloned().unwrap_or_default();
+                    TopRow {
+                        node_id,
+                        long_name,
+                        short_name,
+                        channel,
+                        sent,
+                        seen,
+                    }
+                })
+                .collect(),
+        ))
+    }
+
+    /// Packets and receptions per hour in `[from, to)` over all senders.
+    async fn hour_totals(
+        &self,
+        from: i64,
+        to: i64,
+        channel: Option<&str>,
+    ) -> Result<HashMap<i64, (i64, i64)>, sqlx::Error> {
+        let mut q = Sql::new(
+            "SELECT hour_us, CAST(SUM(packets) AS BIGINT) AS packets, \
+             CAST(SUM(receptions) AS BIGINT) AS receptions FROM traffic_hourly_total \
+             WHERE hour_us >= ",
+        );
+        q.int(from).push(" AND hour_us < ").int(to);
+        if let Some(c) = channel {
+            q.and_channel("channel", c);
+        }
+        q.push(" GROUP BY hour_us");
+        with_pool!(&self.db, |p| {
+            let rows = build_query!(q).fetch_all(p).await?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.get::<i64, _>("hour_us"),
+                        (
+                            r.get::<Option<i64>, _>("packets").unwrap_or(0),
+                            r.get::<Option<i64>, _>("receptions").unwrap_or(0),
+                        ),
+                    )
+                })
+                .collect())
+        })
+    }
+
+    /// Per-sender packets and receptions in `[from, to)` (`to = None`: open-ended).
+    async fn sender_sums(
+        &self,
+        from: i64,
+        to: Option<i64>,
+        channel: Option<&str>,
+    ) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
         // `+from_node_id` keeps SQLite on the primary key's hour range; grouping by the
         // bare column would make it walk the whole sender index to avoid a sort.
-        let mut inner = Sql::new(
+        let mut q = Sql::new(
             "SELECT +from_node_id AS from_node_id, CAST(SUM(packets) AS BIGINT) AS sent, \
              CAST(SUM(receptions) AS BIGINT) AS seen FROM traffic_hourly WHERE hour_us >= ",
         );
-        inner.int(since_us);
-        if let Some(c) = channel {
-            inner.and_channel("channel", c);
+        q.int(from);
+        if let Some(to) = to {
+            q.push(" AND hour_us < ").int(to);
         }
-        inner.push(" GROUP BY 1");
-        let mut count = Sql::new("SELECT count(*) FROM (");
-        count.args = inner.args.clone();
-        count.push(&inner.text).push(") c");
-        let mut q = Sql::new(
-            "SELECT t.from_node_id, t.sent, t.seen, n.long_name, n.short_name, n.channel FROM (",
-        );
-        q.args = inner.args.clone();
-        q.push(&inner.text)
-            .push(
-                ") t LEFT JOIN node n ON n.node_id = t.from_node_id \
-                 ORDER BY t.seen DESC, t.sent DESC, t.from_node_id LIMIT ",
-            )
-            .int(limit)
-            .push(" OFFSET ")
-            .int(offset);
+        if let Some(c) = channel {
+            q.and_channel("channel", c);
+        }
+        q.push(" GROUP BY 1");
         with_pool!(&self.db, |p| {
-            let total: i64 = build_query!(count).fetch_one(p).await?.get(0);
             let rows = build_query!(q).fetch_all(p).await?;
-            Ok((
-                total,
-                rows.iter()
-                    .map(|r| TopRow {
-                        node_id: r.get("from_node_id"),
-                        long_name: r.get("long_name"),
-                        short_name: r.get("short_name"),
-                        channel: r.get("channel"),
-                        sent: r.get::<Option<i64>, _>("sent").unwrap_or(0),
-                        seen: r.get::<Option<i64>, _>("seen").unwrap_or(0),
-                    })
-                    .collect(),
-            ))
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.get::<i64, _>("from_node_id"),
+                        r.get::<Option<i64>, _>("sent").unwrap_or(0),
+                        r.get::<Option<i64>, _>("seen").unwrap_or(0),
+                    )
+                })
+                .collect())
         })
+    }
+
+    /// Long name, short name and channel of the given nodes (absent: no node row).
+    #[allow(clippy::type_complexity)]
+    async fn node_names(
+        &self,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, (Option<String>, Option<String>, Option<String>)>, sqlx::Error> {
+        let mut out = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut q =
+            Sql::new("SELECT node_id, long_name, short_name, channel FROM node WHERE node_id IN (");
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.int(*id);
+        }
+        q.push(")");
+        with_pool!(&self.db, |p| {
+            for r in build_query!(q).fetch_all(p).await? {
+                out.insert(
+                    r.get::<i64, _>("node_id"),
+                    (r.get("long_name"), r.get("short_name"), r.get("channel")),
+                );
+            }
+        });
+        Ok(out)
     }
 
     /// Channels with traffic since `since_us`, sorted.
     pub async fn channels(&self, since_us: i64) -> Result<Vec<String>, sqlx::Error> {
-        const SQL: &str = "SELECT DISTINCT channel FROM traffic_hourly \
+        const SQL: &str = "SELECT DISTINCT channel FROM traffic_hourly_total \
              WHERE hour_us >= $1 AND channel <> '' ORDER BY channel LIMIT 1000";
         with_pool!(&self.db, |p| {
             sqlx::query_scalar(SQL).bind(since_us).fetch_all(p).await

@@ -157,11 +157,13 @@ pub async fn top(
             format!("{offset} is out of range (0..=1000000)"),
         ));
     }
-    let since = window_start(period, length, now_us());
+    let now = now_us();
+    let since = window_start(period, length, now);
     let key = format!("top|{since}|{channel:?}|{limit}|{offset}");
+    let sums = state.sender_sums.clone();
     cached(&state, key, || async move {
         let (total, rows) = db
-            .top_talkers(since, channel.as_deref(), limit, offset)
+            .top_talkers(&sums, since, now, channel.as_deref(), limit, offset)
             .await?;
         let nodes: Vec<Value> = rows
             .iter()
