@@ -828,7 +828,7 @@ async fn start_server(
         .env("MESHVIEW_SERVER__PORT", "0")
         .env("MESHVIEW_SERVER__TLS_CERT", "")
         .env("MESHVIEW_LOGGING__ACCESS_LOG", "false")
-        .env("MESHVIEW_LOG", "warn,meshview::app=info")
+        .env("MESHVIEW_LOG", "warn,meshview::app=info,meshview::web=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -854,9 +854,17 @@ async fn start_server(
         Ok(Ok(Some(a))) if !a.is_empty() => a,
         _ => bail!("meshview serve did not start listening (see its log above)"),
     };
-    // Keep draining its log (and show warnings).
+    // Keep draining its log (and show warnings); note when its warm-up is done.
+    let (warm_tx, warm_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
+        let mut warm_tx = Some(warm_tx);
         while let Ok(Some(l)) = lines.next_line().await {
+            if l.contains("top talkers warmed up") {
+                if let Some(tx) = warm_tx.take() {
+                    let _ = tx.send(());
+                }
+                continue;
+            }
             eprintln!("  server: {l}");
         }
     });
@@ -878,6 +886,8 @@ async fn start_server(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The reader sums the usual top-talker windows once it is ready: measure after that.
+    let _ = tokio::time::timeout(Duration::from_secs(60), warm_rx).await;
     Ok(server)
 }
 

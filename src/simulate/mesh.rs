@@ -63,7 +63,17 @@ pub(crate) struct Mesh {
     pub hostile: usize,
     /// Index of the node that announces two public keys.
     pub impersonator: usize,
+    /// Per node, the [`NEAR_CACHED`] nearest other nodes, nearest first (positions never
+    /// change; sorting every node by distance per packet made a 2,000-node mesh slow).
+    near: Vec<Vec<u32>>,
+    /// Per node, the hearing weight of every gateway (index = gateway), see
+    /// [`Mesh::hearing_gateways`].
+    gateway_weights: Vec<Vec<f64>>,
 }
+
+/// How many nearest neighbours are kept per node: callers ask for at most 6, excluding
+/// at most one node.
+const NEAR_CACHED: usize = 8;
 
 const PLACES: [&str; 24] = [
     "Mission Peak",
@@ -249,12 +259,32 @@ impl Mesh {
             }
         }
 
-        Mesh {
+        let mut mesh = Mesh {
             nodes,
             gateways,
             hostile,
             impersonator,
-        }
+            near: Vec::new(),
+            gateway_weights: Vec::new(),
+        };
+        mesh.near = (0..n)
+            .map(|i| {
+                let mut v = mesh.by_distance(i, &[]);
+                v.truncate(NEAR_CACHED);
+                v.into_iter().map(|j| j as u32).collect()
+            })
+            .collect();
+        mesh.gateway_weights = (0..n)
+            .map(|s| {
+                mesh.gateway_indices()
+                    .map(|g| {
+                        let d = mesh.distance_km(s, g);
+                        1.0 / ((d + 3.0) * (d + 3.0))
+                    })
+                    .collect()
+            })
+            .collect();
+        mesh
     }
 
     pub fn gateway_indices(&self) -> std::ops::Range<usize> {
@@ -270,8 +300,9 @@ impl Mesh {
         (dx * dx + dy * dy).sqrt()
     }
 
-    /// Other nodes ordered by distance from `from`, nearest first.
-    pub fn nearest(&self, from: usize, exclude: &[usize]) -> Vec<usize> {
+    /// Every other node (but `exclude`) ordered by distance from `from`, nearest first;
+    /// ties by index, so the order is total and the simulation deterministic.
+    fn by_distance(&self, from: usize, exclude: &[usize]) -> Vec<usize> {
         let mut v: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| i != from && !exclude.contains(&i))
             .collect();
@@ -281,6 +312,22 @@ impl Mesh {
                 .then(a.cmp(&b))
         });
         v
+    }
+
+    /// The `k` nodes nearest to `from` (but `exclude`), nearest first: the first `k` of
+    /// [`Mesh::by_distance`], from the cache when it holds enough.
+    pub fn nearest(&self, from: usize, exclude: &[usize], k: usize) -> Vec<usize> {
+        if k + exclude.len() > NEAR_CACHED {
+            let mut v = self.by_distance(from, exclude);
+            v.truncate(k);
+            return v;
+        }
+        self.near[from]
+            .iter()
+            .map(|&j| j as usize)
+            .filter(|j| !exclude.contains(j))
+            .take(k)
+            .collect()
     }
 
     /// The gateways that hear a packet from `sender`: 1–5 of them, nearer ones
@@ -301,10 +348,7 @@ impl Mesh {
         let mut pool: Vec<(usize, f64)> = self
             .gateway_indices()
             .filter(|&g| g != sender)
-            .map(|g| {
-                let d = self.distance_km(sender, g);
-                (g, 1.0 / ((d + 3.0) * (d + 3.0)))
-            })
+            .map(|g| (g, self.gateway_weights[sender][g]))
             .collect();
         while chosen.len() < wanted && !pool.is_empty() {
             let total: f64 = pool.iter().map(|(_, w)| w).sum();
@@ -342,7 +386,14 @@ impl Mesh {
                 )
             })
             .collect();
-        cands.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
+        // Only the best `wanted` are needed, in order: select them, then sort those (the
+        // same result as sorting all, as the order is total).
+        let by_score = |x: &(usize, f64), y: &(usize, f64)| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0));
+        if cands.len() > wanted {
+            cands.select_nth_unstable_by(wanted, by_score);
+            cands.truncate(wanted);
+        }
+        cands.sort_by(by_score);
         let mut hops: Vec<usize> = cands.iter().take(wanted).map(|c| c.0).collect();
         // Order hops along the path: by distance from the origin.
         hops.sort_by(|&x, &y| {

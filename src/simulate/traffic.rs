@@ -656,7 +656,7 @@ impl Traffic {
             return self.telemetry_fallback(now, out);
         };
         let count = self.rng.random_range(1..=6);
-        let near = self.mesh.nearest(from, &[]);
+        let near = self.mesh.nearest(from, &[], count);
         let neighbors = near
             .into_iter()
             .take(count)
@@ -1037,7 +1037,7 @@ impl Traffic {
         let near = if hops == 0 {
             Vec::new()
         } else {
-            self.mesh.nearest(gateway, &[sender])
+            self.mesh.nearest(gateway, &[sender], 3)
         };
         // The last transmitter is a node near the gateway (or the sender itself
         // when it was heard directly or nobody else could have relayed it).
@@ -1045,7 +1045,7 @@ impl Traffic {
             hops = 0;
             (s.relay_byte(), d)
         } else {
-            let pick = near[self.rng.random_range(0..near.len().min(3))];
+            let pick = near[self.rng.random_range(0..near.len())];
             (
                 self.node(pick).relay_byte(),
                 self.mesh.distance_km(pick, gateway),

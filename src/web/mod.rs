@@ -133,7 +133,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/version", get(health::version)),
         ("/metrics", get(metrics::metrics)),
         ("/api/openapi.json", get(api::openapi)),
-        ("/api/nodes", get(api::nodes::nodes)),
+        ("/api/nodes", get(api::nodes::nodes_http)),
         ("/api/packets", get(api::packets::packets)),
         (
             "/api/packets_seen/{packet_id}",
@@ -228,6 +228,7 @@ pub async fn serve(
         state.live.clone(),
         shutdown.clone(),
     ));
+    let warm = tokio::spawn(warm_up(state.phase.clone(), state.sender_sums.clone()));
     // Open streams end with the server, or graceful shutdown would wait for them forever.
     state.hub.set_shutdown(shutdown.clone());
     let tls = state.config.server.tls_cert.clone();
@@ -254,7 +255,36 @@ pub async fn serve(
         }
     };
     feed.abort();
+    warm.abort();
     result
+}
+
+/// Once the database is ready, computes the top talkers of the usual windows (the last
+/// 24 hours, today, the last 7 days) in the background, so the first visitor does not
+/// pay for summing a week of the per-sender rollup (a second or more on a big mesh).
+async fn warm_up(mut phase: watch::Receiver<Phase>, sums: Arc<crate::store::read::SenderSums>) {
+    let db = loop {
+        if let Phase::Ready(db) = &*phase.borrow_and_update() {
+            break db.clone();
+        }
+        if phase.changed().await.is_err() {
+            return;
+        }
+    };
+    let reader = Reader::new(db);
+    let now = crate::store::now_us();
+    let started = Instant::now();
+    for (period, length) in [(params::Period::Hour, 24), (params::Period::Day, 7)] {
+        let since = api::stats::window_start(period, length, now);
+        if let Err(e) = reader.top_talkers(&sums, since, now, None, 1, 0).await {
+            tracing::debug!(error = %e, "top talkers warm-up failed");
+            return;
+        }
+    }
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "top talkers warmed up"
+    );
 }
 
 /// Loads the certificate chain and key: MeshView keeps both in one PEM (`tls_cert`);

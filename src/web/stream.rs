@@ -60,6 +60,11 @@ pub struct StreamItem {
 pub struct Hub {
     tx: broadcast::Sender<Arc<StreamItem>>,
     clients: AtomicI64,
+    /// When the current run of listeners began (µs): the first client after none. The
+    /// database poll streams packets stored from then on, even if its next tick comes
+    /// late (a loaded machine), so a packet stored after a client connected is never
+    /// taken for old news.
+    listening_since: AtomicI64,
     events: AtomicU64,
     lagged: AtomicU64,
     shutdown: Mutex<Option<CancellationToken>>,
@@ -76,6 +81,7 @@ impl Hub {
         Hub {
             tx: broadcast::channel(BUFFER).0,
             clients: AtomicI64::new(0),
+            listening_since: AtomicI64::new(0),
             events: AtomicU64::new(0),
             lagged: AtomicU64::new(0),
             shutdown: Mutex::new(None),
@@ -269,7 +275,12 @@ async fn feed_poll(hub: &Hub, db: &Reader, shutdown: &CancellationToken) {
             continue;
         }
         let start = *started.get_or_insert_with(|| {
-            cursor = crate::store::now_us();
+            let since = hub.listening_since.load(Ordering::Acquire);
+            cursor = if since > 0 {
+                since
+            } else {
+                crate::store::now_us()
+            };
             cursor
         });
         // Draining a backlog reads on from its end; otherwise re-read the lookback.
@@ -349,7 +360,10 @@ pub async fn stream(
     };
     let hub = state.hub.clone();
     let rx = hub.tx.subscribe();
-    hub.clients.fetch_add(1, Ordering::Relaxed);
+    if hub.clients.fetch_add(1, Ordering::AcqRel) == 0 {
+        hub.listening_since
+            .store(crate::store::now_us(), Ordering::Release);
+    }
     let guard = ClientGuard(hub.clone());
     let stop = hub.shutdown();
     let hello = futures_util::stream::once(async {

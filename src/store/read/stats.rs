@@ -91,6 +91,46 @@ impl SenderSums {
         })
     }
 
+    /// The rows of day block `day` summed from its cached, still valid hour blocks, if
+    /// all 24 are there.
+    fn merge_hours(
+        &self,
+        day: &BlockKey,
+        checks: &HashMap<i64, (i64, i64)>,
+    ) -> Option<Vec<(i64, i64, i64)>> {
+        if day.len != DAY {
+            return None;
+        }
+        let inner = self.inner.lock().expect("sender sums lock");
+        let mut acc: HashMap<i64, (i64, i64)> = HashMap::new();
+        let mut h = day.start;
+        while h < day.start + DAY {
+            let check = checks.get(&h).copied().unwrap_or((0, 0));
+            if check != (0, 0) {
+                let key = BlockKey {
+                    start: h,
+                    len: HOUR,
+                    channel: day.channel.clone(),
+                };
+                let (_, b) = inner.blocks.get(&key)?;
+                if b.check != check {
+                    return None;
+                }
+                for &(id, sent, seen) in &b.rows {
+                    let e = acc.entry(id).or_default();
+                    e.0 += sent;
+                    e.1 += seen;
+                }
+            }
+            h += HOUR;
+        }
+        Some(
+            acc.into_iter()
+                .map(|(id, (sent, seen))| (id, sent, seen))
+                .collect(),
+        )
+    }
+
     fn put(&self, key: BlockKey, block: Arc<Block>) {
         let mut inner = self.inner.lock().expect("sender sums lock");
         if block.rows.len() > MAX_CACHED_ROWS / 4 {
@@ -321,7 +361,12 @@ impl Reader {
                     let block = match sums.get(&key) {
                         Some(b) if b.check == check => b,
                         _ => {
-                            let rows = self.sender_sums(t, Some(t + len), channel).await?;
+                            // A day whose hours are all known (it was "the last 24 hours"
+                            // until midnight) is their sum; else it is read.
+                            let rows = match sums.merge_hours(&key, &checks) {
+                                Some(rows) => rows,
+                                None => self.sender_sums(t, Some(t + len), channel).await?,
+                            };
                             let b = Arc::new(Block { check, rows });
                             sums.put(key, b.clone());
                             b

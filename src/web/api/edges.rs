@@ -5,12 +5,13 @@
 
 use std::collections::HashSet;
 
-use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use serde_json::{Value, json};
+use axum::response::Response;
+use serde::Serialize;
 
-use super::{cached, now_us};
-use crate::store::read::{LinkSource, LinkWindow};
+use super::{cached_raw, now_us};
+use crate::store::read::{LinkSource, LinkWindow, Reader};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::Params;
 use crate::web::{AppState, Ready};
@@ -20,32 +21,57 @@ const TRACEROUTE_HOURS: i64 = 12;
 /// Nodes send NEIGHBORINFO every few hours; a day catches every active reporter.
 const NEIGHBOR_HOURS: i64 = 24;
 
-pub async fn edges(
-    State(state): State<AppState>,
-    Ready(db): Ready,
-    params: Params,
-) -> ApiResult<Json<Value>> {
-    let sources: Vec<LinkSource> = match params.get("type") {
-        None => vec![LinkSource::Traceroute, LinkSource::Neighbor],
-        Some("traceroute") => vec![LinkSource::Traceroute],
-        Some("neighbor") => vec![LinkSource::Neighbor],
-        Some(other) => {
-            return Err(ApiError::bad(
-                "type",
-                format!("expected \"traceroute\" or \"neighbor\", got {other:?}"),
-            ));
-        }
-    };
-    let node = params.node("node_id")?;
-    let hours = params.int_range("hours", 1, 24 * 30)?;
-    let now = now_us();
-    // Rounded to the second so repeated requests share the cache.
-    let key = format!("edges|{sources:?}|{node:?}|{hours:?}|{}", now / 1_000_000);
-    cached(&state, key, || async move {
+/// One directed link as the API answers it (fields in the order MeshView's JSON had).
+#[derive(Debug, Clone, Serialize)]
+pub struct Edge {
+    pub count: i64,
+    pub from: i64,
+    pub last_seen_us: i64,
+    /// dB.
+    pub snr: Option<f64>,
+    pub to: i64,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    edges: &'a [Edge],
+}
+
+/// The parameters of `/api/edges`, checked.
+pub struct EdgeQuery {
+    sources: Vec<LinkSource>,
+    node: Option<i64>,
+    hours: Option<i64>,
+}
+
+impl EdgeQuery {
+    pub fn parse(params: &Params) -> ApiResult<EdgeQuery> {
+        let sources: Vec<LinkSource> = match params.get("type") {
+            None => vec![LinkSource::Traceroute, LinkSource::Neighbor],
+            Some("traceroute") => vec![LinkSource::Traceroute],
+            Some("neighbor") => vec![LinkSource::Neighbor],
+            Some(other) => {
+                return Err(ApiError::bad(
+                    "type",
+                    format!("expected \"traceroute\" or \"neighbor\", got {other:?}"),
+                ));
+            }
+        };
+        Ok(EdgeQuery {
+            sources,
+            node: params.node("node_id")?,
+            hours: params.int_range("hours", 1, 24 * 30)?,
+        })
+    }
+
+    /// The links, deduplicated (a pair reported by both sources is a traceroute link).
+    pub async fn run(&self, db: &Reader, now: i64) -> ApiResult<Vec<Edge>> {
         let mut seen = HashSet::new();
         let mut edges = Vec::new();
-        for source in sources {
-            let h = hours.unwrap_or(match source {
+        for &source in &self.sources {
+            let h = self.hours.unwrap_or(match source {
                 LinkSource::Traceroute => TRACEROUTE_HOURS,
                 LinkSource::Neighbor => NEIGHBOR_HOURS,
             });
@@ -53,25 +79,51 @@ pub async fn edges(
                 .links(LinkWindow {
                     source,
                     since_us: now - h * 3_600_000_000,
-                    node,
+                    node: self.node,
                 })
                 .await?;
+            edges.reserve(rows.len());
             for l in rows {
                 // The first source to report a pair wins, as in MeshView.
                 if !seen.insert((l.from, l.to)) {
                     continue;
                 }
-                edges.push(json!({
-                    "from": l.from,
-                    "to": l.to,
-                    "type": source.as_str(),
-                    "last_seen_us": l.last_seen_us,
-                    "count": l.count,
-                    "snr": l.last_snr,
-                }));
+                edges.push(Edge {
+                    count: l.count,
+                    from: l.from,
+                    last_seen_us: l.last_seen_us,
+                    snr: l.last_snr,
+                    to: l.to,
+                    kind: source.as_str(),
+                });
             }
         }
-        Ok(json!({ "edges": edges }))
+        Ok(edges)
+    }
+}
+
+/// Tens of thousands of links on a big mesh: serialized straight from typed rows (no
+/// `Value` tree), and cached as the body.
+pub async fn edges(
+    State(state): State<AppState>,
+    Ready(db): Ready,
+    params: Params,
+) -> ApiResult<Response> {
+    let q = EdgeQuery::parse(&params)?;
+    let now = now_us();
+    // Rounded to the second so repeated requests share the cache.
+    let key = format!(
+        "edges|{:?}|{:?}|{:?}|{}",
+        q.sources,
+        q.node,
+        q.hours,
+        now / 1_000_000
+    );
+    cached_raw(&state, key, || async move {
+        let edges = q.run(&db, now).await?;
+        serde_json::to_vec(&Body { edges: &edges })
+            .map(Bytes::from)
+            .map_err(|e| ApiError::Internal(e.to_string()))
     })
     .await
 }

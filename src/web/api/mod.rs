@@ -12,8 +12,9 @@ pub mod traceroute;
 use std::future::Future;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::http::{StatusCode, Uri, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -49,6 +50,28 @@ where
         return Ok(Json(v));
     }
     let v = compute().await?;
-    state.cache.put(key, v.clone());
+    if state.cache.enabled() {
+        state.cache.put(key, v.clone());
+    }
     Ok(Json(v))
+}
+
+/// A JSON response from an already serialized body.
+pub fn json_response(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// [`cached`] for answers serialized straight from typed rows (no `Value` tree): the
+/// cache keeps the body.
+pub async fn cached_raw<F, Fut>(state: &AppState, key: String, compute: F) -> ApiResult<Response>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ApiResult<Bytes>>,
+{
+    if let Some(b) = state.cache.get_raw(&key) {
+        return Ok(json_response(b));
+    }
+    let b = compute().await?;
+    state.cache.put_raw(key, b.clone());
+    Ok(json_response(b))
 }

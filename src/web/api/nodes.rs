@@ -1,12 +1,15 @@
 //! `/api/nodes`.
 
 use axum::Json;
+use axum::body::Bytes;
+use axum::response::Response;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::now_us;
-use crate::store::read::{NodeFilter, NodeRow};
+use crate::store::read::{NodeFilter, NodeRow, Reader};
 use crate::web::Ready;
-use crate::web::error::ApiResult;
+use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::Params;
 
 /// A mesh has hundreds to a few thousand nodes; this bounds the answer all the same.
@@ -30,7 +33,51 @@ pub fn node_json(n: &NodeRow) -> Value {
     })
 }
 
-pub async fn nodes(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>> {
+/// A node as the API answers it, serialized without a `Value` tree (keys in the order
+/// of the `Value` answer pages use).
+#[derive(Serialize)]
+struct NodeOut<'a> {
+    channel: &'a Option<String>,
+    firmware: &'a Option<String>,
+    first_seen_us: Option<i64>,
+    hw_model: &'a Option<String>,
+    id: &'a str,
+    is_mqtt_gateway: Option<bool>,
+    last_lat: Option<i64>,
+    last_long: Option<i64>,
+    last_seen_us: Option<i64>,
+    long_name: &'a Option<String>,
+    node_id: Option<i64>,
+    role: &'a Option<String>,
+    short_name: &'a Option<String>,
+}
+
+impl<'a> From<&'a NodeRow> for NodeOut<'a> {
+    fn from(n: &'a NodeRow) -> Self {
+        NodeOut {
+            channel: &n.channel,
+            firmware: &n.firmware,
+            first_seen_us: n.first_seen_us,
+            hw_model: &n.hw_model,
+            id: &n.id,
+            is_mqtt_gateway: n.is_mqtt_gateway,
+            last_lat: n.last_lat,
+            last_long: n.last_long,
+            last_seen_us: n.last_seen_us,
+            long_name: &n.long_name,
+            node_id: n.node_id,
+            role: &n.role,
+            short_name: &n.short_name,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    nodes: Vec<NodeOut<'a>>,
+}
+
+async fn node_rows(db: &Reader, params: &Params) -> ApiResult<Vec<NodeRow>> {
     let days = params.int_range("days_active", 0, 3650)?;
     let filter = NodeFilter {
         node_id: params.node("node_id")?,
@@ -50,7 +97,24 @@ pub async fn nodes(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>> {
             b.node_id,
         ))
     });
+    Ok(rows)
+}
+
+/// The answer as a `Value`, for the pages' first paint.
+pub async fn nodes(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>> {
+    let rows = node_rows(&db, &params).await?;
     Ok(Json(
         json!({ "nodes": rows.iter().map(node_json).collect::<Vec<_>>() }),
     ))
+}
+
+/// `/api/nodes`: thousands of nodes on a big mesh, serialized straight from the rows.
+pub async fn nodes_http(Ready(db): Ready, params: Params) -> ApiResult<Response> {
+    let rows = node_rows(&db, &params).await?;
+    let body = Body {
+        nodes: rows.iter().map(NodeOut::from).collect(),
+    };
+    serde_json::to_vec(&body)
+        .map(|b| super::json_response(Bytes::from(b)))
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }

@@ -73,21 +73,26 @@ pub async fn packets(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>>
     let drop_noise = filter.portnum == Some(PORT_TEXT);
     let filtering = contains.is_some() || drop_noise;
 
-    let mut items = Vec::new();
+    let mut matched = Vec::new();
     let mut scanned = 0usize;
     let mut capped = false;
     let mut last: Option<Cursor> = None;
     loop {
         let page = if filtering { PAGE } else { limit };
-        let rows = db.packets(&filter, page).await?;
+        // A scan drops most rows: their names are looked up for the survivors only.
+        let rows = if filtering {
+            db.packets_without_names(&filter, page).await?
+        } else {
+            db.packets(&filter, page).await?
+        };
         let n = rows.len() as i64;
-        for row in &rows {
+        for row in rows {
             scanned += 1;
             last = Some(Cursor {
                 import_time_us: row.import_time_us.unwrap_or(0),
                 id: row.id,
             });
-            let input = packet_in(row);
+            let input = packet_in(&row);
             let shown = compat::present(input.portnum, input.to, input.payload);
             if drop_noise && input.portnum == PORT_TEXT && compat::is_text_noise(&shown.payload) {
                 continue;
@@ -99,12 +104,12 @@ pub async fn packets(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>>
             {
                 continue;
             }
-            items.push(compat::packet_json_with(&input, shown));
-            if items.len() as i64 >= limit {
+            matched.push((row, shown));
+            if matched.len() as i64 >= limit {
                 break;
             }
         }
-        if !filtering || items.len() as i64 >= limit || n < page {
+        if !filtering || matched.len() as i64 >= limit || n < page {
             break;
         }
         if scanned >= SCAN_CAP {
@@ -113,6 +118,24 @@ pub async fn packets(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>>
         }
         filter.before = last;
     }
+    if filtering && !matched.is_empty() {
+        let mut ids: Vec<i64> = matched
+            .iter()
+            .flat_map(|(r, _)| [r.from_node_id, r.to_node_id])
+            .flatten()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let names = db.long_names(&ids).await?;
+        for (row, _) in &mut matched {
+            row.from_long_name = row.from_node_id.and_then(|n| names.get(&n).cloned());
+            row.to_long_name = row.to_node_id.and_then(|n| names.get(&n).cloned());
+        }
+    }
+    let items: Vec<Value> = matched
+        .into_iter()
+        .map(|(row, shown)| compat::packet_json_with(&packet_in(&row), shown))
+        .collect();
     let mut body = json!({ "packets": items });
     if let Some(latest) = items
         .iter()

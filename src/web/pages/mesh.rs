@@ -153,18 +153,13 @@ pub async fn nodegraph(
     prefs: Prefs,
 ) -> PageResult {
     let nodes = active_nodes(&db, &prefs, 0).await?;
-    let edges = api_call("", |p| {
-        api::edges::edges(State(state.clone()), Ready(db.clone()), p)
-    })
-    .await
-    .or_page(&prefs)?;
-    let edge_list = edges["edges"].as_array().cloned().unwrap_or_default();
+    let edge_list = api::edges::EdgeQuery::parse(&crate::web::params::Params::default())
+        .or_page(&prefs)?
+        .run(&db, api::now_us())
+        .await
+        .or_page(&prefs)?;
     // Only nodes with links are drawn.
-    let linked: BTreeSet<i64> = edge_list
-        .iter()
-        .flat_map(|e| [e["from"].as_i64(), e["to"].as_i64()])
-        .flatten()
-        .collect();
+    let linked: BTreeSet<i64> = edge_list.iter().flat_map(|e| [e.from, e.to]).collect();
     let nodes: Vec<NodeView> = nodes
         .into_iter()
         .filter(|n| linked.contains(&n.num))
@@ -179,7 +174,10 @@ pub async fn nodegraph(
         &[Lib::Echarts],
     )
     .with("nodes", nodes_json(&nodes, false))
-    .with("edges", Value::Array(edge_list.clone()));
+    .with(
+        "edges",
+        serde_json::to_value(&edge_list).unwrap_or(Value::Array(Vec::new())),
+    );
     Ok(render(
         &GraphPage {
             shell,
