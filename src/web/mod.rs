@@ -17,6 +17,7 @@ mod cache;
 pub mod compat;
 mod error;
 mod health;
+mod limits;
 pub mod metrics;
 mod pages;
 mod params;
@@ -133,7 +134,10 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/version", get(health::version)),
         ("/metrics", get(metrics::metrics)),
         ("/api/openapi.json", get(api::openapi)),
-        ("/api/nodes", get(api::nodes::nodes_http)),
+        (
+            "/api/nodes",
+            get(api::nodes::nodes_http).layer(limits::heavy()),
+        ),
         ("/api/packets", get(api::packets::packets)),
         (
             "/api/packets_seen/{packet_id}",
@@ -143,7 +147,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/api/stats", get(api::stats::stats)),
         ("/api/stats/count", get(api::stats::count)),
         ("/api/stats/top", get(api::stats::top)),
-        ("/api/edges", get(api::edges::edges)),
+        ("/api/edges", get(api::edges::edges).layer(limits::heavy())),
         (
             "/api/traceroute/{packet_id}",
             get(api::traceroute::traceroute),

@@ -46,14 +46,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ApiResult<Value>>,
 {
-    if let Some(v) = state.cache.get(&key) {
-        return Ok(Json(v));
-    }
-    let v = compute().await?;
-    if state.cache.enabled() {
-        state.cache.put(key, v.clone());
-    }
-    Ok(Json(v))
+    state.cache.value(key, compute).await.map(Json)
 }
 
 /// A JSON response from an already serialized body.
@@ -68,10 +61,5 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ApiResult<Bytes>>,
 {
-    if let Some(b) = state.cache.get_raw(&key) {
-        return Ok(json_response(b));
-    }
-    let b = compute().await?;
-    state.cache.put_raw(key, b.clone());
-    Ok(json_response(b))
+    state.cache.body(key, compute).await.map(json_response)
 }

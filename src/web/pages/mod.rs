@@ -37,6 +37,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::limits::heavy;
 use super::params::Params;
 use crate::config::Config;
 
@@ -88,14 +89,14 @@ pub fn router(config: &Config) -> Router<AppState> {
         .route("/", get(index))
         .route("/chat", get(live::chat))
         .route("/firehose", get(live::firehose))
-        .route("/nodelist", get(node::nodelist))
+        .route("/nodelist", get(node::nodelist).layer(heavy()))
         .route("/node/{node_id}", get(node::node))
         .route("/packet/{packet_id}", get(node::packet))
         .route("/packet_list/{node_id}", get(node::packet_list))
-        .route("/map", get(mesh::map))
-        .route("/kiosk", get(mesh::kiosk))
-        .route("/heatmap", get(mesh::heatmap))
-        .route("/nodegraph", get(mesh::nodegraph))
+        .route("/map", get(mesh::map).layer(heavy()))
+        .route("/kiosk", get(mesh::kiosk).layer(heavy()))
+        .route("/heatmap", get(mesh::heatmap).layer(heavy()))
+        .route("/nodegraph", get(mesh::nodegraph).layer(heavy()))
         .route("/net", get(stats::net))
         .route("/top", get(stats::top))
         .route("/stats", get(stats::stats))
