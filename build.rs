@@ -33,6 +33,11 @@ mod web_assets {
         ("leaflet/dist/leaflet.js", "vendor/leaflet.js"),
         ("leaflet/dist/leaflet.css", "vendor/leaflet.css"),
         ("leaflet/LICENSE", "vendor/leaflet.LICENSE.txt"),
+        (
+            "leaflet.heat/dist/leaflet-heat.js",
+            "vendor/leaflet-heat.js",
+        ),
+        ("leaflet.heat/LICENSE", "vendor/leaflet-heat.LICENSE.txt"),
         ("echarts/dist/echarts.min.js", "vendor/echarts.js"),
         ("echarts/LICENSE", "vendor/echarts.LICENSE.txt"),
         ("qrcode-generator/dist/qrcode.js", "vendor/qrcode.js"),
@@ -114,15 +119,15 @@ mod web_assets {
         match status {
             Ok(s) if s.success() => {}
             Ok(s) => panic!(
-                "`npm ci` failed ({s}) in {}: the web pages embed Leaflet, ECharts and a QR \
-                 generator from the npm registry (pinned by package-lock.json). Fix the \
-                 network or npm cache and run `npm ci` there, then build again.",
+                "`npm ci` failed ({s}) in {}: the web pages embed Leaflet (with Leaflet.heat), \
+                 ECharts and a QR generator from the npm registry (pinned by package-lock.json). \
+                 Fix the network or npm cache and run `npm ci` there, then build again.",
                 root.display()
             ),
             Err(e) => panic!(
-                "cannot run npm ({e}): the web pages embed Leaflet, ECharts and a QR generator \
-                 from the npm registry. Install Node.js and npm (Debian: `apt-get install \
-                 npm`), run `npm ci` in {}, then build again.",
+                "cannot run npm ({e}): the web pages embed Leaflet (with Leaflet.heat), ECharts \
+                 and a QR generator from the npm registry. Install Node.js and npm (Debian: \
+                 `apt-get install npm`), run `npm ci` in {}, then build again.",
                 root.display()
             ),
         }

@@ -168,9 +168,42 @@ try {
   try {
     await map.waitForSelector('#map[data-edges-drawn]', { state: 'attached' });
     const edges = await map.$$eval('path.edge', (p) => p.length);
+    const said = Number(await map.getAttribute('#map', 'data-edges-drawn'));
     if (edges < 1) fail('no edge drawn after clicking a node'); else ok(`map draws ${edges} edges on click`);
-  } catch { fail('map never drew edges'); }
+    // One arrowhead (a filled triangle, not interactive) per edge, in the edge's colour.
+    const arrows = await map.$$eval('path.edge-arrow', (p) => p.map((e) => ({
+      d: e.getAttribute('d'), fill: e.getAttribute('fill'), box: { width: e.getBBox().width, height: e.getBBox().height },
+      tr: e.classList.contains('edge-arrow-traceroute'),
+      interactive: e.classList.contains('leaflet-interactive'),
+    })));
+    // (Leaflet empties the path of a shape outside the view.)
+    const visible = (as) => as.filter((a) => a.box.width > 0 || a.box.height > 0);
+    const triangles = arrows.filter((a) => /^M[^LM]+(L[^LM]+){2}z$/i.test(a.d.replace(/\s+/g, '')));
+    if (arrows.length !== edges || edges !== said || !triangles.length || triangles.length !== visible(arrows).length
+      || arrows.some((a) => a.interactive || a.fill !== (a.tr ? '#e8590c' : '#868e96'))) {
+      fail(`map: ${arrows.length} arrowheads (${triangles.length} triangles) for ${edges} edges (data-edges-drawn ${said})`);
+    } else ok(`map draws ${arrows.length} arrowheads, one per edge`);
+    // They keep their size in pixels when the map zooms.
+    // (Same orientation at every zoom, so each arrowhead's box stays the same, give or take
+    // the whole pixels Leaflet rounds path points to.)
+    const side = (a) => Math.max(a.box.width, a.box.height);
+    const zoom = () => Number(new URL(map.url()).searchParams.get('zoom'));
+    // (The URL holds the zoom from the first move on: zoom in twice, compare the two.)
+    await map.click('.leaflet-control-zoom-in');
+    await map.waitForTimeout(900);
+    const z0 = zoom();
+    await map.click('.leaflet-control-zoom-in');
+    await map.waitForTimeout(900);
+    const z1 = zoom();
+    const after = await map.$$eval('path.edge-arrow', (p) => p.map((e) => ({ box: { width: e.getBBox().width, height: e.getBBox().height } })));
+    const both = after.map((a, i) => [arrows[i], a]).filter(([x, y]) => visible([x]).length && visible([y]).length);
+    const worst = Math.max(0, ...both.map(([x, y]) => Math.abs(side(x) - side(y))));
+    if (!(z0 > 0) || z1 !== z0 + 1 || after.length !== edges || !both.length || worst > 2) {
+      fail(`map arrowheads after zooming ${z0} → ${z1}: ${after.length} drawn, ${both.length} compared, sizes differ by ${worst.toFixed(1)} px`);
+    } else ok(`map arrowheads keep their size (${both.length} compared, within ${worst.toFixed(1)} px) from zoom ${z0} to ${z1}`);
+  } catch (e) { fail(`map never drew edges: ${e.message || e}`); }
   await settle(map, 'map-edges');
+  if (await map.$('script[src*="leaflet-heat"]')) fail('/map loads Leaflet.heat');
   check(map, '/map (after click)');
   await map.close();
 
@@ -195,11 +228,37 @@ try {
     ['/net', 'net', 'main .panel'],
     ['/nodegraph', 'nodegraph', '#graph[data-drawn]'],
     ['/kiosk', 'kiosk', '#map[data-nodes-drawn]'],
-    ['/heatmap', 'heatmap', '#map[data-nodes-drawn]'],
     ['/api', 'api', '.endpoint'],
   ]) {
     await (await visit(path, name, sel)).close();
   }
+
+  // The heatmap: a Leaflet.heat canvas with colour on it, no per-node shapes; hovering
+  // counts the nodes near the pointer.
+  const heat = await visit('/heatmap', 'heatmap', 'canvas.leaflet-heatmap-layer');
+  const heatState = await heat.evaluate(() => {
+    const c = document.querySelector('canvas.leaflet-heatmap-layer');
+    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let painted = 0;
+    for (let i = 3; i < px.length; i += 4) if (px[i] > 0) painted += 1;
+    return {
+      nodes: Number(document.getElementById('map').dataset.nodesDrawn),
+      painted,
+      shapes: document.querySelectorAll('#map .leaflet-overlay-pane path').length,
+      script: !!document.querySelector('script[src*="leaflet-heat"]'),
+    };
+  });
+  if (!(heatState.nodes > 0) || heatState.painted < 100 || heatState.shapes || !heatState.script) {
+    fail(`heatmap: ${JSON.stringify(heatState)}`);
+  } else ok(`heatmap paints ${heatState.painted} px for ${heatState.nodes} nodes`);
+  const box = await heat.locator('#map').boundingBox();
+  await heat.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await heat.mouse.move(box.x + box.width / 2 + 5, box.y + box.height / 2 + 5);
+  const hoverText = await heat.textContent('#hover');
+  if (!/^\d+ nodes nearby \(\d+ m radius\)$/.test(hoverText)) fail(`heatmap hover says ${JSON.stringify(hoverText)}`);
+  else ok(`heatmap hover: ${hoverText}`);
+  check(heat, '/heatmap');
+  await heat.close();
 
   // --- language switch and theme --------------------------------------------------------
   const lang = await open('/nodelist');

@@ -88,29 +88,73 @@ function edgeCard(e, from, to) {
   return card(`${from.short || hex(from.num)} → ${to.short || hex(to.num)}`, null, lines);
 }
 
-async function select(n) {
+// Arrowheads: small filled triangles just short of the receiving node, pointing along
+// the link, sized in pixels; computed in projected space, so redrawn after each zoom.
+const arrowLayer = L.layerGroup().addTo(map);
+let shownEdges = [];
+let selection = 0; // bumped on every clear: a slower, older answer is dropped
+const ARROW_LEN = 11;
+const ARROW_HALF = 5;
+
+function drawArrows() {
+  arrowLayer.clearLayers();
+  const z = map.getZoom();
+  for (const { a, b, colour, type, gap } of shownEdges) {
+    const pa = map.project(a, z);
+    const pb = map.project(b, z);
+    const dx = pb.x - pa.x;
+    const dy = pb.y - pa.y;
+    const len = Math.hypot(dx, dy);
+    // Coincident ends have no direction: point down onto the node.
+    const ux = len > 1e-9 ? dx / len : 0;
+    const uy = len > 1e-9 ? dy / len : 1;
+    // The tip stops at the receiver's marker edge, but never before the line's middle.
+    const back = Math.min(gap, len / 2);
+    const tip = L.point(pb.x - ux * back, pb.y - uy * back);
+    const base = L.point(tip.x - ux * ARROW_LEN, tip.y - uy * ARROW_LEN);
+    const left = L.point(base.x - uy * ARROW_HALF, base.y + ux * ARROW_HALF);
+    const right = L.point(base.x + uy * ARROW_HALF, base.y - ux * ARROW_HALF);
+    L.polygon([tip, left, right].map((p) => map.unproject(p, z)), {
+      color: colour, weight: 1, opacity: 1, fillColor: colour, fillOpacity: 1,
+      interactive: false, className: `edge-arrow edge-arrow-${type}`,
+    }).addTo(arrowLayer);
+  }
+}
+map.on('zoomend', drawArrows);
+
+function clearEdges() {
   edgeLayer.clearLayers();
+  arrowLayer.clearLayers();
+  shownEdges = [];
+  selection += 1;
+}
+
+async function select(n) {
+  clearEdges();
+  const mine = selection;
   const side = document.getElementById('selected');
   side.replaceChildren(nodeCard(n));
   side.classList.remove('muted');
   let edges = [];
   try { edges = (await getJson(`/api/edges?node_id=${n.num}`)).edges || []; } catch { edges = []; }
+  if (mine !== selection) return;
   let drawn = 0;
   for (const e of edges) {
     const a = pos.get(e.from); const b = pos.get(e.to);
     const from = byNum.get(e.from); const to = byNum.get(e.to);
     if (!a || !b || !from || !to) continue;
     const tr = e.type === 'traceroute';
+    const colour = tr ? '#e8590c' : '#868e96';
     const line = L.polyline([a, b], {
-      color: tr ? '#e8590c' : '#868e96', weight: tr ? 3 : 2, opacity: 0.9,
+      color: colour, weight: tr ? 3 : 2, opacity: 0.9,
       dashArray: tr ? null : '6 6', className: `edge edge-${e.type}`,
     }).addTo(edgeLayer);
-    // An arrowhead near the receiving end shows who heard whom.
-    L.circleMarker([a[0] + (b[0] - a[0]) * 0.85, a[1] + (b[1] - a[1]) * 0.85],
-      { radius: 3, color: tr ? '#e8590c' : '#868e96', fillOpacity: 1, interactive: false }).addTo(edgeLayer);
     line.bindTooltip(edgeCard(e, from, to), { sticky: true });
+    // The arrowhead shows who heard whom: it points at the receiver (`to`).
+    shownEdges.push({ a, b, colour, type: e.type, gap: (isRouter(to) ? 9 : 7) + 2 });
     drawn += 1;
   }
+  drawArrows();
   side.append(el('p', { class: 'muted', text: `${drawn} ${t('map', 'links')}` }));
   mapEl.dataset.edgesDrawn = String(drawn);
   mapEl.dataset.selected = String(n.num);
@@ -118,7 +162,7 @@ async function select(n) {
 
 if (!kiosk) {
   map.on('click', () => {
-    edgeLayer.clearLayers();
+    clearEdges();
     delete mapEl.dataset.selected;
     const side = document.getElementById('selected');
     side.textContent = t('map', 'click_node');

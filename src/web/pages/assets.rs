@@ -53,7 +53,13 @@ fn reply(a: &'static Asset, cache: &'static str) -> Response {
 mod tests {
     #[test]
     fn assets_are_hashed_and_found() {
-        assert!(super::ASSETS.iter().any(|a| a.name == "vendor/leaflet.js"));
+        for name in [
+            "vendor/leaflet.js",
+            "vendor/leaflet-heat.js",
+            "vendor/leaflet-heat.LICENSE.txt",
+        ] {
+            assert!(super::ASSETS.iter().any(|a| a.name == name), "{name}");
+        }
         for a in super::ASSETS {
             assert_ne!(a.name, a.hashed);
             assert!(!a.body.is_empty(), "{}", a.name);

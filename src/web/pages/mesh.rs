@@ -123,6 +123,8 @@ struct HeatmapPage {
     mapped: usize,
 }
 
+/// `/heatmap`: the nodes heard in the last 3 days with a position, drawn by the page as
+/// a Leaflet.heat density layer (every node weighs the same).
 pub async fn heatmap(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
     let nodes = active_nodes(&db, &prefs, 3).await?;
     let mapped = nodes.iter().filter(|n| n.lat.is_some()).count();
@@ -133,7 +135,7 @@ pub async fn heatmap(State(state): State<AppState>, Ready(db): Ready, prefs: Pre
         "heatmap",
         lang.t("map", "heatmap").to_string(),
         "heatmap",
-        &[Lib::Leaflet],
+        &[Lib::Leaflet, Lib::LeafletHeat],
     )
     .with("nodes", nodes_json(&nodes, true));
     Ok(render(&HeatmapPage { shell, mapped }, &prefs))

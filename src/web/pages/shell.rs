@@ -113,6 +113,8 @@ pub struct Shell {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Lib {
     Leaflet,
+    /// The Leaflet.heat plugin (a canvas density layer); list it after `Leaflet`.
+    LeafletHeat,
     Echarts,
     Qr,
 }
@@ -167,6 +169,7 @@ impl Shell {
                     styles.push(assets::url("vendor/leaflet.css"));
                     scripts.push(assets::url("vendor/leaflet.js"));
                 }
+                Lib::LeafletHeat => scripts.push(assets::url("vendor/leaflet-heat.js")),
                 Lib::Echarts => scripts.push(assets::url("vendor/echarts.js")),
                 Lib::Qr => scripts.push(assets::url("vendor/qrcode.js")),
             }
