@@ -85,7 +85,7 @@ pub async fn backup(db: &Db, opts: &BackupOptions) -> anyhow::Result<BackupRepor
             opts.log.info(&advice);
             Ok(BackupReport::Postgres { advice })
         }
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pool, _) => {
             let source = pool.connect_options().get_filename().to_path_buf();
             let r = sqlite_backup(pool, &source, opts).await;
             if let Err(e) = &r {

@@ -267,7 +267,7 @@ impl Runner<'_> {
         let mut attempt = 1;
         loop {
             let r = match db {
-                Db::Sqlite(p) => sqlite_batch(p, phase, self.cutoff, self.limit).await,
+                Db::Sqlite(p, _) => sqlite_batch(p, phase, self.cutoff, self.limit).await,
                 Db::Postgres(p) => pg_batch(p, phase, self.cutoff, self.limit).await,
             };
             match r {
@@ -469,7 +469,7 @@ async fn pg_batch(
 async fn maintain(db: &Db, log: &JobLog) -> anyhow::Result<Maintenance> {
     let started = Instant::now();
     match db {
-        Db::Sqlite(pool) => {
+        Db::Sqlite(pool, _) => {
             let before = sqlite_size(pool).await.ok();
             log.info(format!(
                 "purge: VACUUM started ({}); other writers wait until it ends, which can take \

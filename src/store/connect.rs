@@ -12,13 +12,14 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Connection};
 
+use super::read::LitePool;
 use super::{Backend, StoreError};
 use crate::config::DatabaseUrl;
 
 /// How long SQLite waits for another connection's lock before failing a statement.
 /// Long enough to ride out a batch commit or a cleanup step, short enough to surface a
 /// stuck writer.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the process does with the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +33,11 @@ pub enum Role {
 /// A connection pool on either backend.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    /// sqlx's pool (the writer, jobs, migrations) and the rusqlite pool the web reader
+    /// queries through ([`crate::store::read`]). The latter opens read-only
+    /// connections on its first query, so a database the reader never reads (the
+    /// writer's) never opens one.
+    Sqlite(SqlitePool, LitePool),
     Postgres(PgPool),
 }
 
@@ -44,10 +49,10 @@ impl Db {
                 let pool = SqlitePoolOptions::new()
                     // SQLite has one writer at a time anyway: the batch writer and the
                     // jobs need no more, and each connection holds its own page cache.
-                    .max_connections(match role {
-                        Role::Writer => 2,
-                        Role::Reader => 8,
-                    })
+                    // The web reader queries through the rusqlite pool instead; a
+                    // reader's sqlx pool only checks the file here (and serves tools
+                    // that read a copy, such as a restored backup).
+                    .max_connections(2)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(opts)
                     .await
@@ -57,7 +62,7 @@ impl Db {
                     .execute(&pool)
                     .await
                     .map_err(|e| sqlite_open_error(path, role, &e))?;
-                Ok(Db::Sqlite(pool))
+                Ok(Db::Sqlite(pool, LitePool::new(path)))
             }
             DatabaseUrl::Postgres { url: u } => {
                 let opts = pg_options(url, u)?;
@@ -80,14 +85,17 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite(..) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
     }
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(p, lite) => {
+                lite.close();
+                p.close().await
+            }
             Db::Postgres(p) => p.close().await,
         }
     }

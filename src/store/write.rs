@@ -454,7 +454,7 @@ impl BatchWriter {
         match &self.db {
             // IMMEDIATE: take SQLite's write lock up front, so a batch waits (busy timeout)
             // for another writer instead of failing when its read snapshot goes stale.
-            Db::Sqlite(pool) => run!(pool.begin_with("BEGIN IMMEDIATE"), true, bulk_sqlite),
+            Db::Sqlite(pool, _) => run!(pool.begin_with("BEGIN IMMEDIATE"), true, bulk_sqlite),
             Db::Postgres(pool) => run!(pool.begin(), false, bulk_pg),
         }
     }

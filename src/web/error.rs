@@ -84,3 +84,43 @@ impl IntoResponse for ApiError {
         (status, Json(body)).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ApiError;
+    use crate::store::read::{LitePool, lite_error};
+
+    /// The reader's SQLite failures (rusqlite, mapped to `sqlx::Error`) are told apart
+    /// as sqlx's own were: an unreachable or locked database is 503, a bad query 500.
+    #[tokio::test]
+    async fn sqlite_reader_outages_are_503() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = LitePool::new(&dir.path().join("missing.db"));
+        let e = gone.fetch_all("SELECT 1".into(), vec![]).await.unwrap_err();
+        assert!(matches!(ApiError::from(e), ApiError::Unavailable(_)));
+
+        for code in [5, 10, 14] {
+            // SQLITE_BUSY, SQLITE_IOERR, SQLITE_CANTOPEN without SQLite's message.
+            let e = lite_error(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ));
+            assert!(
+                matches!(ApiError::from(e), ApiError::Unavailable(_)),
+                "code {code}"
+            );
+        }
+
+        let path = dir.path().join("empty.db");
+        rusqlite::Connection::open(&path).unwrap();
+        let pool = LitePool::new(&path);
+        let e = pool
+            .fetch_all("SELECT * FROM nope".into(), vec![])
+            .await
+            .unwrap_err();
+        assert!(matches!(ApiError::from(e), ApiError::Internal(_)));
+        pool.close();
+        let e = pool.fetch_all("SELECT 1".into(), vec![]).await.unwrap_err();
+        assert!(matches!(ApiError::from(e), ApiError::Unavailable(_)));
+    }
+}

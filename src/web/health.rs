@@ -104,7 +104,7 @@ pub fn sqlite_size(path: &std::path::Path) -> Option<u64> {
 /// The database's size in bytes (SQLite: on disk; PostgreSQL: as the server counts it).
 pub async fn database_size(db: &Db, state: &AppState) -> Result<Option<u64>, sqlx::Error> {
     match db {
-        Db::Sqlite(_) => Ok(state.sqlite_path.as_deref().and_then(sqlite_size)),
+        Db::Sqlite(..) => Ok(state.sqlite_path.as_deref().and_then(sqlite_size)),
         Db::Postgres(_) => Ok(Reader::new(db.clone())
             .postgres_size()
             .await?

@@ -46,7 +46,7 @@ pub fn n(v: Option<i64>) -> String {
 pub async fn strings(db: &Db, sql: &str) -> Vec<String> {
     let q = sqlx::AssertSqlSafe(sql.to_string());
     match db {
-        Db::Sqlite(p) => sqlx::query_scalar(q).fetch_all(p).await,
+        Db::Sqlite(p, _) => sqlx::query_scalar(q).fetch_all(p).await,
         Db::Postgres(p) => sqlx::query_scalar(q).fetch_all(p).await,
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -67,7 +67,7 @@ pub async fn keys(db: &Db, table: &str, cols: &[&str]) -> Vec<String> {
 pub async fn count(db: &Db, sql: &str) -> i64 {
     let q = sqlx::AssertSqlSafe(format!("SELECT CAST(({sql}) AS BIGINT)"));
     match db {
-        Db::Sqlite(p) => sqlx::query_scalar(q).fetch_one(p).await,
+        Db::Sqlite(p, _) => sqlx::query_scalar(q).fetch_one(p).await,
         Db::Postgres(p) => sqlx::query_scalar(q).fetch_one(p).await,
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"))

@@ -269,7 +269,7 @@ async fn purge_interleaves_with_ingest(backend: Backend) {
 /// A packet and two receptions in one transaction, as the writer stores them.
 pub async fn insert_packet(db: &Db, id: i64, time: i64) -> Result<(), sqlx::Error> {
     match db {
-        Db::Sqlite(p) => {
+        Db::Sqlite(p, _) => {
             let mut tx = p.begin().await?;
             sqlx::query("INSERT INTO packet (id, portnum, import_time_us) VALUES (?1, 1, ?2)")
                 .bind(id)

@@ -2,9 +2,7 @@
 //! (from, to, source), with first/last seen, count and last SNR), so drawing the mesh
 //! never decodes thousands of traceroutes or neighbour reports per request.
 
-use sqlx::Row;
-
-use super::{Reader, Sql, build_query, with_pool};
+use super::{Reader, Sql};
 
 /// What taught us a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,21 +77,18 @@ impl Reader {
         }
         q.push(" ORDER BY l.last_seen_us DESC, l.from_node_id, l.to_node_id LIMIT ")
             .int(MAX_LINKS);
-        with_pool!(&self.db, |p| {
-            let rows = build_query!(q).fetch_all(p).await?;
-            Ok(rows
-                .iter()
-                .map(|r| LinkRow {
-                    from: r.get("from_node_id"),
-                    to: r.get("to_node_id"),
-                    source: w.source,
-                    first_seen_us: r.get("first_seen_us"),
-                    last_seen_us: r.get("last_seen_us"),
-                    count: r.get("count"),
-                    last_snr: r.get("last_snr"),
-                    last_packet_id: r.get("last_packet_id"),
-                })
-                .collect())
+        self.fetch_map(q, |mut r| {
+            Ok(LinkRow {
+                from: r.take("from_node_id")?,
+                to: r.take("to_node_id")?,
+                source: w.source,
+                first_seen_us: r.take("first_seen_us")?,
+                last_seen_us: r.take("last_seen_us")?,
+                count: r.take("count")?,
+                last_snr: r.take("last_snr")?,
+                last_packet_id: r.take("last_packet_id")?,
+            })
         })
+        .await
     }
 }

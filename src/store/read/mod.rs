@@ -9,21 +9,29 @@
 //! rollup tables (`traffic_hourly`, `node_link`) instead of the raw tables.
 //!
 //! SQL is written once for both backends (`$n` placeholders work on both); where the
-//! dialects differ the two versions sit side by side in the same function.
+//! dialects differ the two versions sit side by side in the same function. SQLite is
+//! queried through rusqlite ([`lite`]), PostgreSQL through sqlx; both return
+//! [`row::OwnedRow`]s, so each query's row mapping is written once too.
 
 mod links;
+mod lite;
 mod nodes;
 mod packets;
+mod row;
 mod stats;
 mod traceroute;
 
 pub use links::{LinkRow, LinkSource, LinkWindow};
+#[cfg(test)]
+pub(crate) use lite::to_sqlx as lite_error;
+pub use lite::{LiteError, LitePool};
 pub use nodes::{NodeFilter, NodeRow, PublicKeyRow};
 pub use packets::{Cursor, PacketFilter, PacketRow, SeenRow};
 pub use stats::{Bucket, SenderSums, TopRow, TrafficFilter};
 pub use traceroute::TraceRow;
 
 use super::Db;
+use row::OwnedRow;
 
 /// The stride between slots of one Meshtastic packet id (see `store::write`).
 pub const SLOT: i64 = 1 << 32;
@@ -37,19 +45,8 @@ pub fn slot_ids(meshtastic_id: u32) -> Vec<i64> {
         .collect()
 }
 
-/// Runs `$body` with `$pool` bound to the backend's pool; the body is type-checked once
-/// per backend, so the same query text and row mapping serve both.
-macro_rules! with_pool {
-    ($db:expr, |$pool:ident| $body:expr) => {
-        match $db {
-            $crate::store::Db::Sqlite($pool) => $body,
-            $crate::store::Db::Postgres($pool) => $body,
-        }
-    };
-}
-pub(crate) use with_pool;
-
-/// The read-only view of the database the web side uses.
+/// The read-only view of the database the web side uses. Cheap to create (a clone of
+/// the pools' handles): one is made per request.
 #[derive(Clone, Debug)]
 pub struct Reader {
     db: Db,
@@ -64,21 +61,58 @@ impl Reader {
         &self.db
     }
 
+    /// Runs a query and returns every row: on SQLite through the reader's rusqlite
+    /// pool, on PostgreSQL through sqlx. Each query's row mapping then reads
+    /// [`OwnedRow`]s alike on both.
+    pub(crate) async fn fetch_all(&self, q: Sql) -> Result<Vec<OwnedRow>, sqlx::Error> {
+        match &self.db {
+            Db::Sqlite(_, lite) => lite.fetch_all(q.text, q.args).await,
+            Db::Postgres(p) => {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(q.text));
+                for a in q.args {
+                    query = match a {
+                        Arg::I64(v) => query.bind(v),
+                        Arg::Str(v) => query.bind(v),
+                    };
+                }
+                row::from_pg(query.fetch_all(p).await?)
+            }
+        }
+    }
+
+    /// Runs a query and maps every row, failing on the first column that does not
+    /// read as its field's type.
+    pub(crate) async fn fetch_map<T>(
+        &self,
+        q: Sql,
+        f: impl FnMut(OwnedRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        self.fetch_all(q).await?.into_iter().map(f).collect()
+    }
+
+    /// The first row of a query that always returns one (an aggregate).
+    pub(crate) async fn fetch_one(&self, q: Sql) -> Result<OwnedRow, sqlx::Error> {
+        self.fetch_all(q)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+
     /// The newest `packet.import_time_us` (via its index), for `/health`.
     pub async fn last_import_us(&self) -> Result<Option<i64>, sqlx::Error> {
-        const SQL: &str = "SELECT MAX(import_time_us) FROM packet";
-        with_pool!(&self.db, |p| sqlx::query_scalar(SQL).fetch_one(p).await)
+        let q = Sql::new("SELECT MAX(import_time_us) FROM packet");
+        self.fetch_one(q).await?.take(0)
     }
 
     /// The database's size in bytes where the server can tell (PostgreSQL); SQLite's
     /// size is the file's, which the caller reads from disk.
     pub async fn postgres_size(&self) -> Result<Option<i64>, sqlx::Error> {
         match &self.db {
-            Db::Sqlite(_) => Ok(None),
-            Db::Postgres(p) => {
-                sqlx::query_scalar("SELECT pg_database_size(current_database())")
-                    .fetch_one(p)
-                    .await
+            Db::Sqlite(..) => Ok(None),
+            Db::Postgres(_) => {
+                let q = Sql::new("SELECT pg_database_size(current_database())");
+                self.fetch_one(q).await?.take(0)
             }
         }
     }
@@ -86,25 +120,15 @@ impl Reader {
     /// Whether a table exists (rollups arrive with a later migration than the raw
     /// tables; endpoints that need one say so instead of failing).
     pub async fn table_exists(&self, table: &str) -> Result<bool, sqlx::Error> {
-        let n: i64 = match &self.db {
-            Db::Sqlite(p) => {
-                sqlx::query_scalar(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
-                )
-                .bind(table)
-                .fetch_one(p)
-                .await?
+        let mut q = Sql::new(match &self.db {
+            Db::Sqlite(..) => "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ",
+            Db::Postgres(_) => {
+                "SELECT count(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = "
             }
-            Db::Postgres(p) => {
-                sqlx::query_scalar(
-                    "SELECT count(*) FROM information_schema.tables \
-                     WHERE table_schema = current_schema() AND table_name = $1",
-                )
-                .bind(table)
-                .fetch_one(p)
-                .await?
-            }
-        };
+        });
+        q.str(table);
+        let n: i64 = self.fetch_one(q).await?.take(0)?;
         Ok(n > 0)
     }
 }
@@ -129,6 +153,14 @@ impl Sql {
         Sql {
             text: text.to_string(),
             args: Vec::new(),
+        }
+    }
+
+    /// Fixed text whose `$n` placeholders take `args[n - 1]`.
+    pub fn bound(text: &str, args: Vec<Arg>) -> Sql {
+        Sql {
+            text: text.to_string(),
+            args,
         }
     }
 
@@ -161,18 +193,3 @@ impl Sql {
             .push(")")
     }
 }
-
-/// Builds a `sqlx::query` from [`Sql`], binding every value (per backend arm).
-macro_rules! build_query {
-    ($sql:expr) => {{
-        let mut q = sqlx::query(sqlx::AssertSqlSafe($sql.text.clone()));
-        for a in &$sql.args {
-            q = match a {
-                $crate::store::read::Arg::I64(v) => q.bind(*v),
-                $crate::store::read::Arg::Str(v) => q.bind(v.clone()),
-            };
-        }
-        q
-    }};
-}
-pub(crate) use build_query;

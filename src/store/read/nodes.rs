@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-
-use super::{Reader, Sql, build_query, with_pool};
+use super::row::OwnedRow;
+use super::{Arg, Reader, Sql};
 
 /// One `node` row.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,27 +46,22 @@ pub struct PublicKeyRow {
 const NODE_COLUMNS: &str = "SELECT id, node_id, long_name, short_name, hw_model, firmware, role, \
      last_lat, last_long, channel, is_mqtt_gateway, first_seen_us, last_seen_us FROM node";
 
-macro_rules! node_rows {
-    ($rows:expr) => {
-        $rows
-            .iter()
-            .map(|r| NodeRow {
-                id: r.get("id"),
-                node_id: r.get("node_id"),
-                long_name: r.get("long_name"),
-                short_name: r.get("short_name"),
-                hw_model: r.get("hw_model"),
-                firmware: r.get("firmware"),
-                role: r.get("role"),
-                last_lat: r.get("last_lat"),
-                last_long: r.get("last_long"),
-                channel: r.get("channel"),
-                is_mqtt_gateway: r.get("is_mqtt_gateway"),
-                first_seen_us: r.get("first_seen_us"),
-                last_seen_us: r.get("last_seen_us"),
-            })
-            .collect::<Vec<NodeRow>>()
-    };
+fn node_row(mut r: OwnedRow) -> Result<NodeRow, sqlx::Error> {
+    Ok(NodeRow {
+        id: r.take("id")?,
+        node_id: r.take("node_id")?,
+        long_name: r.take("long_name")?,
+        short_name: r.take("short_name")?,
+        hw_model: r.take("hw_model")?,
+        firmware: r.take("firmware")?,
+        role: r.take("role")?,
+        last_lat: r.take("last_lat")?,
+        last_long: r.take("last_long")?,
+        channel: r.take("channel")?,
+        is_mqtt_gateway: r.take("is_mqtt_gateway")?,
+        first_seen_us: r.take("first_seen_us")?,
+        last_seen_us: r.take("last_seen_us")?,
+    })
 }
 
 impl Reader {
@@ -96,20 +90,14 @@ impl Reader {
             q.push(" AND last_seen_us > ").int(v);
         }
         q.push(" ORDER BY last_seen_us DESC LIMIT ").int(limit);
-        with_pool!(&self.db, |p| {
-            let rows = build_query!(q).fetch_all(p).await?;
-            Ok(node_rows!(rows))
-        })
+        self.fetch_map(q, node_row).await
     }
 
     /// One node by number, whether or not it has been seen.
     pub async fn node(&self, node_id: i64) -> Result<Option<NodeRow>, sqlx::Error> {
         let mut q = Sql::new(NODE_COLUMNS);
         q.push(" WHERE node_id = ").int(node_id);
-        with_pool!(&self.db, |p| {
-            let rows = build_query!(q).fetch_all(p).await?;
-            Ok(node_rows!(rows).pop())
-        })
+        Ok(self.fetch_map(q, node_row).await?.pop())
     }
 
     /// Long names of the given nodes (those without a row or a name are absent).
@@ -124,11 +112,9 @@ impl Reader {
                 q.int(*id);
             }
             q.push(") AND long_name IS NOT NULL");
-            with_pool!(&self.db, |p| {
-                for r in build_query!(q).fetch_all(p).await? {
-                    out.insert(r.get::<i64, _>("node_id"), r.get::<String, _>("long_name"));
-                }
-            });
+            for mut r in self.fetch_all(q).await? {
+                out.insert(r.take("node_id")?, r.take("long_name")?);
+            }
         }
         Ok(out)
     }
@@ -138,16 +124,13 @@ impl Reader {
         const SQL: &str = "SELECT public_key, MIN(first_seen_us) AS first_seen_us, \
              MAX(last_seen_us) AS last_seen_us FROM node_public_key WHERE node_id = $1 \
              GROUP BY public_key ORDER BY MIN(first_seen_us), public_key LIMIT 1000";
-        with_pool!(&self.db, |p| {
-            let rows = sqlx::query(SQL).bind(node_id).fetch_all(p).await?;
-            Ok(rows
-                .iter()
-                .map(|r| PublicKeyRow {
-                    public_key: r.get("public_key"),
-                    first_seen_us: r.get("first_seen_us"),
-                    last_seen_us: r.get("last_seen_us"),
-                })
-                .collect())
+        self.fetch_map(Sql::bound(SQL, vec![Arg::I64(node_id)]), |mut r| {
+            Ok(PublicKeyRow {
+                public_key: r.take("public_key")?,
+                first_seen_us: r.take("first_seen_us")?,
+                last_seen_us: r.take("last_seen_us")?,
+            })
         })
+        .await
     }
 }

@@ -1,8 +1,7 @@
 //! Packets and their receptions.
 
-use sqlx::Row;
-
-use super::{Reader, Sql, build_query, with_pool};
+use super::row::OwnedRow;
+use super::{Arg, Reader, Sql};
 
 /// One `packet` row with its sender's and recipient's long names.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,23 +71,18 @@ const PACKET_COLUMNS_BARE: &str = "SELECT p.id, p.portnum, p.from_node_id, p.to_
      p.payload, p.import_time_us, p.channel, CAST(NULL AS VARCHAR) AS from_long_name, \
      CAST(NULL AS VARCHAR) AS to_long_name FROM packet p WHERE 1 = 1";
 
-macro_rules! packet_rows {
-    ($rows:expr) => {
-        $rows
-            .iter()
-            .map(|r| PacketRow {
-                id: r.get("id"),
-                portnum: r.get("portnum"),
-                from_node_id: r.get("from_node_id"),
-                to_node_id: r.get("to_node_id"),
-                payload: r.get("payload"),
-                import_time_us: r.get("import_time_us"),
-                channel: r.get("channel"),
-                from_long_name: r.get("from_long_name"),
-                to_long_name: r.get("to_long_name"),
-            })
-            .collect::<Vec<_>>()
-    };
+fn packet_row(mut r: OwnedRow) -> Result<PacketRow, sqlx::Error> {
+    Ok(PacketRow {
+        id: r.take("id")?,
+        portnum: r.take("portnum")?,
+        from_node_id: r.take("from_node_id")?,
+        to_node_id: r.take("to_node_id")?,
+        payload: r.take("payload")?,
+        import_time_us: r.take("import_time_us")?,
+        channel: r.take("channel")?,
+        from_long_name: r.take("from_long_name")?,
+        to_long_name: r.take("to_long_name")?,
+    })
 }
 
 /// Broadcast is the recipient of most packets: an index on the recipient would read them
@@ -247,10 +241,7 @@ impl Reader {
                     .int(limit);
             }
         }
-        with_pool!(&self.db, |p| {
-            let rows = build_query!(q).fetch_all(p).await?;
-            Ok(packet_rows!(rows))
-        })
+        self.fetch_map(q, packet_row).await
     }
 
     /// Packets stored after `after_us` (inclusive of the lookback the caller chose),
@@ -265,10 +256,7 @@ impl Reader {
             .int(after_us)
             .push(" ORDER BY p.import_time_us ASC, p.id ASC LIMIT ")
             .int(limit);
-        with_pool!(&self.db, |p| {
-            let rows = build_query!(q).fetch_all(p).await?;
-            Ok(packet_rows!(rows))
-        })
+        self.fetch_map(q, packet_row).await
     }
 
     /// One packet by its stored id.
@@ -286,23 +274,20 @@ impl Reader {
         const SQL: &str = "SELECT packet_id, node_id, rx_time, hop_limit, hop_start, channel, \
              rx_snr, rx_rssi, topic, import_time_us FROM packet_seen WHERE packet_id = $1 \
              ORDER BY import_time_us DESC, node_id, rx_time LIMIT 5000";
-        with_pool!(&self.db, |p| {
-            let rows = sqlx::query(SQL).bind(packet_id).fetch_all(p).await?;
-            Ok(rows
-                .iter()
-                .map(|r| SeenRow {
-                    packet_id: r.get("packet_id"),
-                    node_id: r.get("node_id"),
-                    rx_time: r.get("rx_time"),
-                    hop_limit: r.get("hop_limit"),
-                    hop_start: r.get("hop_start"),
-                    channel: r.get("channel"),
-                    rx_snr: r.get("rx_snr"),
-                    rx_rssi: r.get("rx_rssi"),
-                    topic: r.get("topic"),
-                    import_time_us: r.get("import_time_us"),
-                })
-                .collect())
+        self.fetch_map(Sql::bound(SQL, vec![Arg::I64(packet_id)]), |mut r| {
+            Ok(SeenRow {
+                packet_id: r.take("packet_id")?,
+                node_id: r.take("node_id")?,
+                rx_time: r.take("rx_time")?,
+                hop_limit: r.take("hop_limit")?,
+                hop_start: r.take("hop_start")?,
+                channel: r.take("channel")?,
+                rx_snr: r.take("rx_snr")?,
+                rx_rssi: r.take("rx_rssi")?,
+                topic: r.take("topic")?,
+                import_time_us: r.take("import_time_us")?,
+            })
         })
+        .await
     }
 }

@@ -10,9 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sqlx::Row;
-
-use super::{Reader, Sql, build_query, with_pool};
+use super::{Arg, Reader, Sql};
 
 /// Filters of a traffic aggregate (AND-combined).
 #[derive(Debug, Clone, Default)]
@@ -235,17 +233,14 @@ impl Reader {
             filter.push_rollup(&mut q);
         }
         q.push(" GROUP BY 1 ORDER BY 1");
-        with_pool!(&self.db, |p| {
-            let rows = build_query!(q).fetch_all(p).await?;
-            Ok(rows
-                .iter()
-                .map(|r| Bucket {
-                    start_us: r.get("bucket"),
-                    packets: r.get::<Option<i64>, _>("packets").unwrap_or(0),
-                    receptions: r.get::<Option<i64>, _>("receptions").unwrap_or(0),
-                })
-                .collect())
+        self.fetch_map(q, |mut r| {
+            Ok(Bucket {
+                start_us: r.take("bucket")?,
+                packets: r.take::<Option<i64>>("packets")?.unwrap_or(0),
+                receptions: r.take::<Option<i64>>("receptions")?.unwrap_or(0),
+            })
         })
+        .await
     }
 
     /// Distinct packets and receptions since `since_us` (`None`: all time) matching
@@ -267,13 +262,11 @@ impl Reader {
             q.push(" AND hour_us >= ").int(s);
         }
         filter.push_rollup(&mut q);
-        with_pool!(&self.db, |p| {
-            let r = build_query!(q).fetch_one(p).await?;
-            Ok((
-                r.get::<Option<i64>, _>("packets").unwrap_or(0),
-                r.get::<Option<i64>, _>("receptions").unwrap_or(0),
-            ))
-        })
+        let mut r = self.fetch_one(q).await?;
+        Ok((
+            r.take::<Option<i64>>("packets")?.unwrap_or(0),
+            r.take::<Option<i64>>("receptions")?.unwrap_or(0),
+        ))
     }
 
     async fn raw_totals(
@@ -290,19 +283,17 @@ impl Reader {
         );
         seen.int(since_us);
         filter.push_raw(&mut seen);
-        with_pool!(&self.db, |p| {
-            let a: i64 = build_query!(packets).fetch_one(p).await?.get(0);
-            let b: i64 = build_query!(seen).fetch_one(p).await?.get(0);
-            Ok((a, b))
-        })
+        let a: i64 = self.fetch_one(packets).await?.take(0)?;
+        let b: i64 = self.fetch_one(seen).await?.take(0)?;
+        Ok((a, b))
     }
 
     /// Receptions of one stored packet.
     pub async fn seen_count(&self, packet_id: i64) -> Result<i64, sqlx::Error> {
         const SQL: &str = "SELECT count(*) FROM packet_seen WHERE packet_id = $1";
-        with_pool!(&self.db, |p| {
-            sqlx::query_scalar(SQL).bind(packet_id).fetch_one(p).await
-        })
+        self.fetch_one(Sql::bound(SQL, vec![Arg::I64(packet_id)]))
+            .await?
+            .take(0)
     }
 
     /// Senders ranked by receptions of their packets since `since_us` (then by packets
@@ -436,21 +427,17 @@ impl Reader {
             q.and_channel("channel", c);
         }
         q.push(" GROUP BY hour_us");
-        with_pool!(&self.db, |p| {
-            let rows = build_query!(q).fetch_all(p).await?;
-            Ok(rows
-                .iter()
-                .map(|r| {
-                    (
-                        r.get::<i64, _>("hour_us"),
-                        (
-                            r.get::<Option<i64>, _>("packets").unwrap_or(0),
-                            r.get::<Option<i64>, _>("receptions").unwrap_or(0),
-                        ),
-                    )
-                })
-                .collect())
-        })
+        let mut out = HashMap::new();
+        for mut r in self.fetch_all(q).await? {
+            out.insert(
+                r.take("hour_us")?,
+                (
+                    r.take::<Option<i64>>("packets")?.unwrap_or(0),
+                    r.take::<Option<i64>>("receptions")?.unwrap_or(0),
+                ),
+            );
+        }
+        Ok(out)
     }
 
     /// Per-sender packets and receptions in `[from, to)` (`to = None`: open-ended).
@@ -474,19 +461,14 @@ impl Reader {
             q.and_channel("channel", c);
         }
         q.push(" GROUP BY 1");
-        with_pool!(&self.db, |p| {
-            let rows = build_query!(q).fetch_all(p).await?;
-            Ok(rows
-                .iter()
-                .map(|r| {
-                    (
-                        r.get::<i64, _>("from_node_id"),
-                        r.get::<Option<i64>, _>("sent").unwrap_or(0),
-                        r.get::<Option<i64>, _>("seen").unwrap_or(0),
-                    )
-                })
-                .collect())
+        self.fetch_map(q, |mut r| {
+            Ok((
+                r.take("from_node_id")?,
+                r.take::<Option<i64>>("sent")?.unwrap_or(0),
+                r.take::<Option<i64>>("seen")?.unwrap_or(0),
+            ))
         })
+        .await
     }
 
     /// Long name, short name and channel of the given nodes (absent: no node row).
@@ -508,14 +490,16 @@ impl Reader {
             q.int(*id);
         }
         q.push(")");
-        with_pool!(&self.db, |p| {
-            for r in build_query!(q).fetch_all(p).await? {
-                out.insert(
-                    r.get::<i64, _>("node_id"),
-                    (r.get("long_name"), r.get("short_name"), r.get("channel")),
-                );
-            }
-        });
+        for mut r in self.fetch_all(q).await? {
+            out.insert(
+                r.take("node_id")?,
+                (
+                    r.take("long_name")?,
+                    r.take("short_name")?,
+                    r.take("channel")?,
+                ),
+            );
+        }
         Ok(out)
     }
 
@@ -523,8 +507,7 @@ impl Reader {
     pub async fn channels(&self, since_us: i64) -> Result<Vec<String>, sqlx::Error> {
         const SQL: &str = "SELECT DISTINCT channel FROM traffic_hourly_total \
              WHERE hour_us >= $1 AND channel <> '' ORDER BY channel LIMIT 1000";
-        with_pool!(&self.db, |p| {
-            sqlx::query_scalar(SQL).bind(since_us).fetch_all(p).await
-        })
+        self.fetch_map(Sql::bound(SQL, vec![Arg::I64(since_us)]), |mut r| r.take(0))
+            .await
     }
 }

@@ -1,8 +1,7 @@
 //! Traceroute rows (one per packet and gateway) with their packet's endpoints.
 
-use sqlx::Row;
-
-use super::{Reader, Sql, build_query, with_pool};
+use super::row::OwnedRow;
+use super::{Reader, Sql};
 
 /// One `traceroute` row joined with its packet.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,28 +30,21 @@ const TRACE_COLUMNS: &str = "SELECT t.id, t.packet_id, t.gateway_node_id, t.done
 /// id (a request answered thousands of times) without cutting real data.
 const MAX_ROWS: i64 = 2000;
 
-macro_rules! trace_rows {
-    ($rows:expr) => {
-        $rows
-            .iter()
-            .map(|r| TraceRow {
-                // SQLite INTEGER and PostgreSQL SERIAL (int4) read alike through i64.
-                id: r
-                    .try_get::<i64, _>("id")
-                    .unwrap_or_else(|_| r.get::<i32, _>("id") as i64),
-                packet_id: r.get("packet_id"),
-                gateway_node_id: r.get("gateway_node_id"),
-                done: r.get("done"),
-                route: r.get("route"),
-                import_time_us: r.get("import_time_us"),
-                route_return: r.get("route_return"),
-                request_id: r.get("request_id"),
-                from_node_id: r.get("from_node_id"),
-                to_node_id: r.get("to_node_id"),
-                channel: r.get("channel"),
-            })
-            .collect::<Vec<TraceRow>>()
-    };
+fn trace_row(mut r: OwnedRow) -> Result<TraceRow, sqlx::Error> {
+    Ok(TraceRow {
+        // SQLite INTEGER and PostgreSQL SERIAL (int4) both read as integers.
+        id: r.take("id")?,
+        packet_id: r.take("packet_id")?,
+        gateway_node_id: r.take("gateway_node_id")?,
+        done: r.take("done")?,
+        route: r.take("route")?,
+        import_time_us: r.take("import_time_us")?,
+        route_return: r.take("route_return")?,
+        request_id: r.take("request_id")?,
+        from_node_id: r.take("from_node_id")?,
+        to_node_id: r.take("to_node_id")?,
+        channel: r.take("channel")?,
+    })
 }
 
 impl Reader {
@@ -71,10 +63,7 @@ impl Reader {
         }
         q.push(") ORDER BY t.import_time_us, t.id LIMIT ")
             .int(MAX_ROWS);
-        with_pool!(&self.db, |p| {
-            let rows = build_query!(q).fetch_all(p).await?;
-            Ok(trace_rows!(rows))
-        })
+        self.fetch_map(q, trace_row).await
     }
 
     /// The reply rows answering request `request_id` (a Meshtastic id) sent by
@@ -91,9 +80,6 @@ impl Reader {
             .int(requester)
             .push(" ORDER BY t.import_time_us, t.id LIMIT ")
             .int(MAX_ROWS);
-        with_pool!(&self.db, |p| {
-            let rows = build_query!(q).fetch_all(p).await?;
-            Ok(trace_rows!(rows))
-        })
+        self.fetch_map(q, trace_row).await
     }
 }

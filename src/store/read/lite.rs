@@ -1,0 +1,430 @@
+//! The reader's SQLite access: a small pool of read-only rusqlite connections, each
+//! query run on tokio's blocking pool and its rows collected there.
+//!
+//! sqlx's SQLite driver runs every connection on a worker thread and hands each row
+//! to the async side through a channel; on big results that hand-off (context
+//! switches, futex wake-ups) cost a quarter or more of the reader's time. Here a query
+//! runs start to finish on one blocking thread and crosses over once, as a `Vec`.
+//!
+//! Errors are `sqlx::Error`s like the rest of the reader's: SQLite's own failures as
+//! `sqlx::Error::Database` carrying SQLite's message and extended result code (so
+//! "database is locked", "unable to open database file", "disk I/O error" are
+//! recognised as outages by the web side exactly as sqlx's were), a wait for a
+//! connection that runs out as `PoolTimedOut`, a closed pool as `PoolClosed`.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Semaphore;
+
+use super::Arg;
+use super::row::{Cell, OwnedRow};
+use crate::store::connect::SQLITE_BUSY_TIMEOUT;
+
+/// Connections the reader keeps. Each query holds one for its whole run on a blocking
+/// thread; with two cores, four keep both busy while others wait on disk, and more
+/// would only add page caches (each up to [`CACHE_KIB`]) and contention.
+const CONNECTIONS: usize = 4;
+
+/// Page cache per connection (KiB, as `PRAGMA cache_size = -N` takes it): 8 MiB each,
+/// 32 MiB for the pool, keeping the reader well under its 128 MB budget while the hot
+/// index pages of a big database stay cached.
+const CACHE_KIB: i64 = 8192;
+
+/// Prepared statements kept per connection. The reader's SQL varies with filters and
+/// `IN` list lengths; a few dozen distinct texts cover the common requests.
+const STATEMENT_CACHE: usize = 64;
+
+/// Statements with more values than this (long `IN` lists, each length its own text)
+/// are prepared afresh rather than cached: they are rarely repeated exactly, and many
+/// big cached statements add up (the writer saw ~150 MB from caching its batches).
+const MAX_CACHED_ARGS: usize = 16;
+
+/// How long a query waits for a free connection before failing (as sqlx's reader pool
+/// did): an overloaded reader answers 503 rather than queueing forever.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A read slower than this is logged (sqlx's threshold for its own statements).
+const SLOW_QUERY: Duration = Duration::from_secs(1);
+
+/// Read-only rusqlite connections to one SQLite file, opened on first use.
+#[derive(Clone)]
+pub struct LitePool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// One permit per connection: holding a permit entitles to an idle connection or,
+    /// when none is idle, to open one (so there are never more than [`CONNECTIONS`]).
+    permits: Arc<Semaphore>,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for LitePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LitePool")
+            .field("path", &self.inner.path)
+            .field("available", &self.inner.permits.available_permits())
+            .finish()
+    }
+}
+
+impl LitePool {
+    /// A pool for `path`; nothing is opened until the first query.
+    pub fn new(path: &Path) -> LitePool {
+        LitePool {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                permits: Arc::new(Semaphore::new(CONNECTIONS)),
+                idle: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Runs `sql` (with `$1…$n` placeholders bound to `args`) and returns every row.
+    pub(crate) async fn fetch_all(
+        &self,
+        sql: String,
+        args: Vec<Arg>,
+    ) -> Result<Vec<OwnedRow>, sqlx::Error> {
+        let permit =
+            tokio::time::timeout(ACQUIRE_TIMEOUT, self.inner.permits.clone().acquire_owned())
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)?
+                .map_err(|_| sqlx::Error::PoolClosed)?;
+        let inner = self.inner.clone();
+        // The connection goes back to the pool inside the blocking task, so a caller
+        // that stops waiting (a client gone, a health probe's timeout) loses nothing.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let idle = inner.idle().pop();
+            let conn = match idle {
+                Some(c) => c,
+                None => open(&inner.path).map_err(to_sqlx)?,
+            };
+            let started = Instant::now();
+            let result = run(&conn, &sql, &args);
+            let elapsed = started.elapsed();
+            if elapsed >= SLOW_QUERY {
+                // As sqlx logs its slow statements (the writer's still do).
+                tracing::warn!(
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    rows = result.as_ref().map_or(0, Vec::len),
+                    sql = %sql.chars().take(300).collect::<String>(),
+                    "slow SQLite read"
+                );
+            }
+            // A connection that failed is dropped: the next query opens a fresh one
+            // (a replaced or repaired file, a connection in an odd state).
+            if result.is_ok() && !inner.permits.is_closed() {
+                inner.idle().push(conn);
+            }
+            result.map_err(to_sqlx)
+        })
+        .await
+        .map_err(|e| {
+            if e.is_panic() {
+                sqlx::Error::Protocol("a SQLite read panicked".into())
+            } else {
+                sqlx::Error::PoolClosed
+            }
+        })?
+    }
+
+    /// Closes idle connections and fails later queries with `PoolClosed` (queries
+    /// running now finish and close their connection).
+    pub fn close(&self) {
+        self.inner.permits.close();
+        self.inner.idle().clear();
+    }
+}
+
+impl Inner {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        // A panic while holding the lock leaves the list itself intact.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    // NO_MUTEX: a connection is used by one thread at a time (the pool hands it out).
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
+    conn.execute_batch(&format!(
+        "PRAGMA query_only = ON; PRAGMA cache_size = -{CACHE_KIB};"
+    ))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Prepares (cached), binds and collects one query.
+fn run(conn: &Connection, sql: &str, args: &[Arg]) -> rusqlite::Result<Vec<OwnedRow>> {
+    if args.len() > MAX_CACHED_ARGS {
+        let mut stmt = conn.prepare(sql)?;
+        bind(&mut stmt, args)?;
+        collect(&mut stmt)
+    } else {
+        let mut stmt = conn.prepare_cached(sql)?;
+        bind(&mut stmt, args)?;
+        collect(&mut stmt)
+    }
+}
+
+fn collect(stmt: &mut rusqlite::Statement<'_>) -> rusqlite::Result<Vec<OwnedRow>> {
+    let columns: Arc<[String]> = stmt.column_names().into_iter().map(String::from).collect();
+    let n = columns.len();
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut cells = Vec::with_capacity(n);
+        for i in 0..n {
+            cells.push(match row.get_ref(i)? {
+                ValueRef::Null => Cell::Null,
+                ValueRef::Integer(v) => Cell::Int(v),
+                ValueRef::Real(v) => Cell::Real(v),
+                // Invalid UTF-8 (a name stored by a broken client) reads with U+FFFD
+                // rather than failing the whole page.
+                ValueRef::Text(b) => Cell::Text(String::from_utf8_lossy(b).into_owned()),
+                ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
+            });
+        }
+        out.push(OwnedRow::new(columns.clone(), cells));
+    }
+    Ok(out)
+}
+
+/// Binds `$n` to `args[n - 1]`. SQLite treats `$1` as a *named* parameter and numbers
+/// distinct names in order of first appearance; binding by each parameter's name
+/// rather than by that order keeps a reused or out-of-order placeholder right.
+fn bind(stmt: &mut rusqlite::Statement<'_>, args: &[Arg]) -> rusqlite::Result<()> {
+    for i in 1..=stmt.parameter_count() {
+        let name = stmt.parameter_name(i).unwrap_or("?");
+        let arg = name
+            .strip_prefix('$')
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|n| args.get(n))
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_string()))?;
+        match arg {
+            Arg::I64(v) => stmt.raw_bind_parameter(i, *v)?,
+            Arg::Str(v) => stmt.raw_bind_parameter(i, v.as_str())?,
+        }
+    }
+    Ok(())
+}
+
+/// SQLite's failure, as `sqlx::Error::Database` reports it for sqlx's own driver:
+/// SQLite's message and its extended result code.
+#[derive(Debug)]
+pub struct LiteError {
+    message: String,
+    code: i32,
+}
+
+impl std::fmt::Display for LiteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "(code: {}) {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for LiteError {}
+
+impl sqlx::error::DatabaseError for LiteError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.code.to_string()))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        sqlx::error::ErrorKind::Other
+    }
+}
+
+/// SQLite's own wording for the failures the web side tells apart (`sqlite3_errstr`),
+/// for the rare error that comes without a message.
+fn errstr(code: rusqlite::ErrorCode) -> Option<&'static str> {
+    use rusqlite::ErrorCode as C;
+    Some(match code {
+        C::DatabaseBusy => "database is locked",
+        C::DatabaseLocked => "database table is locked",
+        C::CannotOpen => "unable to open database file",
+        C::SystemIoFailure => "disk I/O error",
+        C::DatabaseCorrupt => "database disk image is malformed",
+        C::NotADatabase => "file is not a database",
+        C::ReadOnly => "attempt to write a readonly database",
+        _ => return None,
+    })
+}
+
+pub(crate) fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(err, msg) => {
+            let message = msg
+                .or_else(|| errstr(err.code).map(String::from))
+                .unwrap_or_else(|| err.to_string());
+            sqlx::Error::Database(Box::new(LiteError {
+                message,
+                code: err.extended_code,
+            }))
+        }
+        other => sqlx::Error::Protocol(format!("SQLite: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, snr REAL, data BLOB, flag INTEGER);
+             INSERT INTO t VALUES (1, 'one', 1.5, x'0102', 1), (2, NULL, NULL, NULL, 0),
+                                  (3, 'three', -7, x'', NULL);",
+        )
+        .unwrap();
+        (dir, path)
+    }
+
+    #[tokio::test]
+    async fn binds_by_placeholder_number() {
+        let (_dir, path) = db();
+        let pool = LitePool::new(&path);
+        // In order, reused, and out of order: each `$n` takes args[n - 1].
+        for (sql, args, want) in [
+            (
+                "SELECT id FROM t WHERE id >= $1 AND name <> $2 ORDER BY id",
+                vec![Arg::I64(1), Arg::Str("one".into())],
+                vec![3],
+            ),
+            (
+                "SELECT id FROM t WHERE id = $1 OR id + 1 = $1 ORDER BY id",
+                vec![Arg::I64(2)],
+                vec![1, 2],
+            ),
+            (
+                "SELECT id FROM t WHERE name = $2 OR id = $1 ORDER BY id",
+                vec![Arg::I64(2), Arg::Str("three".into())],
+                vec![2, 3],
+            ),
+        ] {
+            let rows = pool.fetch_all(sql.into(), args).await.unwrap();
+            let ids: Vec<i64> = rows
+                .into_iter()
+                .map(|mut r| r.take("id").unwrap())
+                .collect();
+            assert_eq!(ids, want, "{sql}");
+        }
+        // A placeholder without a value is an error, not a NULL.
+        let e = pool
+            .fetch_all("SELECT $2".into(), vec![Arg::I64(1)])
+            .await
+            .unwrap_err();
+        assert!(matches!(e, sqlx::Error::Protocol(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn reads_each_storage_class() {
+        let (_dir, path) = db();
+        let pool = LitePool::new(&path);
+        let mut rows = pool
+            .fetch_all(
+                "SELECT id, name, snr, data, flag, SUM(snr) OVER () AS s FROM t ORDER BY id".into(),
+                vec![],
+            )
+            .await
+            .unwrap();
+        let r = &mut rows[0];
+        assert_eq!(r.take::<i64>("id").unwrap(), 1);
+        assert_eq!(
+            r.take::<Option<String>>("name").unwrap().as_deref(),
+            Some("one")
+        );
+        assert_eq!(r.take::<Option<f64>>("snr").unwrap(), Some(1.5));
+        assert_eq!(r.take::<Option<Vec<u8>>>("data").unwrap(), Some(vec![1, 2]));
+        assert_eq!(r.take::<Option<bool>>("flag").unwrap(), Some(true));
+        assert_eq!(r.take::<f64>("s").unwrap(), -5.5);
+        let r = &mut rows[1];
+        assert_eq!(r.take::<Option<String>>("name").unwrap(), None);
+        assert_eq!(r.take::<Option<bool>>("flag").unwrap(), Some(false));
+        // An integer stored in a REAL column reads as REAL.
+        assert_eq!(rows[2].take::<Option<f64>>("snr").unwrap(), Some(-7.0));
+    }
+
+    #[tokio::test]
+    async fn is_read_only_and_maps_errors() {
+        let (dir, path) = db();
+        let pool = LitePool::new(&path);
+        let e = pool
+            .fetch_all("DELETE FROM t".into(), vec![])
+            .await
+            .unwrap_err();
+        let sqlx::Error::Database(d) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(d.message().contains("readonly"), "{e}");
+        let e = pool
+            .fetch_all("SELECT nope FROM t".into(), vec![])
+            .await
+            .unwrap_err();
+        assert!(matches!(e, sqlx::Error::Database(_)), "{e:?}");
+        // A file that is not there: SQLite's "unable to open", which the web side
+        // counts as an outage.
+        let gone = LitePool::new(&dir.path().join("missing.db"));
+        let e = gone.fetch_all("SELECT 1".into(), vec![]).await.unwrap_err();
+        let sqlx::Error::Database(d) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(d.message().contains("unable to open"), "{e}");
+        assert_eq!(d.code().as_deref(), Some("14"));
+        pool.close();
+        let e = pool.fetch_all("SELECT 1".into(), vec![]).await.unwrap_err();
+        assert!(matches!(e, sqlx::Error::PoolClosed), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn never_opens_more_than_its_connections() {
+        let (_dir, path) = db();
+        let pool = LitePool::new(&path);
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    pool.fetch_all("SELECT count(*) FROM t".into(), vec![])
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap()[0].take::<i64>(0).unwrap(), 3);
+        }
+        let idle = pool.inner.idle().len();
+        assert!((1..=CONNECTIONS).contains(&idle), "{idle} idle connections");
+    }
+}
