@@ -52,6 +52,20 @@ fn data_of(stored: Option<&[u8]>) -> Option<pb::Data> {
     }
 }
 
+fn message_text(data: &pb::Data) -> String {
+    String::from_utf8_lossy(&data.payload).trim().to_string()
+}
+
+/// The `payload` [`present`] shows for a text message (port 1), without building the
+/// rest: searches test it on thousands of rows and present only the matches.
+pub fn shown_text_message(to: i64, stored: Option<&[u8]>) -> String {
+    match data_of(stored) {
+        None => NOT_DECODED.to_string(),
+        Some(_) if to != BROADCAST => REDACTED.to_string(),
+        Some(data) => message_text(&data),
+    }
+}
+
 /// Applies MeshView's rules to one packet.
 pub fn present(portnum: i32, to: i64, stored: Option<&[u8]>) -> Presented {
     let not_decoded = |reply_id| Presented {
@@ -71,7 +85,7 @@ pub fn present(portnum: i32, to: i64, stored: Option<&[u8]>) -> Presented {
                 reply_id,
             };
         }
-        let text = String::from_utf8_lossy(&data.payload).trim().to_string();
+        let text = message_text(&data);
         let mut decoded = json!({ "text": text });
         if data.emoji != 0 {
             decoded["emoji"] = json!(data.emoji);
@@ -312,6 +326,15 @@ mod tests {
         );
         assert_eq!(present(3, 5, Some(b"\xff\xff")).payload, NOT_DECODED);
         assert_eq!(present(3, 5, None).payload, NOT_DECODED);
+        // The searches' shortcut shows exactly what `present` shows for text messages.
+        for (to, raw) in [
+            (BROADCAST, Some(b.as_slice())),
+            (5, Some(dm.as_slice())),
+            (BROADCAST, Some(b"\xff\xff".as_slice())),
+            (BROADCAST, None),
+        ] {
+            assert_eq!(shown_text_message(to, raw), present(1, to, raw).payload);
+        }
         assert!(is_text_noise("seq 12"));
         assert!(is_text_noise("  "));
         assert!(!is_text_noise("seq twelve"));

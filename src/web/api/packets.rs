@@ -21,8 +21,9 @@ const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 1000;
 /// Rows examined per request when filtering in Rust.
 const SCAN_CAP: usize = 20_000;
-/// Rows per keyset page while filtering.
-const PAGE: i64 = 500;
+/// Rows per keyset page while filtering (large: on PostgreSQL much of a scan's cost is per
+/// query: measured ~60 ms less for a 20,000-row scan than with pages of 500).
+const PAGE: i64 = 2000;
 
 pub fn packet_in(row: &PacketRow) -> PacketIn<'_> {
     PacketIn {
@@ -93,17 +94,25 @@ pub async fn packets(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>>
                 id: row.id,
             });
             let input = packet_in(&row);
-            let shown = compat::present(input.portnum, input.to, input.payload);
-            if drop_noise && input.portnum == PORT_TEXT && compat::is_text_noise(&shown.payload) {
+            // A text message's shown text is cheap to get; its full presentation is
+            // built for matches only.
+            let (text, shown) = if input.portnum == PORT_TEXT {
+                (compat::shown_text_message(input.to, input.payload), None)
+            } else {
+                let shown = compat::present(input.portnum, input.to, input.payload);
+                (shown.payload.clone(), Some(shown))
+            };
+            if drop_noise && input.portnum == PORT_TEXT && compat::is_text_noise(&text) {
                 continue;
             }
             // A redacted message has no searchable text (not even its placeholder).
             if let Some(needle) = &contains
-                && (shown.payload == compat::REDACTED
-                    || !shown.payload.to_lowercase().contains(needle.as_str()))
+                && (text == compat::REDACTED || !text.to_lowercase().contains(needle.as_str()))
             {
                 continue;
             }
+            let shown =
+                shown.unwrap_or_else(|| compat::present(input.portnum, input.to, input.payload));
             matched.push((row, shown));
             if matched.len() as i64 >= limit {
                 break;
