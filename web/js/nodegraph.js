@@ -4,7 +4,8 @@ import { data, el, t, hex } from './common.js';
 import { chart } from './charts.js';
 
 const nodes = data.nodes || [];
-const edges = data.edges || [];
+// Edges come as [from, to, type, snr] (a big mesh has tens of thousands).
+const edges = (data.edges || []).map(([from, to, type, snr]) => ({ from, to, type, snr }));
 const byNum = new Map(nodes.map((n) => [n.num, n]));
 const chSel = document.getElementById('g-channel');
 const typeSel = document.getElementById('g-type');

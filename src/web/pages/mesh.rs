@@ -14,12 +14,13 @@ use super::view::{self, NodeView, render};
 use super::{OrPage, PageResult, api_call};
 use crate::web::{AppState, Ready, api};
 
-/// Compact node records for the scripts (names stay raw: scripts use `textContent`).
-fn nodes_json(nodes: &[NodeView], with_position_only: bool) -> Value {
+/// Compact records of the nodes with a position, for the maps' scripts (names stay raw:
+/// scripts use `textContent`).
+fn mapped_nodes_json(nodes: &[NodeView]) -> Value {
     Value::Array(
         nodes
             .iter()
-            .filter(|n| !with_position_only || n.lat.is_some())
+            .filter(|n| n.lat.is_some())
             .map(|n| {
                 json!({
                     "num": n.num,
@@ -84,7 +85,7 @@ pub async fn map(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) 
         "map",
         &[Lib::Leaflet],
     )
-    .with("nodes", nodes_json(&nodes, true))
+    .with("nodes", mapped_nodes_json(&nodes))
     .with("channels", json!(channels(&nodes)));
     let page = MapPage {
         mapped: nodes.iter().filter(|n| n.lat.is_some()).count(),
@@ -110,7 +111,7 @@ pub async fn kiosk(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs
         "map",
         &[Lib::Leaflet],
     )
-    .with("nodes", nodes_json(&nodes, true))
+    .with("nodes", mapped_nodes_json(&nodes))
     .with("channels", json!(channels(&nodes)))
     .with("kiosk", json!(true));
     Ok(render(&KioskPage { shell }, &prefs))
@@ -137,7 +138,7 @@ pub async fn heatmap(State(state): State<AppState>, Ready(db): Ready, prefs: Pre
         "heatmap",
         &[Lib::Leaflet, Lib::LeafletHeat],
     )
-    .with("nodes", nodes_json(&nodes, true));
+    .with("nodes", mapped_nodes_json(&nodes));
     Ok(render(&HeatmapPage { shell, mapped }, &prefs))
 }
 
@@ -175,10 +176,33 @@ pub async fn nodegraph(
         "nodegraph",
         &[Lib::Echarts],
     )
-    .with("nodes", nodes_json(&nodes, false))
+    // Only what the graph draws: a big mesh has thousands of nodes and tens of thousands
+    // of links, and this page's HTML carries them all.
+    .with(
+        "nodes",
+        Value::Array(
+            nodes
+                .iter()
+                .map(|n| {
+                    json!({
+                        "num": n.num,
+                        "long": n.long_name,
+                        "short": n.short_name,
+                        "role": n.role,
+                        "channel": n.channel,
+                    })
+                })
+                .collect(),
+        ),
+    )
     .with(
         "edges",
-        serde_json::to_value(&edge_list).unwrap_or(Value::Array(Vec::new())),
+        Value::Array(
+            edge_list
+                .iter()
+                .map(|e| json!([e.from, e.to, e.kind, e.snr]))
+                .collect(),
+        ),
     );
     Ok(render(
         &GraphPage {
