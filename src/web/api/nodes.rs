@@ -15,26 +15,13 @@ use crate::web::params::Params;
 /// A mesh has hundreds to a few thousand nodes; this bounds the answer all the same.
 const MAX_NODES: i64 = 10_000;
 
+/// A node as the API answers it (the same shape in lists and on pages).
 pub fn node_json(n: &NodeRow) -> Value {
-    json!({
-        "id": n.id,
-        "node_id": n.node_id,
-        "long_name": n.long_name,
-        "short_name": n.short_name,
-        "hw_model": n.hw_model,
-        "firmware": n.firmware,
-        "role": n.role,
-        "last_lat": n.last_lat,
-        "last_long": n.last_long,
-        "channel": n.channel,
-        "is_mqtt_gateway": n.is_mqtt_gateway,
-        "first_seen_us": n.first_seen_us,
-        "last_seen_us": n.last_seen_us,
-    })
+    serde_json::to_value(NodeOut::from(n)).unwrap_or(Value::Null)
 }
 
-/// A node as the API answers it, serialized without a `Value` tree (keys in the order
-/// of the `Value` answer pages use).
+/// A node as the API answers it: serialized straight from the row for `/api/nodes`,
+/// through [`node_json`] for the pages.
 #[derive(Serialize)]
 struct NodeOut<'a> {
     channel: &'a Option<String>,
