@@ -58,18 +58,11 @@ pub struct SeenRow {
     pub import_time_us: Option<i64>,
 }
 
-const PACKET_COLUMNS: &str = "SELECT p.id, p.portnum, p.from_node_id, p.to_node_id, p.payload, \
-     p.import_time_us, p.channel, f.long_name AS from_long_name, t.long_name AS to_long_name \
-     FROM packet p \
-     LEFT JOIN node f ON f.node_id = p.from_node_id \
-     LEFT JOIN node t ON t.node_id = p.to_node_id \
-     WHERE 1 = 1";
-
-/// The same columns without the two name look-ups (NULL names), for scans that filter
-/// most rows away in Rust and fetch names for the survivors only.
-const PACKET_COLUMNS_BARE: &str = "SELECT p.id, p.portnum, p.from_node_id, p.to_node_id, \
-     p.payload, p.import_time_us, p.channel, CAST(NULL AS VARCHAR) AS from_long_name, \
-     CAST(NULL AS VARCHAR) AS to_long_name FROM packet p WHERE 1 = 1";
+/// A packet's columns; the sender's and recipient's names are filled in afterwards by
+/// [`Reader::fill_long_names`] (one look-up of the distinct nodes: a list of 500 packets
+/// names a few dozen nodes, where two joins per row cost four B-tree descents each).
+const PACKET_COLUMNS: &str = "SELECT p.id, p.portnum, p.from_node_id, p.to_node_id, \
+     p.payload, p.import_time_us, p.channel FROM packet p WHERE 1 = 1";
 
 fn packet_row(mut r: OwnedRow) -> Result<PacketRow, sqlx::Error> {
     Ok(PacketRow {
@@ -80,8 +73,8 @@ fn packet_row(mut r: OwnedRow) -> Result<PacketRow, sqlx::Error> {
         payload: r.take("payload")?,
         import_time_us: r.take("import_time_us")?,
         channel: r.take("channel")?,
-        from_long_name: r.take("from_long_name")?,
-        to_long_name: r.take("to_long_name")?,
+        from_long_name: None,
+        to_long_name: None,
     })
 }
 
@@ -189,28 +182,22 @@ impl Reader {
         filter: &PacketFilter,
         limit: i64,
     ) -> Result<Vec<PacketRow>, sqlx::Error> {
-        self.packets_with(filter, limit, PACKET_COLUMNS).await
+        let mut rows = self.packets_without_names(filter, limit).await?;
+        self.fill_long_names(&mut rows).await?;
+        Ok(rows)
     }
 
-    /// As [`Reader::packets`], without the sender's and recipient's names (`None`).
+    /// As [`Reader::packets`], without the sender's and recipient's names (`None`): for
+    /// scans that drop most rows (their callers name the survivors).
     pub async fn packets_without_names(
         &self,
         filter: &PacketFilter,
         limit: i64,
     ) -> Result<Vec<PacketRow>, sqlx::Error> {
-        self.packets_with(filter, limit, PACKET_COLUMNS_BARE).await
-    }
-
-    async fn packets_with(
-        &self,
-        filter: &PacketFilter,
-        limit: i64,
-        columns: &str,
-    ) -> Result<Vec<PacketRow>, sqlx::Error> {
         let mut q = Sql::default();
         match filter.node {
             None => {
-                q.push(columns);
+                q.push(PACKET_COLUMNS);
                 filter.push_where(&mut q);
                 q.push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
                     .int(limit);
@@ -222,14 +209,14 @@ impl Reader {
                     node: None,
                     ..filter.clone()
                 };
-                q.push("SELECT * FROM (").push(columns);
+                q.push("SELECT * FROM (").push(PACKET_COLUMNS);
                 rest.push_where_narrowed(&mut q, true);
                 q.push(" AND p.from_node_id = ")
                     .int(n)
                     .push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
                     .int(limit)
                     .push(") a UNION ALL SELECT * FROM (")
-                    .push(columns);
+                    .push(PACKET_COLUMNS);
                 rest.push_where_narrowed(&mut q, true);
                 q.push(to_node_condition(n))
                     .int(n)
@@ -256,7 +243,30 @@ impl Reader {
             .int(after_us)
             .push(" ORDER BY p.import_time_us ASC, p.id ASC LIMIT ")
             .int(limit);
-        self.fetch_map(q, packet_row).await
+        let mut rows = self.fetch_map(q, packet_row).await?;
+        self.fill_long_names(&mut rows).await?;
+        Ok(rows)
+    }
+
+    /// Sets each row's `from_long_name` and `to_long_name` (`None` for an unknown node
+    /// or one without a name).
+    pub async fn fill_long_names(&self, rows: &mut [PacketRow]) -> Result<(), sqlx::Error> {
+        let mut ids: Vec<i64> = rows
+            .iter()
+            .flat_map(|r| [r.from_node_id, r.to_node_id])
+            .flatten()
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let names = self.long_names(&ids).await?;
+        for row in rows {
+            row.from_long_name = row.from_node_id.and_then(|n| names.get(&n).cloned());
+            row.to_long_name = row.to_node_id.and_then(|n| names.get(&n).cloned());
+        }
+        Ok(())
     }
 
     /// One packet by its stored id.

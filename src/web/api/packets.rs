@@ -8,12 +8,16 @@
 //! Matching the shown text also means redacted direct messages are never searchable.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::Path;
+use axum::response::Response;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::store::read::{Cursor, PacketFilter, PacketRow, SLOT, slot_ids};
+use super::json_response;
+use crate::store::read::{Cursor, PacketFilter, PacketRow, Reader, SLOT, slot_ids};
 use crate::web::Ready;
-use crate::web::compat::{self, PORT_TEXT, PacketIn};
+use crate::web::compat::{self, PORT_TEXT, PacketIn, PacketItem, Presented};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::{Params, parse_packet_id};
 
@@ -40,7 +44,34 @@ pub fn packet_in(row: &PacketRow) -> PacketIn<'_> {
     }
 }
 
-pub async fn packets(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>> {
+/// The answer of `/api/packets` (fields in alphabetical order, as when it was a JSON map).
+#[derive(Debug, Serialize)]
+pub struct PacketList {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_import_time: Option<i64>,
+    /// Where to go on when the scan stopped at [`SCAN_CAP`] rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+    pub packets: Vec<PacketItem>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub scan_limit_reached: bool,
+}
+
+pub async fn packets(Ready(db): Ready, params: Params) -> ApiResult<Response> {
+    let list = list(&db, &params).await?;
+    let body = serde_json::to_vec(&list).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_response(Bytes::from(body)))
+}
+
+/// `/api/packets` as JSON values, for the pages' first paint.
+pub async fn packets_value(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>> {
+    let list = list(&db, &params).await?;
+    serde_json::to_value(&list)
+        .map(Json)
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+pub async fn list(db: &Reader, params: &Params) -> ApiResult<PacketList> {
     let mut filter = PacketFilter::default();
     if let Some(v) = params.get("packet_id") {
         let id = parse_packet_id("packet_id", v)?;
@@ -75,7 +106,8 @@ pub async fn packets(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>>
     let drop_noise = filter.portnum == Some(PORT_TEXT);
     let filtering = contains.is_some() || drop_noise;
 
-    let mut matched = Vec::new();
+    let mut matched: Vec<PacketRow> = Vec::new();
+    let mut shown_of: Vec<Presented> = Vec::new();
     let mut scanned = 0usize;
     let mut capped = false;
     let mut last: Option<Cursor> = None;
@@ -118,7 +150,8 @@ pub async fn packets(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>>
             }
             let shown =
                 shown.unwrap_or_else(|| compat::present(input.portnum, input.to, input.payload));
-            matched.push((row, shown));
+            matched.push(row);
+            shown_of.push(shown);
             if matched.len() as i64 >= limit {
                 break;
             }
@@ -133,37 +166,24 @@ pub async fn packets(Ready(db): Ready, params: Params) -> ApiResult<Json<Value>>
         filter.before = last;
         page = (page * 4).min(PAGE);
     }
-    if filtering && !matched.is_empty() {
-        let mut ids: Vec<i64> = matched
-            .iter()
-            .flat_map(|(r, _)| [r.from_node_id, r.to_node_id])
-            .flatten()
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let names = db.long_names(&ids).await?;
-        for (row, _) in &mut matched {
-            row.from_long_name = row.from_node_id.and_then(|n| names.get(&n).cloned());
-            row.to_long_name = row.to_node_id.and_then(|n| names.get(&n).cloned());
-        }
+    if filtering {
+        db.fill_long_names(&mut matched).await?;
     }
-    let items: Vec<Value> = matched
-        .into_iter()
-        .map(|(row, shown)| compat::packet_json_with(&packet_in(&row), shown))
-        .collect();
-    let mut body = json!({ "packets": items });
-    if let Some(latest) = items
+    let packets: Vec<PacketItem> = matched
         .iter()
-        .filter_map(|i| i["import_time_us"].as_i64())
-        .max()
-    {
-        body["latest_import_time"] = json!(latest);
-    }
-    if capped {
-        body["scan_limit_reached"] = json!(true);
-        body["next_before"] = json!(last.map(|c| c.import_time_us));
-    }
-    Ok(Json(body))
+        .zip(shown_of)
+        .map(|(row, shown)| compat::packet_item_with(&packet_in(row), shown))
+        .collect();
+    Ok(PacketList {
+        latest_import_time: packets.iter().map(|i| i.import_time_us).max(),
+        next_before: if capped {
+            last.map(|c| c.import_time_us)
+        } else {
+            None
+        },
+        packets,
+        scan_limit_reached: capped,
+    })
 }
 
 pub async fn packets_seen(Ready(db): Ready, Path(id): Path<String>) -> ApiResult<Json<Value>> {

@@ -115,7 +115,7 @@ struct ChatPage {
 
 pub async fn chat(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
     let body = api_call("portnum=1&limit=100", |p| {
-        api::packets::packets(Ready(db.clone()), p)
+        api::packets::packets_value(Ready(db.clone()), p)
     })
     .await
     .or_page(&prefs)?;
@@ -178,9 +178,11 @@ pub async fn firehose(
         Some(p) => format!("limit=100&portnum={p}"),
         None => "limit=100".to_string(),
     };
-    let body = api_call(&query, |p| api::packets::packets(Ready(db.clone()), p))
-        .await
-        .or_page(&prefs)?;
+    let body = api_call(&query, |p| {
+        api::packets::packets_value(Ready(db.clone()), p)
+    })
+    .await
+    .or_page(&prefs)?;
     let shell = Shell::new(
         &state,
         &prefs,

@@ -125,7 +125,7 @@ pub async fn node(
         .map(|j| j.0)
         .unwrap_or(Value::Null);
     let body = api_call(&format!("node_id={num}&limit=500"), |p| {
-        api::packets::packets(Ready(db.clone()), p)
+        api::packets::packets_value(Ready(db.clone()), p)
     })
     .await
     .or_page(&prefs)?;
@@ -202,7 +202,7 @@ pub async fn packet(
 ) -> PageResult {
     let id = parse_packet_id("packet_id", &id).or_page(&prefs)?;
     let body = api_call(&format!("packet_id={id}&limit=10"), |p| {
-        api::packets::packets(Ready(db.clone()), p)
+        api::packets::packets_value(Ready(db.clone()), p)
     })
     .await
     .or_page(&prefs)?;

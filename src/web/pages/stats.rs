@@ -30,9 +30,11 @@ pub async fn net(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) 
         "portnum=1&limit=1000&since={since}&contains={}",
         url::form_urlencoded::byte_serialize(site.net_tag.as_bytes()).collect::<String>()
     );
-    let body = api_call(&query, |p| api::packets::packets(Ready(db.clone()), p))
-        .await
-        .or_page(&prefs)?;
+    let body = api_call(&query, |p| {
+        api::packets::packets_value(Ready(db.clone()), p)
+    })
+    .await
+    .or_page(&prefs)?;
     let shell = Shell::new(
         &state,
         &prefs,
