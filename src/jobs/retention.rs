@@ -330,6 +330,13 @@ async fn sqlite_batch(
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            // A packet's searchable text goes with it (store::text).
+            sqlx::query(
+                "DELETE FROM packet_text WHERE packet_id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(&list)
+            .execute(&mut *tx)
+            .await?;
             b.packets =
                 sqlx::query("DELETE FROM packet WHERE id IN (SELECT value FROM json_each(?1))")
                     .bind(&list)
@@ -416,6 +423,11 @@ async fn pg_batch(
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            // A packet's searchable text goes with it (store::text).
+            sqlx::query("DELETE FROM packet_text WHERE packet_id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
             b.packets = sqlx::query("DELETE FROM packet WHERE id = ANY($1)")
                 .bind(&ids)
                 .execute(&mut *tx)

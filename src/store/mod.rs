@@ -5,12 +5,15 @@
 //! - [`coordination`]: the writer/reader handshake (`migration_status`, the migration
 //!   lock, the reader's wait for a current schema).
 //! - [`connect`]: opening pools and dedicated connections for each backend and role.
+//! - [`read`], [`write`]: the web side's queries and the writer's batches; [`rollups`]
+//!   and [`text`]: tables the writer keeps beside the raw rows for fast reads.
 
 pub mod connect;
 pub mod coordination;
 pub mod migrations;
 pub mod read;
 pub mod rollups;
+pub mod text;
 pub mod write;
 
 use std::path::PathBuf;

@@ -376,6 +376,18 @@ impl BatchWriter {
                             inserted_packets.extend(inserted);
                         }
                     }
+                    // The searchable text of new broadcast text messages (store::text).
+                    let texts: Vec<(i64, i64, String)> = new_packets
+                        .iter()
+                        .filter(|(_, id)| inserted_packets.contains(id))
+                        .filter_map(|(r, id)| {
+                            crate::store::text::searchable_text(r.portnum, r.to as i64, &r.payload)
+                                .map(|t| (*id, r.received_us, t))
+                        })
+                        .collect();
+                    for chunk in texts.chunks($bulk::CHUNK) {
+                        $bulk::insert_texts(&mut *tx, chunk).await?;
+                    }
                     // Receptions, deduplicated within the batch. Those of packets inserted
                     // just now cannot exist yet; only the others may repeat stored ones.
                     let mut seen_rx = HashSet::new();
@@ -712,8 +724,8 @@ pub(super) struct NodeFields {
     gateway: bool,
 }
 
-mod bulk_pg;
-mod bulk_sqlite;
+pub(super) mod bulk_pg;
+pub(super) mod bulk_sqlite;
 
 /// Shared SQL of the node upsert: a row is created for a node never seen before (with
 /// whatever the batch learned); otherwise only what the batch learned replaces stored

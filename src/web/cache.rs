@@ -27,12 +27,14 @@ pub const DISABLE_ENV: &str = "MESHVIEW_AGGREGATE_CACHE";
 /// Answers of one kind, by question.
 struct Store<T> {
     entries: Mutex<HashMap<String, (Instant, T)>>,
+    ttl: Duration,
 }
 
 impl<T: Clone> Store<T> {
-    fn new() -> Self {
+    fn new(ttl: Duration) -> Self {
         Store {
             entries: Mutex::default(),
+            ttl,
         }
     }
 
@@ -40,19 +42,24 @@ impl<T: Clone> Store<T> {
         let entries = self.entries.lock().expect("cache lock");
         entries
             .get(key)
-            .filter(|(at, _)| at.elapsed() < TTL)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
             .map(|(_, v)| v.clone())
     }
 
     fn put(&self, key: String, value: T) {
         let mut entries = self.entries.lock().expect("cache lock");
+        // Expired answers go now, not when the map fills: big bodies (all links, a few
+        // MB each) would otherwise stay in memory long after their time.
+        entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
         if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (at, _)| at.elapsed() < TTL);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
+            entries.clear();
         }
         entries.insert(key, (Instant::now(), value));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.lock().expect("cache lock").len()
     }
 }
 
@@ -74,9 +81,13 @@ impl Default for Cache {
 
 impl Cache {
     pub fn new(enabled: bool) -> Cache {
+        Cache::with_ttl(enabled, TTL)
+    }
+
+    fn with_ttl(enabled: bool, ttl: Duration) -> Cache {
         Cache {
-            values: Store::new(),
-            bodies: Store::new(),
+            values: Store::new(ttl),
+            bodies: Store::new(ttl),
             inflight: Mutex::default(),
             enabled,
         }
@@ -186,5 +197,21 @@ mod tests {
                 .await;
         }
         assert_eq!(computed.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn expired_answers_leave_memory_at_the_next_put() {
+        let cache = Cache::with_ttl(true, Duration::from_millis(20));
+        for key in ["a", "b"] {
+            let _: Result<Bytes, ()> = cache
+                .body(key.into(), || async { Ok(Bytes::from(vec![0u8; 1 << 20])) })
+                .await;
+        }
+        assert_eq!(cache.bodies.len(), 2);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let _: Result<Bytes, ()> = cache
+            .body("c".into(), || async { Ok(Bytes::from_static(b"{}")) })
+            .await;
+        assert_eq!(cache.bodies.len(), 1);
     }
 }

@@ -21,6 +21,9 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 
+use crate::store::text::data_text as message_text;
+pub use crate::store::text::is_text_noise;
+
 pub const BROADCAST: i64 = 0xFFFF_FFFF;
 pub const PORT_TEXT: i32 = 1;
 pub const REDACTED: &str = "<redacted>";
@@ -79,10 +82,6 @@ fn data_of(stored: Option<&[u8]>) -> Option<pb::Data> {
         Some(PayloadVariant::Decoded(d)) => Some(d),
         _ => None,
     }
-}
-
-fn message_text(data: &pb::Data) -> String {
-    String::from_utf8_lossy(&data.payload).trim().to_string()
 }
 
 /// The `payload` [`present`] shows for a text message (port 1), without building the
@@ -166,14 +165,6 @@ pub fn packet_item_with(p: &PacketIn<'_>, shown: Presented) -> PacketItem {
         to_long_name: p.to_long_name.unwrap_or("").to_string(),
         to_node_id: p.to,
     }
-}
-
-/// Range-test noise MeshView hides from text lists: an empty text or `seq <n>`.
-pub fn is_text_noise(text: &str) -> bool {
-    let t = text.trim();
-    t.is_empty()
-        || t.strip_prefix("seq ")
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A JSON value read from the text format, borrowing names and enum values from it.

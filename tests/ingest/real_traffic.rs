@@ -130,7 +130,15 @@ async fn real_traffic_is_stored_exactly(backend: Backend) {
     assert_eq!(links, expected_links.len() as i64);
     let link_sum = db.scalar("SELECT SUM(count) FROM node_link").await;
 
-    // The migration that introduced the rollups rebuilds the same numbers from raw rows.
+    // The writer kept the searchable text of the broadcast text messages.
+    let texts = db.count("packet_text").await;
+    assert!(texts > 0);
+    let text_sig = db
+        .scalar("SELECT SUM(packet_id % 1000003 + LENGTH(text_lower)) FROM packet_text")
+        .await;
+
+    // The migration that introduced the rollups rebuilds the same numbers from raw rows
+    // (and, on the way back up, packet_text's migration refills the same texts).
     let down = db.run(&["db", "downgrade", "b30c781dc8c4"]).await;
     assert!(down.success, "{}", down.all());
     assert!(!db.table_exists("traffic_hourly").await);
@@ -154,6 +162,12 @@ async fn real_traffic_is_stored_exactly(backend: Backend) {
     assert_eq!(
         db.scalar("SELECT SUM(count) FROM node_link").await,
         link_sum
+    );
+    assert_eq!(db.count("packet_text").await, texts);
+    assert_eq!(
+        db.scalar("SELECT SUM(packet_id % 1000003 + LENGTH(text_lower)) FROM packet_text")
+            .await,
+        text_sig
     );
 
     // The rebuild command recomputes the rollups from raw rows.

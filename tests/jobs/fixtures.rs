@@ -73,7 +73,7 @@ pub async fn count(db: &Db, sql: &str) -> i64 {
     .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
-/// Receptions and traceroutes whose packet is missing (must be 0: FKs intact).
+/// Receptions, traceroutes and searchable texts whose packet is missing (must be 0).
 pub async fn orphans(db: &Db) -> i64 {
     count(
         db,
@@ -84,6 +84,12 @@ pub async fn orphans(db: &Db) -> i64 {
             db,
             "SELECT count(*) FROM traceroute t LEFT JOIN packet p ON p.id = t.packet_id \
              WHERE t.packet_id IS NOT NULL AND p.id IS NULL",
+        )
+        .await
+        + count(
+            db,
+            "SELECT count(*) FROM packet_text t LEFT JOIN packet p ON p.id = t.packet_id \
+             WHERE p.id IS NULL",
         )
         .await
 }

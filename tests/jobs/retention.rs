@@ -75,6 +75,12 @@ async fn seed_scenario(db: &crate::common::TestDb) {
             n(t)
         ));
     }
+    // Searchable texts go with their packets.
+    for (p, t) in [(1, OLD), (2, NEW), (4, OLD), (5, CUTOFF)] {
+        sql.push_str(&format!(
+            "INSERT INTO packet_text (packet_id, import_time_us, text_lower) VALUES ({p}, {t}, 'text {p}');\n"
+        ));
+    }
     sql.push_str(&format!(
         "INSERT INTO node_public_key (node_id, public_key, first_seen_us, last_seen_us) VALUES \
          (10, 'k1', {OLD}, {OLD}), (11, 'k2', {NEW}, {NEW}), (12, 'k3', NULL, NULL);\n"
@@ -99,6 +105,7 @@ async fn purge_removes_exactly_the_old_rows(backend: Backend) {
     assert!(r.maintenance.is_none());
 
     assert_eq!(keys(&db, "packet", &["id"]).await, ["2", "3", "5"]);
+    assert_eq!(keys(&db, "packet_text", &["packet_id"]).await, ["2", "5"]);
     assert_eq!(
         keys(&db, "packet_seen", &["packet_id", "node_id"]).await,
         ["2/102", "2/103", "3/101", "5/101"]

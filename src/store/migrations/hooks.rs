@@ -6,7 +6,7 @@ use crate::store::StoreError;
 use crate::store::connect::Conn;
 
 /// Every hook a migration may name.
-pub const NAMES: &[&str] = &["backfill_node_link"];
+pub const NAMES: &[&str] = &["backfill_node_link", "backfill_packet_text"];
 
 pub async fn run(name: &str, conn: &mut Conn) -> Result<(), StoreError> {
     match name {
@@ -18,6 +18,7 @@ pub async fn run(name: &str, conn: &mut Conn) -> Result<(), StoreError> {
             );
             Ok(())
         }
+        "backfill_packet_text" => crate::store::text::backfill(conn).await.map(|_| ()),
         other => Err(StoreError::Schema(format!(
             "unknown migration hook {other:?}"
         ))),

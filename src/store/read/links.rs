@@ -2,6 +2,8 @@
 //! (from, to, source), with first/last seen, count and last SNR), so drawing the mesh
 //! never decodes thousands of traceroutes or neighbour reports per request.
 
+use std::collections::HashMap;
+
 use super::{Reader, Sql};
 
 /// What taught us a link.
@@ -57,26 +59,13 @@ impl Reader {
             "SELECT l.from_node_id, l.to_node_id, l.first_seen_us, l.last_seen_us, l.count, \
              l.last_snr, l.last_packet_id FROM node_link l",
         );
-        if whole_mesh_reports {
-            // Every reporter's newest time in the window, found in one grouped pass and
-            // joined (a per-row subquery costs one index probe per link: ~100 ms on
-            // PostgreSQL for a 2,000-node mesh). A reporter whose newest report is older
-            // than the window has no links here either way.
-            q.push(
-                " JOIN (SELECT to_node_id AS reporter, MAX(last_seen_us) AS latest \
-                 FROM node_link WHERE source = 'neighbor' AND last_seen_us >= ",
-            )
-            .int(w.since_us)
-            .push(
-                " GROUP BY to_node_id) r ON r.reporter = l.to_node_id \
-                 AND r.latest = l.last_seen_us",
-            );
-        }
         q.push(" WHERE l.source = ")
             .str(w.source.as_str())
             .push(" AND l.last_seen_us >= ")
-            .int(w.since_us)
-            .push(" AND l.from_node_id <> l.to_node_id");
+            .int(w.since_us);
+        if !whole_mesh_reports {
+            q.push(" AND l.from_node_id <> l.to_node_id");
+        }
         if let Some(n) = w.node {
             q.push(" AND (l.from_node_id = ")
                 .int(n)
@@ -93,20 +82,40 @@ impl Reader {
                  WHERE l2.source = 'neighbor' AND l2.to_node_id = l.to_node_id)",
             );
         }
+        // The whole mesh's latest reports are picked below, from rows newest first: a
+        // reporter's first row in that order is its newest report. (Grouping in SQL cost
+        // a pass over every neighbour link plus a join: twice the time on SQLite.) Self
+        // links are read too, as a report may hold one, and dropped after.
+        let fetch = if whole_mesh_reports {
+            4 * MAX_LINKS
+        } else {
+            MAX_LINKS
+        };
         q.push(" ORDER BY l.last_seen_us DESC, l.from_node_id, l.to_node_id LIMIT ")
-            .int(MAX_LINKS);
-        self.fetch_map(q, |mut r| {
-            Ok(LinkRow {
-                from: r.take("from_node_id")?,
-                to: r.take("to_node_id")?,
-                source: w.source,
-                first_seen_us: r.take("first_seen_us")?,
-                last_seen_us: r.take("last_seen_us")?,
-                count: r.take("count")?,
-                last_snr: r.take("last_snr")?,
-                last_packet_id: r.take("last_packet_id")?,
+            .int(fetch);
+        let rows = self
+            .fetch_map(q, |mut r| {
+                Ok(LinkRow {
+                    from: r.take("from_node_id")?,
+                    to: r.take("to_node_id")?,
+                    source: w.source,
+                    first_seen_us: r.take("first_seen_us")?,
+                    last_seen_us: r.take("last_seen_us")?,
+                    count: r.take("count")?,
+                    last_snr: r.take("last_snr")?,
+                    last_packet_id: r.take("last_packet_id")?,
+                })
             })
-        })
-        .await
+            .await?;
+        if !whole_mesh_reports {
+            return Ok(rows);
+        }
+        let mut newest: HashMap<i64, i64> = HashMap::new();
+        Ok(rows
+            .into_iter()
+            .filter(|l| *newest.entry(l.to).or_insert(l.last_seen_us) == l.last_seen_us)
+            .filter(|l| l.from != l.to)
+            .take(MAX_LINKS as usize)
+            .collect())
     }
 }

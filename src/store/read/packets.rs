@@ -2,6 +2,7 @@
 
 use super::row::OwnedRow;
 use super::{Arg, Reader, Sql};
+use crate::store::Db;
 
 /// One `packet` row with its sender's and recipient's long names.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,6 +230,66 @@ impl Reader {
             }
         }
         self.fetch_map(q, packet_row).await
+    }
+
+    /// Broadcast text messages whose shown text contains `needle` (lower-case), newest
+    /// first: reads the narrow `packet_text` table (see `store::text`) and visits
+    /// `packet` only for matches, so a search covers every stored message without
+    /// decoding any. `filter.portnum` is implied (text messages); its other filters apply.
+    pub async fn search_text(
+        &self,
+        filter: &PacketFilter,
+        needle: &str,
+        limit: i64,
+    ) -> Result<Vec<PacketRow>, sqlx::Error> {
+        // CROSS JOIN keeps SQLite on the text table's time order (PostgreSQL plans it as
+        // an inner join).
+        let mut q = Sql::new(
+            "SELECT p.id, p.portnum, p.from_node_id, p.to_node_id, p.payload, p.import_time_us, \
+             p.channel FROM packet_text t CROSS JOIN packet p WHERE p.id = t.packet_id",
+        );
+        q.push(match self.db() {
+            Db::Sqlite(..) => " AND instr(t.text_lower, ",
+            Db::Postgres(_) => " AND strpos(t.text_lower, ",
+        })
+        .str(needle)
+        .push(") > 0");
+        if let Some(s) = filter.since {
+            q.push(" AND t.import_time_us > ").int(s);
+        }
+        if let Some(c) = filter.before {
+            if c.id == i64::MIN {
+                q.push(" AND t.import_time_us < ").int(c.import_time_us);
+            } else {
+                q.push(" AND t.import_time_us <= ")
+                    .int(c.import_time_us)
+                    .push(" AND (t.import_time_us < ")
+                    .int(c.import_time_us)
+                    .push(" OR t.packet_id < ")
+                    .int(c.id)
+                    .push(")");
+            }
+        }
+        if let Some(n) = filter.node {
+            q.push(" AND (p.from_node_id = ")
+                .int(n)
+                .push(" OR p.to_node_id = ")
+                .int(n)
+                .push(")");
+        }
+        let rest = PacketFilter {
+            since: None,
+            before: None,
+            portnum: None,
+            node: None,
+            ..filter.clone()
+        };
+        rest.push_where_narrowed(&mut q, false);
+        q.push(" ORDER BY t.import_time_us DESC, t.packet_id DESC LIMIT ")
+            .int(limit);
+        let mut rows = self.fetch_map(q, packet_row).await?;
+        self.fill_long_names(&mut rows).await?;
+        Ok(rows)
     }
 
     /// Packets stored after `after_us` (inclusive of the lookback the caller chose),

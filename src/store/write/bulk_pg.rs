@@ -155,6 +155,26 @@ pub async fn insert_traceroutes(
     Ok(())
 }
 
+/// `packet_text` rows: (packet id, import time, searchable text).
+pub async fn insert_texts(
+    conn: &mut PgConnection,
+    rows: &[(i64, i64, String)],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO packet_text (packet_id, import_time_us, text_lower) \
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(rows.iter().map(|r| r.0).collect::<Vec<i64>>())
+    .bind(rows.iter().map(|r| r.1).collect::<Vec<i64>>())
+    .bind(rows.iter().map(|r| r.2.as_str()).collect::<Vec<&str>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn upsert_keys(
     conn: &mut PgConnection,
     rows: &[(u32, String, i64, i64)],

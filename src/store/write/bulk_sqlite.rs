@@ -105,6 +105,24 @@ pub async fn insert_receptions(
         .collect())
 }
 
+/// `packet_text` rows: (packet id, import time, searchable text), at most [`CHUNK`].
+pub async fn insert_texts(
+    conn: &mut SqliteConnection,
+    rows: &[(i64, i64, String)],
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO packet_text (packet_id, import_time_us, text_lower) ",
+        );
+        q.push_values(chunk, |mut b, (id, at, text)| {
+            b.push_bind(*id).push_bind(*at).push_bind(text.as_str());
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 pub async fn insert_traceroutes(
     conn: &mut SqliteConnection,
     rows: &[(&Reception, i64, &TracerouteRow)],

@@ -103,6 +103,23 @@ pub async fn list(db: &Reader, params: &Params) -> ApiResult<PacketList> {
         Some(c) => Some(c.trim().to_lowercase()),
         None => None,
     };
+    // Text messages are searched in their index (store::text): every stored message,
+    // no scan limit.
+    if let Some(needle) = &contains
+        && filter.portnum == Some(PORT_TEXT)
+    {
+        let rows = db.search_text(&filter, needle, limit).await?;
+        let packets: Vec<PacketItem> = rows
+            .iter()
+            .map(|r| compat::packet_item(&packet_in(r)))
+            .collect();
+        return Ok(PacketList {
+            latest_import_time: packets.iter().map(|i| i.import_time_us).max(),
+            next_before: None,
+            packets,
+            scan_limit_reached: false,
+        });
+    }
     let drop_noise = filter.portnum == Some(PORT_TEXT);
     let filtering = contains.is_some() || drop_noise;
 

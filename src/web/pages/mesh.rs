@@ -155,12 +155,13 @@ pub async fn nodegraph(
     Ready(db): Ready,
     prefs: Prefs,
 ) -> PageResult {
-    let nodes = active_nodes(&db, &prefs, 0).await?;
-    let edge_list = api::edges::EdgeQuery::parse(&crate::web::params::Params::default())
-        .or_page(&prefs)?
-        .run(&db, api::now_us())
-        .await
-        .or_page(&prefs)?;
+    let edges =
+        api::edges::EdgeQuery::parse(&crate::web::params::Params::default()).or_page(&prefs)?;
+    // Both at once (on PostgreSQL they run side by side).
+    let (nodes, edge_list) =
+        tokio::join!(active_nodes(&db, &prefs, 0), edges.run(&db, api::now_us()));
+    let nodes = nodes?;
+    let edge_list = edge_list.or_page(&prefs)?;
     // Only nodes with links are drawn.
     let linked: BTreeSet<i64> = edge_list.iter().flat_map(|e| [e.from, e.to]).collect();
     let nodes: Vec<NodeView> = nodes

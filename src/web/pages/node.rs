@@ -111,24 +111,26 @@ pub async fn node(
         });
     };
     let node = NodeView::from_json(&api::nodes::node_json(&row));
-    let count = api_call(&format!("from_node={num}&period_type=day&length=1"), |p| {
-        api::stats::count(State(state.clone()), Ready(db.clone()), p)
-    })
-    .await
-    .or_page(&prefs)?;
-    let check = api::node::impersonation_check(Ready(db.clone()), Path(num.to_string()))
-        .await
-        .map(|j| j.0)
-        .unwrap_or(Value::Null);
-    let qr = api::node::qr(Ready(db.clone()), Path(num.to_string()))
-        .await
-        .map(|j| j.0)
-        .unwrap_or(Value::Null);
-    let body = api_call(&format!("node_id={num}&limit=500"), |p| {
-        api::packets::packets_value(Ready(db.clone()), p)
-    })
-    .await
-    .or_page(&prefs)?;
+    // Independent questions, asked at once (on PostgreSQL they run side by side).
+    let num_s = num.to_string();
+    let (count_q, list_q) = (
+        format!("from_node={num}&period_type=day&length=1"),
+        format!("node_id={num}&limit=500"),
+    );
+    let (count, check, qr, body) = tokio::join!(
+        api_call(&count_q, |p| {
+            api::stats::count(State(state.clone()), Ready(db.clone()), p)
+        }),
+        api::node::impersonation_check(Ready(db.clone()), Path(num_s.clone())),
+        api::node::qr(Ready(db.clone()), Path(num_s.clone())),
+        api_call(&list_q, |p| {
+            api::packets::packets_value(Ready(db.clone()), p)
+        }),
+    );
+    let count = count.or_page(&prefs)?;
+    let check = check.map(|j| j.0).unwrap_or(Value::Null);
+    let qr = qr.map(|j| j.0).unwrap_or(Value::Null);
+    let body = body.or_page(&prefs)?;
     let title = format!("{} · {}", node.name(), node.hex);
     let shell = Shell::new(
         &state,

@@ -224,9 +224,23 @@ fn breakdown(nodes: &[view::NodeView], f: impl Fn(&view::NodeView) -> &str) -> V
 }
 
 pub async fn stats(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
-    let all = api_call("", |p| api::nodes::nodes(Ready(db.clone()), p))
-        .await
-        .or_page(&prefs)?;
+    // Independent questions, asked at once (on PostgreSQL they run side by side).
+    let (all, count_all, count_day, chans) = tokio::join!(
+        api_call("", |p| api::nodes::nodes(Ready(db.clone()), p)),
+        api_call("", |p| {
+            api::stats::count(State(state.clone()), Ready(db.clone()), p)
+        }),
+        api_call("period_type=day&length=1", |p| {
+            api::stats::count(State(state.clone()), Ready(db.clone()), p)
+        }),
+        api_call("", |p| {
+            api::stats::channels(State(state.clone()), Ready(db.clone()), p)
+        }),
+    );
+    let all = all.or_page(&prefs)?;
+    let count_all = count_all.or_page(&prefs)?;
+    let count_day = count_day.or_page(&prefs)?;
+    let chans = chans.or_page(&prefs)?;
     let nodes = view::nodes(&all);
     let now = api::now_us();
     let active: Vec<view::NodeView> = nodes
@@ -235,21 +249,6 @@ pub async fn stats(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs
         .cloned()
         .collect();
     let gateways: Vec<view::NodeView> = nodes.iter().filter(|n| n.gateway).cloned().collect();
-    let count_all = api_call("", |p| {
-        api::stats::count(State(state.clone()), Ready(db.clone()), p)
-    })
-    .await
-    .or_page(&prefs)?;
-    let count_day = api_call("period_type=day&length=1", |p| {
-        api::stats::count(State(state.clone()), Ready(db.clone()), p)
-    })
-    .await
-    .or_page(&prefs)?;
-    let chans = api_call("", |p| {
-        api::stats::channels(State(state.clone()), Ready(db.clone()), p)
-    })
-    .await
-    .or_page(&prefs)?;
     let channels: Vec<String> = chans["channels"]
         .as_array()
         .map(|a| {
