@@ -36,7 +36,8 @@ async fn dump(db: &Db) -> Vec<String> {
             .map(|c| format!("quote(\"{c}\")"))
             .collect::<Vec<_>>()
             .join(" || ',' || ");
-        for row in strings(db, &format!("SELECT {expr} FROM \"{t}\" ORDER BY rowid")).await {
+        // Ordered by the rendered row: tables WITHOUT ROWID (packet_text) have no rowid.
+        for row in strings(db, &format!("SELECT {expr} AS r FROM \"{t}\" ORDER BY r")).await {
             out.push(format!("{t}: {row}"));
         }
     }
