@@ -50,10 +50,11 @@ pub fn searchable_text(portnum: i32, to: i64, stored: &[u8]) -> Option<String> {
 const BACKFILL_BATCH: i64 = 5000;
 
 /// Fills `packet_text` from every stored text message (the migration's hook; runs inside
-/// its transaction). Reads the port's index in keyset order, logging progress.
+/// its transaction). Reads the port's index in keyset order (the leading `>=` is the
+/// index range; each page starts where the last ended), logging progress.
 pub async fn backfill(conn: &mut Conn) -> Result<u64, StoreError> {
     const Q: &str = "SELECT id, to_node_id, payload, import_time_us FROM packet \
-         WHERE portnum = 1 AND (import_time_us > $1 OR (import_time_us = $1 AND id > $2)) \
+         WHERE portnum = 1 AND import_time_us >= $1 AND (import_time_us > $1 OR id > $2) \
          ORDER BY import_time_us, id LIMIT $3";
     let started = std::time::Instant::now();
     let (mut at, mut after_id) = (i64::MIN, i64::MIN);
@@ -61,23 +62,20 @@ pub async fn backfill(conn: &mut Conn) -> Result<u64, StoreError> {
     let mut last_log = std::time::Instant::now();
     loop {
         type Row = (i64, Option<i64>, Option<Vec<u8>>, i64);
+        // The same statement on either backend (sqlx types differ per database).
+        macro_rules! page {
+            ($c:expr) => {
+                sqlx::query_as(Q)
+                    .bind(at)
+                    .bind(after_id)
+                    .bind(BACKFILL_BATCH)
+                    .fetch_all(&mut *$c)
+                    .await
+            };
+        }
         let rows: Vec<Row> = match conn {
-            Conn::Sqlite(c) => {
-                sqlx::query_as(Q)
-                    .bind(at)
-                    .bind(after_id)
-                    .bind(BACKFILL_BATCH)
-                    .fetch_all(&mut *c)
-                    .await
-            }
-            Conn::Postgres(c) => {
-                sqlx::query_as(Q)
-                    .bind(at)
-                    .bind(after_id)
-                    .bind(BACKFILL_BATCH)
-                    .fetch_all(&mut *c)
-                    .await
-            }
+            Conn::Sqlite(c) => page!(c),
+            Conn::Postgres(c) => page!(c),
         }
         .context("reading stored text messages")?;
         let Some(last) = rows.last() else { break };
