@@ -69,7 +69,8 @@ struct Inner {
     queue: Mutex<Option<flume::Sender<Job>>>,
     /// The receiving side, handed to the threads when they start.
     jobs: flume::Receiver<Job>,
-    started: std::sync::Once,
+    /// How many reader threads started (on the first query).
+    threads: std::sync::OnceLock<usize>,
 }
 
 /// One query and where its rows go.
@@ -98,7 +99,7 @@ impl LitePool {
                 path: path.to_path_buf(),
                 queue: Mutex::new(Some(tx)),
                 jobs: rx,
-                started: std::sync::Once::new(),
+                threads: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -109,7 +110,12 @@ impl LitePool {
         sql: String,
         args: Vec<Arg>,
     ) -> Result<Vec<OwnedRow>, sqlx::Error> {
-        self.inner.started.call_once(|| self.start());
+        // Without a thread, a queued query would wait forever.
+        if *self.inner.threads.get_or_init(|| self.start()) == 0 {
+            return Err(sqlx::Error::Protocol(
+                "cannot start the SQLite reader threads".into(),
+            ));
+        }
         let (reply, answer) = oneshot::channel();
         let job = Job {
             sql,
@@ -130,17 +136,21 @@ impl LitePool {
             .unwrap_or_else(|_| Err(sqlx::Error::Protocol("a SQLite read panicked".into())))
     }
 
-    fn start(&self) {
+    /// Starts the reader threads; returns how many started.
+    fn start(&self) -> usize {
+        let mut started = 0;
         for i in 0..CONNECTIONS {
             let jobs = self.inner.jobs.clone();
             let path = self.inner.path.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("sqlite-read-{i}"))
                 .spawn(move || serve(&path, &jobs));
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start a SQLite reader thread");
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => tracing::error!(error = %e, "cannot start a SQLite reader thread"),
             }
         }
+        started
     }
 
     /// Fails later queries with `PoolClosed`; the threads finish the queries already

@@ -1,11 +1,13 @@
 //! `/api/packets` and `/api/packets_seen/{packet_id}`.
 //!
 //! `contains` and the range-test noise filter of text lists are applied to the text
-//! MeshView shows (`payload`), which only Rust can compute (decryption is done, but the
-//! text format and redaction are not SQL). So the list is read newest first in keyset
-//! pages and filtered here until `limit` items match, or until [`SCAN_CAP`] rows were
-//! examined; then `scan_limit_reached` and `next_before` tell the client where to go on.
-//! Matching the shown text also means redacted direct messages are never searchable.
+//! MeshView shows (`payload`). For text messages the writer keeps that text searchable
+//! in `packet_text` (`store::text`), so a chat search is one SQL query over every stored
+//! message. For other ports only Rust can compute it (the text format is not SQL): the
+//! list is read newest first in keyset pages and filtered here until `limit` items
+//! match, or until [`SCAN_CAP`] rows were examined; then `scan_limit_reached` and
+//! `next_before` tell the client where to go on. Matching the shown text also means
+//! redacted direct messages are never searchable.
 
 use axum::Json;
 use axum::body::Bytes;
