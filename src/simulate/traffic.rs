@@ -202,7 +202,7 @@ const TEXTS: [&str; 16] = [
     "¿Alguien me escucha?",
     "Nice signal from here 📶",
     "QSL, 73",
-    "Checking in from the ridge",
+    "Checking in from the ridge #BayMeshNet",
     "Ça marche très bien",
     "Battery low, going offline",
     "ping",
