@@ -12,7 +12,7 @@
 //!
 //! Lists carry up to 1,000 items, so items are typed ([`PacketItem`]) and `decoded` is
 //! written as JSON text straight from the text format: no `serde_json::Value` tree per
-//! packet (building and dropping those was a tenth of the reader's CPU under load).
+//! packet (building and dropping those showed in perf profiles of the mixed load).
 
 use meshview_protocol::pb::mesh_packet::PayloadVariant;
 use meshview_protocol::{Payload, decode_payload, pb};
