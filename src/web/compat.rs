@@ -54,7 +54,7 @@ pub struct Presented {
 }
 
 fn json_null() -> Box<RawValue> {
-    RawValue::from_string("null".to_string()).expect("null is JSON")
+    RawValue::NULL.to_owned()
 }
 
 /// One `/api/packets` item (and `/api/stream` event). Fields are in alphabetical order:
@@ -214,10 +214,9 @@ impl Serialize for Tf<'_> {
 
 impl Tf<'_> {
     fn to_json(&self) -> Box<RawValue> {
-        serde_json::to_string(self)
-            .ok()
-            .and_then(|j| RawValue::from_string(j).ok())
-            .unwrap_or_else(json_null)
+        // Serialized by serde_json, so valid as it stands (`from_string` would parse it
+        // again).
+        serde_json::value::to_raw_value(self).unwrap_or_else(|_| json_null())
     }
 }
 

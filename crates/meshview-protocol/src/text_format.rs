@@ -99,14 +99,21 @@ struct Printer {
 }
 
 impl Printer {
+    fn indent(&mut self) {
+        for _ in 0..self.depth {
+            self.out.push_str("  ");
+        }
+    }
+
     fn line(&mut self, name: &str, value: impl Display) {
+        // Pieces pushed directly: a padded format string costs more than the line (lists
+        // of 1,000 packets print every field of each).
+        self.indent();
+        self.out.push_str(name);
+        self.out.push_str(": ");
         // Writing to a String cannot fail.
-        let _ = writeln!(
-            self.out,
-            "{:indent$}{name}: {value}",
-            "",
-            indent = self.depth * 2
-        );
+        let _ = write!(self.out, "{value}");
+        self.out.push('\n');
     }
 
     /// Implicit-presence scalar: printed only when non-default.
@@ -164,11 +171,14 @@ impl Printer {
     }
 
     fn message(&mut self, name: &str, m: &dyn Fields) {
-        let _ = writeln!(self.out, "{:indent$}{name} {{", "", indent = self.depth * 2);
+        self.indent();
+        self.out.push_str(name);
+        self.out.push_str(" {\n");
         self.depth += 1;
         m.fields(self);
         self.depth -= 1;
-        let _ = writeln!(self.out, "{:indent$}}}", "", indent = self.depth * 2);
+        self.indent();
+        self.out.push_str("}\n");
     }
 }
 
