@@ -11,14 +11,14 @@
 //! enums by name, bytes as hex), `null` where `payload` is not decoded or is redacted.
 //!
 //! Lists carry up to 1,000 items, so items are typed ([`PacketItem`]) and `decoded` is
-//! written as JSON text straight from the text format: no `serde_json::Value` tree per
-//! packet (building and dropping those showed in perf profiles of the mixed load).
+//! JSON text written by the same walk over the message that prints the text format
+//! (`meshview_protocol::text_format`): no `serde_json::Value` tree per packet, and no
+//! reading the text back (both showed in perf profiles of the mixed load).
 
 use meshview_protocol::pb::mesh_packet::PayloadVariant;
 use meshview_protocol::{Payload, decode_payload, pb};
 use prost::Message;
 use serde::Serialize;
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 
 use crate::store::text::data_text as message_text;
@@ -114,11 +114,7 @@ pub fn present(portnum: i32, to: i64, stored: Option<&[u8]>) -> Presented {
             };
         }
         let text = message_text(&data);
-        let mut fields = vec![("text", Tf::Str(text.clone()))];
-        if data.emoji != 0 {
-            fields.push(("emoji", Tf::UInt(data.emoji.into())));
-        }
-        let decoded = Tf::Obj(fields).to_json();
+        let decoded = text_json(&text, data.emoji);
         return Presented {
             payload: text,
             decoded,
@@ -129,10 +125,11 @@ pub fn present(portnum: i32, to: i64, stored: Option<&[u8]>) -> Presented {
     if matches!(payload, Payload::Other(..) | Payload::Undecodable(..)) {
         return not_decoded(reply_id);
     }
-    let Some(text) = payload.text_format() else {
+    let Some((text, json)) = payload.text_and_json() else {
         return not_decoded(reply_id);
     };
-    let decoded = text_format_json(&text);
+    // The printer's JSON is valid by construction; checking it costs a quick scan.
+    let decoded = RawValue::from_string(json).unwrap_or_else(|_| json_null());
     Presented {
         // Waypoints decode (for `decoded`) but MeshView never printed them.
         payload: if TEXT_FORMAT_PORTS.contains(&portnum) {
@@ -167,194 +164,21 @@ pub fn packet_item_with(p: &PacketIn<'_>, shown: Presented) -> PacketItem {
     }
 }
 
-/// A JSON value read from the text format, borrowing names and enum values from it.
-#[derive(Debug)]
-enum Tf<'t> {
-    Null,
-    Bool(bool),
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-    Str(String),
-    Enum(&'t str),
-    /// Fields in text order; written with keys sorted (as a JSON map's were).
-    Obj(Vec<(&'t str, Tf<'t>)>),
-    Arr(Vec<Tf<'t>>),
-}
-
-impl Serialize for Tf<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Tf::Null => s.serialize_unit(),
-            Tf::Bool(b) => s.serialize_bool(*b),
-            Tf::Int(i) => s.serialize_i64(*i),
-            Tf::UInt(u) => s.serialize_u64(*u),
-            Tf::Float(f) => s.serialize_f64(*f),
-            Tf::Str(v) => s.serialize_str(v),
-            Tf::Enum(v) => s.serialize_str(v),
-            Tf::Obj(fields) => {
-                let mut order: Vec<&(&str, Tf<'_>)> = fields.iter().collect();
-                order.sort_by_key(|(k, _)| *k);
-                let mut m = s.serialize_map(Some(order.len()))?;
-                for (k, v) in order {
-                    m.serialize_entry(k, v)?;
-                }
-                m.end()
-            }
-            Tf::Arr(items) => {
-                let mut a = s.serialize_seq(Some(items.len()))?;
-                for v in items {
-                    a.serialize_element(v)?;
-                }
-                a.end()
-            }
-        }
+/// A text message's `decoded`: `{"text": …}`, with `emoji` when set.
+fn text_json(text: &str, emoji: u32) -> Box<RawValue> {
+    #[derive(Serialize)]
+    struct TextMessage<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        emoji: Option<u32>,
+        text: &'a str,
     }
-}
-
-impl Tf<'_> {
-    fn to_json(&self) -> Box<RawValue> {
-        // Serialized by serde_json, so valid as it stands (`from_string` would parse it
-        // again).
-        serde_json::value::to_raw_value(self).unwrap_or_else(|_| json_null())
-    }
-}
-
-/// Repeated fields of the messages shown, so a single element is still a list.
-const REPEATED: [&str; 5] = [
-    "route",
-    "snr_towards",
-    "route_back",
-    "snr_back",
-    "neighbors",
-];
-/// Bytes fields, shown as hex rather than as escaped text.
-const BYTES: [&str; 2] = ["public_key", "macaddr"];
-
-/// Turns MeshView's text format back into JSON text (the formats carry the same tree;
-/// going through the text keeps one field list per message, in the protocol crate).
-/// A field named twice in one message becomes a list.
-pub fn text_format_json(text: &str) -> Box<RawValue> {
-    let mut stack: Vec<(&str, Vec<(&str, Tf<'_>)>)> = vec![("", Vec::new())];
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if line == "}" {
-            if stack.len() > 1 {
-                let (name, obj) = stack.pop().expect("checked length");
-                let parent = &mut stack.last_mut().expect("root stays").1;
-                insert(parent, name, Tf::Obj(obj));
-            }
-            continue;
-        }
-        if let Some(name) = line.strip_suffix(" {") {
-            stack.push((name, Vec::new()));
-            continue;
-        }
-        let Some((name, value)) = line.split_once(": ") else {
-            continue;
-        };
-        let value = if BYTES.contains(&name) {
-            Tf::Str(hex::encode(unquote(value)))
-        } else {
-            scalar(value)
-        };
-        insert(&mut stack.last_mut().expect("root stays").1, name, value);
-    }
-    // Unbalanced input (cannot happen with our printer) still yields what was read.
-    while stack.len() > 1 {
-        let (name, obj) = stack.pop().expect("checked length");
-        insert(
-            &mut stack.last_mut().expect("root stays").1,
-            name,
-            Tf::Obj(obj),
-        );
-    }
-    Tf::Obj(stack.pop().expect("root").1).to_json()
-}
-
-fn insert<'t>(obj: &mut Vec<(&'t str, Tf<'t>)>, name: &'t str, value: Tf<'t>) {
-    match obj.iter_mut().find(|(k, _)| *k == name) {
-        Some((_, Tf::Arr(a))) => a.push(value),
-        Some((_, existing)) => {
-            let first = std::mem::replace(existing, Tf::Null);
-            *existing = Tf::Arr(vec![first, value]);
-        }
-        None if REPEATED.contains(&name) => obj.push((name, Tf::Arr(vec![value]))),
-        None => obj.push((name, value)),
-    }
-}
-
-fn scalar(v: &str) -> Tf<'_> {
-    if v.starts_with('"') {
-        return Tf::Str(String::from_utf8_lossy(&unquote(v)).into_owned());
-    }
-    match v {
-        "true" => return Tf::Bool(true),
-        "false" => return Tf::Bool(false),
-        // JSON has no NaN or infinities.
-        "nan" | "inf" | "-inf" => return Tf::Null,
-        _ => {}
-    }
-    if let Ok(i) = v.parse::<i64>() {
-        return Tf::Int(i);
-    }
-    if let Ok(u) = v.parse::<u64>() {
-        return Tf::UInt(u);
-    }
-    if let Ok(f) = v.parse::<f64>() {
-        // Out of f64's range parses as an infinity, which JSON cannot hold either.
-        return if f.is_finite() {
-            Tf::Float(f)
-        } else {
-            Tf::Null
-        };
-    }
-    // An enum name.
-    Tf::Enum(v)
-}
-
-/// Undoes the C escaping of a quoted text-format string into its bytes.
-fn unquote(v: &str) -> Vec<u8> {
-    let inner = v
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or(v)
-        .as_bytes();
-    let mut out = Vec::with_capacity(inner.len());
-    let mut i = 0;
-    while i < inner.len() {
-        let b = inner[i];
-        if b != b'\\' || i + 1 >= inner.len() {
-            out.push(b);
-            i += 1;
-            continue;
-        }
-        let e = inner[i + 1];
-        match e {
-            b't' => out.push(b'\t'),
-            b'n' => out.push(b'\n'),
-            b'r' => out.push(b'\r'),
-            b'0'..=b'7' => {
-                let digits = inner[i + 1..]
-                    .iter()
-                    .take(3)
-                    .take_while(|d| (b'0'..=b'7').contains(d))
-                    .count();
-                let n = inner[i + 1..i + 1 + digits]
-                    .iter()
-                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
-                out.push(n as u8);
-                i += 1 + digits;
-                continue;
-            }
-            other => out.push(other),
-        }
-        i += 2;
-    }
-    out
+    // Serialized by serde_json, so valid as it stands (`from_string` would parse it
+    // again).
+    serde_json::value::to_raw_value(&TextMessage {
+        emoji: (emoji != 0).then_some(emoji),
+        text,
+    })
+    .unwrap_or_else(|_| json_null())
 }
 
 #[cfg(test)]
@@ -457,22 +281,6 @@ mod tests {
             decoded(&p),
             json!({"environment_metrics": {"temperature": -3.5}})
         );
-    }
-
-    #[test]
-    fn text_format_json_lists_sorts_and_escapes() {
-        let text = "node_id: 7\nneighbors {\n  node_id: 9\n  snr: 7.0\n}\n\
-                    neighbors {\n  node_id: 8\n  snr: -2.25\n}\nalpha: \"a\\\"b\\n\"\n\
-                    big: 18446744073709551615\nmode: CLIENT\nok: true\nx: nan\ny: 1e999";
-        let j = text_format_json(text);
-        // Keys sorted, repeated messages as a list, strings unescaped then re-escaped.
-        assert_eq!(
-            j.get(),
-            r#"{"alpha":"a\"b\n","big":18446744073709551615,"mode":"CLIENT","neighbors":[{"node_id":9,"snr":7.0},{"node_id":8,"snr":-2.25}],"node_id":7,"ok":true,"x":null,"y":null}"#
-        );
-        // A field that is not declared repeated becomes a list only when named twice.
-        assert_eq!(text_format_json("a: 1\na: 2").get(), r#"{"a":[1,2]}"#);
-        assert_eq!(text_format_json("route: 5").get(), r#"{"route":[5]}"#);
     }
 
     #[test]

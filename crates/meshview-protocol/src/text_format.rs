@@ -7,6 +7,10 @@
 //! and non-ASCII bytes as octal; floats as Python's `str()` of the shortest
 //! decimal that round-trips the f32; nested messages as `name {…}` indented two
 //! spaces per level. prost has no reflection, so each message lists its fields.
+//!
+//! The same walk can also write the message as JSON ([`Payload::text_and_json`]), so
+//! the API's structured `decoded` comes from the one field list too, without reading
+//! the text back.
 
 use crate::payload::Payload;
 use crate::pb;
@@ -18,6 +22,12 @@ use std::fmt::{self, Display, Write as _};
 pub trait TextFormat {
     /// The text format, without the trailing newline (MeshView strips it).
     fn to_text_format(&self) -> String;
+
+    /// The text format and the same fields as a JSON object: proto field names in
+    /// field-number order, enums by name (number if unknown), `public_key` and
+    /// `macaddr` as hex, repeated fields as lists, floats as printed in the text (NaN
+    /// and infinities as `null`).
+    fn to_text_and_json(&self) -> (String, String);
 }
 
 /// Prints `msg` in MeshView's text format. See [`TextFormat`].
@@ -42,6 +52,30 @@ impl Payload {
             Payload::Other(..) | Payload::Undecodable(..) => return None,
         })
     }
+
+    /// [`Payload::text_format`] and the payload as a JSON object (see
+    /// [`TextFormat::to_text_and_json`]; a text is `{"text": …}`).
+    pub fn text_and_json(&self) -> Option<(String, String)> {
+        Some(match self {
+            Payload::Text(s) => {
+                let mut j = JsonWriter::default();
+                j.open(b'{');
+                j.key("text");
+                j.string(s);
+                j.close(b'}');
+                (s.clone(), j.finish())
+            }
+            Payload::Position(m) => m.to_text_and_json(),
+            Payload::User(m) => m.to_text_and_json(),
+            Payload::Routing(m) => m.to_text_and_json(),
+            Payload::Telemetry(m) => m.to_text_and_json(),
+            Payload::RouteDiscovery(m) => m.to_text_and_json(),
+            Payload::NeighborInfo(m) => m.to_text_and_json(),
+            Payload::MapReport(m) => m.to_text_and_json(),
+            Payload::Waypoint(m) => m.to_text_and_json(),
+            Payload::Other(..) | Payload::Undecodable(..) => return None,
+        })
+    }
 }
 
 /// Field listing for one message type.
@@ -55,9 +89,20 @@ macro_rules! text_format_via_fields {
             fn to_text_format(&self) -> String {
                 let mut p = Printer::default();
                 self.fields(&mut p);
-                let mut out = p.out;
-                out.truncate(out.trim_end_matches('\n').len());
-                out
+                p.text()
+            }
+
+            fn to_text_and_json(&self) -> (String, String) {
+                let mut json = JsonWriter::default();
+                json.open(b'{');
+                let mut p = Printer {
+                    json: Some(json),
+                    ..Default::default()
+                };
+                self.fields(&mut p);
+                let mut json = p.json.take().expect("set above");
+                json.close(b'}');
+                (p.text(), json.finish())
             }
         }
     )*};
@@ -96,35 +141,188 @@ type EnumNames = fn(i32) -> Option<&'static str>;
 struct Printer {
     out: String,
     depth: usize,
+    /// The same fields as JSON, when asked for.
+    json: Option<JsonWriter>,
+}
+
+/// A JSON object written member by member alongside the text.
+#[derive(Default)]
+struct JsonWriter {
+    out: Vec<u8>,
+    /// Per open object or list: whether it has a member yet.
+    has_member: Vec<bool>,
+}
+
+impl JsonWriter {
+    fn open(&mut self, bracket: u8) {
+        self.out.push(bracket);
+        self.has_member.push(false);
+    }
+
+    fn close(&mut self, bracket: u8) {
+        self.out.push(bracket);
+        self.has_member.pop();
+    }
+
+    /// The comma before every member but the first.
+    fn separate(&mut self) {
+        if let Some(has) = self.has_member.last_mut() {
+            if *has {
+                self.out.push(b',');
+            }
+            *has = true;
+        }
+    }
+
+    fn key(&mut self, name: &str) {
+        self.separate();
+        self.string(name);
+        self.out.push(b':');
+    }
+
+    fn string(&mut self, s: &str) {
+        // serde_json's escaping; writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.out, s);
+    }
+
+    fn raw(&mut self, s: &str) {
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn finish(self) -> String {
+        // Only `str`s and serde_json's output were written: valid UTF-8.
+        String::from_utf8(self.out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+/// A field value, as text format and as JSON.
+trait Scalar {
+    fn text(&self, out: &mut String);
+    fn json(&self, out: &mut JsonWriter);
+}
+
+macro_rules! integer_scalars {
+    ($($t:ty),*) => {$(
+        impl Scalar for $t {
+            fn text(&self, out: &mut String) {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "{self}");
+            }
+            fn json(&self, out: &mut JsonWriter) {
+                let mut digits = String::new();
+                self.text(&mut digits);
+                out.raw(&digits);
+            }
+        }
+    )*};
+}
+
+integer_scalars!(i32, u32, i64, u64);
+
+impl Scalar for bool {
+    fn text(&self, out: &mut String) {
+        out.push_str(if *self { "true" } else { "false" });
+    }
+    fn json(&self, out: &mut JsonWriter) {
+        out.raw(if *self { "true" } else { "false" });
+    }
+}
+
+impl Scalar for PyFloat {
+    fn text(&self, out: &mut String) {
+        let _ = write!(out, "{self}");
+    }
+    fn json(&self, out: &mut JsonWriter) {
+        // Python's repr is a valid JSON number (`7.0`, `1e-05`); JSON has no NaN or
+        // infinities.
+        if self.0.is_finite() {
+            out.raw(&self.to_string());
+        } else {
+            out.raw("null");
+        }
+    }
+}
+
+/// A string field.
+struct Str<'a>(&'a str);
+
+impl Scalar for Str<'_> {
+    fn text(&self, out: &mut String) {
+        let _ = write!(out, "{}", Quoted(self.0.as_bytes()));
+    }
+    fn json(&self, out: &mut JsonWriter) {
+        out.string(self.0);
+    }
+}
+
+/// A bytes field (keys and addresses), shown as hex in JSON.
+struct Hex<'a>(&'a [u8]);
+
+impl Scalar for Hex<'_> {
+    fn text(&self, out: &mut String) {
+        let _ = write!(out, "{}", Quoted(self.0));
+    }
+    fn json(&self, out: &mut JsonWriter) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        out.out.push(b'"');
+        for b in self.0 {
+            out.out.push(DIGITS[usize::from(b >> 4)]);
+            out.out.push(DIGITS[usize::from(b & 0xf)]);
+        }
+        out.out.push(b'"');
+    }
+}
+
+/// An enum value's name.
+struct Name(&'static str);
+
+impl Scalar for Name {
+    fn text(&self, out: &mut String) {
+        out.push_str(self.0);
+    }
+    fn json(&self, out: &mut JsonWriter) {
+        out.string(self.0);
+    }
 }
 
 impl Printer {
+    /// The text without its trailing newline (MeshView strips it).
+    fn text(&mut self) -> String {
+        let mut out = std::mem::take(&mut self.out);
+        out.truncate(out.trim_end_matches('\n').len());
+        out
+    }
+
     fn indent(&mut self) {
         for _ in 0..self.depth {
             self.out.push_str("  ");
         }
     }
 
-    fn line(&mut self, name: &str, value: impl Display) {
+    fn line(&mut self, name: &str, value: impl Scalar) {
         // Pieces pushed directly: a padded format string costs more than the line (lists
         // of 1,000 packets print every field of each).
         self.indent();
         self.out.push_str(name);
         self.out.push_str(": ");
-        // Writing to a String cannot fail.
-        let _ = write!(self.out, "{value}");
+        value.text(&mut self.out);
         self.out.push('\n');
+        if let Some(j) = &mut self.json {
+            j.key(name);
+            value.json(j);
+        }
     }
 
     /// Implicit-presence scalar: printed only when non-default.
-    fn num<T: Display + Default + PartialEq>(&mut self, name: &str, v: T) {
+    fn num<T: Scalar + Default + PartialEq>(&mut self, name: &str, v: T) {
         if v != T::default() {
             self.line(name, v);
         }
     }
 
     /// Explicit-presence scalar (`optional`): printed whenever set.
-    fn opt<T: Display>(&mut self, name: &str, v: Option<T>) {
+    fn opt<T: Scalar>(&mut self, name: &str, v: Option<T>) {
         if let Some(v) = v {
             self.line(name, v);
         }
@@ -143,17 +341,19 @@ impl Printer {
 
     fn boolean(&mut self, name: &str, v: bool) {
         if v {
-            self.line(name, "true");
+            self.line(name, true);
         }
     }
 
     fn string(&mut self, name: &str, v: &str) {
-        self.bytes(name, v.as_bytes());
+        if !v.is_empty() {
+            self.line(name, Str(v));
+        }
     }
 
-    fn bytes(&mut self, name: &str, v: &[u8]) {
+    fn hex_bytes(&mut self, name: &str, v: &[u8]) {
         if !v.is_empty() {
-            self.line(name, Quoted(v));
+            self.line(name, Hex(v));
         }
     }
 
@@ -165,20 +365,85 @@ impl Printer {
 
     fn enum_always(&mut self, name: &str, v: i32, names: EnumNames) {
         match names(v) {
-            Some(n) => self.line(name, n),
+            Some(n) => self.line(name, Name(n)),
             None => self.line(name, v),
         }
     }
 
+    /// A repeated integer field: a line per value, one JSON list.
+    fn repeated_ints(&mut self, name: &str, values: impl ExactSizeIterator<Item = i64>) {
+        if values.len() == 0 {
+            return;
+        }
+        let json = self.json.take();
+        if let Some(mut j) = json {
+            j.key(name);
+            j.open(b'[');
+            for v in values {
+                self.line_text(name, v);
+                j.separate();
+                v.json(&mut j);
+            }
+            j.close(b']');
+            self.json = Some(j);
+        } else {
+            for v in values {
+                self.line_text(name, v);
+            }
+        }
+    }
+
+    fn line_text(&mut self, name: &str, value: impl Scalar) {
+        self.indent();
+        self.out.push_str(name);
+        self.out.push_str(": ");
+        value.text(&mut self.out);
+        self.out.push('\n');
+    }
+
     fn message(&mut self, name: &str, m: &dyn Fields) {
+        if let Some(j) = &mut self.json {
+            j.key(name);
+        }
+        self.message_body(name, m);
+    }
+
+    /// A repeated message field: a block per message, one JSON list.
+    fn repeated_messages<M: Fields>(&mut self, name: &str, items: &[M]) {
+        if items.is_empty() {
+            return;
+        }
+        if let Some(j) = &mut self.json {
+            j.key(name);
+            j.open(b'[');
+        }
+        for m in items {
+            if let Some(j) = &mut self.json {
+                j.separate();
+            }
+            self.message_body(name, m);
+        }
+        if let Some(j) = &mut self.json {
+            j.close(b']');
+        }
+    }
+
+    /// `name {…}` in the text, `{…}` in the JSON (its key or list written by the caller).
+    fn message_body(&mut self, name: &str, m: &dyn Fields) {
         self.indent();
         self.out.push_str(name);
         self.out.push_str(" {\n");
+        if let Some(j) = &mut self.json {
+            j.open(b'{');
+        }
         self.depth += 1;
         m.fields(self);
         self.depth -= 1;
         self.indent();
         self.out.push_str("}\n");
+        if let Some(j) = &mut self.json {
+            j.close(b'}');
+        }
     }
 }
 
@@ -294,11 +559,11 @@ impl Fields for pb::User {
         p.string("long_name", &self.long_name);
         p.string("short_name", &self.short_name);
         #[allow(deprecated)] // still sent by older firmware, and Python prints it
-        p.bytes("macaddr", &self.macaddr);
+        p.hex_bytes("macaddr", &self.macaddr);
         p.enumeration("hw_model", self.hw_model, names!(pb::HardwareModel));
         p.boolean("is_licensed", self.is_licensed);
         p.enumeration("role", self.role, names!(Role));
-        p.bytes("public_key", &self.public_key);
+        p.hex_bytes("public_key", &self.public_key);
         p.opt("is_unmessagable", self.is_unmessagable);
     }
 }
@@ -320,26 +585,13 @@ impl Fields for pb::Routing {
 
 impl Fields for pb::RouteDiscovery {
     fn fields(&self, p: &mut Printer) {
-        let lists: [(&str, Vec<i64>); 4] = [
-            ("route", self.route.iter().map(|&v| i64::from(v)).collect()),
-            (
-                "snr_towards",
-                self.snr_towards.iter().map(|&v| i64::from(v)).collect(),
-            ),
-            (
-                "route_back",
-                self.route_back.iter().map(|&v| i64::from(v)).collect(),
-            ),
-            (
-                "snr_back",
-                self.snr_back.iter().map(|&v| i64::from(v)).collect(),
-            ),
-        ];
-        for (name, values) in lists {
-            for v in values {
-                p.line(name, v);
-            }
-        }
+        p.repeated_ints("route", self.route.iter().map(|&v| i64::from(v)));
+        p.repeated_ints(
+            "snr_towards",
+            self.snr_towards.iter().map(|&v| i64::from(v)),
+        );
+        p.repeated_ints("route_back", self.route_back.iter().map(|&v| i64::from(v)));
+        p.repeated_ints("snr_back", self.snr_back.iter().map(|&v| i64::from(v)));
     }
 }
 
@@ -493,7 +745,7 @@ impl Fields for pb::HostMetrics {
         p.num("load15", m.load15);
         if let Some(s) = &m.user_string {
             // Explicit presence: an empty string is still printed.
-            p.line("user_string", Quoted(s.as_bytes()));
+            p.line("user_string", Str(s));
         }
     }
 }
@@ -519,9 +771,7 @@ impl Fields for pb::NeighborInfo {
             "node_broadcast_interval_secs",
             self.node_broadcast_interval_secs,
         );
-        for n in &self.neighbors {
-            p.message("neighbors", n);
-        }
+        p.repeated_messages("neighbors", &self.neighbors);
     }
 }
 

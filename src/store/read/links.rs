@@ -92,7 +92,7 @@ impl Reader {
             MAX_LINKS
         };
         q.push(" ORDER BY l.last_seen_us DESC, l.from_node_id, l.to_node_id LIMIT ")
-            .int(fetch);
+            .count(fetch);
         let rows = self
             .fetch_map(q, |mut r| {
                 Ok(LinkRow {

@@ -89,7 +89,7 @@ impl Reader {
         if let Some(v) = filter.active_since_us {
             q.push(" AND last_seen_us > ").int(v);
         }
-        q.push(" ORDER BY last_seen_us DESC LIMIT ").int(limit);
+        q.push(" ORDER BY last_seen_us DESC LIMIT ").count(limit);
         self.fetch_map(q, node_row).await
     }
 
@@ -103,18 +103,14 @@ impl Reader {
     /// Long names of the given nodes (those without a row or a name are absent).
     pub async fn long_names(&self, ids: &[i64]) -> Result<HashMap<i64, String>, sqlx::Error> {
         let mut out = HashMap::new();
-        for chunk in ids.chunks(500) {
-            let mut q = Sql::new("SELECT node_id, long_name FROM node WHERE node_id IN (");
-            for (i, id) in chunk.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.int(*id);
-            }
-            q.push(") AND long_name IS NOT NULL");
-            for mut r in self.fetch_all(q).await? {
-                out.insert(r.take("node_id")?, r.take("long_name")?);
-            }
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut q = Sql::new("SELECT node_id, long_name FROM node WHERE ");
+        self.push_in_ints(&mut q, "node_id", ids);
+        q.push(" AND long_name IS NOT NULL");
+        for mut r in self.fetch_all(q).await? {
+            out.insert(r.take("node_id")?, r.take("long_name")?);
         }
         Ok(out)
     }

@@ -201,7 +201,7 @@ impl Reader {
                 q.push(PACKET_COLUMNS);
                 filter.push_where(&mut q);
                 q.push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
-                    .int(limit);
+                    .count(limit);
             }
             Some(n) => {
                 // "From or to n" as one OR would read every packet of n and sort them;
@@ -215,7 +215,7 @@ impl Reader {
                 q.push(" AND p.from_node_id = ")
                     .int(n)
                     .push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
-                    .int(limit)
+                    .count(limit)
                     .push(") a UNION ALL SELECT * FROM (")
                     .push(PACKET_COLUMNS);
                 rest.push_where_narrowed(&mut q, true);
@@ -224,9 +224,9 @@ impl Reader {
                     .push(" AND p.from_node_id <> ")
                     .int(n)
                     .push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
-                    .int(limit)
+                    .count(limit)
                     .push(") b ORDER BY import_time_us DESC, id DESC LIMIT ")
-                    .int(limit);
+                    .count(limit);
             }
         }
         self.fetch_map(q, packet_row).await
@@ -286,7 +286,7 @@ impl Reader {
         };
         rest.push_where_narrowed(&mut q, false);
         q.push(" ORDER BY t.import_time_us DESC, t.packet_id DESC LIMIT ")
-            .int(limit);
+            .count(limit);
         let mut rows = self.fetch_map(q, packet_row).await?;
         self.fill_long_names(&mut rows).await?;
         Ok(rows)
@@ -303,7 +303,7 @@ impl Reader {
         q.push(" AND p.import_time_us > ")
             .int(after_us)
             .push(" ORDER BY p.import_time_us ASC, p.id ASC LIMIT ")
-            .int(limit);
+            .count(limit);
         let mut rows = self.fetch_map(q, packet_row).await?;
         self.fill_long_names(&mut rows).await?;
         Ok(rows)

@@ -481,15 +481,8 @@ impl Reader {
         if ids.is_empty() {
             return Ok(out);
         }
-        let mut q =
-            Sql::new("SELECT node_id, long_name, short_name, channel FROM node WHERE node_id IN (");
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.int(*id);
-        }
-        q.push(")");
+        let mut q = Sql::new("SELECT node_id, long_name, short_name, channel FROM node WHERE ");
+        self.push_in_ints(&mut q, "node_id", ids);
         for mut r in self.fetch_all(q).await? {
             out.insert(
                 r.take("node_id")?,

@@ -54,15 +54,9 @@ impl Reader {
             return Ok(Vec::new());
         }
         let mut q = Sql::new(TRACE_COLUMNS);
-        q.push("t.packet_id IN (");
-        for (i, id) in packet_ids.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.int(*id);
-        }
-        q.push(") ORDER BY t.import_time_us, t.id LIMIT ")
-            .int(MAX_ROWS);
+        self.push_in_ints(&mut q, "t.packet_id", packet_ids);
+        q.push(" ORDER BY t.import_time_us, t.id LIMIT ")
+            .count(MAX_ROWS);
         self.fetch_map(q, trace_row).await
     }
 
@@ -79,7 +73,7 @@ impl Reader {
             .push(" AND p.to_node_id = ")
             .int(requester)
             .push(" ORDER BY t.import_time_us, t.id LIMIT ")
-            .int(MAX_ROWS);
+            .count(MAX_ROWS);
         self.fetch_map(q, trace_row).await
     }
 }
