@@ -1,6 +1,6 @@
-//! A short-lived cache of aggregate answers (stats, top talkers, channels, edges): a
-//! dashboard asks the same few questions every few seconds, and a few seconds of
-//! staleness is invisible next to per-hour buckets.
+//! A short-lived cache of aggregate answers (stats, top talkers, channels, edges) and node
+//! lists: dashboards and maps ask the same few questions every few seconds, and a few
+//! seconds of staleness is invisible next to per-hour buckets and `last_seen` times.
 //!
 //! A burst of identical questions is answered by one computation: the first asker
 //! computes while the others wait for its answer, instead of all running the same query

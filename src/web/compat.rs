@@ -46,6 +46,7 @@ pub struct PacketIn<'a> {
 }
 
 /// A packet's presentation: the text MeshView showed and the structured payload.
+#[derive(Debug)]
 pub struct Presented {
     pub payload: String,
     /// JSON text (`null` when not decoded or redacted).
@@ -57,21 +58,23 @@ fn json_null() -> Box<RawValue> {
     RawValue::NULL.to_owned()
 }
 
-/// One `/api/packets` item (and `/api/stream` event). Fields are in alphabetical order:
-/// the order the items had when they were JSON maps, kept so answers stay byte-stable.
+/// One `/api/packets` item (and `/api/stream` event), borrowed from its row and its
+/// presentation (a list of 1,000 would otherwise copy every name and text once more).
+/// Fields are in alphabetical order: the order the items had when they were JSON maps,
+/// kept so answers stay byte-stable.
 #[derive(Debug, Serialize)]
-pub struct PacketItem {
-    pub channel: Option<String>,
-    pub decoded: Box<RawValue>,
+pub struct PacketItem<'a> {
+    pub channel: Option<&'a str>,
+    pub decoded: &'a RawValue,
     pub from_node_id: i64,
     pub id: i64,
     pub import_time_us: i64,
-    pub long_name: String,
-    pub payload: String,
+    pub long_name: &'a str,
+    pub payload: &'a str,
     pub portnum: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_id: Option<u32>,
-    pub to_long_name: String,
+    pub to_long_name: &'a str,
     pub to_node_id: i64,
 }
 
@@ -142,26 +145,28 @@ pub fn present(portnum: i32, to: i64, stored: Option<&[u8]>) -> Presented {
     }
 }
 
-/// The `/api/packets` item.
-pub fn packet_item(p: &PacketIn<'_>) -> PacketItem {
-    let shown = present(p.portnum, p.to, p.payload);
-    packet_item_with(p, shown)
-}
-
-pub fn packet_item_with(p: &PacketIn<'_>, shown: Presented) -> PacketItem {
+/// The `/api/packets` item of a packet and its presentation.
+pub fn packet_item<'a>(p: &PacketIn<'a>, shown: &'a Presented) -> PacketItem<'a> {
     PacketItem {
-        channel: p.channel.map(str::to_string),
-        decoded: shown.decoded,
+        channel: p.channel,
+        decoded: &shown.decoded,
         from_node_id: p.from,
         id: p.id,
         import_time_us: p.import_time_us,
-        long_name: p.long_name.unwrap_or("").to_string(),
-        payload: shown.payload,
+        long_name: p.long_name.unwrap_or(""),
+        payload: &shown.payload,
         portnum: p.portnum,
         reply_id: (shown.reply_id != 0).then_some(shown.reply_id),
-        to_long_name: p.to_long_name.unwrap_or("").to_string(),
+        to_long_name: p.to_long_name.unwrap_or(""),
         to_node_id: p.to,
     }
+}
+
+/// A packet's item as JSON text (the stream's events).
+pub fn packet_json(p: &PacketIn<'_>) -> String {
+    let shown = present(p.portnum, p.to, p.payload);
+    // An item always serializes (its decoded part is already JSON).
+    serde_json::to_string(&packet_item(p, &shown)).unwrap_or_default()
 }
 
 /// A text message's `decoded`: `{"text": …}`, with `emoji` when set.
@@ -286,7 +291,7 @@ mod tests {
     #[test]
     fn items_keep_their_field_order() {
         let b = stored(1, 0xFFFF_FFFF, b"hi".to_vec(), 3);
-        let item = packet_item(&PacketIn {
+        let json = packet_json(&PacketIn {
             id: 5,
             portnum: 1,
             from: 10,
@@ -298,7 +303,7 @@ mod tests {
             to_long_name: None,
         });
         assert_eq!(
-            serde_json::to_string(&item).expect("serializes"),
+            json,
             r#"{"channel":"LongFast","decoded":{"text":"hi"},"from_node_id":10,"id":5,"import_time_us":99,"long_name":"<b>x</b>","payload":"hi","portnum":1,"reply_id":3,"to_long_name":"","to_node_id":4294967295}"#
         );
     }

@@ -168,8 +168,7 @@ fn render(p: &PacketIn<'_>) -> StreamItem {
         from: p.from,
         to: p.to,
         channel: p.channel.map(str::to_string),
-        // An item always serializes (its decoded part is already JSON).
-        json: serde_json::to_string(&compat::packet_item(p)).unwrap_or_default(),
+        json: compat::packet_json(p),
     }
 }
 

@@ -87,7 +87,7 @@ fn hex(b: &[u8]) -> String {
 
 /// Undoes the C escaping of a quoted string.
 fn unquote(v: &str) -> Vec<u8> {
-    let inner = v[1..v.len() - 1].as_bytes();
+    let inner = &v.as_bytes()[1..v.len() - 1];
     let mut out = Vec::new();
     let mut i = 0;
     while i < inner.len() {

@@ -13,13 +13,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::response::Response;
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::{Value, json};
 
 use super::json_response;
 use crate::store::read::{Cursor, PacketFilter, PacketRow, Reader, SLOT, slot_ids};
 use crate::web::Ready;
-use crate::web::compat::{self, PORT_TEXT, PacketIn, PacketItem, Presented};
+use crate::web::compat::{self, PORT_TEXT, PacketIn, Presented};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::{Params, parse_packet_id};
 
@@ -46,17 +46,61 @@ pub fn packet_in(row: &PacketRow) -> PacketIn<'_> {
     }
 }
 
-/// The answer of `/api/packets` (fields in alphabetical order, as when it was a JSON map).
-#[derive(Debug, Serialize)]
+/// The answer of `/api/packets`: the matching rows and their presentations, written as
+/// items when serialized (fields in alphabetical order, as when it was a JSON map).
+#[derive(Debug)]
 pub struct PacketList {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_import_time: Option<i64>,
     /// Where to go on when the scan stopped at [`SCAN_CAP`] rows.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_before: Option<i64>,
-    pub packets: Vec<PacketItem>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    rows: Vec<PacketRow>,
+    shown: Vec<Presented>,
     pub scan_limit_reached: bool,
+}
+
+impl PacketList {
+    fn new(rows: Vec<PacketRow>, shown: Vec<Presented>, capped_at: Option<i64>) -> Self {
+        PacketList {
+            latest_import_time: rows.iter().filter_map(|r| r.import_time_us).max(),
+            next_before: capped_at,
+            rows,
+            shown,
+            scan_limit_reached: capped_at.is_some(),
+        }
+    }
+}
+
+impl Serialize for PacketList {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Items<'a>(&'a PacketList);
+        impl Serialize for Items<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(
+                    self.0
+                        .rows
+                        .iter()
+                        .zip(&self.0.shown)
+                        .map(|(row, shown)| compat::packet_item(&packet_in(row), shown)),
+                )
+            }
+        }
+        let mut st = s.serialize_struct("PacketList", 4)?;
+        match self.latest_import_time {
+            Some(t) => st.serialize_field("latest_import_time", &t)?,
+            None => st.skip_field("latest_import_time")?,
+        }
+        match self.next_before {
+            Some(t) => st.serialize_field("next_before", &t)?,
+            None => st.skip_field("next_before")?,
+        }
+        st.serialize_field("packets", &Items(self))?;
+        if self.scan_limit_reached {
+            st.serialize_field("scan_limit_reached", &true)?;
+        } else {
+            st.skip_field("scan_limit_reached")?;
+        }
+        st.end()
+    }
 }
 
 pub async fn packets(Ready(db): Ready, params: Params) -> ApiResult<Response> {
@@ -111,16 +155,14 @@ pub async fn list(db: &Reader, params: &Params) -> ApiResult<PacketList> {
         && filter.portnum == Some(PORT_TEXT)
     {
         let rows = db.search_text(&filter, needle, limit).await?;
-        let packets: Vec<PacketItem> = rows
+        let shown = rows
             .iter()
-            .map(|r| compat::packet_item(&packet_in(r)))
+            .map(|r| {
+                let p = packet_in(r);
+                compat::present(p.portnum, p.to, p.payload)
+            })
             .collect();
-        return Ok(PacketList {
-            latest_import_time: packets.iter().map(|i| i.import_time_us).max(),
-            next_before: None,
-            packets,
-            scan_limit_reached: false,
-        });
+        return Ok(PacketList::new(rows, shown, None));
     }
     let drop_noise = filter.portnum == Some(PORT_TEXT);
     let filtering = contains.is_some() || drop_noise;
@@ -188,21 +230,12 @@ pub async fn list(db: &Reader, params: &Params) -> ApiResult<PacketList> {
     if filtering {
         db.fill_long_names(&mut matched).await?;
     }
-    let packets: Vec<PacketItem> = matched
-        .iter()
-        .zip(shown_of)
-        .map(|(row, shown)| compat::packet_item_with(&packet_in(row), shown))
-        .collect();
-    Ok(PacketList {
-        latest_import_time: packets.iter().map(|i| i.import_time_us).max(),
-        next_before: if capped {
-            last.map(|c| c.import_time_us)
-        } else {
-            None
-        },
-        packets,
-        scan_limit_reached: capped,
-    })
+    let capped_at = if capped {
+        last.map(|c| c.import_time_us)
+    } else {
+        None
+    };
+    Ok(PacketList::new(matched, shown_of, capped_at))
 }
 
 pub async fn packets_seen(Ready(db): Ready, Path(id): Path<String>) -> ApiResult<Json<Value>> {
