@@ -16,7 +16,7 @@ use crate::payload::Payload;
 use crate::pb;
 use crate::pb::config::device_config::Role;
 use crate::pb::config::lo_ra_config::{ModemPreset, RegionCode};
-use std::fmt::{self, Display, Write as _};
+use std::fmt::{self, Display};
 
 /// Messages that can be printed in MeshView's text format.
 pub trait TextFormat {
@@ -196,23 +196,31 @@ impl JsonWriter {
     }
 }
 
-/// A field value, as text format and as JSON.
+/// How a field's JSON value relates to its text-format value.
+enum JsonAs<'a> {
+    /// The same characters (numbers, booleans).
+    Same,
+    Null,
+    /// A JSON string of this text.
+    Str(&'a str),
+    /// A JSON string of these bytes in hex.
+    Hex(&'a [u8]),
+}
+
+/// A field value: its text format, written once (the JSON reuses it where it can).
 trait Scalar {
     fn text(&self, out: &mut String);
-    fn json(&self, out: &mut JsonWriter);
+    fn json(&self) -> JsonAs<'_>;
 }
 
 macro_rules! integer_scalars {
     ($($t:ty),*) => {$(
         impl Scalar for $t {
             fn text(&self, out: &mut String) {
-                // Writing to a String cannot fail.
-                let _ = write!(out, "{self}");
+                out.push_str(itoa::Buffer::new().format(*self));
             }
-            fn json(&self, out: &mut JsonWriter) {
-                let mut digits = String::new();
-                self.text(&mut digits);
-                out.raw(&digits);
+            fn json(&self) -> JsonAs<'_> {
+                JsonAs::Same
             }
         }
     )*};
@@ -224,22 +232,22 @@ impl Scalar for bool {
     fn text(&self, out: &mut String) {
         out.push_str(if *self { "true" } else { "false" });
     }
-    fn json(&self, out: &mut JsonWriter) {
-        out.raw(if *self { "true" } else { "false" });
+    fn json(&self) -> JsonAs<'_> {
+        JsonAs::Same
     }
 }
 
 impl Scalar for PyFloat {
     fn text(&self, out: &mut String) {
-        let _ = write!(out, "{self}");
+        push_py_float(out, self.0);
     }
-    fn json(&self, out: &mut JsonWriter) {
+    fn json(&self) -> JsonAs<'_> {
         // Python's repr is a valid JSON number (`7.0`, `1e-05`); JSON has no NaN or
         // infinities.
         if self.0.is_finite() {
-            out.raw(&self.to_string());
+            JsonAs::Same
         } else {
-            out.raw("null");
+            JsonAs::Null
         }
     }
 }
@@ -249,10 +257,10 @@ struct Str<'a>(&'a str);
 
 impl Scalar for Str<'_> {
     fn text(&self, out: &mut String) {
-        let _ = write!(out, "{}", Quoted(self.0.as_bytes()));
+        push_quoted(out, self.0.as_bytes());
     }
-    fn json(&self, out: &mut JsonWriter) {
-        out.string(self.0);
+    fn json(&self) -> JsonAs<'_> {
+        JsonAs::Str(self.0)
     }
 }
 
@@ -261,16 +269,10 @@ struct Hex<'a>(&'a [u8]);
 
 impl Scalar for Hex<'_> {
     fn text(&self, out: &mut String) {
-        let _ = write!(out, "{}", Quoted(self.0));
+        push_quoted(out, self.0);
     }
-    fn json(&self, out: &mut JsonWriter) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        out.out.push(b'"');
-        for b in self.0 {
-            out.out.push(DIGITS[usize::from(b >> 4)]);
-            out.out.push(DIGITS[usize::from(b & 0xf)]);
-        }
-        out.out.push(b'"');
+    fn json(&self) -> JsonAs<'_> {
+        JsonAs::Hex(self.0)
     }
 }
 
@@ -281,8 +283,28 @@ impl Scalar for Name {
     fn text(&self, out: &mut String) {
         out.push_str(self.0);
     }
-    fn json(&self, out: &mut JsonWriter) {
-        out.string(self.0);
+    fn json(&self) -> JsonAs<'_> {
+        JsonAs::Str(self.0)
+    }
+}
+
+impl JsonWriter {
+    /// A value whose text was just written to `text[start..]`.
+    fn value(&mut self, v: &impl Scalar, text: &str) {
+        match v.json() {
+            JsonAs::Same => self.raw(text),
+            JsonAs::Null => self.raw("null"),
+            JsonAs::Str(s) => self.string(s),
+            JsonAs::Hex(b) => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                self.out.push(b'"');
+                for b in b {
+                    self.out.push(DIGITS[usize::from(b >> 4)]);
+                    self.out.push(DIGITS[usize::from(b & 0xf)]);
+                }
+                self.out.push(b'"');
+            }
+        }
     }
 }
 
@@ -301,17 +323,24 @@ impl Printer {
     }
 
     fn line(&mut self, name: &str, value: impl Scalar) {
-        // Pieces pushed directly: a padded format string costs more than the line (lists
-        // of 1,000 packets print every field of each).
+        let start = self.line_text(name, &value);
+        if let Some(j) = &mut self.json {
+            j.key(name);
+            j.value(&value, &self.out[start..self.out.len() - 1]);
+        }
+    }
+
+    /// The text line; returns where its value starts. Pieces are pushed directly: a
+    /// format string costs more than the line (lists of 1,000 packets print every
+    /// field of each).
+    fn line_text(&mut self, name: &str, value: &impl Scalar) -> usize {
         self.indent();
         self.out.push_str(name);
         self.out.push_str(": ");
+        let start = self.out.len();
         value.text(&mut self.out);
         self.out.push('\n');
-        if let Some(j) = &mut self.json {
-            j.key(name);
-            value.json(j);
-        }
+        start
     }
 
     /// Implicit-presence scalar: printed only when non-default.
@@ -375,30 +404,20 @@ impl Printer {
         if values.len() == 0 {
             return;
         }
-        let json = self.json.take();
-        if let Some(mut j) = json {
+        if let Some(j) = &mut self.json {
             j.key(name);
             j.open(b'[');
-            for v in values {
-                self.line_text(name, v);
+        }
+        for v in values {
+            let start = self.line_text(name, &v);
+            if let Some(j) = &mut self.json {
                 j.separate();
-                v.json(&mut j);
-            }
-            j.close(b']');
-            self.json = Some(j);
-        } else {
-            for v in values {
-                self.line_text(name, v);
+                j.value(&v, &self.out[start..self.out.len() - 1]);
             }
         }
-    }
-
-    fn line_text(&mut self, name: &str, value: impl Scalar) {
-        self.indent();
-        self.out.push_str(name);
-        self.out.push_str(": ");
-        value.text(&mut self.out);
-        self.out.push('\n');
+        if let Some(j) = &mut self.json {
+            j.close(b']');
+        }
     }
 
     fn message(&mut self, name: &str, m: &dyn Fields) {
@@ -452,66 +471,117 @@ impl Printer {
 /// scientific otherwise (`1e-05`, `1.5e+16`).
 struct PyFloat(f32);
 
-impl Display for PyFloat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
-        if v.is_nan() {
-            return f.write_str("nan");
+/// Appends Python's `str()` of `v` (see [`PyFloat`]).
+fn push_py_float(out: &mut String, v: f32) {
+    if v.is_nan() {
+        out.push_str("nan");
+        return;
+    }
+    if v.is_infinite() {
+        out.push_str(if v > 0.0 { "inf" } else { "-inf" });
+        return;
+    }
+    // ryu gives the shortest round-trip digits ("-3.489", "1e-5", "1.5e16", "100.0");
+    // read them as digits and a decimal exponent, then lay them out as Python does.
+    let mut buf = ryu::Buffer::new();
+    let shortest = buf.format_finite(v);
+    let (sign, unsigned) = match shortest.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", shortest),
+    };
+    let (mantissa, exp) = unsigned.split_once('e').unwrap_or((unsigned, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits = [0u8; 24];
+    let mut n = 0;
+    // Where the decimal point falls after the first kept digit's position.
+    let mut point = int_part.len() as i32 + exp;
+    for &d in int_part.as_bytes().iter().chain(frac_part.as_bytes()) {
+        if n == 0 && d == b'0' {
+            point -= 1;
+            continue;
         }
-        if v.is_infinite() {
-            return f.write_str(if v > 0.0 { "inf" } else { "-inf" });
+        if n < digits.len() {
+            digits[n] = d;
+            n += 1;
         }
-        // Rust's `{:e}` gives the shortest round-trip digits, e.g. "-3.489e0".
-        let sci = format!("{v:e}");
-        let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-        let exp: i32 = exp.parse().unwrap_or(0);
-        let (sign, mantissa) = match mantissa.strip_prefix('-') {
-            Some(m) => ("-", m),
-            None => ("", mantissa),
-        };
-        let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-        f.write_str(sign)?;
-        if (-4..16).contains(&exp) {
-            if exp < 0 {
-                let zeros = "0".repeat(exp.unsigned_abs() as usize - 1);
-                write!(f, "0.{zeros}{digits}")
-            } else {
-                let int_len = exp as usize + 1;
-                if digits.len() <= int_len {
-                    write!(f, "{digits}{}.0", "0".repeat(int_len - digits.len()))
-                } else {
-                    write!(f, "{}.{}", &digits[..int_len], &digits[int_len..])
-                }
+    }
+    while n > 0 && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    out.push_str(sign);
+    if n == 0 {
+        out.push_str("0.0");
+        return;
+    }
+    let digits = std::str::from_utf8(&digits[..n]).unwrap_or("0");
+    let exp = point - 1;
+    if (-4..16).contains(&exp) {
+        if exp < 0 {
+            out.push_str("0.");
+            for _ in 1..exp.unsigned_abs() {
+                out.push('0');
             }
+            out.push_str(digits);
         } else {
-            let (first, rest) = digits.split_at(1.min(digits.len()));
-            let dot = if rest.is_empty() { "" } else { "." };
-            let esign = if exp < 0 { '-' } else { '+' };
-            write!(f, "{first}{dot}{rest}e{esign}{:02}", exp.unsigned_abs())
+            let int_len = exp as usize + 1;
+            if digits.len() <= int_len {
+                out.push_str(digits);
+                for _ in digits.len()..int_len {
+                    out.push('0');
+                }
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..int_len]);
+                out.push('.');
+                out.push_str(&digits[int_len..]);
+            }
         }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let e = exp.unsigned_abs();
+        if e < 10 {
+            out.push('0');
+        }
+        out.push_str(itoa::Buffer::new().format(e));
     }
 }
 
-/// A quoted string with Python protobuf's C escaping (`as_utf8=False`).
-struct Quoted<'a>(&'a [u8]);
-
-impl Display for Quoted<'_> {
+impl Display for PyFloat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_char('"')?;
-        for &b in self.0 {
-            match b {
-                b'\t' => f.write_str("\\t")?,
-                b'\n' => f.write_str("\\n")?,
-                b'\r' => f.write_str("\\r")?,
-                b'"' => f.write_str("\\\"")?,
-                b'\'' => f.write_str("\\'")?,
-                b'\\' => f.write_str("\\\\")?,
-                0x20..=0x7e => f.write_char(char::from(b))?,
-                _ => write!(f, "\\{b:03o}")?,
+        let mut s = String::new();
+        push_py_float(&mut s, self.0);
+        f.write_str(&s)
+    }
+}
+
+/// Appends a quoted string with Python protobuf's C escaping (`as_utf8=False`).
+fn push_quoted(out: &mut String, bytes: &[u8]) {
+    out.push('"');
+    for &b in bytes {
+        match b {
+            b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'"' => out.push_str("\\\""),
+            b'\'' => out.push_str("\\'"),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(char::from(b)),
+            _ => {
+                out.push('\\');
+                out.push(char::from(b'0' + (b >> 6)));
+                out.push(char::from(b'0' + ((b >> 3) & 7)));
+                out.push(char::from(b'0' + (b & 7)));
             }
         }
-        f.write_char('"')
     }
+    out.push('"');
 }
 
 impl Fields for pb::Position {
@@ -955,6 +1025,92 @@ mod tests {
             to_text_format(&m),
             "long_name: \"LowMesh\"\nshort_name: \"LwMs\"\nrole: CLIENT_MUTE\nhw_model: HELTEC_V3\nfirmware_version: \"2.5.16\"\nregion: US\nmodem_preset: MEDIUM_SLOW\nhas_default_channel: true\nlatitude_i: 379421185"
         );
+    }
+
+    /// The previous implementation (via `{:e}`), kept as the reference.
+    fn reference_py_float(v: f32) -> String {
+        if v.is_nan() {
+            return "nan".into();
+        }
+        if v.is_infinite() {
+            return if v > 0.0 { "inf" } else { "-inf" }.into();
+        }
+        let sci = format!("{v:e}");
+        let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+        let exp: i32 = exp.parse().unwrap();
+        let (sign, mantissa) = match mantissa.strip_prefix('-') {
+            Some(m) => ("-", m),
+            None => ("", mantissa),
+        };
+        let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+        let body = if (-4..16).contains(&exp) {
+            if exp < 0 {
+                format!("0.{}{digits}", "0".repeat(exp.unsigned_abs() as usize - 1))
+            } else {
+                let int_len = exp as usize + 1;
+                if digits.len() <= int_len {
+                    format!("{digits}{}.0", "0".repeat(int_len - digits.len()))
+                } else {
+                    format!("{}.{}", &digits[..int_len], &digits[int_len..])
+                }
+            }
+        } else {
+            let (first, rest) = digits.split_at(1);
+            let dot = if rest.is_empty() { "" } else { "." };
+            let esign = if exp < 0 { '-' } else { '+' };
+            format!("{first}{dot}{rest}e{esign}{:02}", exp.unsigned_abs())
+        };
+        format!("{sign}{body}")
+    }
+
+    #[test]
+    fn python_float_repr_matches_the_reference_everywhere() {
+        // Every exponent and sign, with pseudo-random mantissas, plus the edges.
+        let mut x: u32 = 0x9e37_79b9;
+        let (mut checked, mut ties) = (0, 0);
+        for i in 0..2_000_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let bits = if i < 512 { i << 23 | (i & 1) } else { x };
+            let v = f32::from_bits(bits);
+            let (ours, reference) = (PyFloat(v).to_string(), reference_py_float(v));
+            if ours != reference {
+                // An exact tie between two shortest candidates (-2077748.25 as
+                // 2077748.2 or .3): Python's `%g` rounds half to even, as ryu does,
+                // where `{:e}` rounded up. Both must read back as `v`.
+                assert_eq!(ours.len(), reference.len(), "{bits:#x}: {ours} {reference}");
+                assert_eq!(ours.parse::<f32>().ok(), Some(v), "{bits:#x}: {ours}");
+                assert_eq!(reference.parse::<f32>().ok(), Some(v), "{bits:#x}");
+                let last = ours.trim_end_matches(|c: char| !c.is_ascii_digit());
+                let digit = last.bytes().last().unwrap_or(b'0');
+                assert!((digit - b'0') % 2 == 0, "{bits:#x}: {ours} {reference}");
+                ties += 1;
+            }
+            checked += 1;
+        }
+        for v in [
+            0.0f32,
+            -0.0,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            f32::MIN,
+            1e-45,
+            1e16,
+            9.999999e15,
+        ] {
+            assert_eq!(PyFloat(v).to_string(), reference_py_float(v), "{v:e}");
+        }
+        assert_eq!(checked, 2_000_000);
+        // Ties are rare (about 0.2 % of random bit patterns).
+        assert!(ties < 10_000, "{ties}");
+    }
+
+    #[test]
+    fn quoting() {
+        let mut s = String::new();
+        push_quoted(&mut s, b"a\t\n\r\"'\\\x00\x7f\xff~ ");
+        assert_eq!(s, r#""a\t\n\r\"\'\\\000\177\377~ ""#);
     }
 
     #[test]

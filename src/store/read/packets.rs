@@ -205,27 +205,45 @@ impl Reader {
             }
             Some(n) => {
                 // "From or to n" as one OR would read every packet of n and sort them;
-                // two index-ordered halves, each limited, merge cheaply.
+                // two index-ordered halves merge cheaply. SQLite merges the halves of a
+                // compound SELECT as they come and stops at the LIMIT (limiting each half
+                // in a subquery instead made it sort both materialized halves again:
+                // ~30 % slower). PostgreSQL needs the limited subqueries: given the
+                // compound form it reads all of n's packets and sorts them.
                 let rest = PacketFilter {
                     node: None,
                     ..filter.clone()
                 };
-                q.push("SELECT * FROM (").push(PACKET_COLUMNS);
+                let sqlite = matches!(self.db(), Db::Sqlite(..));
+                let half_end = |q: &mut Sql| {
+                    if !sqlite {
+                        q.push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
+                            .count(limit);
+                    }
+                };
+                if !sqlite {
+                    q.push("SELECT * FROM (");
+                }
+                q.push(PACKET_COLUMNS);
                 rest.push_where_narrowed(&mut q, true);
-                q.push(" AND p.from_node_id = ")
-                    .int(n)
-                    .push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
-                    .count(limit)
-                    .push(") a UNION ALL SELECT * FROM (")
-                    .push(PACKET_COLUMNS);
+                q.push(" AND p.from_node_id = ").int(n);
+                half_end(&mut q);
+                q.push(if sqlite {
+                    " UNION ALL "
+                } else {
+                    ") a UNION ALL SELECT * FROM ("
+                });
+                q.push(PACKET_COLUMNS);
                 rest.push_where_narrowed(&mut q, true);
                 q.push(to_node_condition(n))
                     .int(n)
                     .push(" AND p.from_node_id <> ")
-                    .int(n)
-                    .push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
-                    .count(limit)
-                    .push(") b ORDER BY import_time_us DESC, id DESC LIMIT ")
+                    .int(n);
+                half_end(&mut q);
+                if !sqlite {
+                    q.push(") b");
+                }
+                q.push(" ORDER BY import_time_us DESC, id DESC LIMIT ")
                     .count(limit);
             }
         }
