@@ -1084,7 +1084,10 @@ mod tests {
                 assert_eq!(reference.parse::<f32>().ok(), Some(v), "{bits:#x}");
                 let last = ours.trim_end_matches(|c: char| !c.is_ascii_digit());
                 let digit = last.bytes().last().unwrap_or(b'0');
-                assert!((digit - b'0') % 2 == 0, "{bits:#x}: {ours} {reference}");
+                assert!(
+                    (digit - b'0').is_multiple_of(2),
+                    "{bits:#x}: {ours} {reference}"
+                );
                 ties += 1;
             }
             checked += 1;
