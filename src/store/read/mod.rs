@@ -1,9 +1,10 @@
 //! Read queries for the web side (API, stream, health, metrics): the only place the
 //! reader's SQL lives.
 //!
-//! Every query binds its values and is bounded: lists take a `LIMIT`, aggregates a time
-//! window, and "newest first" lists page with keysets on `(import_time_us, id)`. Times
-//! are computed in Rust (UTC microseconds) and bound, never taken from the database
+//! Every query binds its values (only `LIMIT` counts, integers clamped in Rust, are pasted:
+//! see [`Sql::count`]) and is bounded: lists take a `LIMIT`, aggregates a time window,
+//! and "newest first" lists page with keysets on `(import_time_us, id)`. Times are
+//! computed in Rust (UTC microseconds) and bound, never taken from the database
 //! session's clock or time zone; time buckets are integer arithmetic on the `_us`
 //! columns, formatted by the caller. Aggregates over long windows read the writer's
 //! rollup tables (`traffic_hourly`, `node_link`) instead of the raw tables.
