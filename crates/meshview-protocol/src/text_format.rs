@@ -93,9 +93,14 @@ macro_rules! text_format_via_fields {
             }
 
             fn to_text_and_json(&self) -> (String, String) {
-                let mut json = JsonWriter::default();
+                // Room for a typical telemetry or position (growing costs a copy).
+                let mut json = JsonWriter {
+                    out: Vec::with_capacity(256),
+                    ..Default::default()
+                };
                 json.open(b'{');
                 let mut p = Printer {
+                    out: String::with_capacity(256),
                     json: Some(json),
                     ..Default::default()
                 };
