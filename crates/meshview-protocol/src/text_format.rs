@@ -16,7 +16,6 @@ use crate::payload::Payload;
 use crate::pb;
 use crate::pb::config::device_config::Role;
 use crate::pb::config::lo_ra_config::{ModemPreset, RegionCode};
-use std::fmt::{self, Display};
 
 /// Messages that can be printed in MeshView's text format.
 pub trait TextFormat {
@@ -471,7 +470,8 @@ impl Printer {
     }
 }
 
-/// Python's `str()` of the shortest decimal that round-trips the f32:
+/// Python's `str()` of the shortest decimal that round-trips the f32 (an exact tie
+/// between two shortest candidates goes to the even digit, as Python's `%g` rounds):
 /// positional notation for exponents -4..16 (always with a fraction, `7.0`),
 /// scientific otherwise (`1e-05`, `1.5e+16`).
 struct PyFloat(f32);
@@ -555,14 +555,6 @@ fn push_py_float(out: &mut String, v: f32) {
             out.push('0');
         }
         out.push_str(itoa::Buffer::new().format(e));
-    }
-}
-
-impl Display for PyFloat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = String::new();
-        push_py_float(&mut s, self.0);
-        f.write_str(&s)
     }
 }
 
@@ -1032,6 +1024,12 @@ mod tests {
         );
     }
 
+    fn py(v: f32) -> String {
+        let mut s = String::new();
+        push_py_float(&mut s, v);
+        s
+    }
+
     /// The previous implementation (via `{:e}`), kept as the reference.
     fn reference_py_float(v: f32) -> String {
         if v.is_nan() {
@@ -1079,7 +1077,7 @@ mod tests {
             x ^= x << 5;
             let bits = if i < 512 { i << 23 | (i & 1) } else { x };
             let v = f32::from_bits(bits);
-            let (ours, reference) = (PyFloat(v).to_string(), reference_py_float(v));
+            let (ours, reference) = (py(v), reference_py_float(v));
             if ours != reference {
                 // An exact tie between two shortest candidates (-2077748.25 as
                 // 2077748.2 or .3): Python's `%g` rounds half to even, as ryu does,
@@ -1107,7 +1105,7 @@ mod tests {
             1e16,
             9.999999e15,
         ] {
-            assert_eq!(PyFloat(v).to_string(), reference_py_float(v), "{v:e}");
+            assert_eq!(py(v), reference_py_float(v), "{v:e}");
         }
         assert_eq!(checked, 2_000_000);
         // Ties are rare (about 0.2 % of random bit patterns).
@@ -1140,8 +1138,8 @@ mod tests {
             (f32::NAN, "nan"),
         ];
         for (v, want) in cases {
-            assert_eq!(PyFloat(v).to_string(), want, "{v:e}");
+            assert_eq!(py(v), want, "{v:e}");
         }
-        assert_eq!(PyFloat(f32::NEG_INFINITY).to_string(), "-inf");
+        assert_eq!(py(f32::NEG_INFINITY), "-inf");
     }
 }
