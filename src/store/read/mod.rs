@@ -132,45 +132,26 @@ impl Reader {
         let n: i64 = self.fetch_one(q).await?.take(0)?;
         Ok(n > 0)
     }
-}
 
-impl Reader {
     /// `column` is one of `ids`, with a statement text that does not depend on how many
     /// there are: an `IN ($1, $2, …)` list would be a new statement (prepared, then
-    /// crowding the cache) for each length.
+    /// crowding the cache) for each length. The ids are bound as one text: a JSON array
+    /// read back by SQLite's `json_each`, or an array literal cast by PostgreSQL.
     pub(crate) fn push_in_ints(&self, q: &mut Sql, column: &str, ids: &[i64]) {
+        let (open, close, before, after) = match &self.db {
+            Db::Sqlite(..) => ('[', ']', " IN (SELECT value FROM json_each(", "))"),
+            Db::Postgres(_) => ('{', '}', " = ANY(CAST(", " AS bigint[]))"),
+        };
         let mut list = String::with_capacity(ids.len() * 11 + 2);
-        match &self.db {
-            // A JSON array, read back by SQLite's `json_each`.
-            Db::Sqlite(..) => {
-                list.push('[');
-                push_joined(&mut list, ids);
-                list.push(']');
-                q.push(&format!("{column} IN (SELECT value FROM json_each("))
-                    .str(&list)
-                    .push("))");
+        list.push(open);
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
             }
-            // An array literal, cast by PostgreSQL.
-            Db::Postgres(_) => {
-                list.push('{');
-                push_joined(&mut list, ids);
-                list.push('}');
-                q.push(&format!("{column} = ANY(CAST("))
-                    .str(&list)
-                    .push(" AS bigint[]))");
-            }
+            list.push_str(itoa::Buffer::new().format(*id));
         }
-    }
-}
-
-fn push_joined(out: &mut String, ids: &[i64]) {
-    use std::fmt::Write as _;
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{id}");
+        list.push(close);
+        q.push(column).push(before).str(&list).push(after);
     }
 }
 
