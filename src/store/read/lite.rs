@@ -281,6 +281,21 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, args: &[Arg]) -> rusqlite::Result<()
     Ok(())
 }
 
+/// The `EXPLAIN QUERY PLAN` lines of `sql` bound to `args`, on a connection to `path`:
+/// tests check that the reader's queries walk the indexes they were written for.
+#[cfg(test)]
+pub(super) fn query_plan(path: &Path, sql: &str, args: &[Arg]) -> rusqlite::Result<Vec<String>> {
+    let conn = open(path)?;
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    bind(&mut stmt, args)?;
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(row.get::<_, String>(3)?);
+    }
+    Ok(out)
+}
+
 /// SQLite's failure, as `sqlx::Error::Database` reports it for sqlx's own driver:
 /// SQLite's message and its extended result code.
 #[derive(Debug)]

@@ -1,5 +1,8 @@
 //! Packets and their receptions.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use super::row::OwnedRow;
 use super::{Arg, Reader, Sql};
 use crate::store::Db;
@@ -15,8 +18,10 @@ pub struct PacketRow {
     pub payload: Option<Vec<u8>>,
     pub import_time_us: Option<i64>,
     pub channel: Option<String>,
-    pub from_long_name: Option<String>,
-    pub to_long_name: Option<String>,
+    /// Shared by every row of a list that names the node (a list of 500 packets names
+    /// a few dozen nodes).
+    pub from_long_name: Option<Arc<str>>,
+    pub to_long_name: Option<Arc<str>>,
 }
 
 /// A position in "newest first" order: rows strictly older than this.
@@ -176,6 +181,62 @@ impl PacketFilter {
     }
 }
 
+/// The SQL of a packet list (see [`Reader::packets`]); `sqlite` picks the dialect.
+fn list_sql(filter: &PacketFilter, limit: i64, sqlite: bool) -> Sql {
+    let mut q = Sql::default();
+    match filter.node {
+        None => {
+            q.push(PACKET_COLUMNS);
+            filter.push_where(&mut q);
+            q.push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
+                .count(limit);
+        }
+        Some(n) => {
+            // "From or to n" as one OR would read every packet of n and sort them;
+            // two index-ordered halves merge cheaply. SQLite merges the halves of a
+            // compound SELECT as they come and stops at the LIMIT (limiting each half
+            // in a subquery instead made it sort both materialized halves again:
+            // ~30 % slower). PostgreSQL needs the limited subqueries: given the
+            // compound form it reads all of n's packets and sorts them.
+            let rest = PacketFilter {
+                node: None,
+                ..filter.clone()
+            };
+            let half_end = |q: &mut Sql| {
+                if !sqlite {
+                    q.push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
+                        .count(limit);
+                }
+            };
+            if !sqlite {
+                q.push("SELECT * FROM (");
+            }
+            q.push(PACKET_COLUMNS);
+            rest.push_where_narrowed(&mut q, true);
+            q.push(" AND p.from_node_id = ").int(n);
+            half_end(&mut q);
+            q.push(if sqlite {
+                " UNION ALL "
+            } else {
+                ") a UNION ALL SELECT * FROM ("
+            });
+            q.push(PACKET_COLUMNS);
+            rest.push_where_narrowed(&mut q, true);
+            q.push(to_node_condition(n))
+                .int(n)
+                .push(" AND p.from_node_id <> ")
+                .int(n);
+            half_end(&mut q);
+            if !sqlite {
+                q.push(") b");
+            }
+            q.push(" ORDER BY import_time_us DESC, id DESC LIMIT ")
+                .count(limit);
+        }
+    }
+    q
+}
+
 impl Reader {
     /// Up to `limit` packets matching `filter`, newest first (ties by id, descending).
     pub async fn packets(
@@ -195,59 +256,9 @@ impl Reader {
         filter: &PacketFilter,
         limit: i64,
     ) -> Result<Vec<PacketRow>, sqlx::Error> {
-        let mut q = Sql::default();
-        match filter.node {
-            None => {
-                q.push(PACKET_COLUMNS);
-                filter.push_where(&mut q);
-                q.push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
-                    .count(limit);
-            }
-            Some(n) => {
-                // "From or to n" as one OR would read every packet of n and sort them;
-                // two index-ordered halves merge cheaply. SQLite merges the halves of a
-                // compound SELECT as they come and stops at the LIMIT (limiting each half
-                // in a subquery instead made it sort both materialized halves again:
-                // ~30 % slower). PostgreSQL needs the limited subqueries: given the
-                // compound form it reads all of n's packets and sorts them.
-                let rest = PacketFilter {
-                    node: None,
-                    ..filter.clone()
-                };
-                let sqlite = matches!(self.db(), Db::Sqlite(..));
-                let half_end = |q: &mut Sql| {
-                    if !sqlite {
-                        q.push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
-                            .count(limit);
-                    }
-                };
-                if !sqlite {
-                    q.push("SELECT * FROM (");
-                }
-                q.push(PACKET_COLUMNS);
-                rest.push_where_narrowed(&mut q, true);
-                q.push(" AND p.from_node_id = ").int(n);
-                half_end(&mut q);
-                q.push(if sqlite {
-                    " UNION ALL "
-                } else {
-                    ") a UNION ALL SELECT * FROM ("
-                });
-                q.push(PACKET_COLUMNS);
-                rest.push_where_narrowed(&mut q, true);
-                q.push(to_node_condition(n))
-                    .int(n)
-                    .push(" AND p.from_node_id <> ")
-                    .int(n);
-                half_end(&mut q);
-                if !sqlite {
-                    q.push(") b");
-                }
-                q.push(" ORDER BY import_time_us DESC, id DESC LIMIT ")
-                    .count(limit);
-            }
-        }
-        self.fetch_map(q, packet_row).await
+        let sqlite = matches!(self.db(), Db::Sqlite(..));
+        self.fetch_map(list_sql(filter, limit, sqlite), packet_row)
+            .await
     }
 
     /// Broadcast text messages whose shown text contains `needle` (lower-case), newest
@@ -340,7 +351,12 @@ impl Reader {
         }
         ids.sort_unstable();
         ids.dedup();
-        let names = self.long_names(&ids).await?;
+        let names: HashMap<i64, Arc<str>> = self
+            .long_names(&ids)
+            .await?
+            .into_iter()
+            .map(|(id, name)| (id, Arc::from(name)))
+            .collect();
         for row in rows {
             row.from_long_name = row.from_node_id.and_then(|n| names.get(&n).cloned());
             row.to_long_name = row.to_node_id.and_then(|n| names.get(&n).cloned());
@@ -378,5 +394,126 @@ impl Reader {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::store::migrations::{Chain, UpgradeOptions, upgrade};
+
+    /// Every shape of packet list reads its rows in the order it returns them (no sort
+    /// of the rows with their payloads), and a node's lists read the sender index alone.
+    /// SQLite plans without statistics here as on a big database (MeshView databases
+    /// are never `ANALYZE`d), so the plans are those of production.
+    #[tokio::test]
+    async fn packet_lists_walk_their_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plans.db");
+        let url = DatabaseUrl::parse(&format!("sqlite:///{}", path.display())).unwrap();
+        let chain = Chain::embedded().unwrap();
+        upgrade(&url, &chain, None, &UpgradeOptions::default())
+            .await
+            .unwrap();
+        let node = 0x1234_5678;
+        let cursor = Cursor {
+            import_time_us: 1_700_000_000_000_000,
+            id: 42,
+        };
+        let shapes: Vec<(&str, PacketFilter, bool)> = vec![
+            ("newest", PacketFilter::default(), false),
+            (
+                "since",
+                PacketFilter {
+                    since: Some(1),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                "before, keyset",
+                PacketFilter {
+                    before: Some(cursor),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                "port",
+                PacketFilter {
+                    portnum: Some(1),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                "broadcast",
+                PacketFilter {
+                    to: Some(0xFFFF_FFFF),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                "recipient",
+                PacketFilter {
+                    to: Some(node),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                "sender",
+                PacketFilter {
+                    from: Some(node),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                "sender's port, paged",
+                PacketFilter {
+                    from: Some(node),
+                    portnum: Some(67),
+                    before: Some(cursor),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                "node",
+                PacketFilter {
+                    node: Some(node),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                "node's port since",
+                PacketFilter {
+                    node: Some(node),
+                    portnum: Some(3),
+                    since: Some(1),
+                    ..Default::default()
+                },
+                true,
+            ),
+        ];
+        for (name, filter, covered) in shapes {
+            let q = list_sql(&filter, 500, true);
+            let plan = super::super::lite::query_plan(&path, &q.text, &q.args).unwrap();
+            let plan = plan.join("\n");
+            assert!(!plan.contains("TEMP B-TREE"), "{name} sorts:\n{plan}");
+            assert!(
+                !plan.contains("SCAN p\n") && !plan.ends_with("SCAN p"),
+                "{name}:\n{plan}"
+            );
+            assert_eq!(
+                plan.contains("COVERING INDEX idx_packet_from_node_time_us"),
+                covered,
+                "{name}:\n{plan}"
+            );
+        }
     }
 }
