@@ -180,13 +180,25 @@ pub fn present(portnum: i32, to: i64, stored: Option<&[u8]>) -> Presented {
     Presented {
         // Waypoints decode (for `decoded`) but MeshView never printed them.
         payload: if TEXT_FORMAT_PORTS.contains(&portnum) {
-            text.trim().to_string()
+            trimmed(text)
         } else {
             NOT_DECODED.to_string()
         },
         decoded,
         reply_id,
     }
+}
+
+/// `s` without surrounding whitespace, reusing its buffer (the printer's text ends in a
+/// newline; copying every payload to drop it showed in profiles).
+fn trimmed(mut s: String) -> String {
+    let end = s.trim_end().len();
+    s.truncate(end);
+    let start = s.len() - s.trim_start().len();
+    if start > 0 {
+        s.drain(..start);
+    }
+    s
 }
 
 /// The `/api/packets` item of a packet and its presentation.
@@ -254,6 +266,13 @@ mod tests {
             ..Default::default()
         }
         .encode_to_vec()
+    }
+
+    #[test]
+    fn trims_in_place() {
+        for s in ["", " ", "a", "a\n", " a b \n", "\n\ta", "é \u{a0}"] {
+            assert_eq!(trimmed(s.to_string()), s.trim(), "{s:?}");
+        }
     }
 
     #[test]

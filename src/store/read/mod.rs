@@ -86,9 +86,15 @@ impl Reader {
     pub(crate) async fn fetch_map<T>(
         &self,
         q: Sql,
-        f: impl FnMut(OwnedRow) -> Result<T, sqlx::Error>,
+        mut f: impl FnMut(OwnedRow) -> Result<T, sqlx::Error>,
     ) -> Result<Vec<T>, sqlx::Error> {
-        self.fetch_all(q).await?.into_iter().map(f).collect()
+        let rows = self.fetch_all(q).await?;
+        // Collecting a `Result` iterator would grow the Vec by doubling (no size hint).
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(f(row)?);
+        }
+        Ok(out)
     }
 
     /// The first row of a query that always returns one (an aggregate).

@@ -182,6 +182,12 @@ pub async fn list(db: &Reader, params: &Params) -> ApiResult<PacketList> {
             db.packets(&filter, page).await?
         };
         let n = rows.len() as i64;
+        let room = usize::try_from(limit)
+            .unwrap_or(0)
+            .saturating_sub(matched.len())
+            .min(rows.len());
+        matched.reserve(room);
+        shown_of.reserve(room);
         for row in rows {
             scanned += 1;
             last = Some(Cursor {
@@ -189,25 +195,28 @@ pub async fn list(db: &Reader, params: &Params) -> ApiResult<PacketList> {
                 id: row.id,
             });
             let input = packet_in(&row);
-            // A text message's shown text is cheap to get; its full presentation is
-            // built for matches only.
-            let (text, shown) = if input.portnum == PORT_TEXT {
-                (compat::shown_text_message(input.to, input.payload), None)
+            let shown = if filtering {
+                // A text message's shown text is cheap to get; its full presentation is
+                // built for matches only.
+                let (text, shown) = if input.portnum == PORT_TEXT {
+                    (compat::shown_text_message(input.to, input.payload), None)
+                } else {
+                    let shown = compat::present(input.portnum, input.to, input.payload);
+                    (shown.payload.clone(), Some(shown))
+                };
+                if drop_noise && input.portnum == PORT_TEXT && compat::is_text_noise(&text) {
+                    continue;
+                }
+                // A redacted message has no searchable text (not even its placeholder).
+                if let Some(needle) = &contains
+                    && (text == compat::REDACTED || !text.to_lowercase().contains(needle.as_str()))
+                {
+                    continue;
+                }
+                shown.unwrap_or_else(|| compat::present(input.portnum, input.to, input.payload))
             } else {
-                let shown = compat::present(input.portnum, input.to, input.payload);
-                (shown.payload.clone(), Some(shown))
+                compat::present(input.portnum, input.to, input.payload)
             };
-            if drop_noise && input.portnum == PORT_TEXT && compat::is_text_noise(&text) {
-                continue;
-            }
-            // A redacted message has no searchable text (not even its placeholder).
-            if let Some(needle) = &contains
-                && (text == compat::REDACTED || !text.to_lowercase().contains(needle.as_str()))
-            {
-                continue;
-            }
-            let shown =
-                shown.unwrap_or_else(|| compat::present(input.portnum, input.to, input.payload));
             matched.push(row);
             shown_of.push(shown);
             if matched.len() as i64 >= limit {
