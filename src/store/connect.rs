@@ -212,16 +212,22 @@ fn pg_options(url: &DatabaseUrl, raw: &str) -> Result<PgConnectOptions, StoreErr
             url: url.redacted(),
             cause: e.to_string(),
         })?;
-    let sslmode_given =
-        sslmode_in_url(raw) || std::env::var_os("PGSSLMODE").is_some_and(|v| !v.is_empty());
-    Ok(if !sslmode_given && is_local_host(options.get_host()) {
+    let env_sslmode = std::env::var_os("PGSSLMODE").is_some_and(|v| !v.is_empty());
+    Ok(without_local_tls(options, raw, env_sslmode))
+}
+
+/// `options` without TLS when they reach this machine and nothing (`sslmode` in `raw`,
+/// or `PGSSLMODE` when `env_sslmode`) chose a mode.
+fn without_local_tls(options: PgConnectOptions, raw: &str, env_sslmode: bool) -> PgConnectOptions {
+    let sslmode_given = env_sslmode || sslmode_in_url(raw);
+    if !sslmode_given && is_local_host(options.get_host()) {
         // libpq's default (`prefer`) encrypts even a connection that never leaves the
         // machine; on the loopback interface TLS protects nothing and costs both ends
         // CPU on every row (~5 % of the machine under the reader's mixed load).
         options.ssl_mode(PgSslMode::Disable)
     } else {
         options
-    })
+    }
 }
 
 /// Whether the connection string names an `sslmode` (URL query or key=value form).
@@ -269,34 +275,39 @@ fn sqlite_open_error(path: &Path, role: Role, e: &sqlx::Error) -> StoreError {
 mod tests {
     use super::*;
 
-    fn options(raw: &str) -> PgConnectOptions {
-        let url = DatabaseUrl::parse(raw).unwrap();
-        pg_options(&url, raw).unwrap()
+    /// What [`pg_options`] decides, with `PGSSLMODE` set or not (whatever the test
+    /// process's own environment holds).
+    fn options(raw: &str, env_sslmode: bool) -> PgConnectOptions {
+        let parsed = PgConnectOptions::from_str(raw).unwrap();
+        without_local_tls(parsed, raw, env_sslmode)
+    }
+
+    fn no_tls(o: &PgConnectOptions) -> bool {
+        matches!(o.get_ssl_mode(), PgSslMode::Disable)
     }
 
     #[test]
     fn loopback_connections_skip_tls_unless_asked() {
-        // Only when PGSSLMODE is unset, as on the test machines; otherwise it decides.
-        if std::env::var_os("PGSSLMODE").is_some() {
-            return;
-        }
         for raw in [
             "postgresql://u@127.0.0.1/db",
             "postgresql://u@localhost:5433/db",
             "postgresql://u@[::1]/db",
         ] {
-            assert!(
-                matches!(options(raw).get_ssl_mode(), PgSslMode::Disable),
+            assert!(no_tls(&options(raw, false)), "{raw}");
+            // PGSSLMODE chose: what it chose stands.
+            assert_eq!(
+                format!("{:?}", options(raw, true).get_ssl_mode()),
+                format!(
+                    "{:?}",
+                    PgConnectOptions::from_str(raw).unwrap().get_ssl_mode()
+                ),
                 "{raw}"
             );
         }
-        // A remote server keeps libpq's default, and an explicit sslmode always wins.
+        // A remote server keeps its mode, and an explicit sslmode always wins.
+        assert!(!no_tls(&options("postgresql://u@db.example.org/db", false)));
         assert!(matches!(
-            options("postgresql://u@db.example.org/db").get_ssl_mode(),
-            PgSslMode::Prefer
-        ));
-        assert!(matches!(
-            options("postgresql://u@127.0.0.1/db?sslmode=require").get_ssl_mode(),
+            options("postgresql://u@127.0.0.1/db?sslmode=require", false).get_ssl_mode(),
             PgSslMode::Require
         ));
         assert!(is_local_host("/var/run/postgresql"));
