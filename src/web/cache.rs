@@ -2,6 +2,15 @@
 //! lists: dashboards and maps ask the same few questions every few seconds, and a few
 //! seconds of staleness is invisible next to per-hour buckets and `last_seen` times.
 //!
+//! Packet lists are cached too, but only while nothing newer was stored: every open
+//! live page polls the same newest packets, chat and port lists, and on a busy site
+//! those identical answers were most of the reader's work. Each list remembers the
+//! newest stored packet (`MAX(import_time_us)`, read at most every [`MARK_EVERY`]) it
+//! was computed under and is served only while that is still the newest, so a stored
+//! packet shows in lists as soon as it would without the cache (plus at most
+//! [`MARK_EVERY`], the stream's own delay). The [`TTL`] still bounds what a newest
+//! packet cannot signal: retention deleting old rows, a node renamed.
+//!
 //! A burst of identical questions is answered by one computation: the first asker
 //! computes while the others wait for its answer, instead of all running the same query
 //! (on a big mesh, sixteen map clients asking for every link at once would otherwise run
@@ -9,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,42 +29,126 @@ const TTL: Duration = Duration::from_secs(5);
 /// Distinct questions kept; beyond this the cache starts over (keys include parameters,
 /// so a client walking through many of them cannot grow memory).
 const MAX_ENTRIES: usize = 512;
+/// How long the newest stored packet's time is trusted before it is read again.
+pub const MARK_EVERY: Duration = Duration::from_millis(100);
+/// Packet lists bigger than this are not kept: a node's 500 or 1,000 packets are rarely
+/// asked twice within a few seconds, and would crowd out the small live lists.
+const MAX_LIST_BYTES: usize = 128 * 1024;
+/// All kept packet lists together (the reader's memory budget is 128 MB).
+const MAX_LISTS_BYTES: usize = 4 * 1024 * 1024;
 
 /// Set to `off` to measure the queries behind cached answers (`meshview bench api`
 /// does, unless asked to keep the cache).
 pub const DISABLE_ENV: &str = "MESHVIEW_AGGREGATE_CACHE";
 
-/// Answers of one kind, by question.
-struct Store<T> {
-    entries: Mutex<HashMap<String, (Instant, T)>>,
-    ttl: Duration,
+/// What an answer's size counts for a store with a byte budget.
+trait Weigh {
+    fn weight(&self) -> usize;
 }
 
-impl<T: Clone> Store<T> {
+impl Weigh for Value {
+    fn weight(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for Bytes {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
+/// One kept answer: when it was computed and the mark it is valid under.
+struct Entry<T> {
+    at: Instant,
+    mark: Option<i64>,
+    value: T,
+}
+
+/// Answers of one kind, by question.
+struct Store<T> {
+    entries: Mutex<HashMap<String, Entry<T>>>,
+    ttl: Duration,
+    /// Answers weighing more are not kept.
+    max_weight: usize,
+    /// The kept answers' total weight; the oldest go first to stay under it.
+    max_total: usize,
+    /// Questions answered from the store, and computed (for `/metrics`).
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl<T: Clone + Weigh> Store<T> {
     fn new(ttl: Duration) -> Self {
+        Store::with_budget(ttl, usize::MAX, usize::MAX)
+    }
+
+    fn with_budget(ttl: Duration, max_weight: usize, max_total: usize) -> Self {
         Store {
             entries: Mutex::default(),
             ttl,
+            max_weight,
+            max_total,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
-    fn get(&self, key: &str) -> Option<T> {
+    fn stats(&self) -> StoreStats {
+        let entries = self.entries.lock().expect("cache lock");
+        StoreStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: entries.len(),
+            bytes: entries.values().map(|e| e.value.weight()).sum(),
+        }
+    }
+
+    /// The answer to `key` if it is younger than the TTL and was computed under `mark`.
+    fn get(&self, key: &str, mark: Option<i64>) -> Option<T> {
         let entries = self.entries.lock().expect("cache lock");
         entries
             .get(key)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, v)| v.clone())
+            .filter(|e| e.at.elapsed() < self.ttl && e.mark == mark)
+            .map(|e| e.value.clone())
     }
 
-    fn put(&self, key: String, value: T) {
+    fn put(&self, key: String, mark: Option<i64>, value: T) {
+        let weight = value.weight();
+        if weight > self.max_weight {
+            return;
+        }
         let mut entries = self.entries.lock().expect("cache lock");
         // Expired answers go now, not when the map fills: big bodies (all links, a few
         // MB each) would otherwise stay in memory long after their time.
-        entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        entries.retain(|_, e| e.at.elapsed() < self.ttl);
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(key, (Instant::now(), value));
+        if self.max_total != usize::MAX {
+            let mut total: usize = entries.values().map(|e| e.value.weight()).sum();
+            if total + weight > self.max_total {
+                let mut by_age: Vec<(Instant, String)> =
+                    entries.iter().map(|(k, e)| (e.at, k.clone())).collect();
+                by_age.sort_unstable();
+                for (_, k) in by_age {
+                    if total + weight <= self.max_total {
+                        break;
+                    }
+                    if let Some(e) = entries.remove(&k) {
+                        total -= e.value.weight();
+                    }
+                }
+            }
+        }
+        entries.insert(
+            key,
+            Entry {
+                at: Instant::now(),
+                mark,
+                value,
+            },
+        );
     }
 
     #[cfg(test)]
@@ -63,11 +157,31 @@ impl<T: Clone> Store<T> {
     }
 }
 
+/// One store's counters, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: usize,
+    /// Bytes of serialized answers kept (aggregates kept as values count 0).
+    pub bytes: usize,
+}
+
+/// The newest stored packet's time, as last read.
+#[derive(Default)]
+struct Mark {
+    read_at: Option<Instant>,
+    newest: Option<i64>,
+}
+
 pub struct Cache {
     values: Store<Value>,
     /// Answers kept as their serialized body (big lists: cloning a `Value` of tens of
     /// thousands of objects per hit would cost more than the query).
     bodies: Store<Bytes>,
+    /// Packet lists, valid under the newest stored packet's time.
+    lists: Store<Bytes>,
+    mark: tokio::sync::Mutex<Mark>,
     /// One lock per question being computed.
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     enabled: bool,
@@ -88,6 +202,8 @@ impl Cache {
         Cache {
             values: Store::new(ttl),
             bodies: Store::new(ttl),
+            lists: Store::with_budget(ttl, MAX_LIST_BYTES, MAX_LISTS_BYTES),
+            mark: tokio::sync::Mutex::default(),
             inflight: Mutex::default(),
             enabled,
         }
@@ -102,7 +218,7 @@ impl Cache {
     where
         Fut: Future<Output = Result<Value, E>>,
     {
-        self.answer(&self.values, key, compute).await
+        self.answer(&self.values, key, None, compute).await
     }
 
     /// As [`Cache::value`], for an answer kept as its serialized body.
@@ -110,13 +226,57 @@ impl Cache {
     where
         Fut: Future<Output = Result<Bytes, E>>,
     {
-        self.answer(&self.bodies, key, compute).await
+        self.answer(&self.bodies, key, None, compute).await
     }
 
-    async fn answer<T: Clone, E, Fut>(
+    /// Counters by store: `aggregates` (JSON values), `bodies` (big serialized
+    /// answers: links, nodes) and `packet_lists`.
+    pub fn stats(&self) -> [(&'static str, StoreStats); 3] {
+        [
+            ("aggregates", self.values.stats()),
+            ("bodies", self.bodies.stats()),
+            ("packet_lists", self.lists.stats()),
+        ]
+    }
+
+    /// A packet list: kept while `newest` (the newest stored packet's time, asked at
+    /// most every [`MARK_EVERY`]) stays what it was when the list was computed.
+    pub async fn list<E, Fut, NewestFut>(
+        &self,
+        key: String,
+        newest: impl FnOnce() -> NewestFut,
+        compute: impl FnOnce() -> Fut,
+    ) -> Result<Bytes, E>
+    where
+        Fut: Future<Output = Result<Bytes, E>>,
+        NewestFut: Future<Output = Result<Option<i64>, E>>,
+    {
+        if !self.enabled {
+            return compute().await;
+        }
+        let mark = {
+            let mut mark = self.mark.lock().await;
+            match mark.read_at {
+                Some(at) if at.elapsed() < MARK_EVERY => mark.newest,
+                _ => {
+                    // Timed from before the read: whatever was stored before then is in it.
+                    let read_at = Instant::now();
+                    mark.newest = newest().await?;
+                    mark.read_at = Some(read_at);
+                    mark.newest
+                }
+            }
+        };
+        // `None` (an empty database) is a mark like any other.
+        self.answer(&self.lists, key, Some(mark.unwrap_or(i64::MIN)), compute)
+            .await
+    }
+
+    async fn answer<T: Clone + Weigh, E, Fut>(
         &self,
         store: &Store<T>,
         key: String,
+        mark: Option<i64>,
         compute: impl FnOnce() -> Fut,
     ) -> Result<T, E>
     where
@@ -125,7 +285,8 @@ impl Cache {
         if !self.enabled {
             return compute().await;
         }
-        if let Some(v) = store.get(&key) {
+        if let Some(v) = store.get(&key, mark) {
+            store.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(v);
         }
         let lock = {
@@ -138,11 +299,13 @@ impl Cache {
         };
         let _turn = lock.lock_owned().await;
         // Whoever held the turn before has usually stored the answer meanwhile.
-        if let Some(v) = store.get(&key) {
+        if let Some(v) = store.get(&key, mark) {
+            store.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(v);
         }
+        store.misses.fetch_add(1, Ordering::Relaxed);
         let v = compute().await?;
-        store.put(key, v.clone());
+        store.put(key, mark, v.clone());
         Ok(v)
     }
 }
@@ -213,5 +376,91 @@ mod tests {
             .body("c".into(), || async { Ok(Bytes::from_static(b"{}")) })
             .await;
         assert_eq!(cache.bodies.len(), 1);
+    }
+
+    /// Lists through the cache with `newest` as the newest stored time; counts reads.
+    async fn ask_list(
+        cache: &Cache,
+        key: &str,
+        newest: i64,
+        body: &'static [u8],
+        reads: &AtomicUsize,
+        computed: &AtomicUsize,
+    ) -> Bytes {
+        let r: Result<Bytes, ()> = cache
+            .list(
+                key.into(),
+                || async {
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    Ok(Some(newest))
+                },
+                || async {
+                    computed.fetch_add(1, Ordering::SeqCst);
+                    Ok(Bytes::from_static(body))
+                },
+            )
+            .await;
+        r.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_list_is_kept_until_a_newer_packet_is_stored() {
+        let cache = Cache::new(true);
+        let (reads, computed) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        for _ in 0..5 {
+            assert_eq!(
+                ask_list(&cache, "newest", 100, b"[a]", &reads, &computed).await,
+                Bytes::from_static(b"[a]")
+            );
+        }
+        // One read of the newest time serves a burst; one computation serves them all.
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert_eq!(computed.load(Ordering::SeqCst), 1);
+
+        // Nothing new stored: the mark is read again and the list still holds.
+        tokio::time::sleep(MARK_EVERY + Duration::from_millis(20)).await;
+        ask_list(&cache, "newest", 100, b"[a]", &reads, &computed).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        assert_eq!(computed.load(Ordering::SeqCst), 1);
+
+        // A newer packet: the next question after the mark's refresh computes afresh.
+        tokio::time::sleep(MARK_EVERY + Duration::from_millis(20)).await;
+        assert_eq!(
+            ask_list(&cache, "newest", 101, b"[b, a]", &reads, &computed).await,
+            Bytes::from_static(b"[b, a]")
+        );
+        assert_eq!(computed.load(Ordering::SeqCst), 2);
+        // Another question is its own entry.
+        ask_list(&cache, "chat", 101, b"[c]", &reads, &computed).await;
+        assert_eq!(computed.load(Ordering::SeqCst), 3);
+        let lists = cache.stats()[2];
+        assert_eq!(lists.0, "packet_lists");
+        assert_eq!((lists.1.hits, lists.1.misses, lists.1.entries), (5, 3, 2));
+
+        // Off means off.
+        let off = Cache::new(false);
+        for _ in 0..2 {
+            ask_list(&off, "newest", 100, b"[a]", &reads, &computed).await;
+        }
+        assert_eq!(computed.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn lists_keep_to_their_byte_budget() {
+        let store: Store<Bytes> = Store::with_budget(TTL, 100, 260);
+        let body = |n: usize| Bytes::from(vec![b'x'; n]);
+        store.put("big".into(), Some(1), body(101));
+        assert_eq!(store.len(), 0, "over the per-answer limit");
+        for (i, key) in ["a", "b", "c"].into_iter().enumerate() {
+            store.put(key.into(), Some(1), body(80 + i));
+        }
+        assert_eq!(store.len(), 3);
+        // 243 bytes kept; 90 more evict the oldest until they fit.
+        std::thread::sleep(Duration::from_millis(2));
+        store.put("d".into(), Some(1), body(90));
+        assert!(store.get("a", Some(1)).is_none());
+        assert!(store.get("b", Some(1)).is_some() && store.get("d", Some(1)).is_some());
+        // A different mark does not match.
+        assert!(store.get("d", Some(2)).is_none());
     }
 }

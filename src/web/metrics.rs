@@ -123,6 +123,37 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         ],
         1,
     );
+    let caches = state.cache.stats();
+    o.head(
+        "meshview_cache_lookups_total",
+        "counter",
+        "Answers looked up in the reader's caches, by cache and outcome (hit, or miss: computed).",
+    );
+    for (cache, s) in &caches {
+        for (outcome, n) in [("hit", s.hits), ("miss", s.misses)] {
+            o.line(
+                "meshview_cache_lookups_total",
+                &[("cache", cache), ("outcome", outcome)],
+                n,
+            );
+        }
+    }
+    o.head(
+        "meshview_cache_entries",
+        "gauge",
+        "Answers kept in the reader's caches.",
+    );
+    for (cache, s) in &caches {
+        o.line("meshview_cache_entries", &[("cache", cache)], s.entries);
+    }
+    o.head(
+        "meshview_cache_bytes",
+        "gauge",
+        "Bytes of serialized answers kept in the reader's caches.",
+    );
+    for (cache, s) in &caches {
+        o.line("meshview_cache_bytes", &[("cache", cache)], s.bytes);
+    }
     o.single(
         "meshview_uptime_seconds",
         "gauge",

@@ -3,6 +3,7 @@
 //! ground truth where it applies.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -332,6 +333,32 @@ async fn packets(backend: Backend) {
     assert!(rows.iter().all(|r| r["packet_id"].as_i64() == Some(id)));
     s.bad("/api/packets_seen/abc", "packet_id").await;
     s.error("/api/packets_seen/12345", 404).await;
+
+    // Lists are cached while nothing newer is stored (web::cache): a packet stored after
+    // a list was served shows in the next one well before the cache's 5 s lifetime.
+    let before = s.ok("/api/packets?limit=5").await;
+    assert_eq!(s.ok("/api/packets?limit=5").await, before);
+    let newest = before["latest_import_time"].as_i64().unwrap();
+    let new_id = (1_i64 << 40) + 7;
+    s.db.exec(&format!(
+        "INSERT INTO packet (id, portnum, from_node_id, to_node_id, payload, import_time_us, channel) \
+         VALUES ({new_id}, 66, 1, 4294967295, NULL, {}, 'LongFast')",
+        newest + 1
+    ))
+    .await;
+    let stored = Instant::now();
+    loop {
+        let now = s.ok("/api/packets?limit=5").await;
+        if now["packets"][0]["id"].as_i64() == Some(new_id) {
+            assert_eq!(now["latest_import_time"].as_i64(), Some(newest + 1));
+            break;
+        }
+        assert!(
+            stored.elapsed() < Duration::from_secs(1),
+            "a newly stored packet is still missing from the list after 1 s: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn stats(backend: Backend) {
@@ -763,6 +790,10 @@ async fn health_metrics_openapi(backend: Backend) {
     }
 
     s.error("/api/nope", 404).await;
+    // The same list twice: the second is the packet-list cache's.
+    for _ in 0..2 {
+        s.ok("/api/packets?limit=3&portnum=3").await;
+    }
     let text = crate::common::http()
         .get(format!("{}/metrics", s.base))
         .send()
@@ -781,6 +812,14 @@ async fn health_metrics_openapi(backend: Backend) {
     ] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }
+    let hits = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("meshview_cache_lookups_total{cache=\"packet_lists\",outcome=\"hit\"} ")
+        })
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(hits.is_some_and(|n| n >= 1), "packet list hits: {text}");
+    assert!(text.contains("meshview_cache_bytes{cache=\"packet_lists\"} "));
     assert!(
         !text.contains("meshview_ingest_"),
         "no writer in this process"

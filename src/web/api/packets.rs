@@ -11,16 +11,17 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::response::Response;
+use futures_util::TryFutureExt;
 use serde_json::{Value, json};
 
 use super::json_response;
 use crate::store::read::{Cursor, PacketFilter, PacketRow, Reader, SLOT, slot_ids};
-use crate::web::Ready;
 use crate::web::compat::{self, PORT_TEXT, PacketIn, Presented};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::{Params, parse_packet_id};
+use crate::web::{AppState, Ready};
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 1000;
@@ -101,9 +102,24 @@ impl PacketList {
     }
 }
 
-pub async fn packets(Ready(db): Ready, params: Params) -> ApiResult<Response> {
-    let list = list(&db, &params).await?;
-    Ok(json_response(Bytes::from(list.to_json())))
+/// `/api/packets`, through the cache of packet lists (`web::cache`): the live lists
+/// every open page polls are the same question many times over.
+pub async fn packets(
+    State(state): State<AppState>,
+    Ready(db): Ready,
+    params: Params,
+) -> ApiResult<Response> {
+    let query = ListQuery::parse(&params)?;
+    let key = format!("packets|{query:?}");
+    state
+        .cache
+        .list(
+            key,
+            || db.last_import_us().map_err(ApiError::from),
+            || async { Ok(Bytes::from(run(&db, query).await?.to_json())) },
+        )
+        .await
+        .map(json_response)
 }
 
 /// `/api/packets` as JSON values, for the pages' first paint.
@@ -114,38 +130,68 @@ pub async fn packets_value(Ready(db): Ready, params: Params) -> ApiResult<Json<V
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-pub async fn list(db: &Reader, params: &Params) -> ApiResult<PacketList> {
-    let mut filter = PacketFilter::default();
-    if let Some(v) = params.get("packet_id") {
-        let id = parse_packet_id("packet_id", v)?;
-        // A Meshtastic id names every packet stored under it (one per sender); a
-        // stored id above 2³² names exactly one.
-        filter.ids = Some(if id < SLOT {
-            slot_ids(id as u32)
-        } else {
-            vec![id]
-        });
-    }
-    let limit = params.clamped("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?;
-    filter.since = params.int("since")?;
-    if let Some(b) = params.int("before")? {
-        filter.before = Some(Cursor {
-            import_time_us: b,
-            id: i64::MIN,
-        });
-    }
-    filter.portnum = params.portnum("portnum")?;
-    filter.from = params.node("from_node_id")?;
-    filter.to = params.node("to_node_id")?;
-    filter.node = params.node("node_id")?;
-    filter.channel = params.string("channel", 64)?;
-    let contains = match params.raw("contains") {
-        Some(c) if c.chars().count() > 200 => {
-            return Err(ApiError::bad("contains", "longer than 200 characters"));
+/// The question of one `/api/packets` request, parsed (its `Debug` form is the cache
+/// key: `0x10`, `!00000010` and `16` ask the same).
+#[derive(Debug)]
+pub struct ListQuery {
+    filter: PacketFilter,
+    limit: i64,
+    /// Lower-cased.
+    contains: Option<String>,
+}
+
+impl ListQuery {
+    pub fn parse(params: &Params) -> ApiResult<ListQuery> {
+        let mut filter = PacketFilter::default();
+        if let Some(v) = params.get("packet_id") {
+            let id = parse_packet_id("packet_id", v)?;
+            // A Meshtastic id names every packet stored under it (one per sender); a
+            // stored id above 2³² names exactly one.
+            filter.ids = Some(if id < SLOT {
+                slot_ids(id as u32)
+            } else {
+                vec![id]
+            });
         }
-        Some(c) => Some(c.trim().to_lowercase()),
-        None => None,
-    };
+        let limit = params.clamped("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?;
+        filter.since = params.int("since")?;
+        if let Some(b) = params.int("before")? {
+            filter.before = Some(Cursor {
+                import_time_us: b,
+                id: i64::MIN,
+            });
+        }
+        filter.portnum = params.portnum("portnum")?;
+        filter.from = params.node("from_node_id")?;
+        filter.to = params.node("to_node_id")?;
+        filter.node = params.node("node_id")?;
+        filter.channel = params.string("channel", 64)?;
+        let contains = match params.raw("contains") {
+            Some(c) if c.chars().count() > 200 => {
+                return Err(ApiError::bad("contains", "longer than 200 characters"));
+            }
+            Some(c) => Some(c.trim().to_lowercase()),
+            None => None,
+        };
+        Ok(ListQuery {
+            filter,
+            limit,
+            contains,
+        })
+    }
+}
+
+pub async fn list(db: &Reader, params: &Params) -> ApiResult<PacketList> {
+    run(db, ListQuery::parse(params)?).await
+}
+
+/// Reads the rows of `query` and presents them.
+async fn run(db: &Reader, query: ListQuery) -> ApiResult<PacketList> {
+    let ListQuery {
+        mut filter,
+        limit,
+        contains,
+    } = query;
     // Text messages are searched in their index (store::text): every stored message,
     // no scan limit.
     if let Some(needle) = &contains
