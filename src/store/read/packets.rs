@@ -103,13 +103,13 @@ impl PacketFilter {
         self.from.is_some() || self.node.is_some() || self.to.is_some_and(|t| t != 0xFFFF_FFFF)
     }
 
-    fn push_where(&self, q: &mut Sql) {
-        self.push_where_narrowed(q, self.by_node());
+    fn push_where(&self, q: &mut Sql, sqlite: bool) {
+        self.push_where_narrowed(q, self.by_node(), sqlite);
     }
 
     /// `by_node`: see [`Self::by_node`] (the halves of a "from or to" query pass it, as
-    /// their node condition is added by the caller).
-    fn push_where_narrowed(&self, q: &mut Sql, by_node: bool) {
+    /// their node condition is added by the caller). `sqlite` picks the dialect.
+    fn push_where_narrowed(&self, q: &mut Sql, by_node: bool, sqlite: bool) {
         // With stored ids the primary key finds at most a few rows: the unary `+` keeps
         // SQLite from walking a (port, time) or (sender, time) index instead, which it
         // would otherwise prefer for the ORDER BY (it has no statistics to know better).
@@ -157,8 +157,11 @@ impl PacketFilter {
         if let Some(v) = self.portnum {
             // Likewise a node's packets are found by its index, then checked for the port:
             // walking the port's index would read every packet of the port until `limit`
-            // of the node's turned up (hundreds of ms for a quiet node).
-            let c = if by_node {
+            // of the node's turned up (hundreds of ms for a quiet node). SQLite needs the
+            // `+` to keep off the port's index; PostgreSQL, which has statistics, needs
+            // the bare column to test the port inside the sender index (migration
+            // 5c7dbbf4643f) rather than on every fetched row.
+            let c = if by_node && sqlite {
                 "+p.portnum".to_string()
             } else {
                 col("p.portnum")
@@ -187,7 +190,7 @@ fn list_sql(filter: &PacketFilter, limit: i64, sqlite: bool) -> Sql {
     match filter.node {
         None => {
             q.push(PACKET_COLUMNS);
-            filter.push_where(&mut q);
+            filter.push_where(&mut q, sqlite);
             q.push(" ORDER BY p.import_time_us DESC, p.id DESC LIMIT ")
                 .count(limit);
         }
@@ -212,7 +215,7 @@ fn list_sql(filter: &PacketFilter, limit: i64, sqlite: bool) -> Sql {
                 q.push("SELECT * FROM (");
             }
             q.push(PACKET_COLUMNS);
-            rest.push_where_narrowed(&mut q, true);
+            rest.push_where_narrowed(&mut q, true, sqlite);
             q.push(" AND p.from_node_id = ").int(n);
             half_end(&mut q);
             q.push(if sqlite {
@@ -221,7 +224,7 @@ fn list_sql(filter: &PacketFilter, limit: i64, sqlite: bool) -> Sql {
                 ") a UNION ALL SELECT * FROM ("
             });
             q.push(PACKET_COLUMNS);
-            rest.push_where_narrowed(&mut q, true);
+            rest.push_where_narrowed(&mut q, true, sqlite);
             q.push(to_node_condition(n))
                 .int(n)
                 .push(" AND p.from_node_id <> ")
@@ -313,7 +316,7 @@ impl Reader {
             node: None,
             ..filter.clone()
         };
-        rest.push_where_narrowed(&mut q, false);
+        rest.push_where_narrowed(&mut q, false, matches!(self.db(), Db::Sqlite(..)));
         q.push(" ORDER BY t.import_time_us DESC, t.packet_id DESC LIMIT ")
             .count(limit);
         let mut rows = self.fetch_map(q, packet_row).await?;
