@@ -101,14 +101,32 @@ pub fn sqlite_size(path: &std::path::Path) -> Option<u64> {
     Some(main + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0))
 }
 
-/// The database's size in bytes (SQLite: on disk; PostgreSQL: as the server counts it).
+/// How long PostgreSQL's count of the database's size is reused: the server counts it by
+/// listing every file of the database (about a millisecond on a 5 GB one), and health
+/// checks and scrapes ask often for a number that changes slowly.
+const PG_SIZE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A database size (`None`: not known) and when it was counted.
+pub type CountedSize = (std::time::Instant, Option<u64>);
+
+/// The database's size in bytes (SQLite: on disk; PostgreSQL: as the server counts it,
+/// at most [`PG_SIZE_TTL`] ago).
 pub async fn database_size(db: &Db, state: &AppState) -> Result<Option<u64>, sqlx::Error> {
     match db {
         Db::Sqlite(..) => Ok(state.sqlite_path.as_deref().and_then(sqlite_size)),
-        Db::Postgres(_) => Ok(Reader::new(db.clone())
-            .postgres_size()
-            .await?
-            .map(|s| s.max(0) as u64)),
+        Db::Postgres(_) => {
+            if let Some((at, size)) = *state.pg_size.lock().expect("size lock")
+                && at.elapsed() < PG_SIZE_TTL
+            {
+                return Ok(size);
+            }
+            let size = Reader::new(db.clone())
+                .postgres_size()
+                .await?
+                .map(|s| s.max(0) as u64);
+            *state.pg_size.lock().expect("size lock") = Some((std::time::Instant::now(), size));
+            Ok(size)
+        }
     }
 }
 

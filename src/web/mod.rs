@@ -78,6 +78,8 @@ pub struct AppState {
     cache: Arc<cache::Cache>,
     /// Per-sender sums of completed hours (top talkers), kept between requests.
     pub(crate) sender_sums: Arc<crate::store::read::SenderSums>,
+    /// PostgreSQL's last count of the database's size, and when (`health::database_size`).
+    pg_size: Arc<std::sync::Mutex<Option<health::CountedSize>>>,
 }
 
 impl AppState {
@@ -97,6 +99,7 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             cache: Arc::new(cache::Cache::default()),
             sender_sums: Arc::default(),
+            pg_size: Arc::default(),
         }
     }
 
