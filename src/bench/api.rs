@@ -12,8 +12,8 @@
 //! Parameters are realistic and vary from request to request: node numbers, packet ids,
 //! traceroute ids and channels are read from the API first (nodes from `/api/nodes`,
 //! packets from keyset pages spread over the whole stored period). A server started here
-//! runs with the aggregate cache off (`MESHVIEW_AGGREGATE_CACHE=off`) unless `--cache` is
-//! given, so the numbers are those of the queries, not of the 5 s cache.
+//! runs with its caches off (`MESHVIEW_AGGREGATE_CACHE=off`) unless `--cache` is
+//! given, so the numbers are those of the queries, not of the caches.
 //!
 //! The HTTP client is a small HTTP/1.1 client over a tokio `TcpStream` (keep-alive,
 //! `Content-Length` and chunked bodies, no compression, no TLS), so the binary needs no
@@ -63,7 +63,8 @@ pub struct ApiArgs {
     /// Duration of the mixed load, in seconds.
     #[arg(long, default_value_t = 20.0)]
     pub seconds: f64,
-    /// Keep the server's 5 s aggregate cache on (a server started here turns it off).
+    /// Keep the server's caches on (aggregates for 5 s, packet lists while nothing newer is
+    /// stored); a server started here turns them off.
     #[arg(long)]
     pub cache: bool,
     /// The stored period to draw times and packets from (days back from the newest packet).
@@ -918,7 +919,7 @@ pub async fn run(
         }
         None => {
             eprintln!(
-                "bench api: starting meshview serve on {} (aggregate cache {})",
+                "bench api: starting meshview serve on {} (caches {})",
                 cfg.database.url.redacted(),
                 if args.cache { "on" } else { "off" }
             );
@@ -943,7 +944,7 @@ pub async fn run(
     writeln!(
         out,
         "`meshview bench api` {date}; server {}; {} nodes, {} packet ids and {} traceroute ids \
-         sampled; aggregate cache {cache_note}.\n",
+         sampled; caches {cache_note}.\n",
         server.addr,
         sample.nodes.len(),
         sample.packets.len(),
