@@ -289,6 +289,21 @@ try {
     if (body.includes('[package]')) fail(`${p} leaked a file`);
   }
   ok('no path reaches files');
+
+  // The site icon: declared by the pages, and /favicon.ico (asked for by browsers on
+  // their own) leads to it.
+  {
+    const page = await open('/nodelist');
+    const href = await page.getAttribute('link[rel="icon"]', 'href');
+    const icon = href && (await ctx.request.get(base + href));
+    const viaIco = await ctx.request.get(base + '/favicon.ico');
+    if (!icon || icon.status() !== 200 || !(icon.headers()['content-type'] || '').startsWith('image/svg+xml')) {
+      fail(`site icon ${href}: ${icon && icon.status()}`);
+    } else if (viaIco.status() !== 200 || (await viaIco.text()) !== (await icon.text())) {
+      fail(`/favicon.ico: ${viaIco.status()}`);
+    } else ok('site icon declared and served');
+    await page.close();
+  }
 } catch (e) {
   fail(`unexpected: ${e.stack || e}`);
 } finally {

@@ -38,6 +38,16 @@ pub async fn serve(Path(path): Path<String>) -> Response {
     (StatusCode::NOT_FOUND, "no such file").into_response()
 }
 
+/// `/favicon.ico`, which browsers ask for on their own (for the API's JSON, say): our
+/// SVG icon, by its hashed name.
+pub async fn favicon() -> Response {
+    (
+        StatusCode::PERMANENT_REDIRECT,
+        [(header::LOCATION, url("img/favicon.svg"))],
+    )
+        .into_response()
+}
+
 fn reply(a: &'static Asset, cache: &'static str) -> Response {
     (
         [
@@ -65,5 +75,6 @@ mod tests {
             assert!(!a.body.is_empty(), "{}", a.name);
         }
         assert!(super::url("css/app.css").starts_with("/static/css/app."));
+        assert!(super::url("img/favicon.svg").starts_with("/static/img/favicon."));
     }
 }

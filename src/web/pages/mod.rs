@@ -104,6 +104,7 @@ pub fn router(config: &Config) -> Router<AppState> {
         .route("/graph/traceroute/{packet_id}", get(trace::graph))
         .route("/api", get(docs::api_docs))
         .route("/static/{*path}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             csp,

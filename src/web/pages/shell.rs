@@ -101,6 +101,8 @@ pub struct Shell {
     pub theme: &'static str,
     pub version: &'static str,
     pub app_css: String,
+    /// The site icon (declared, so browsers do not ask for `/favicon.ico`).
+    pub icon: String,
     pub styles: Vec<String>,
     /// Classic library scripts (deferred, in order), then the page's module.
     pub scripts: Vec<String>,
@@ -206,6 +208,7 @@ impl Shell {
             theme: prefs.theme,
             version: crate::web::health::VERSION,
             app_css: assets::url("css/app.css"),
+            icon: assets::url("img/favicon.svg"),
             styles,
             scripts,
             module: assets::url(&format!("js/{module}.js")),
