@@ -12,6 +12,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::cache::StoreStats;
 use super::{AppState, Phase};
 
 /// Upper bounds (s) of the request-latency histogram.
@@ -138,21 +139,24 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             );
         }
     }
-    o.head(
-        "meshview_cache_entries",
-        "gauge",
-        "Answers kept in the reader's caches.",
-    );
-    for (cache, s) in &caches {
-        o.line("meshview_cache_entries", &[("cache", cache)], s.entries);
-    }
-    o.head(
-        "meshview_cache_bytes",
-        "gauge",
-        "Bytes of serialized answers kept in the reader's caches.",
-    );
-    for (cache, s) in &caches {
-        o.line("meshview_cache_bytes", &[("cache", cache)], s.bytes);
+    type Gauge = (&'static str, &'static str, fn(&StoreStats) -> usize);
+    let gauges: [Gauge; 2] = [
+        (
+            "meshview_cache_entries",
+            "Answers kept in the reader's caches.",
+            |s| s.entries,
+        ),
+        (
+            "meshview_cache_bytes",
+            "Bytes of serialized answers kept in the reader's caches.",
+            |s| s.bytes,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        o.head(name, "gauge", help);
+        for (cache, s) in &caches {
+            o.line(name, &[("cache", cache)], value(s));
+        }
     }
     o.single(
         "meshview_uptime_seconds",
