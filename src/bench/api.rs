@@ -12,8 +12,10 @@
 //! Parameters are realistic and vary from request to request: node numbers, packet ids,
 //! traceroute ids and channels are read from the API first (nodes from `/api/nodes`,
 //! packets from keyset pages spread over the whole stored period). A server started here
-//! runs with its caches off (`MESHVIEW_AGGREGATE_CACHE=off`) unless `--cache` is
-//! given, so the numbers are those of the queries, not of the caches.
+//! runs the sequential pass with its caches off (`MESHVIEW_AGGREGATE_CACHE=off`) unless
+//! `--cache` is given, so those numbers are the queries', not the caches'. It is then
+//! restarted with the caches on for the mixed load, which measures the reader as operators
+//! run it (`--mix-without-cache`: the queries alone there too).
 //!
 //! The HTTP client is a small HTTP/1.1 client over a tokio `TcpStream` (keep-alive,
 //! `Content-Length` and chunked bodies, no compression, no TLS), so the binary needs no
@@ -64,9 +66,13 @@ pub struct ApiArgs {
     #[arg(long, default_value_t = 20.0)]
     pub seconds: f64,
     /// Keep the server's caches on (aggregates for 5 s, packet lists while nothing newer is
-    /// stored); a server started here turns them off.
+    /// stored) for the sequential pass too; a server started here turns them off for it.
     #[arg(long)]
     pub cache: bool,
+    /// Run the mixed load with the caches off (the queries alone); by default a server
+    /// started here runs it with them on, as `meshview serve` runs for operators.
+    #[arg(long)]
+    pub mix_without_cache: bool,
     /// The stored period to draw times and packets from (days back from the newest packet).
     #[arg(long, default_value_t = 14.0)]
     pub days: f64,
@@ -928,7 +934,7 @@ pub async fn run(
     };
     let mut rng = StdRng::seed_from_u64(args.seed);
     let mut http = Http::new(&server.addr);
-    let started_rss = server.memory_mb();
+    let mut started_rss = server.memory_mb();
     eprintln!("bench api: sampling identifiers from {}", server.addr);
     let sample = Arc::new(sample(&mut http, args.days, &mut rng).await?);
     let api = Arc::new(api_cases());
@@ -936,10 +942,14 @@ pub async fn run(
 
     let mut out = String::new();
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-    let cache_note = match (&args.url, args.cache) {
-        (Some(_), _) => "as configured on that server",
-        (None, true) => "on (5 s)",
-        (None, false) => "off",
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    let cache_note = match &args.url {
+        Some(_) => "as configured on that server".to_string(),
+        None => format!(
+            "{} for the sequential pass, {} for the mixed load",
+            on_off(args.cache),
+            on_off(!args.mix_without_cache)
+        ),
     };
     writeln!(
         out,
@@ -1039,7 +1049,25 @@ pub async fn run(
         }
     }
 
-    // Mixed load.
+    // Mixed load, on a server restarted with the caches it asks for.
+    let mut memory_rows = Vec::new();
+    let mix_cache = !args.mix_without_cache;
+    if args.url.is_none() && mix_cache != args.cache {
+        if let Some((hwm, rss)) = server.memory_mb() {
+            let label = format!("sequential pass, caches {}", on_off(args.cache));
+            memory_rows.push((label, started_rss, None, rss, hwm));
+        }
+        if let Some(mut child) = server.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        eprintln!(
+            "bench api: restarting meshview serve (caches {})",
+            on_off(mix_cache)
+        );
+        server = start_server(cfg, config_path, mix_cache).await?;
+        started_rss = server.memory_mb();
+    }
     eprintln!(
         "  mixed load: {} connections for {} s…",
         args.concurrency, args.seconds
@@ -1105,23 +1133,33 @@ pub async fn run(
 
     if let Some((hwm, rss)) = server.memory_mb() {
         let sampled = rss_peak.load(Ordering::Relaxed) as f64 / 1024.0;
+        let label = if memory_rows.is_empty() {
+            "whole run".to_string()
+        } else {
+            format!("mixed load, caches {}", on_off(mix_cache))
+        };
+        memory_rows.push((label, started_rss, Some(sampled), rss, hwm));
+    }
+    if !memory_rows.is_empty() {
         writeln!(
             out,
-            "\n| reader memory | at start | during the mixed load (max sampled) | now | peak (VmHWM) | ≤ {RSS_TARGET_MB:.0} MB |"
+            "\n| reader memory (`meshview serve` RSS) | at start | during the mixed load (max sampled) | now | peak (VmHWM) | ≤ {RSS_TARGET_MB:.0} MB |"
         )?;
         writeln!(out, "|---|---|---|---|---|---|")?;
-        writeln!(
-            out,
-            "| `meshview serve` RSS | {} | {sampled:.1} MB | {rss:.1} MB | {hwm:.1} MB | {} |",
-            started_rss
-                .map(|(_, r)| format!("{r:.1} MB"))
-                .unwrap_or_else(|| "?".into()),
-            if hwm <= RSS_TARGET_MB {
-                "yes"
-            } else {
-                "**no**"
-            }
-        )?;
+        for (label, start, sampled, rss, hwm) in &memory_rows {
+            let mb = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.1} MB"));
+            writeln!(
+                out,
+                "| {label} | {} | {} | {rss:.1} MB | {hwm:.1} MB | {} |",
+                mb(start.map(|(_, r)| r)),
+                mb(*sampled),
+                if *hwm <= RSS_TARGET_MB {
+                    "yes"
+                } else {
+                    "**no**"
+                }
+            )?;
+        }
     }
     writeln!(
         out,
