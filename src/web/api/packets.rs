@@ -133,7 +133,7 @@ pub async fn packets_value(Ready(db): Ready, params: Params) -> ApiResult<Json<V
 /// The question of one `/api/packets` request, parsed (its `Debug` form is the cache
 /// key: `0x10`, `!00000010` and `16` ask the same).
 #[derive(Debug)]
-pub struct ListQuery {
+struct ListQuery {
     filter: PacketFilter,
     limit: i64,
     /// Lower-cased.
@@ -141,7 +141,7 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    pub fn parse(params: &Params) -> ApiResult<ListQuery> {
+    fn parse(params: &Params) -> ApiResult<ListQuery> {
         let mut filter = PacketFilter::default();
         if let Some(v) = params.get("packet_id") {
             let id = parse_packet_id("packet_id", v)?;
