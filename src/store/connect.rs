@@ -275,8 +275,8 @@ fn sqlite_open_error(path: &Path, role: Role, e: &sqlx::Error) -> StoreError {
 mod tests {
     use super::*;
 
-    /// What [`pg_options`] decides, with `PGSSLMODE` set or not (whatever the test
-    /// process's own environment holds).
+    /// What [`pg_options`] decides, with `PGSSLMODE` set or not (passed in, so the test
+    /// does not depend on its own process's environment).
     fn options(raw: &str, env_sslmode: bool) -> PgConnectOptions {
         let parsed = PgConnectOptions::from_str(raw).unwrap();
         without_local_tls(parsed, raw, env_sslmode)
