@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The repository carries every fixture it needs: nothing may read a folder beside the checkout.
+if git rev-parse --git-dir >/dev/null 2>&1 && git grep -nE '\.\./shared|shared/(data|reference)' -- ':!scripts/test.sh'; then
+    echo "the lines above refer to ../shared, which a fresh clone lacks: copy what they need into tests/fixtures/" >&2
+    exit 1
+fi
+
 need_pkgs=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_pkgs+=(postgresql)
 command -v mosquitto >/dev/null 2>&1 || need_pkgs+=(mosquitto)

@@ -1,5 +1,5 @@
 //! Python MeshView databases, built from DDL we wrote from the reference description of
-//! its schema (docs: shared/reference/meshview-upstream.md §4), at its head revision and
+//! its schema (MeshView 3.0.5: its models and its Alembic history), at its head revision and
 //! at its initial revision, filled with the oddities real ones carry.
 
 use crate::common::{Backend, TestDb};

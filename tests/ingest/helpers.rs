@@ -11,7 +11,7 @@ use crate::common::{Spawned, TestDb};
 /// The real captured envelopes (base64 lines).
 pub fn real_envelopes() -> Vec<Vec<u8>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/real-traffic/friendlydev_meshtastic-decode_messages.txt");
+        .join("tests/fixtures/real-traffic/friendlydev_meshtastic-decode_messages.txt");
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()

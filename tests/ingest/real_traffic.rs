@@ -1,4 +1,4 @@
-//! The 337 real envelopes (shared/data/real-traffic): stored exactly as a correct writer
+//! The 337 real envelopes (tests/fixtures/real-traffic): stored exactly as a correct writer
 //! must store them.
 
 use std::collections::{BTreeMap, HashSet};
@@ -192,7 +192,7 @@ async fn real_traffic_is_stored_exactly(backend: Backend) {
 async fn json_topic_sample(backend: Backend) {
     let db = TestDb::new(backend).await;
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/real-traffic/real_samples.jsonl");
+        .join("tests/fixtures/real-traffic/real_samples.jsonl");
     let line = std::fs::read_to_string(path)
         .unwrap()
         .lines()

@@ -1,4 +1,4 @@
-//! Facts about real captured traffic (see the data directory's README) that the
+//! Facts about real captured traffic (see tests/fixtures/real-traffic/README.md) that the
 //! decoder must reproduce exactly.
 
 use base64::Engine as _;
@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/real-traffic")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/real-traffic")
 }
 
 fn read(name: &str) -> String {

@@ -27,7 +27,7 @@ impl Rng {
 
 fn corpus() -> Vec<Vec<u8>> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/real-traffic/friendlydev_meshtastic-decode_messages.txt");
+        .join("../../tests/fixtures/real-traffic/friendlydev_meshtastic-decode_messages.txt");
     let text = std::fs::read_to_string(path).expect("test data");
     text.lines()
         .filter_map(|l| STANDARD.decode(l.trim()).ok())

@@ -139,7 +139,7 @@ fn check(payload: &Payload) -> bool {
 /// (port, payload bytes) of every decrypted packet in the captured traffic.
 fn real_payloads() -> Vec<(i32, Vec<u8>)> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/real-traffic/friendlydev_meshtastic-decode_messages.txt");
+        .join("../../tests/fixtures/real-traffic/friendlydev_meshtastic-decode_messages.txt");
     let text = std::fs::read_to_string(path).expect("test data");
     let ring = Keyring::new();
     text.lines()
