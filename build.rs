@@ -1,8 +1,8 @@
-// Migrations and the git revision are embedded at build time; rebuild when they change.
+// The git revision is embedded at build time; rebuild when it changes (the migrations are
+// the store crate's, embedded there).
 // The web pages' static assets (our `web/` folder and the npm libraries pinned by
 // package-lock.json) are embedded too, under content-hashed names (see `web_assets`).
 fn main() {
-    println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs");
     let rev = std::process::Command::new("git")

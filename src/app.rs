@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::ingest::Source;
 use crate::ingest::stats::IngestStats;
-use crate::store::coordination::{self, WaitOptions};
-use crate::store::migrations::Chain;
-use crate::store::write::LiveSender;
-use crate::store::{Db, Role};
 use crate::web::{self, AppState, Phase};
+use meshview_store::coordination::{self, WaitOptions};
+use meshview_store::migrations::Chain;
+use meshview_store::ops::LiveSender;
+use meshview_store::{Db, Role};
 
 /// Everything a role needs, shared between supervised tasks.
 #[derive(Clone)]
@@ -59,7 +59,7 @@ pub async fn serve(ctx: Context, bound: Option<oneshot::Sender<SocketAddr>>) -> 
     let server = tokio::spawn(web::serve(listener, state, ctx.shutdown.clone()));
 
     let url = &cfg.database.url;
-    let wait_opts = WaitOptions::from_config(cfg);
+    let wait_opts = WaitOptions::with_timeout_secs(cfg.database.schema_wait_timeout);
     let wait = coordination::wait_for_schema(url, &ctx.chain, &wait_opts, |m| {
         phase_tx.send_replace(Phase::Starting(m.to_string()));
     });
@@ -82,7 +82,12 @@ pub async fn ingest(ctx: Context, source: Source) -> anyhow::Result<()> {
     if matches!(source, Source::Mqtt) {
         ctx.config.require_mqtt()?;
     }
-    coordination::writer_startup(&ctx.config, &ctx.chain).await?;
+    coordination::writer_startup(
+        &ctx.config.database.url,
+        &ctx.chain,
+        &ctx.config.upgrade_options(),
+    )
+    .await?;
     crate::ingest::run(ctx, source).await
 }
 
@@ -94,7 +99,12 @@ pub async fn run(mut ctx: Context, source: Source) -> anyhow::Result<()> {
     }
     // One process: the web side hears stored packets straight from the writer.
     ctx.live = Some(tokio::sync::broadcast::channel(4096).0);
-    coordination::writer_startup(&ctx.config, &ctx.chain).await?;
+    coordination::writer_startup(
+        &ctx.config.database.url,
+        &ctx.chain,
+        &ctx.config.upgrade_options(),
+    )
+    .await?;
     let writer = {
         let ctx = ctx.clone();
         supervise("writer", ctx.shutdown.clone(), move || {

@@ -12,8 +12,8 @@ use crate::config::{Config, LoadOptions};
 use crate::ingest::Source;
 use crate::ingest::stats::IngestStats;
 use crate::simulate::SimConfig;
-use crate::store::connect::{Conn, Role};
-use crate::store::migrations::{self, Chain, DowngradeTarget, MigrateError, UpgradeOptions};
+use meshview_store::connect::{Conn, Role};
+use meshview_store::migrations::{self, Chain, DowngradeTarget, MigrateError, UpgradeOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -203,7 +203,7 @@ pub enum DbCommand {
         #[arg(short, long)]
         message: String,
         /// The migrations folder of the source tree.
-        #[arg(long, default_value = "migrations")]
+        #[arg(long, default_value = "crates/meshview-store/migrations")]
         dir: PathBuf,
     },
 }
@@ -369,7 +369,12 @@ async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
                 backup_before_adoption: ctx.config.database.backup_before_adoption,
             };
             let report = if target.is_none() {
-                crate::store::coordination::writer_startup(&ctx.config, chain).await?
+                meshview_store::coordination::writer_startup(
+                    &ctx.config.database.url,
+                    chain,
+                    &ctx.config.upgrade_options(),
+                )
+                .await?
             } else {
                 migrations::upgrade(url, chain, target, &opts).await?
             };

@@ -10,5 +10,4 @@ pub mod config;
 pub mod ingest;
 pub mod jobs;
 pub mod simulate;
-pub mod store;
 pub mod web;

@@ -11,7 +11,7 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::config::{Config, DatabaseUrl};
 use crate::simulate::{DEFAULT_SECONDARY_KEY_B64, SimConfig, Simulator, capture_line};
-use crate::store::connect::{Conn, Role};
+use meshview_store::connect::{Conn, Role};
 
 #[derive(Debug, Clone)]
 pub struct IngestBench {

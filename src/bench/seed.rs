@@ -39,10 +39,11 @@ use crate::config::{Config, DatabaseUrl};
 use crate::ingest::pipeline::Pipeline;
 use crate::ingest::stats::IngestStats;
 use crate::simulate::{DEFAULT_SECONDARY_KEY_B64, SimConfig, Simulator};
-use crate::store::connect::{Conn, Role};
-use crate::store::migrations::Chain;
-use crate::store::write::{BatchWriter, WriteOp};
-use crate::store::{Db, now_us};
+use meshview_store::connect::{Conn, Role};
+use meshview_store::migrations::Chain;
+use meshview_store::ops::WriteOp;
+use meshview_store::write::BatchWriter;
+use meshview_store::{Db, now_us};
 
 /// The simulator's mean gap between packets (seconds of simulated time).
 const SIM_MEAN_GAP_S: f64 = 5.0;
@@ -130,7 +131,8 @@ pub async fn run(cfg: &Config, chain: &Chain, b: &SeedBench) -> anyhow::Result<S
         create_pg_database_if_missing(&url, raw).await?;
     }
     eprintln!("seed: preparing the schema on {}", url.redacted());
-    crate::store::coordination::writer_startup(cfg, chain).await?;
+    meshview_store::coordination::writer_startup(&cfg.database.url, chain, &cfg.upgrade_options())
+        .await?;
     {
         let mut conn = Conn::open(&url, Role::Writer).await?;
         let n = conn
@@ -174,7 +176,7 @@ pub async fn run(cfg: &Config, chain: &Chain, b: &SeedBench) -> anyhow::Result<S
     let (tx, rx) = mpsc::channel::<WriteOp>(cfg.mqtt.queue_size.max(1000));
     let writer = {
         let (db, stats) = (db.clone(), stats.clone());
-        tokio::spawn(async move { BatchWriter::new(db).run(rx, &stats).await })
+        tokio::spawn(async move { BatchWriter::new(db).run(rx, &*stats).await })
     };
     let progress = Arc::new(Progress::default());
     let started = Instant::now();

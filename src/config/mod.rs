@@ -7,15 +7,14 @@
 //! override (`MESHVIEW_<SECTION>__<KEY>`), bad values stop start-up with one line naming
 //! `section.key`, and secrets never reach `Debug` output or logs.
 
-mod database_url;
 mod keys;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use database_url::{DatabaseUrl, redact_url};
 pub use keys::{KEYS, KeySpec};
+pub use meshview_store::{DatabaseUrl, redact_url};
 
 /// The commented example printed by `meshview config example`.
 pub const EXAMPLE: &str = include_str!("example.ini");
@@ -198,6 +197,13 @@ pub struct LoadOptions<'a> {
 }
 
 impl Config {
+    /// How the writer brings the schema to head (`database.backup_before_adoption`).
+    pub fn upgrade_options(&self) -> meshview_store::migrations::UpgradeOptions {
+        meshview_store::migrations::UpgradeOptions {
+            backup_before_adoption: self.database.backup_before_adoption,
+        }
+    }
+
     /// Loads the file (if present), applies environment overrides, then validates.
     pub fn load(opts: LoadOptions<'_>) -> Result<Config, ConfigError> {
         let mut warnings = Vec::new();

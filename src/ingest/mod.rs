@@ -20,8 +20,9 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
 use crate::app::Context;
-use crate::store::write::{BatchWriter, WriteOp};
-use crate::store::{Db, Role, now_us};
+use meshview_store::ops::WriteOp;
+use meshview_store::write::BatchWriter;
+use meshview_store::{Db, Role, now_us};
 use pipeline::Pipeline;
 
 /// Where messages come from.
@@ -58,7 +59,7 @@ pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
         if let Some(live) = ctx.live.clone() {
             writer = writer.with_live(live);
         }
-        tokio::spawn(async move { writer.run(rx, &stats).await })
+        tokio::spawn(async move { writer.run(rx, &*stats).await })
     };
     let reporter = tokio::spawn(report_progress(stats.clone(), ctx.shutdown.clone()));
     // Retention and backups run beside ingest, on their own short transactions.

@@ -7,21 +7,23 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use meshview_protocol::pb::PortNum;
 use meshview_protocol::{
-    DecodeOptions, Decryption, Keyring, NodeId, Payload, RejectReason, decode_envelope_with, pb,
+    DecodeOptions, Decryption, Keyring, NodeId, Payload, RejectReason, decode_envelope_with, links,
+    pb,
 };
 use prost::Message;
 
 use super::flood::{FloodGuard, FloodLimits, Verdict};
 use super::stats::IngestStats;
 use crate::config::Config;
-use crate::store::write::{NodeFacts, Reception, TracerouteRow, WriteOp};
+use meshview_store::ops::{LinkObs, NodeFacts, Reception, TracerouteRow, WriteOp};
 
-const PORT_TEXT: i32 = 1;
-const PORT_POSITION: i32 = 3;
-const PORT_NODEINFO: i32 = 4;
-const PORT_TRACEROUTE: i32 = 70;
-const PORT_MAP_REPORT: i32 = 73;
+const PORT_TEXT: i32 = PortNum::TextMessageApp as i32;
+const PORT_POSITION: i32 = PortNum::PositionApp as i32;
+const PORT_NODEINFO: i32 = PortNum::NodeinfoApp as i32;
+const PORT_TRACEROUTE: i32 = PortNum::TracerouteApp as i32;
+const PORT_MAP_REPORT: i32 = PortNum::MapReportApp as i32;
 
 /// Start-up problems in the ingest settings (named like config errors).
 #[derive(Debug, thiserror::Error)]
@@ -221,10 +223,16 @@ impl Pipeline {
             facts,
             public_key,
             traceroute,
-            links: env
+            links: match (env.data(), &decoded) {
+                (Some(d), Some(p)) => links::packet_links(env.from(), env.to(), d, p)
+                    .into_iter()
+                    .map(LinkObs::from)
+                    .collect(),
+                _ => Vec::new(),
+            },
+            text: env
                 .data()
-                .map(|d| crate::store::rollups::links_of(portnum, from, env.to().0, d))
-                .unwrap_or_default(),
+                .and_then(|d| meshview_protocol::payload::searchable_text(portnum, env.to(), d)),
         };
         self.stats.accepted();
         Some(WriteOp::Reception(Box::new(reception)))

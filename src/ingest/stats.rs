@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::store::write::FlushCounts;
+use meshview_store::ops::FlushCounts;
 
 /// Upper bounds (ms) of the batch-latency histogram buckets.
 pub const LATENCY_BUCKETS_MS: [u64; 10] = [1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000];
@@ -64,7 +64,7 @@ impl IngestStats {
     pub fn received(&self) {
         self.received.fetch_add(1, Ordering::Relaxed);
         self.last_received_us
-            .store(crate::store::now_us().max(0) as u64, Ordering::Relaxed);
+            .store(meshview_store::now_us().max(0) as u64, Ordering::Relaxed);
     }
 
     pub fn accepted(&self) {
@@ -115,7 +115,7 @@ impl IngestStats {
         self.batch_latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
         if c.packets_new + c.receptions_new > 0 {
             self.last_stored_us
-                .store(crate::store::now_us().max(0) as u64, Ordering::Relaxed);
+                .store(meshview_store::now_us().max(0) as u64, Ordering::Relaxed);
         }
     }
 
@@ -168,5 +168,18 @@ impl IngestStats {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
         }
+    }
+}
+
+/// The batch writer reports into these counters.
+impl meshview_store::write::WriteObserver for IngestStats {
+    fn flushed(&self, items: usize, counts: FlushCounts, took: Duration) {
+        self.record_flush(items, counts, took);
+    }
+    fn retried(&self) {
+        self.db_retry();
+    }
+    fn queue_depth(&self, n: usize) {
+        self.set_queue_depth(n);
     }
 }

@@ -12,7 +12,7 @@ use super::backup::{self, BackupOptions, BackupReport};
 use super::log::JobLog;
 use super::retention::{self, PurgeOptions, PurgeReport};
 use crate::config::Config;
-use crate::store::Db;
+use meshview_store::Db;
 
 /// The longest single sleep: the wall clock is re-read at least this often, so a clock
 /// change or a suspended machine does not shift a job by hours.
@@ -112,8 +112,8 @@ pub async fn run(config: Arc<Config>, db: Db, shutdown: CancellationToken) {
             c.days_to_keep,
             match (c.vacuum, db.backend()) {
                 (false, _) => "",
-                (true, crate::store::Backend::Sqlite) => ", then VACUUM",
-                (true, crate::store::Backend::Postgres) => ", then ANALYZE",
+                (true, meshview_store::Backend::Sqlite) => ", then VACUUM",
+                (true, meshview_store::Backend::Postgres) => ", then ANALYZE",
             }
         ));
     }

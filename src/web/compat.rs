@@ -20,15 +20,24 @@ use meshview_protocol::{Payload, decode_payload, pb};
 use prost::Message;
 use serde::Serialize;
 
-use crate::store::text::data_text as message_text;
-pub use crate::store::text::is_text_noise;
+pub use meshview_protocol::payload::is_text_noise;
+use meshview_protocol::payload::message_text;
+use meshview_protocol::pb::PortNum;
 
 pub const BROADCAST: i64 = 0xFFFF_FFFF;
-pub const PORT_TEXT: i32 = 1;
+pub const PORT_TEXT: i32 = PortNum::TextMessageApp as i32;
 pub const REDACTED: &str = "<redacted>";
 pub const NOT_DECODED: &str = "Did not decode";
 /// The ports whose payload MeshView printed in text format.
-const TEXT_FORMAT_PORTS: [i32; 7] = [3, 4, 5, 67, 70, 71, 73];
+const TEXT_FORMAT_PORTS: [i32; 7] = [
+    PortNum::PositionApp as i32,
+    PortNum::NodeinfoApp as i32,
+    PortNum::RoutingApp as i32,
+    PortNum::TelemetryApp as i32,
+    PortNum::TracerouteApp as i32,
+    PortNum::NeighborinfoApp as i32,
+    PortNum::MapReportApp as i32,
+];
 
 /// What a packet item is built from (a stored row or a live announcement).
 pub struct PacketIn<'a> {

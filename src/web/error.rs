@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use meshview_store::StoreError;
 use serde_json::json;
 
 #[derive(Debug)]
@@ -32,29 +33,10 @@ impl ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
         // An outage is not a bug: say so with 503, so clients and balancers retry.
-        let outage = match &e {
-            sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Tls(_) => true,
-            sqlx::Error::Database(db) => {
-                let msg = db.message();
-                msg.contains("database is locked")
-                    || msg.contains("unable to open")
-                    || msg.contains("disk I/O error")
-                    || msg.contains("not currently accepting connections")
-                    // Connection failures, admin shutdown, out of resources, database gone.
-                    || db.code().is_some_and(|c| {
-                        c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || c == "3D000"
-                    })
-            }
-            _ => false,
-        };
-        if outage {
+        if e.is_transient() {
             tracing::warn!(error = %e, "database unavailable");
             ApiError::Unavailable("database unavailable".into())
         } else {
@@ -88,39 +70,20 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::ApiError;
-    use crate::store::read::{LitePool, lite_error};
+    use meshview_store::StoreError;
 
-    /// The reader's SQLite failures (rusqlite, mapped to `sqlx::Error`) are told apart
-    /// as sqlx's own were: an unreachable or locked database is 503, a bad query 500.
-    #[tokio::test]
-    async fn sqlite_reader_outages_are_503() {
-        let dir = tempfile::tempdir().unwrap();
-        let gone = LitePool::new(&dir.path().join("missing.db"));
-        let e = gone.fetch_all("SELECT 1".into(), vec![]).await.unwrap_err();
-        assert!(matches!(ApiError::from(e), ApiError::Unavailable(_)));
-
-        for code in [5, 10, 14] {
-            // SQLITE_BUSY, SQLITE_IOERR, SQLITE_CANTOPEN without SQLite's message.
-            let e = lite_error(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(code),
-                None,
-            ));
-            assert!(
-                matches!(ApiError::from(e), ApiError::Unavailable(_)),
-                "code {code}"
-            );
-        }
-
-        let path = dir.path().join("empty.db");
-        rusqlite::Connection::open(&path).unwrap();
-        let pool = LitePool::new(&path);
-        let e = pool
-            .fetch_all("SELECT * FROM nope".into(), vec![])
-            .await
-            .unwrap_err();
-        assert!(matches!(ApiError::from(e), ApiError::Internal(_)));
-        pool.close();
-        let e = pool.fetch_all("SELECT 1".into(), vec![]).await.unwrap_err();
-        assert!(matches!(ApiError::from(e), ApiError::Unavailable(_)));
+    /// What the store calls transient (an outage) is 503; anything else 500.
+    #[test]
+    fn transient_store_errors_are_503_others_500() {
+        let outage = StoreError::Transient {
+            context: "reading".into(),
+            cause: "database is locked".into(),
+        };
+        assert!(matches!(ApiError::from(outage), ApiError::Unavailable(_)));
+        let bad = StoreError::Sql {
+            context: "reading".into(),
+            cause: "no such table: nope".into(),
+        };
+        assert!(matches!(ApiError::from(bad), ApiError::Internal(_)));
     }
 }

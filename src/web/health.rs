@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{AppState, Phase};
-use crate::store::Db;
-use crate::store::read::Reader;
+use meshview_store::read::Reader;
+use meshview_store::{Db, StoreError};
 
 /// A health check that cannot reach the database within this is "unhealthy": a pool
 /// waiting out its acquire timeout must not make `/health` hang.
@@ -47,7 +47,12 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     }
     let probed = tokio::time::timeout(PROBE_TIMEOUT, probe(&db, &state))
         .await
-        .unwrap_or_else(|_| Err(sqlx::Error::PoolTimedOut));
+        .unwrap_or_else(|_| {
+            Err(StoreError::Transient {
+                context: "health probe".into(),
+                cause: "no answer within the probe's time".into(),
+            })
+        });
     match probed {
         Ok(facts) => {
             body["status"] = json!("healthy");
@@ -80,7 +85,7 @@ struct Facts {
 /// broker shows as a growing `seconds_since_last_received`.
 fn writer_json(state: &AppState) -> Option<Value> {
     let s = state.ingest.as_ref()?.snapshot();
-    let now = crate::store::now_us();
+    let now = meshview_store::now_us();
     let ago = |us: u64| {
         (us > 0).then(|| ((((now - us as i64).max(0)) as f64) / 100_000.0).round() / 10.0)
     };
@@ -111,7 +116,7 @@ pub type CountedSize = (std::time::Instant, Option<u64>);
 
 /// The database's size in bytes (SQLite: on disk; PostgreSQL: as the server counts it,
 /// at most [`PG_SIZE_TTL`] ago).
-pub async fn database_size(db: &Db, state: &AppState) -> Result<Option<u64>, sqlx::Error> {
+pub async fn database_size(db: &Db, state: &AppState) -> Result<Option<u64>, StoreError> {
     match db {
         Db::Sqlite(..) => Ok(state.sqlite_path.as_deref().and_then(sqlite_size)),
         Db::Postgres(_) => {
@@ -130,21 +135,21 @@ pub async fn database_size(db: &Db, state: &AppState) -> Result<Option<u64>, sql
     }
 }
 
-async fn probe(db: &Db, state: &AppState) -> Result<Facts, sqlx::Error> {
+async fn probe(db: &Db, state: &AppState) -> Result<Facts, StoreError> {
     // Open SQLite connections keep working on a file that was deleted or moved away;
     // the database is gone all the same (a restart would not find it).
     if let Some(path) = &state.sqlite_path
         && !path.exists()
     {
-        return Err(sqlx::Error::Io(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{} no longer exists", path.display()),
-        )));
+        return Err(StoreError::Transient {
+            context: "health probe".into(),
+            cause: format!("{} no longer exists", path.display()).into(),
+        });
     }
     let reader = Reader::new(db.clone());
     let last_us = reader.last_import_us().await?;
     let size = database_size(db, state).await?;
-    let now = crate::store::now_us();
+    let now = meshview_store::now_us();
     Ok(Facts {
         seconds_since_last_packet: last_us
             .map(|us| (((now - us).max(0) as f64) / 100_000.0).round() / 10.0),

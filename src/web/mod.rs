@@ -45,9 +45,9 @@ pub use error::{ApiError, ApiResult};
 
 use crate::config::{Config, DatabaseUrl, Server};
 use crate::ingest::stats::IngestStats;
-use crate::store::Db;
-use crate::store::read::Reader;
-use crate::store::write::LiveSender;
+use meshview_store::Db;
+use meshview_store::ops::LiveSender;
+use meshview_store::read::Reader;
 
 /// Longest time a (non-streaming) request may take before it is answered 503.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -77,7 +77,7 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     cache: Arc<cache::Cache>,
     /// Per-sender sums of completed hours (top talkers), kept between requests.
-    pub(crate) sender_sums: Arc<crate::store::read::SenderSums>,
+    pub(crate) sender_sums: Arc<meshview_store::read::SenderSums>,
     /// PostgreSQL's last count of the database's size, and when (`health::database_size`).
     pg_size: Arc<std::sync::Mutex<Option<health::CountedSize>>>,
 }
@@ -269,7 +269,7 @@ pub async fn serve(
 /// Once the database is ready, computes the top talkers of the usual windows (the last
 /// 24 hours, today, the last 7 days) in the background, so the first visitor does not
 /// pay for summing a week of the per-sender rollup (a second or more on a big mesh).
-async fn warm_up(mut phase: watch::Receiver<Phase>, sums: Arc<crate::store::read::SenderSums>) {
+async fn warm_up(mut phase: watch::Receiver<Phase>, sums: Arc<meshview_store::read::SenderSums>) {
     let db = loop {
         if let Phase::Ready(db) = &*phase.borrow_and_update() {
             break db.clone();
@@ -279,7 +279,7 @@ async fn warm_up(mut phase: watch::Receiver<Phase>, sums: Arc<crate::store::read
         }
     };
     let reader = Reader::new(db);
-    let now = crate::store::now_us();
+    let now = meshview_store::now_us();
     let started = Instant::now();
     for (period, length) in [(params::Period::Hour, 24), (params::Period::Day, 7)] {
         let since = api::stats::window_start(period, length, now);

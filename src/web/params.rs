@@ -170,7 +170,7 @@ pub fn parse_node(name: &str, v: &str) -> ApiResult<i64> {
 /// A stored packet id: a non-negative integer below 8·2³² (see `store::write`).
 pub fn parse_packet_id(name: &str, v: &str) -> ApiResult<i64> {
     let id = parse_int(name, v.trim())?;
-    if !(0..crate::store::read::SLOTS * crate::store::read::SLOT).contains(&id) {
+    if !(0..meshview_store::read::SLOTS * meshview_store::read::SLOT).contains(&id) {
         return Err(ApiError::bad(name, format!("{id} is not a packet id")));
     }
     Ok(id)

@@ -31,8 +31,8 @@ use super::compat::{self, PacketIn};
 use super::error::ApiResult;
 use super::params::Params;
 use super::{AppState, Phase, Ready};
-use crate::store::read::{PacketRow, Reader};
-use crate::store::write::LiveSender;
+use meshview_store::ops::LiveSender;
+use meshview_store::read::{PacketRow, Reader};
 
 /// Events buffered per client before it starts skipping.
 const BUFFER: usize = 1024;
@@ -201,7 +201,7 @@ pub async fn feed(
 async fn feed_live(
     hub: &Hub,
     db: &Reader,
-    mut rx: broadcast::Receiver<Arc<crate::store::write::StoredPacket>>,
+    mut rx: broadcast::Receiver<Arc<meshview_store::ops::StoredPacket>>,
     shutdown: &CancellationToken,
 ) {
     let mut names = Names::default();
@@ -279,7 +279,7 @@ async fn feed_poll(hub: &Hub, db: &Reader, shutdown: &CancellationToken) {
             cursor = if since > 0 {
                 since
             } else {
-                crate::store::now_us()
+                meshview_store::now_us()
             };
             cursor
         });
@@ -362,7 +362,7 @@ pub async fn stream(
     let rx = hub.tx.subscribe();
     if hub.clients.fetch_add(1, Ordering::AcqRel) == 0 {
         hub.listening_since
-            .store(crate::store::now_us(), Ordering::Release);
+            .store(meshview_store::now_us(), Ordering::Release);
     }
     let guard = ClientGuard(hub.clone());
     let stop = hub.shutdown();

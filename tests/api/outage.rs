@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use meshview::config::DatabaseUrl;
-use meshview::store::connect::{Conn, Role};
+use meshview_store::connect::{Conn, Role};
 
 use crate::common::{Backend, get_json, pg_admin_url};
 use crate::helpers::Served;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use meshview::config::DatabaseUrl;
-use meshview::store::connect::{Conn, Role};
+use meshview_store::connect::{Conn, Role};
 
 /// The PostgreSQL server the tests create their databases on.
 pub fn pg_admin_url() -> String {
@@ -242,7 +242,7 @@ pub async fn run_command(mut cmd: tokio::process::Command) -> Output {
 
 /// The migrations folder of this source tree.
 pub fn migrations_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/meshview-store/migrations")
 }
 
 /// Copies a folder tree (for tests that edit migrations).

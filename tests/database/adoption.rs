@@ -28,7 +28,7 @@ async fn adopt_meshview_head(backend: Backend) {
         "{}",
         out.stdout
     );
-    let chain = meshview::store::migrations::Chain::embedded().unwrap();
+    let chain = meshview_store::migrations::Chain::embedded().unwrap();
     let head = format!("{} (head)", chain.head_revision().unwrap());
     assert!(out.stdout.contains(&head), "{}", out.stdout);
     assert!(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use meshview::store::migrations::{self, Chain, UpgradeOptions, lock};
+use meshview_store::migrations::{self, Chain, UpgradeOptions, lock};
 
 use crate::both_backends;
 use crate::common::{Backend, Spawned, TestDb, get_json};
@@ -19,7 +19,7 @@ fn serve(db: &TestDb, wait_timeout: &str) -> Spawned {
 /// Holds the migration lock the way a migrating writer does.
 enum HeldLock {
     File(std::fs::File),
-    Pg(meshview::store::connect::Conn),
+    Pg(meshview_store::connect::Conn),
 }
 
 async fn hold_lock(db: &TestDb) -> HeldLock {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use meshview::store::migrations::{
+use meshview_store::migrations::{
     self, Chain, DowngradeTarget, MigrateError, UpgradeOptions, chain::SQL_FILES,
 };
 

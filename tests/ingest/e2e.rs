@@ -135,8 +135,8 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
     );
     const NQ: &str = "SELECT id, long_name, hw_model, role, last_lat, last_long FROM node";
     let rows: Vec<NodeRow> = match &mut conn {
-        meshview::store::connect::Conn::Sqlite(c) => sqlx::query_as(NQ).fetch_all(&mut *c).await,
-        meshview::store::connect::Conn::Postgres(c) => sqlx::query_as(NQ).fetch_all(&mut *c).await,
+        meshview_store::connect::Conn::Sqlite(c) => sqlx::query_as(NQ).fetch_all(&mut *c).await,
+        meshview_store::connect::Conn::Postgres(c) => sqlx::query_as(NQ).fetch_all(&mut *c).await,
     }
     .unwrap();
     conn.close().await;

@@ -123,8 +123,8 @@ pub async fn traceroutes(db: &TestDb) -> Vec<TraceRow> {
     type Row = (i64, i64, Vec<u8>, Option<Vec<u8>>, Option<i64>, bool);
     let mut conn = db.conn().await;
     let rows: Vec<Row> = match &mut conn {
-        meshview::store::connect::Conn::Sqlite(c) => sqlx::query_as(Q).fetch_all(&mut *c).await,
-        meshview::store::connect::Conn::Postgres(c) => sqlx::query_as(Q).fetch_all(&mut *c).await,
+        meshview_store::connect::Conn::Sqlite(c) => sqlx::query_as(Q).fetch_all(&mut *c).await,
+        meshview_store::connect::Conn::Postgres(c) => sqlx::query_as(Q).fetch_all(&mut *c).await,
     }
     .unwrap();
     conn.close().await;
@@ -146,12 +146,12 @@ pub async fn traceroutes(db: &TestDb) -> Vec<TraceRow> {
 pub async fn pairs(db: &TestDb, sql: &str) -> std::collections::BTreeMap<String, i64> {
     let mut conn = db.conn().await;
     let rows: Vec<(String, i64)> = match &mut conn {
-        meshview::store::connect::Conn::Sqlite(c) => {
+        meshview_store::connect::Conn::Sqlite(c) => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .fetch_all(&mut *c)
                 .await
         }
-        meshview::store::connect::Conn::Postgres(c) => {
+        meshview_store::connect::Conn::Postgres(c) => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .fetch_all(&mut *c)
                 .await

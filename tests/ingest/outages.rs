@@ -73,7 +73,7 @@ async fn database_outage_is_retried_and_nothing_is_lost() {
 
     // The database goes away: no new connections, existing ones killed.
     let admin_url = meshview::config::DatabaseUrl::parse(&crate::common::pg_admin_url()).unwrap();
-    let mut admin = meshview::store::connect::Conn::open(&admin_url, meshview::store::Role::Writer)
+    let mut admin = meshview_store::connect::Conn::open(&admin_url, meshview_store::Role::Writer)
         .await
         .unwrap();
     admin

@@ -118,11 +118,10 @@ async fn real_traffic_is_stored_exactly(backend: Backend) {
     for (topic, bytes) in &msgs {
         if let Ok(env) = decode_envelope(topic, bytes, &keyring)
             && first.insert((env.from().0, env.id()))
-            && let Some(d) = env.data()
+            && let (Some(d), Some(p)) = (env.data(), env.payload())
         {
-            for l in meshview::store::rollups::links_of(env.portnum(), env.from().0, env.to().0, d)
-            {
-                expected_links.insert((l.from, l.to, l.source));
+            for (l, source) in meshview_protocol::links::packet_links(env.from(), env.to(), d, &p) {
+                expected_links.insert((l.from.0, l.to.0, source.as_str()));
             }
         }
     }

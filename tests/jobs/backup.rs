@@ -10,7 +10,7 @@ use meshview::config::DatabaseUrl;
 use meshview::jobs::{
     BackupOptions, BackupReport, SqliteBackup, backup, backup_file_name, restore, rotate,
 };
-use meshview::store::{Db, Role};
+use meshview_store::{Db, Role};
 
 use crate::common::Backend;
 use crate::fixtures::{NEW, OLD, head, open, packets_sql, strings};

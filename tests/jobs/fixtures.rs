@@ -1,7 +1,7 @@
 //! Helpers of the jobs tests: a database at head, an open pool, rows read back as text.
 
-use meshview::store::migrations::{self, Chain, UpgradeOptions};
-use meshview::store::{Db, Role};
+use meshview_store::migrations::{self, Chain, UpgradeOptions};
+use meshview_store::{Db, Role};
 
 use crate::common::{Backend, TestDb};
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use meshview::jobs::{PurgeOptions, purge, purge_before};
-use meshview::store::{Db, now_us};
+use meshview_store::{Db, now_us};
 
 use crate::both_backends;
 use crate::common::Backend;

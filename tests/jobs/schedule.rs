@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use meshview::config::Config;
 use meshview::jobs::{BackupReport, JobLog, run, run_once};
-use meshview::store::now_us;
+use meshview_store::now_us;
 use tokio_util::sync::CancellationToken;
 
 use crate::both_backends;
@@ -100,9 +100,9 @@ async fn one_round_backs_up_then_purges(backend: Backend) {
             // The backup holds the data as it was before the purge.
             let restored = tdb.dir.path().join("restored.db");
             meshview::jobs::restore(&b.path, &restored).await.unwrap();
-            let copy = meshview::store::Db::open(
+            let copy = meshview_store::Db::open(
                 &meshview::config::DatabaseUrl::Sqlite { path: restored },
-                meshview::store::Role::Reader,
+                meshview_store::Role::Reader,
             )
             .await
             .unwrap();

@@ -7,8 +7,8 @@
 //! forward path = R + route + T, return path = T + route_back + R, and SNR value i is
 //! measured by the receiver of link i. SNRs are int8 dB × 4; −128 means unknown.
 
-use crate::NodeId;
 use crate::pb;
+use crate::{NodeId, Payload};
 
 /// One directed radio link: `to` heard `from`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,6 +104,51 @@ pub fn neighbor_links(reporter: NodeId, ni: &pb::NeighborInfo) -> Vec<Link> {
         })
         .filter(|l| l.from != l.to && is_real(l.from))
         .collect()
+}
+
+/// What a link was learned from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkSource {
+    Traceroute,
+    Neighbor,
+}
+
+impl LinkSource {
+    /// The name stored in `node_link.source`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkSource::Traceroute => "traceroute",
+            LinkSource::Neighbor => "neighbor",
+        }
+    }
+}
+
+/// Every link a decoded packet proves, with what proved it: a traceroute's paths (forward,
+/// and back for a reply) or a neighbour report. `payload` is `data.payload` already decoded
+/// (the writer decodes each payload once and reuses it here).
+pub fn packet_links(
+    from: NodeId,
+    to: NodeId,
+    data: &pb::Data,
+    payload: &Payload,
+) -> Vec<(Link, LinkSource)> {
+    match payload {
+        Payload::RouteDiscovery(rd) => {
+            let (fwd, back) = traceroute_paths(from, to, data.want_response, data.request_id, rd);
+            let mut out = fwd.links();
+            if let Some(back) = back {
+                out.extend(back.links());
+            }
+            out.into_iter()
+                .map(|l| (l, LinkSource::Traceroute))
+                .collect()
+        }
+        Payload::NeighborInfo(ni) => neighbor_links(from, ni)
+            .into_iter()
+            .map(|l| (l, LinkSource::Neighbor))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]

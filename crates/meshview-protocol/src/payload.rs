@@ -49,6 +49,30 @@ pub fn decode_payload(portnum: i32, bytes: &[u8]) -> Payload {
     }
 }
 
+/// The text of a decoded text message as MeshView shows it: lossy UTF-8, trimmed.
+pub fn message_text(data: &pb::Data) -> String {
+    String::from_utf8_lossy(&data.payload).trim().to_string()
+}
+
+/// Range-test noise MeshView hides from text lists: an empty text or `seq <n>`.
+pub fn is_text_noise(text: &str) -> bool {
+    let t = text.trim();
+    t.is_empty()
+        || t.strip_prefix("seq ")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// What a text search matches in a packet: the shown text of a broadcast text message,
+/// lower-cased; `None` for anything a search never finds (other ports, direct messages,
+/// noise).
+pub fn searchable_text(portnum: i32, to: NodeId, data: &pb::Data) -> Option<String> {
+    if portnum != PortNum::TextMessageApp as i32 || !to.is_broadcast() {
+        return None;
+    }
+    let text = message_text(data);
+    (!is_text_noise(&text)).then(|| text.to_lowercase())
+}
+
 /// The proto name of a port (`TEXT_MESSAGE_APP`), or `unknown(<n>)`.
 pub fn port_name(portnum: i32) -> String {
     PortNum::try_from(portnum).map_or_else(

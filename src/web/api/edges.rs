@@ -11,10 +11,10 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::{cached_raw, now_us};
-use crate::store::read::{LinkSource, LinkWindow, Reader};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::Params;
 use crate::web::{AppState, Ready};
+use meshview_store::read::{LinkSource, LinkWindow, Reader};
 
 /// MeshView's traceroute window.
 const TRACEROUTE_HOURS: i64 = 12;

@@ -37,7 +37,7 @@ pub async fn not_found(uri: Uri) -> impl IntoResponse {
 
 /// Microseconds since the epoch, UTC.
 pub fn now_us() -> i64 {
-    crate::store::now_us()
+    meshview_store::now_us()
 }
 
 /// Answers from the short-lived cache, or computes and remembers.

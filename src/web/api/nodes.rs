@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use axum::extract::State;
 
 use super::{cached_raw, now_us};
-use crate::store::read::{NodeFilter, NodeRow, Reader};
 use crate::web::AppState;
 use crate::web::Ready;
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::Params;
+use meshview_store::read::{NodeFilter, NodeRow, Reader};
 
 /// A mesh has hundreds to a few thousand nodes; this bounds the answer all the same.
 const MAX_NODES: i64 = 10_000;

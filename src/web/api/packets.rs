@@ -17,11 +17,11 @@ use futures_util::TryFutureExt;
 use serde_json::{Value, json};
 
 use super::json_response;
-use crate::store::read::{Cursor, PacketFilter, PacketRow, Reader, SLOT, slot_ids};
 use crate::web::compat::{self, PORT_TEXT, PacketIn, Presented};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::{Params, parse_packet_id};
 use crate::web::{AppState, Ready};
+use meshview_store::read::{Cursor, PacketFilter, PacketRow, Reader, SLOT, slot_ids};
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 1000;

@@ -9,10 +9,10 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::{cached, now_us};
-use crate::store::read::TrafficFilter;
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::{Params, Period, parse_packet_id};
 use crate::web::{AppState, Ready};
+use meshview_store::read::TrafficFilter;
 
 /// The first bucket of a window of `length` buckets ending with the current one.
 pub fn window_start(period: Period, length: i64, now_us: i64) -> i64 {

@@ -17,12 +17,12 @@ use meshview_protocol::{NodeId, links, pb};
 use prost::Message;
 use serde_json::{Value, json};
 
-use crate::store::read::{PacketFilter, SLOT, TraceRow, slot_ids};
 use crate::web::Ready;
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::parse_packet_id;
+use meshview_store::read::{PacketFilter, SLOT, TraceRow, slot_ids};
 
-const PORT_TRACEROUTE: i32 = 70;
+const PORT_TRACEROUTE: i32 = meshview_protocol::pb::PortNum::TracerouteApp as i32;
 
 /// The hops of one row, decoded; undecodable blobs count as no hops (never a 500).
 struct Hops {

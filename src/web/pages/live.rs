@@ -165,7 +165,25 @@ struct FirehosePage {
 }
 
 /// Ports offered in the filter.
-pub const PORTS: [i64; 14] = [1, 3, 4, 5, 6, 8, 10, 34, 65, 66, 67, 70, 71, 73];
+pub const PORTS: [i64; 14] = {
+    use meshview_protocol::pb::PortNum as P;
+    [
+        P::TextMessageApp as i64,
+        P::PositionApp as i64,
+        P::NodeinfoApp as i64,
+        P::RoutingApp as i64,
+        P::AdminApp as i64,
+        P::WaypointApp as i64,
+        P::DetectionSensorApp as i64,
+        P::PaxcounterApp as i64,
+        P::StoreForwardApp as i64,
+        P::RangeTestApp as i64,
+        P::TelemetryApp as i64,
+        P::TracerouteApp as i64,
+        P::NeighborinfoApp as i64,
+        P::MapReportApp as i64,
+    ]
+};
 
 pub async fn firehose(
     State(state): State<AppState>,

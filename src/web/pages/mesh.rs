@@ -42,7 +42,7 @@ fn mapped_nodes_json(nodes: &[NodeView]) -> Value {
 }
 
 async fn active_nodes(
-    db: &crate::store::read::Reader,
+    db: &meshview_store::read::Reader,
     prefs: &Prefs,
     days: u32,
 ) -> Result<Vec<NodeView>, super::PageError> {

@@ -40,6 +40,7 @@ use super::error::{ApiError, ApiResult};
 use super::limits::heavy;
 use super::params::Params;
 use crate::config::Config;
+use meshview_store::StoreError;
 
 pub use shell::Prefs;
 
@@ -220,7 +221,7 @@ impl<T> OrPage<T> for ApiResult<T> {
     }
 }
 
-impl<T> OrPage<T> for Result<T, sqlx::Error> {
+impl<T> OrPage<T> for Result<T, StoreError> {
     fn or_page(self, prefs: &Prefs) -> Result<T, PageError> {
         self.map_err(|e| PageError::from_api(ApiError::from(e), prefs))
     }

@@ -14,8 +14,8 @@ use super::shell::{Prefs, Shell};
 use super::svg::{self, Label, Row};
 use super::view::{self, render};
 use super::{OrPage, PageResult};
-use crate::store::read::Reader;
 use crate::web::{AppState, Ready, api};
+use meshview_store::read::Reader;
 
 /// One hop of a drawn path.
 pub struct Hop {

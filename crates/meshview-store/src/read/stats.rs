@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{Arg, Reader, Sql};
+use crate::StoreError;
 
 /// Filters of a traffic aggregate (AND-combined).
 #[derive(Debug, Clone, Default)]
@@ -205,7 +206,7 @@ impl Reader {
         filter: &TrafficFilter,
         since_us: i64,
         bucket_us: i64,
-    ) -> Result<Vec<Bucket>, sqlx::Error> {
+    ) -> Result<Vec<Bucket>, StoreError> {
         let mut q = Sql::default();
         if filter.to.is_some() {
             q.push("SELECT (p.import_time_us / ")
@@ -249,7 +250,7 @@ impl Reader {
         &self,
         filter: &TrafficFilter,
         since_us: Option<i64>,
-    ) -> Result<(i64, i64), sqlx::Error> {
+    ) -> Result<(i64, i64), StoreError> {
         if filter.to.is_some() {
             return self.raw_totals(filter, since_us.unwrap_or(i64::MIN)).await;
         }
@@ -273,7 +274,7 @@ impl Reader {
         &self,
         filter: &TrafficFilter,
         since_us: i64,
-    ) -> Result<(i64, i64), sqlx::Error> {
+    ) -> Result<(i64, i64), StoreError> {
         let mut packets = Sql::new("SELECT count(*) FROM packet p WHERE p.import_time_us >= ");
         packets.int(since_us);
         filter.push_raw(&mut packets);
@@ -289,7 +290,7 @@ impl Reader {
     }
 
     /// Receptions of one stored packet.
-    pub async fn seen_count(&self, packet_id: i64) -> Result<i64, sqlx::Error> {
+    pub async fn seen_count(&self, packet_id: i64) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT count(*) FROM packet_seen WHERE packet_id = $1";
         self.fetch_one(Sql::bound(SQL, vec![Arg::I64(packet_id)]))
             .await?
@@ -314,7 +315,7 @@ impl Reader {
         channel: Option<&str>,
         limit: i64,
         offset: i64,
-    ) -> Result<(i64, Vec<TopRow>), sqlx::Error> {
+    ) -> Result<(i64, Vec<TopRow>), StoreError> {
         let since = since_us.div_euclid(HOUR) * HOUR
             + if since_us.rem_euclid(HOUR) > 0 {
                 HOUR
@@ -416,7 +417,7 @@ impl Reader {
         from: i64,
         to: i64,
         channel: Option<&str>,
-    ) -> Result<HashMap<i64, (i64, i64)>, sqlx::Error> {
+    ) -> Result<HashMap<i64, (i64, i64)>, StoreError> {
         let mut q = Sql::new(
             "SELECT hour_us, CAST(SUM(packets) AS BIGINT) AS packets, \
              CAST(SUM(receptions) AS BIGINT) AS receptions FROM traffic_hourly_total \
@@ -446,7 +447,7 @@ impl Reader {
         from: i64,
         to: Option<i64>,
         channel: Option<&str>,
-    ) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         // `+from_node_id` keeps SQLite on the primary key's hour range; grouping by the
         // bare column would make it walk the whole sender index to avoid a sort.
         let mut q = Sql::new(
@@ -476,7 +477,7 @@ impl Reader {
     async fn node_names(
         &self,
         ids: &[i64],
-    ) -> Result<HashMap<i64, (Option<String>, Option<String>, Option<String>)>, sqlx::Error> {
+    ) -> Result<HashMap<i64, (Option<String>, Option<String>, Option<String>)>, StoreError> {
         let mut out = HashMap::new();
         if ids.is_empty() {
             return Ok(out);
@@ -497,7 +498,7 @@ impl Reader {
     }
 
     /// Channels with traffic since `since_us`, sorted.
-    pub async fn channels(&self, since_us: i64) -> Result<Vec<String>, sqlx::Error> {
+    pub async fn channels(&self, since_us: i64) -> Result<Vec<String>, StoreError> {
         const SQL: &str = "SELECT DISTINCT channel FROM traffic_hourly_total \
              WHERE hour_us >= $1 AND channel <> '' ORDER BY channel LIMIT 1000";
         self.fetch_map(Sql::bound(SQL, vec![Arg::I64(since_us)]), |mut r| r.take(0))

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use sqlx::Row;
 
-use crate::store::connect::Conn;
-use crate::store::{SqlContext, StoreError};
+use crate::connect::Conn;
+use crate::{SqlContext, StoreError};
 
 /// The advisory lock key: "MeshView" as a big-endian i64.
 pub const PG_LOCK_KEY: i64 = i64::from_be_bytes(*b"MeshView");

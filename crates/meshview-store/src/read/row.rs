@@ -3,13 +3,25 @@
 //! query's row mapping is written once against this type.
 //!
 //! Reading a column never panics: a missing column, an unexpected NULL or a value of
-//! the wrong type is a `sqlx::Error` (`ColumnNotFound`, `ColumnDecode`), which the web
-//! side answers as an internal error like any other failed query.
+//! the wrong type is a [`StoreError::Sql`] naming the column, which the web side answers
+//! as an internal error like any other failed query.
 
 use std::sync::Arc;
 
 use sqlx::postgres::PgRow;
 use sqlx::{Column, Row, TypeInfo};
+
+use crate::{SqlContext, StoreError};
+
+/// The context of a row that does not read as expected.
+const ROW: &str = "reading a result row";
+
+fn column_error(col: impl std::fmt::Debug, why: impl std::fmt::Display) -> StoreError {
+    StoreError::Sql {
+        context: ROW.into(),
+        cause: format!("column {col:?}: {why}").into(),
+    }
+}
 
 /// One value as the database returned it (SQLite's storage classes; PostgreSQL's
 /// integers and booleans become `Int`, its floats `Real`).
@@ -155,21 +167,18 @@ impl OwnedRow {
 
     /// Moves the value of `col` out of the row (leaving NULL), converted to `T`. Rows
     /// are mapped once, so payloads and strings are moved rather than copied.
-    pub fn take<T: FromCell>(&mut self, col: impl Col) -> Result<T, sqlx::Error> {
+    pub fn take<T: FromCell>(&mut self, col: impl Col) -> Result<T, StoreError> {
         let i = col
             .position(&self.columns, self.next)
-            .ok_or_else(|| sqlx::Error::ColumnNotFound(format!("{col:?}")))?;
+            .ok_or_else(|| column_error(col, "not in the result"))?;
         self.next = i + 1;
         let cell = std::mem::take(&mut self.cells[i]);
-        T::from_cell(cell).map_err(|why| sqlx::Error::ColumnDecode {
-            index: format!("{col:?}"),
-            source: why.into(),
-        })
+        T::from_cell(cell).map_err(|why| column_error(col, why))
     }
 }
 
 /// Converts PostgreSQL rows (every row of one result has the same columns).
-pub(crate) fn from_pg(rows: Vec<PgRow>) -> Result<Vec<OwnedRow>, sqlx::Error> {
+pub(crate) fn from_pg(rows: Vec<PgRow>) -> Result<Vec<OwnedRow>, StoreError> {
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
     };
@@ -210,7 +219,7 @@ enum PgKind {
     Bytea,
 }
 
-fn pg_kind(i: usize, type_name: &str) -> Result<PgKind, sqlx::Error> {
+fn pg_kind(i: usize, type_name: &str) -> Result<PgKind, StoreError> {
     Ok(match type_name {
         "INT8" => PgKind::Int8,
         "INT4" => PgKind::Int4,
@@ -221,15 +230,19 @@ fn pg_kind(i: usize, type_name: &str) -> Result<PgKind, sqlx::Error> {
         "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => PgKind::Text,
         "BYTEA" => PgKind::Bytea,
         other => {
-            return Err(sqlx::Error::ColumnDecode {
-                index: i.to_string(),
-                source: format!("the reader does not read PostgreSQL type {other}").into(),
-            });
+            return Err(column_error(
+                i,
+                format_args!("the reader does not read PostgreSQL type {other}"),
+            ));
         }
     })
 }
 
-fn pg_cell(r: &PgRow, i: usize, kind: PgKind) -> Result<Cell, sqlx::Error> {
+fn pg_cell(r: &PgRow, i: usize, kind: PgKind) -> Result<Cell, StoreError> {
+    pg_cell_of(r, i, kind).context(ROW)
+}
+
+fn pg_cell_of(r: &PgRow, i: usize, kind: PgKind) -> Result<Cell, sqlx::Error> {
     fn cell<T>(v: Option<T>, f: impl FnOnce(T) -> Cell) -> Cell {
         v.map(f).unwrap_or(Cell::Null)
     }
@@ -279,22 +292,19 @@ mod tests {
     #[test]
     fn mismatches_are_errors_not_panics() {
         let mut r = row();
-        assert!(matches!(
-            r.take::<i64>("missing"),
-            Err(sqlx::Error::ColumnNotFound(_))
-        ));
-        assert!(matches!(
-            r.take::<i64>("t"),
-            Err(sqlx::Error::ColumnDecode { .. })
-        ));
-        assert!(matches!(
-            r.take::<i64>("n"),
-            Err(sqlx::Error::ColumnDecode { .. })
-        ));
-        assert!(matches!(
-            r.take::<i64>(9),
-            Err(sqlx::Error::ColumnNotFound(_))
-        ));
+        for (e, names) in [
+            (
+                r.take::<i64>("missing").unwrap_err(),
+                "\"missing\": not in the result",
+            ),
+            (r.take::<i64>("t").unwrap_err(), "\"t\""),
+            (r.take::<i64>("n").unwrap_err(), "\"n\""),
+            (r.take::<i64>(9).unwrap_err(), "9: not in the result"),
+        ] {
+            assert!(matches!(e, StoreError::Sql { .. }), "{e:?}");
+            assert!(e.to_string().contains(names), "{e}");
+            assert!(!e.is_transient());
+        }
         let mut big = OwnedRow::new(vec!["v".into()].into(), vec![Cell::Int(1 << 40)]);
         assert!(big.take::<i32>("v").is_err());
     }

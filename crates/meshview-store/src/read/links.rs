@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::{Reader, Sql};
+use crate::StoreError;
 
 /// What taught us a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +54,7 @@ impl Reader {
     /// Links of one source seen within the window, newest first. Self-loops are never
     /// returned. For neighbour links only each reporter's latest report counts: a link
     /// its newest NEIGHBORINFO no longer lists is gone, even inside the window.
-    pub async fn links(&self, w: LinkWindow) -> Result<Vec<LinkRow>, sqlx::Error> {
+    pub async fn links(&self, w: LinkWindow) -> Result<Vec<LinkRow>, StoreError> {
         let whole_mesh_reports = w.source == LinkSource::Neighbor && w.node.is_none();
         let mut q = Sql::new(
             "SELECT l.from_node_id, l.to_node_id, l.first_seen_us, l.last_seen_us, l.count, \

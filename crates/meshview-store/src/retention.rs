@@ -12,8 +12,8 @@ use anyhow::{Context as _, bail};
 use sqlx::{PgPool, SqlitePool};
 use tokio_util::sync::CancellationToken;
 
-use super::log::JobLog;
-use crate::store::{Db, now_us};
+use crate::joblog::JobLog;
+use crate::{Db, now_us};
 
 /// Rows per batch (each batch is one transaction).
 pub const DEFAULT_BATCH_SIZE: u32 = 5_000;

@@ -11,23 +11,18 @@ use std::time::{Duration, Instant};
 
 use super::connect::{Conn, Role};
 use super::migrations::{self, Chain, MigrateError, Report, SchemaState, UpgradeOptions};
-use crate::config::{Config, DatabaseUrl};
+use crate::DatabaseUrl;
 
 /// What the writer does before ingesting: bring the schema to head, logging each step.
-pub async fn writer_startup(cfg: &Config, chain: &Chain) -> Result<Report, MigrateError> {
-    let url = &cfg.database.url;
+pub async fn writer_startup(
+    url: &DatabaseUrl,
+    chain: &Chain,
+    opts: &UpgradeOptions,
+) -> Result<Report, MigrateError> {
     let head = chain.head_revision().unwrap_or("base");
     tracing::info!(database = %url.redacted(), head, "checking the database schema");
     let started = Instant::now();
-    let report = migrations::upgrade(
-        url,
-        chain,
-        None,
-        &UpgradeOptions {
-            backup_before_adoption: cfg.database.backup_before_adoption,
-        },
-    )
-    .await?;
+    let report = migrations::upgrade(url, chain, None, opts).await?;
     let millis = started.elapsed().as_millis() as u64;
     if report.steps.is_empty() && report.adopted_from.is_none() {
         tracing::info!(revision = head, millis, "schema is current");
@@ -55,9 +50,10 @@ pub struct WaitOptions {
 }
 
 impl WaitOptions {
-    pub fn from_config(cfg: &Config) -> Self {
+    /// `schema_wait_timeout` in seconds, 0 meaning wait forever.
+    pub fn with_timeout_secs(schema_wait_timeout: u64) -> Self {
         WaitOptions {
-            no_progress_limit: match cfg.database.schema_wait_timeout {
+            no_progress_limit: match schema_wait_timeout {
                 0 => None,
                 s => Some(Duration::from_secs(s)),
             },

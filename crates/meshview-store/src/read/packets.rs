@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::row::OwnedRow;
 use super::{Arg, Reader, Sql};
-use crate::store::Db;
+use crate::{Db, StoreError};
 
 /// One `packet` row with its sender's and recipient's long names.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +70,7 @@ pub struct SeenRow {
 const PACKET_COLUMNS: &str = "SELECT p.id, p.portnum, p.from_node_id, p.to_node_id, \
      p.payload, p.import_time_us, p.channel FROM packet p WHERE 1 = 1";
 
-fn packet_row(mut r: OwnedRow) -> Result<PacketRow, sqlx::Error> {
+fn packet_row(mut r: OwnedRow) -> Result<PacketRow, StoreError> {
     Ok(PacketRow {
         id: r.take("id")?,
         portnum: r.take("portnum")?,
@@ -246,7 +246,7 @@ impl Reader {
         &self,
         filter: &PacketFilter,
         limit: i64,
-    ) -> Result<Vec<PacketRow>, sqlx::Error> {
+    ) -> Result<Vec<PacketRow>, StoreError> {
         let mut rows = self.packets_without_names(filter, limit).await?;
         self.fill_long_names(&mut rows).await?;
         Ok(rows)
@@ -258,7 +258,7 @@ impl Reader {
         &self,
         filter: &PacketFilter,
         limit: i64,
-    ) -> Result<Vec<PacketRow>, sqlx::Error> {
+    ) -> Result<Vec<PacketRow>, StoreError> {
         let sqlite = matches!(self.db(), Db::Sqlite(..));
         self.fetch_map(list_sql(filter, limit, sqlite), packet_row)
             .await
@@ -273,7 +273,7 @@ impl Reader {
         filter: &PacketFilter,
         needle: &str,
         limit: i64,
-    ) -> Result<Vec<PacketRow>, sqlx::Error> {
+    ) -> Result<Vec<PacketRow>, StoreError> {
         // CROSS JOIN keeps SQLite on the text table's time order (PostgreSQL plans it as
         // an inner join).
         let mut q = Sql::new(
@@ -330,7 +330,7 @@ impl Reader {
         &self,
         after_us: i64,
         limit: i64,
-    ) -> Result<Vec<PacketRow>, sqlx::Error> {
+    ) -> Result<Vec<PacketRow>, StoreError> {
         let mut q = Sql::new(PACKET_COLUMNS);
         q.push(" AND p.import_time_us > ")
             .int(after_us)
@@ -343,7 +343,7 @@ impl Reader {
 
     /// Sets each row's `from_long_name` and `to_long_name` (`None` for an unknown node
     /// or one without a name).
-    pub async fn fill_long_names(&self, rows: &mut [PacketRow]) -> Result<(), sqlx::Error> {
+    pub async fn fill_long_names(&self, rows: &mut [PacketRow]) -> Result<(), StoreError> {
         let mut ids: Vec<i64> = rows
             .iter()
             .flat_map(|r| [r.from_node_id, r.to_node_id])
@@ -368,7 +368,7 @@ impl Reader {
     }
 
     /// One packet by its stored id.
-    pub async fn packet(&self, id: i64) -> Result<Option<PacketRow>, sqlx::Error> {
+    pub async fn packet(&self, id: i64) -> Result<Option<PacketRow>, StoreError> {
         let filter = PacketFilter {
             ids: Some(vec![id]),
             ..Default::default()
@@ -378,7 +378,7 @@ impl Reader {
 
     /// The receptions of one stored packet, newest first (bounded: a packet is heard by
     /// a handful of gateways, a flood by at most a few hundred).
-    pub async fn packet_seen(&self, packet_id: i64) -> Result<Vec<SeenRow>, sqlx::Error> {
+    pub async fn packet_seen(&self, packet_id: i64) -> Result<Vec<SeenRow>, StoreError> {
         const SQL: &str = "SELECT packet_id, node_id, rx_time, hop_limit, hop_start, channel, \
              rx_snr, rx_rssi, topic, import_time_us FROM packet_seen WHERE packet_id = $1 \
              ORDER BY import_time_us DESC, node_id, rx_time LIMIT 5000";
@@ -403,8 +403,8 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseUrl;
-    use crate::store::migrations::{Chain, UpgradeOptions, upgrade};
+    use crate::DatabaseUrl;
+    use crate::migrations::{Chain, UpgradeOptions, upgrade};
 
     /// Every shape of packet list reads its rows in the order it returns them (no sort
     /// of the rows with their payloads), and a node's lists read the sender index alone.

@@ -16,9 +16,9 @@ use sqlx::Row;
 
 use super::{Chain, MigrateError, SchemaState, UpgradeOptions, exec, in_transaction, record};
 use super::{begin, commit, rollback, table_exists};
-use crate::config::DatabaseUrl;
-use crate::store::connect::Conn;
-use crate::store::{SqlContext, StoreError};
+use crate::DatabaseUrl;
+use crate::connect::Conn;
+use crate::{SqlContext, StoreError};
 
 /// Our revision whose schema equals MeshView 3.0.5's head (minus its tutorial table).
 pub const ADOPTION_POINT: &str = "88604a24d7a7";

@@ -19,9 +19,9 @@ use sqlx::Row;
 
 pub use chain::{Chain, ChainProblem, Migration};
 
-use crate::config::DatabaseUrl;
-use crate::store::connect::{Conn, Role};
-use crate::store::{Backend, SqlContext, StoreError, now_us};
+use crate::DatabaseUrl;
+use crate::connect::{Conn, Role};
+use crate::{Backend, SqlContext, StoreError, now_us};
 
 /// Bookkeeping tables live outside the chain: they must exist before any migration runs
 /// (like Alembic's `alembic_version`). `migration_status` has MeshView's exact DDL.
@@ -669,8 +669,8 @@ pub async fn rebuild_rollups(url: &DatabaseUrl, chain: &Chain) -> Result<u64, Mi
         }
         let conn = &mut conn;
         let links: u64 = in_transaction!(conn, {
-            crate::store::rollups::rebuild_traffic_hourly(conn).await?;
-            crate::store::rollups::rebuild_node_link(conn).await
+            crate::rollups::rebuild_traffic_hourly(conn).await?;
+            crate::rollups::rebuild_node_link(conn).await
         })?;
         Ok(links)
     }

@@ -6,15 +6,15 @@ use std::collections::HashSet;
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::{NodeWrite, Reception, TracerouteRow, node_fields};
-
-pub use crate::store::rollups::write_rollup_sqlite as write_rollup;
+use super::{BatchStatements, NodeWrite, node_fields};
+use crate::ops::{Reception, TracerouteRow};
+use crate::rollups::BatchRollup;
 
 /// Rows per multi-row statement: 13 columns × 1000 stays well under SQLite's 32 766 bound
 /// parameters.
-pub const CHUNK: usize = 1000;
+const CHUNK: usize = 1000;
 
-pub async fn lookup(
+pub(super) async fn lookup(
     conn: &mut SqliteConnection,
     ids: &[i64],
 ) -> Result<Vec<(i64, u32)>, sqlx::Error> {
@@ -37,7 +37,7 @@ pub async fn lookup(
 }
 
 /// Inserts packets; with `returning`, reports which ids were really inserted.
-pub async fn insert_packets(
+pub(super) async fn insert_packets(
     conn: &mut SqliteConnection,
     rows: &[(&Reception, i64)],
     returning: bool,
@@ -70,7 +70,7 @@ pub async fn insert_packets(
 }
 
 /// Inserts receptions; with `returning`, reports which were really inserted.
-pub async fn insert_receptions(
+pub(super) async fn insert_receptions(
     conn: &mut SqliteConnection,
     rows: &[(&Reception, i64)],
     returning: bool,
@@ -106,7 +106,7 @@ pub async fn insert_receptions(
 }
 
 /// `packet_text` rows: (packet id, import time, searchable text), at most [`CHUNK`].
-pub async fn insert_texts(
+pub(super) async fn insert_texts(
     conn: &mut SqliteConnection,
     rows: &[(i64, i64, String)],
 ) -> Result<(), sqlx::Error> {
@@ -123,7 +123,7 @@ pub async fn insert_texts(
     Ok(())
 }
 
-pub async fn insert_traceroutes(
+pub(super) async fn insert_traceroutes(
     conn: &mut SqliteConnection,
     rows: &[(&Reception, i64, &TracerouteRow)],
 ) -> Result<(), sqlx::Error> {
@@ -144,7 +144,7 @@ pub async fn insert_traceroutes(
     Ok(())
 }
 
-pub async fn upsert_keys(
+pub(super) async fn upsert_keys(
     conn: &mut SqliteConnection,
     rows: &[(u32, String, i64, i64)],
 ) -> Result<(), sqlx::Error> {
@@ -162,7 +162,7 @@ pub async fn upsert_keys(
     Ok(())
 }
 
-pub async fn upsert_nodes(
+pub(super) async fn upsert_nodes(
     conn: &mut SqliteConnection,
     nodes: &[NodeWrite],
 ) -> Result<(), sqlx::Error> {
@@ -186,4 +186,43 @@ pub async fn upsert_nodes(
     q.push(super::NODE_CONFLICT);
     q.build().persistent(false).execute(&mut *conn).await?;
     Ok(())
+}
+
+impl BatchStatements for SqliteConnection {
+    const CHUNK: usize = CHUNK;
+    async fn lookup(&mut self, ids: &[i64]) -> Result<Vec<(i64, u32)>, sqlx::Error> {
+        lookup(self, ids).await
+    }
+    async fn insert_packets(
+        &mut self,
+        rows: &[(&Reception, i64)],
+        returning: bool,
+    ) -> Result<HashSet<i64>, sqlx::Error> {
+        insert_packets(self, rows, returning).await
+    }
+    async fn insert_receptions(
+        &mut self,
+        rows: &[(&Reception, i64)],
+        returning: bool,
+    ) -> Result<HashSet<(i64, i64, i64)>, sqlx::Error> {
+        insert_receptions(self, rows, returning).await
+    }
+    async fn insert_texts(&mut self, rows: &[(i64, i64, String)]) -> Result<(), sqlx::Error> {
+        insert_texts(self, rows).await
+    }
+    async fn insert_traceroutes(
+        &mut self,
+        rows: &[(&Reception, i64, &TracerouteRow)],
+    ) -> Result<(), sqlx::Error> {
+        insert_traceroutes(self, rows).await
+    }
+    async fn upsert_keys(&mut self, rows: &[(u32, String, i64, i64)]) -> Result<(), sqlx::Error> {
+        upsert_keys(self, rows).await
+    }
+    async fn upsert_nodes(&mut self, nodes: &[NodeWrite]) -> Result<(), sqlx::Error> {
+        upsert_nodes(self, nodes).await
+    }
+    async fn write_rollup(&mut self, rollup: &BatchRollup) -> Result<(), sqlx::Error> {
+        crate::rollups::write_rollup_sqlite(self, rollup).await
+    }
 }

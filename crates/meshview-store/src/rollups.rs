@@ -6,12 +6,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use meshview_protocol::{Message, NodeId, links, pb};
+use meshview_protocol::{Message, NodeId, decode_payload, links, pb};
 use sqlx::QueryBuilder;
 
-use super::connect::Conn;
-use super::write::{LinkObs, Reception};
-use super::{SqlContext, StoreError};
+use crate::connect::Conn;
+use crate::ops::{LinkObs, Reception};
+use crate::{SqlContext, StoreError};
 
 const HOUR_US: i64 = 3_600_000_000;
 const CHUNK: usize = 1000;
@@ -197,7 +197,7 @@ pub async fn write_rollup_sqlite(
     Ok(())
 }
 
-/// PostgreSQL: the same upserts with one array per column (see `write/bulk_pg.rs`).
+/// PostgreSQL: the same upserts with one array per column (see `write/pg.rs`).
 pub async fn write_rollup_pg(
     conn: &mut sqlx::PgConnection,
     r: &BatchRollup,
@@ -269,7 +269,8 @@ pub async fn write_rollup_pg(
     Ok(())
 }
 
-/// The links a stored packet proves, from its MeshPacket bytes.
+/// The links a stored packet proves, from its MeshPacket bytes (the rebuild's input; the
+/// writer takes them from the packet it has just decoded).
 pub fn links_of_stored(portnum: i32, payload: &[u8]) -> Vec<LinkObs> {
     let Ok(packet) = pb::MeshPacket::decode(payload) else {
         return Vec::new();
@@ -277,46 +278,11 @@ pub fn links_of_stored(portnum: i32, payload: &[u8]) -> Vec<LinkObs> {
     let Some(pb::mesh_packet::PayloadVariant::Decoded(data)) = &packet.payload_variant else {
         return Vec::new();
     };
-    links_of(portnum, packet.from, packet.to, data)
-}
-
-/// The links a decoded packet proves (used by the writer and the rebuild alike).
-pub fn links_of(portnum: i32, from: u32, to: u32, data: &pb::Data) -> Vec<LinkObs> {
-    let obs = |source: &'static str| {
-        move |l: links::Link| LinkObs {
-            from: l.from.0,
-            to: l.to.0,
-            source,
-            snr_db: l.snr_db,
-        }
-    };
-    match portnum {
-        70 => {
-            let Ok(rd) = pb::RouteDiscovery::decode(data.payload.as_ref()) else {
-                return Vec::new();
-            };
-            let (fwd, back) = links::traceroute_paths(
-                NodeId(from),
-                NodeId(to),
-                data.want_response,
-                data.request_id,
-                &rd,
-            );
-            let mut out: Vec<LinkObs> = fwd.links().into_iter().map(obs("traceroute")).collect();
-            if let Some(back) = back {
-                out.extend(back.links().into_iter().map(obs("traceroute")));
-            }
-            out
-        }
-        71 => match pb::NeighborInfo::decode(data.payload.as_ref()) {
-            Ok(ni) => links::neighbor_links(NodeId(from), &ni)
-                .into_iter()
-                .map(obs("neighbor"))
-                .collect(),
-            Err(_) => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
+    let decoded = decode_payload(portnum, &data.payload);
+    links::packet_links(NodeId(packet.from), NodeId(packet.to), data, &decoded)
+        .into_iter()
+        .map(LinkObs::from)
+        .collect()
 }
 
 /// Recomputes `node_link` from every stored traceroute and neighbour report. Runs inside

@@ -23,15 +23,13 @@ mod stats;
 mod traceroute;
 
 pub use links::{LinkRow, LinkSource, LinkWindow};
-#[cfg(test)]
-pub(crate) use lite::to_sqlx as lite_error;
-pub use lite::{LiteError, LitePool};
+pub use lite::LitePool;
 pub use nodes::{NodeFilter, NodeRow, PublicKeyRow};
 pub use packets::{Cursor, PacketFilter, PacketRow, SeenRow};
 pub use stats::{Bucket, SenderSums, TopRow, TrafficFilter};
 pub use traceroute::TraceRow;
 
-use super::Db;
+use crate::{Db, SqlContext, StoreError};
 use row::OwnedRow;
 
 /// The stride between slots of one Meshtastic packet id (see `store::write`).
@@ -65,7 +63,7 @@ impl Reader {
     /// Runs a query and returns every row: on SQLite through the reader's rusqlite
     /// pool, on PostgreSQL through sqlx. Each query's row mapping then reads
     /// [`OwnedRow`]s alike on both.
-    pub(crate) async fn fetch_all(&self, q: Sql) -> Result<Vec<OwnedRow>, sqlx::Error> {
+    pub(crate) async fn fetch_all(&self, q: Sql) -> Result<Vec<OwnedRow>, StoreError> {
         match &self.db {
             Db::Sqlite(_, lite) => lite.fetch_all(q.text, q.args).await,
             Db::Postgres(p) => {
@@ -76,7 +74,12 @@ impl Reader {
                         Arg::Str(v) => query.bind(v),
                     };
                 }
-                row::from_pg(query.fetch_all(p).await?)
+                row::from_pg(
+                    query
+                        .fetch_all(p)
+                        .await
+                        .context("reading the PostgreSQL database")?,
+                )
             }
         }
     }
@@ -86,8 +89,8 @@ impl Reader {
     pub(crate) async fn fetch_map<T>(
         &self,
         q: Sql,
-        mut f: impl FnMut(OwnedRow) -> Result<T, sqlx::Error>,
-    ) -> Result<Vec<T>, sqlx::Error> {
+        mut f: impl FnMut(OwnedRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         let rows = self.fetch_all(q).await?;
         // Collecting a `Result` iterator would grow the Vec by doubling (no size hint).
         let mut out = Vec::with_capacity(rows.len());
@@ -98,23 +101,24 @@ impl Reader {
     }
 
     /// The first row of a query that always returns one (an aggregate).
-    pub(crate) async fn fetch_one(&self, q: Sql) -> Result<OwnedRow, sqlx::Error> {
+    pub(crate) async fn fetch_one(&self, q: Sql) -> Result<OwnedRow, StoreError> {
+        let q_text = q.text.chars().take(80).collect();
         self.fetch_all(q)
             .await?
             .into_iter()
             .next()
-            .ok_or(sqlx::Error::RowNotFound)
+            .ok_or_else(|| StoreError::NoRow(q_text))
     }
 
     /// The newest `packet.import_time_us` (via its index), for `/health`.
-    pub async fn last_import_us(&self) -> Result<Option<i64>, sqlx::Error> {
+    pub async fn last_import_us(&self) -> Result<Option<i64>, StoreError> {
         let q = Sql::new("SELECT MAX(import_time_us) FROM packet");
         self.fetch_one(q).await?.take(0)
     }
 
     /// The database's size in bytes where the server can tell (PostgreSQL); SQLite's
     /// size is the file's, which the caller reads from disk.
-    pub async fn postgres_size(&self) -> Result<Option<i64>, sqlx::Error> {
+    pub async fn postgres_size(&self) -> Result<Option<i64>, StoreError> {
         match &self.db {
             Db::Sqlite(..) => Ok(None),
             Db::Postgres(_) => {
@@ -126,7 +130,7 @@ impl Reader {
 
     /// Whether a table exists (rollups arrive with a later migration than the raw
     /// tables; endpoints that need one say so instead of failing).
-    pub async fn table_exists(&self, table: &str) -> Result<bool, sqlx::Error> {
+    pub async fn table_exists(&self, table: &str) -> Result<bool, StoreError> {
         let mut q = Sql::new(match &self.db {
             Db::Sqlite(..) => "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ",
             Db::Postgres(_) => {

@@ -2,48 +2,22 @@
 //! beside each new packet and migration `e541f28131e3` backfilled. Text searches read it
 //! instead of decoding every stored message (see `store::read::packets`).
 
-use meshview_protocol::pb;
+use meshview_protocol::payload::searchable_text;
 use meshview_protocol::pb::mesh_packet::PayloadVariant;
+use meshview_protocol::{NodeId, pb};
 use prost::Message;
 
-use crate::store::connect::Conn;
-use crate::store::{SqlContext, StoreError};
+use crate::connect::Conn;
+use crate::{SqlContext, StoreError};
 
-/// Meshtastic's TEXT_MESSAGE_APP port.
-const PORT_TEXT: i32 = 1;
-const BROADCAST: i64 = 0xFFFF_FFFF;
-
-/// The text of a decoded text message as shown: lossy UTF-8, trimmed.
-pub fn data_text(data: &pb::Data) -> String {
-    String::from_utf8_lossy(&data.payload).trim().to_string()
-}
-
-/// [`data_text`] of a stored packet; `None` when it was not decrypted.
-pub fn message_text(stored: &[u8]) -> Option<String> {
+/// What a search matches for a stored packet (`packet.payload`, MeshPacket bytes):
+/// [`searchable_text`] of its decoded payload; `None` when it was never decrypted.
+pub fn stored_searchable_text(portnum: i32, to: i64, stored: &[u8]) -> Option<String> {
     let packet = pb::MeshPacket::decode(stored).ok()?;
-    match packet.payload_variant {
-        Some(PayloadVariant::Decoded(d)) => Some(data_text(&d)),
+    match &packet.payload_variant {
+        Some(PayloadVariant::Decoded(d)) => searchable_text(portnum, NodeId(to as u32), d),
         _ => None,
     }
-}
-
-/// Range-test noise MeshView hides from text lists: an empty text or `seq <n>`.
-pub fn is_text_noise(text: &str) -> bool {
-    let t = text.trim();
-    t.is_empty()
-        || t.strip_prefix("seq ")
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// What a search matches for a stored packet: the shown text of a decoded broadcast
-/// text message, lower-cased; `None` for anything a search never finds (other ports,
-/// direct messages, undecryptable packets, noise).
-pub fn searchable_text(portnum: i32, to: i64, stored: &[u8]) -> Option<String> {
-    if portnum != PORT_TEXT || to != BROADCAST {
-        return None;
-    }
-    let text = message_text(stored)?;
-    (!is_text_noise(&text)).then(|| text.to_lowercase())
 }
 
 /// Rows per read and per insert of the backfill.
@@ -84,16 +58,14 @@ pub async fn backfill(conn: &mut Conn) -> Result<u64, StoreError> {
         let texts: Vec<(i64, i64, String)> = rows
             .iter()
             .filter_map(|(id, to, payload, at)| {
-                let text = searchable_text(PORT_TEXT, (*to)?, payload.as_deref()?)?;
+                let text = stored_searchable_text(1, (*to)?, payload.as_deref()?)?;
                 Some((*id, *at, text))
             })
             .collect();
         written += texts.len() as u64;
-        match conn {
-            Conn::Sqlite(c) => crate::store::write::bulk_sqlite::insert_texts(c, &texts).await,
-            Conn::Postgres(c) => crate::store::write::bulk_pg::insert_texts(c, &texts).await,
-        }
-        .context("writing packet_text")?;
+        crate::write::insert_texts(conn, &texts)
+            .await
+            .context("writing packet_text")?;
         if last_log.elapsed().as_secs() >= 5 {
             last_log = std::time::Instant::now();
             tracing::info!(
@@ -119,6 +91,8 @@ pub async fn backfill(conn: &mut Conn) -> Result<u64, StoreError> {
 mod tests {
     use super::*;
 
+    const BROADCAST: i64 = 0xFFFF_FFFF;
+
     fn stored(to: u32, text: &[u8], decoded: bool) -> Vec<u8> {
         pb::MeshPacket {
             from: 1,
@@ -142,7 +116,7 @@ mod tests {
     fn only_shown_broadcast_text_is_searchable() {
         let b = 0xFFFF_FFFF;
         assert_eq!(
-            searchable_text(
+            stored_searchable_text(
                 1,
                 BROADCAST,
                 &stored(b, " Check-in #BayMeshNet ÄÖ \n".as_bytes(), true)
@@ -150,19 +124,26 @@ mod tests {
             Some("check-in #baymeshnet äö".to_string())
         );
         // Redacted (direct), undecryptable, other ports, noise: never found.
-        assert_eq!(searchable_text(1, 5, &stored(5, b"secret", true)), None);
-        assert_eq!(searchable_text(1, BROADCAST, &stored(b, b"x", false)), None);
         assert_eq!(
-            searchable_text(3, BROADCAST, &stored(b, b"hello", true)),
+            stored_searchable_text(1, 5, &stored(5, b"secret", true)),
             None
         );
         assert_eq!(
-            searchable_text(1, BROADCAST, &stored(b, b"seq 12", true)),
+            stored_searchable_text(1, BROADCAST, &stored(b, b"x", false)),
             None
         );
-        assert_eq!(searchable_text(1, BROADCAST, &stored(b, b"  ", true)), None);
-        assert_eq!(searchable_text(1, BROADCAST, b"\xff\xff"), None);
-        assert!(is_text_noise("seq 12"));
-        assert!(!is_text_noise("seq twelve"));
+        assert_eq!(
+            stored_searchable_text(3, BROADCAST, &stored(b, b"hello", true)),
+            None
+        );
+        assert_eq!(
+            stored_searchable_text(1, BROADCAST, &stored(b, b"seq 12", true)),
+            None
+        );
+        assert_eq!(
+            stored_searchable_text(1, BROADCAST, &stored(b, b"  ", true)),
+            None
+        );
+        assert_eq!(stored_searchable_text(1, BROADCAST, b"\xff\xff"), None);
     }
 }

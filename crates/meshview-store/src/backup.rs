@@ -13,9 +13,9 @@ use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 
-use super::log::JobLog;
-use super::retention::human_bytes;
-use crate::store::Db;
+use crate::Db;
+use crate::joblog::JobLog;
+use crate::retention::human_bytes;
 
 /// Backups kept when `keep` is not configured (one week of daily backups).
 pub const DEFAULT_BACKUP_KEEP: usize = 7;

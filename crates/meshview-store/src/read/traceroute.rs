@@ -2,6 +2,7 @@
 
 use super::row::OwnedRow;
 use super::{Reader, Sql};
+use crate::StoreError;
 
 /// One `traceroute` row joined with its packet.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +31,7 @@ const TRACE_COLUMNS: &str = "SELECT t.id, t.packet_id, t.gateway_node_id, t.done
 /// id (a request answered thousands of times) without cutting real data.
 const MAX_ROWS: i64 = 2000;
 
-fn trace_row(mut r: OwnedRow) -> Result<TraceRow, sqlx::Error> {
+fn trace_row(mut r: OwnedRow) -> Result<TraceRow, StoreError> {
     Ok(TraceRow {
         // SQLite INTEGER and PostgreSQL SERIAL (int4) both read as integers.
         id: r.take("id")?,
@@ -49,7 +50,7 @@ fn trace_row(mut r: OwnedRow) -> Result<TraceRow, sqlx::Error> {
 
 impl Reader {
     /// The traceroute rows of the given stored packets, in import order.
-    pub async fn traceroutes_of(&self, packet_ids: &[i64]) -> Result<Vec<TraceRow>, sqlx::Error> {
+    pub async fn traceroutes_of(&self, packet_ids: &[i64]) -> Result<Vec<TraceRow>, StoreError> {
         if packet_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -66,7 +67,7 @@ impl Reader {
         &self,
         request_id: i64,
         requester: i64,
-    ) -> Result<Vec<TraceRow>, sqlx::Error> {
+    ) -> Result<Vec<TraceRow>, StoreError> {
         let mut q = Sql::new(TRACE_COLUMNS);
         q.push("t.request_id = ")
             .int(request_id)

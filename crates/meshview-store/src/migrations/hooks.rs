@@ -2,8 +2,8 @@
 //! protobuf payloads). A migration names its hook in `migration.toml` (`hook = "…"`); it
 //! runs after the upgrade SQL, inside the same transaction.
 
-use crate::store::StoreError;
-use crate::store::connect::Conn;
+use crate::StoreError;
+use crate::connect::Conn;
 
 /// Every hook a migration may name.
 pub const NAMES: &[&str] = &["backfill_node_link", "backfill_packet_text"];
@@ -11,14 +11,14 @@ pub const NAMES: &[&str] = &["backfill_node_link", "backfill_packet_text"];
 pub async fn run(name: &str, conn: &mut Conn) -> Result<(), StoreError> {
     match name {
         "backfill_node_link" => {
-            let n = crate::store::rollups::rebuild_node_link(conn).await?;
+            let n = crate::rollups::rebuild_node_link(conn).await?;
             tracing::info!(
                 links = n,
                 "backfilled node_link from stored traceroutes and neighbour reports"
             );
             Ok(())
         }
-        "backfill_packet_text" => crate::store::text::backfill(conn).await.map(|_| ()),
+        "backfill_packet_text" => crate::text::backfill(conn).await.map(|_| ()),
         other => Err(StoreError::Schema(format!(
             "unknown migration hook {other:?}"
         ))),

@@ -11,7 +11,7 @@ use rust_embed::RustEmbed;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::store::Backend;
+use crate::Backend;
 
 #[derive(RustEmbed)]
 #[folder = "migrations/"]

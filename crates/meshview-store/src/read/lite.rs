@@ -9,13 +9,10 @@
 //! one thread's malloc arena instead of being spread over a dozen short-lived threads'
 //! (each arena keeps its high-water mark: ~15 MB apiece, measured).
 //!
-//! Errors are `sqlx::Error`s like the rest of the reader's: SQLite's own failures as
-//! `sqlx::Error::Database` carrying SQLite's message and extended result code (so
-//! "database is locked", "unable to open database file", "disk I/O error" are
-//! recognised as outages by the web side exactly as sqlx's were), a wait for a
-//! connection that runs out as `PoolTimedOut`, a closed pool as `PoolClosed`.
+//! Errors are [`StoreError`]s like the rest of the store's, classified by SQLite's result
+//! code (busy, locked, I/O, cannot open: transient, so the web answers 503); a wait for a
+//! connection that runs out and a closed pool are transient too.
 
-use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -27,7 +24,8 @@ use tokio::sync::oneshot;
 
 use super::Arg;
 use super::row::{Cell, OwnedRow};
-use crate::store::connect::SQLITE_BUSY_TIMEOUT;
+use crate::StoreError;
+use crate::connect::SQLITE_BUSY_TIMEOUT;
 
 /// Connections (and threads) the reader keeps. Each query holds one for its whole run;
 /// with two cores, four keep both busy while others wait on disk, and more would only
@@ -78,7 +76,7 @@ struct Job {
     sql: String,
     args: Vec<Arg>,
     queued: Instant,
-    reply: oneshot::Sender<Result<Vec<OwnedRow>, sqlx::Error>>,
+    reply: oneshot::Sender<Result<Vec<OwnedRow>, StoreError>>,
 }
 
 impl std::fmt::Debug for LitePool {
@@ -109,11 +107,12 @@ impl LitePool {
         &self,
         sql: String,
         args: Vec<Arg>,
-    ) -> Result<Vec<OwnedRow>, sqlx::Error> {
+    ) -> Result<Vec<OwnedRow>, StoreError> {
         // Without a thread, a queued query would wait forever.
         if *self.inner.threads.get_or_init(|| self.start()) == 0 {
-            return Err(sqlx::Error::Protocol(
-                "cannot start the SQLite reader threads".into(),
+            return Err(StoreError::transient(
+                READ,
+                "cannot start the SQLite reader threads",
             ));
         }
         let (reply, answer) = oneshot::channel();
@@ -128,12 +127,10 @@ impl LitePool {
             None => false,
         };
         if !sent {
-            return Err(sqlx::Error::PoolClosed);
+            return Err(StoreError::transient(READ, "the SQLite reader is closed"));
         }
         // A thread that panicked drops the job's reply: that is an error, not a hang.
-        answer
-            .await
-            .unwrap_or_else(|_| Err(sqlx::Error::Protocol("a SQLite read panicked".into())))
+        answer.await.unwrap_or_else(|_| Err(panicked()))
     }
 
     /// Starts the reader threads; returns how many started.
@@ -176,7 +173,10 @@ fn serve(path: &Path, jobs: &flume::Receiver<Job>) {
             continue;
         }
         if job.queued.elapsed() >= ACQUIRE_TIMEOUT {
-            let _ = job.reply.send(Err(sqlx::Error::PoolTimedOut));
+            let _ = job.reply.send(Err(StoreError::transient(
+                READ,
+                "no SQLite reader connection was free in time",
+            )));
             continue;
         }
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -204,8 +204,8 @@ fn serve(path: &Path, jobs: &flume::Receiver<Job>) {
             result
         }));
         let result = match result {
-            Ok(r) => r.map_err(to_sqlx),
-            Err(_) => Err(sqlx::Error::Protocol("a SQLite read panicked".into())),
+            Ok(r) => r.map_err(|e| StoreError::rusqlite(READ, e)),
+            Err(_) => Err(panicked()),
         };
         let _ = job.reply.send(result);
     }
@@ -283,6 +283,16 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, args: &[Arg]) -> rusqlite::Result<()
 
 /// The `EXPLAIN QUERY PLAN` lines of `sql` bound to `args`, on a connection to `path`:
 /// tests check that the reader's queries walk the indexes they were written for.
+/// The context of the reader's SQLite failures.
+const READ: &str = "reading the SQLite database";
+
+fn panicked() -> StoreError {
+    StoreError::Sql {
+        context: READ.into(),
+        cause: "a SQLite read panicked".into(),
+    }
+}
+
 #[cfg(test)]
 pub(super) fn query_plan(path: &Path, sql: &str, args: &[Arg]) -> rusqlite::Result<Vec<String>> {
     let conn = open(path)?;
@@ -294,79 +304,6 @@ pub(super) fn query_plan(path: &Path, sql: &str, args: &[Arg]) -> rusqlite::Resu
         out.push(row.get::<_, String>(3)?);
     }
     Ok(out)
-}
-
-/// SQLite's failure, as `sqlx::Error::Database` reports it for sqlx's own driver:
-/// SQLite's message and its extended result code.
-#[derive(Debug)]
-pub struct LiteError {
-    message: String,
-    code: i32,
-}
-
-impl std::fmt::Display for LiteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "(code: {}) {}", self.code, self.message)
-    }
-}
-
-impl std::error::Error for LiteError {}
-
-impl sqlx::error::DatabaseError for LiteError {
-    fn message(&self) -> &str {
-        &self.message
-    }
-
-    fn code(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Owned(self.code.to_string()))
-    }
-
-    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-
-    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-
-    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-        self
-    }
-
-    fn kind(&self) -> sqlx::error::ErrorKind {
-        sqlx::error::ErrorKind::Other
-    }
-}
-
-/// SQLite's own wording for the failures the web side tells apart (`sqlite3_errstr`),
-/// for the rare error that comes without a message.
-fn errstr(code: rusqlite::ErrorCode) -> Option<&'static str> {
-    use rusqlite::ErrorCode as C;
-    Some(match code {
-        C::DatabaseBusy => "database is locked",
-        C::DatabaseLocked => "database table is locked",
-        C::CannotOpen => "unable to open database file",
-        C::SystemIoFailure => "disk I/O error",
-        C::DatabaseCorrupt => "database disk image is malformed",
-        C::NotADatabase => "file is not a database",
-        C::ReadOnly => "attempt to write a readonly database",
-        _ => return None,
-    })
-}
-
-pub(crate) fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
-    match e {
-        rusqlite::Error::SqliteFailure(err, msg) => {
-            let message = msg
-                .or_else(|| errstr(err.code).map(String::from))
-                .unwrap_or_else(|| err.to_string());
-            sqlx::Error::Database(Box::new(LiteError {
-                message,
-                code: err.extended_code,
-            }))
-        }
-        other => sqlx::Error::Protocol(format!("SQLite: {other}")),
-    }
 }
 
 #[cfg(test)]
@@ -420,7 +357,7 @@ mod tests {
             .fetch_all("SELECT $2".into(), vec![Arg::I64(1)])
             .await
             .unwrap_err();
-        assert!(matches!(e, sqlx::Error::Protocol(_)), "{e:?}");
+        assert!(matches!(e, StoreError::Sql { .. }), "{e:?}");
     }
 
     #[tokio::test]
@@ -459,27 +396,21 @@ mod tests {
             .fetch_all("DELETE FROM t".into(), vec![])
             .await
             .unwrap_err();
-        let sqlx::Error::Database(d) = &e else {
-            panic!("{e:?}")
-        };
-        assert!(d.message().contains("readonly"), "{e}");
+        assert!(e.to_string().contains("readonly"), "{e}");
+        assert!(!e.is_transient(), "{e:?}");
         let e = pool
             .fetch_all("SELECT nope FROM t".into(), vec![])
             .await
             .unwrap_err();
-        assert!(matches!(e, sqlx::Error::Database(_)), "{e:?}");
-        // A file that is not there: SQLite's "unable to open", which the web side
-        // counts as an outage.
+        assert!(matches!(e, StoreError::Sql { .. }), "{e:?}");
+        // A file that is not there: SQLite's "unable to open", an outage (503 on the web).
         let gone = LitePool::new(&dir.path().join("missing.db"));
         let e = gone.fetch_all("SELECT 1".into(), vec![]).await.unwrap_err();
-        let sqlx::Error::Database(d) = &e else {
-            panic!("{e:?}")
-        };
-        assert!(d.message().contains("unable to open"), "{e}");
-        assert_eq!(d.code().as_deref(), Some("14"));
+        assert!(e.to_string().contains("unable to open"), "{e}");
+        assert!(e.is_transient(), "{e:?}");
         pool.close();
         let e = pool.fetch_all("SELECT 1".into(), vec![]).await.unwrap_err();
-        assert!(matches!(e, sqlx::Error::PoolClosed), "{e:?}");
+        assert!(e.is_transient(), "{e:?}");
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::row::OwnedRow;
 use super::{Arg, Reader, Sql};
+use crate::StoreError;
 
 /// One `node` row.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +47,7 @@ pub struct PublicKeyRow {
 const NODE_COLUMNS: &str = "SELECT id, node_id, long_name, short_name, hw_model, firmware, role, \
      last_lat, last_long, channel, is_mqtt_gateway, first_seen_us, last_seen_us FROM node";
 
-fn node_row(mut r: OwnedRow) -> Result<NodeRow, sqlx::Error> {
+fn node_row(mut r: OwnedRow) -> Result<NodeRow, StoreError> {
     Ok(NodeRow {
         id: r.take("id")?,
         node_id: r.take("node_id")?,
@@ -67,11 +68,7 @@ fn node_row(mut r: OwnedRow) -> Result<NodeRow, sqlx::Error> {
 impl Reader {
     /// Nodes seen at least once (`last_seen_us` set) matching `filter`, at most `limit`,
     /// most recently seen first (callers sort for display).
-    pub async fn nodes(
-        &self,
-        filter: &NodeFilter,
-        limit: i64,
-    ) -> Result<Vec<NodeRow>, sqlx::Error> {
+    pub async fn nodes(&self, filter: &NodeFilter, limit: i64) -> Result<Vec<NodeRow>, StoreError> {
         let mut q = Sql::new(NODE_COLUMNS);
         q.push(" WHERE last_seen_us IS NOT NULL");
         if let Some(v) = filter.node_id {
@@ -94,14 +91,14 @@ impl Reader {
     }
 
     /// One node by number, whether or not it has been seen.
-    pub async fn node(&self, node_id: i64) -> Result<Option<NodeRow>, sqlx::Error> {
+    pub async fn node(&self, node_id: i64) -> Result<Option<NodeRow>, StoreError> {
         let mut q = Sql::new(NODE_COLUMNS);
         q.push(" WHERE node_id = ").int(node_id);
         Ok(self.fetch_map(q, node_row).await?.pop())
     }
 
     /// Long names of the given nodes (those without a row or a name are absent).
-    pub async fn long_names(&self, ids: &[i64]) -> Result<HashMap<i64, String>, sqlx::Error> {
+    pub async fn long_names(&self, ids: &[i64]) -> Result<HashMap<i64, String>, StoreError> {
         let mut out = HashMap::new();
         if ids.is_empty() {
             return Ok(out);
@@ -116,7 +113,7 @@ impl Reader {
     }
 
     /// The distinct public keys a node number announced, oldest first.
-    pub async fn public_keys(&self, node_id: i64) -> Result<Vec<PublicKeyRow>, sqlx::Error> {
+    pub async fn public_keys(&self, node_id: i64) -> Result<Vec<PublicKeyRow>, StoreError> {
         const SQL: &str = "SELECT public_key, MIN(first_seen_us) AS first_seen_us, \
              MAX(last_seen_us) AS last_seen_us FROM node_public_key WHERE node_id = $1 \
              GROUP BY public_key ORDER BY MIN(first_seen_us), public_key LIMIT 1000";

@@ -6,16 +6,19 @@ use std::collections::HashSet;
 
 use sqlx::{PgConnection, Row};
 
-use super::{NodeWrite, Reception, TracerouteRow, node_fields};
-
-pub use crate::store::rollups::write_rollup_pg as write_rollup;
+use super::{BatchStatements, NodeWrite, node_fields};
+use crate::ops::{Reception, TracerouteRow};
+use crate::rollups::BatchRollup;
 
 /// Arrays have no parameter limit: a whole batch goes in one statement per table. Fewer
 /// round trips matter: sqlx 0.9.0 leaves Nagle's algorithm on, so every large statement
 /// can wait ~40 ms for the server's delayed ACK (transact-rs/sqlx#4335).
-pub const CHUNK: usize = usize::MAX;
+const CHUNK: usize = usize::MAX;
 
-pub async fn lookup(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<(i64, u32)>, sqlx::Error> {
+pub(super) async fn lookup(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<Vec<(i64, u32)>, sqlx::Error> {
     Ok(
         sqlx::query("SELECT id, from_node_id FROM packet WHERE id = ANY($1)")
             .bind(ids)
@@ -30,7 +33,7 @@ pub async fn lookup(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<(i64, u3
     )
 }
 
-pub async fn insert_packets(
+pub(super) async fn insert_packets(
     conn: &mut PgConnection,
     rows: &[(&Reception, i64)],
     returning: bool,
@@ -79,7 +82,7 @@ pub async fn insert_packets(
         .collect())
 }
 
-pub async fn insert_receptions(
+pub(super) async fn insert_receptions(
     conn: &mut PgConnection,
     rows: &[(&Reception, i64)],
     returning: bool,
@@ -134,7 +137,7 @@ pub async fn insert_receptions(
         .collect())
 }
 
-pub async fn insert_traceroutes(
+pub(super) async fn insert_traceroutes(
     conn: &mut PgConnection,
     rows: &[(&Reception, i64, &TracerouteRow)],
 ) -> Result<(), sqlx::Error> {
@@ -156,7 +159,7 @@ pub async fn insert_traceroutes(
 }
 
 /// `packet_text` rows: (packet id, import time, searchable text).
-pub async fn insert_texts(
+pub(super) async fn insert_texts(
     conn: &mut PgConnection,
     rows: &[(i64, i64, String)],
 ) -> Result<(), sqlx::Error> {
@@ -175,7 +178,7 @@ pub async fn insert_texts(
     Ok(())
 }
 
-pub async fn upsert_keys(
+pub(super) async fn upsert_keys(
     conn: &mut PgConnection,
     rows: &[(u32, String, i64, i64)],
 ) -> Result<(), sqlx::Error> {
@@ -194,7 +197,10 @@ pub async fn upsert_keys(
     Ok(())
 }
 
-pub async fn upsert_nodes(conn: &mut PgConnection, nodes: &[NodeWrite]) -> Result<(), sqlx::Error> {
+pub(super) async fn upsert_nodes(
+    conn: &mut PgConnection,
+    nodes: &[NodeWrite],
+) -> Result<(), sqlx::Error> {
     let fields: Vec<_> = nodes.iter().map(node_fields).collect();
     let sql = format!(
         "{} SELECT * FROM UNNEST($1::varchar[], $2::bigint[], $3::varchar[], $4::varchar[], $5::varchar[], \
@@ -269,4 +275,43 @@ pub async fn upsert_nodes(conn: &mut PgConnection, nodes: &[NodeWrite]) -> Resul
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+impl BatchStatements for PgConnection {
+    const CHUNK: usize = CHUNK;
+    async fn lookup(&mut self, ids: &[i64]) -> Result<Vec<(i64, u32)>, sqlx::Error> {
+        lookup(self, ids).await
+    }
+    async fn insert_packets(
+        &mut self,
+        rows: &[(&Reception, i64)],
+        returning: bool,
+    ) -> Result<HashSet<i64>, sqlx::Error> {
+        insert_packets(self, rows, returning).await
+    }
+    async fn insert_receptions(
+        &mut self,
+        rows: &[(&Reception, i64)],
+        returning: bool,
+    ) -> Result<HashSet<(i64, i64, i64)>, sqlx::Error> {
+        insert_receptions(self, rows, returning).await
+    }
+    async fn insert_texts(&mut self, rows: &[(i64, i64, String)]) -> Result<(), sqlx::Error> {
+        insert_texts(self, rows).await
+    }
+    async fn insert_traceroutes(
+        &mut self,
+        rows: &[(&Reception, i64, &TracerouteRow)],
+    ) -> Result<(), sqlx::Error> {
+        insert_traceroutes(self, rows).await
+    }
+    async fn upsert_keys(&mut self, rows: &[(u32, String, i64, i64)]) -> Result<(), sqlx::Error> {
+        upsert_keys(self, rows).await
+    }
+    async fn upsert_nodes(&mut self, nodes: &[NodeWrite]) -> Result<(), sqlx::Error> {
+        upsert_nodes(self, nodes).await
+    }
+    async fn write_rollup(&mut self, rollup: &BatchRollup) -> Result<(), sqlx::Error> {
+        crate::rollups::write_rollup_pg(self, rollup).await
+    }
 }
