@@ -1,7 +1,6 @@
-// The git revision is embedded at build time; rebuild when it changes (the migrations are
-// the store crate's, embedded there).
-// The web pages' static assets (our `web/` folder and the npm libraries pinned by
-// package-lock.json) are embedded too, under content-hashed names (see `web_assets`).
+// The git revision and the web pages' static assets (our `web/` folder and the npm
+// libraries pinned by package-lock.json, under content-hashed names: see `web_assets`) are
+// embedded at build time; rebuild when they change. The migrations are the store crate's.
 fn main() {
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs");
