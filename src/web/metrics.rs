@@ -1,43 +1,91 @@
-//! `/metrics` in the Prometheus text format: HTTP requests and latency by route (the
-//! route *pattern*, so labels stay few whatever the URLs), stream clients and events, the
-//! database size, and — when the writer runs in this process — its ingest counters.
+//! `/metrics` in the Prometheus text format (version 0.0.4), encoded by `prometheus-client`:
+//! HTTP requests and latency by route (the route *pattern*, so labels stay few whatever the
+//! URLs), stream clients and events, the reader's caches, the database size, and — when the
+//! writer runs in this process — its ingest counters.
+//!
+//! Only the HTTP metrics live here. Everything else is read from its owner at scrape time
+//! and handed to the encoder by a [`Collector`] ([`Scrape`]), which also writes the
+//! families in one fixed order.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, prometheus_text,
+};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::Registry;
 
 use super::cache::StoreStats;
+use super::health::{GIT_REVISION, VERSION};
 use super::{AppState, Phase};
+use crate::ingest::stats::StatsSnapshot;
 
 /// Upper bounds (s) of the request-latency histogram.
 const HTTP_BUCKETS: [f64; 11] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [u64; HTTP_BUCKETS.len()],
-    count: u64,
-    sum: f64,
+/// How long a scrape waits for the database's size before leaving it out.
+const SIZE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    /// The matched route pattern, or `unmatched`.
+    route: String,
+    method: &'static str,
+    status: u16,
 }
 
-#[derive(Default)]
-struct Http {
-    /// (route, method, status) → count.
-    requests: BTreeMap<(String, &'static str, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+fn http_histogram() -> Histogram {
+    Histogram::new(HTTP_BUCKETS)
 }
 
 /// HTTP counters; the rest is read at scrape time from its owners.
-#[derive(Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    http: Mutex<Http>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(http_histogram),
+        }
+    }
+}
+
+impl Metrics {
+    fn record(&self, route: String, method: &'static str, status: u16, secs: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.clone(),
+                method,
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels { route })
+            .observe(secs);
+    }
 }
 
 fn method_label(m: &axum::http::Method) -> &'static str {
@@ -63,315 +111,458 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     let started = Instant::now();
     let res = next.run(req).await;
     let secs = started.elapsed().as_secs_f64();
-    let mut http = metrics.http.lock().expect("metrics lock");
-    *http
-        .requests
-        .entry((route.clone(), method, res.status().as_u16()))
-        .or_default() += 1;
-    let h = http.latency.entry(route).or_default();
-    h.count += 1;
-    h.sum += secs;
-    for (i, bound) in HTTP_BUCKETS.iter().enumerate() {
-        if secs <= *bound {
-            h.buckets[i] += 1;
-        }
-    }
+    metrics.record(route, method, res.status().as_u16(), secs);
     res
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-struct Out(String);
-
-impl Out {
-    fn head(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    }
-
-    fn line(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        self.0.push_str(name);
-        if !labels.is_empty() {
-            self.0.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.0.push(',');
-                }
-                let _ = write!(self.0, "{k}=\"{}\"", escape(v));
-            }
-            self.0.push('}');
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let scrape = Scrape::read(&state).await;
+    // A registry per scrape, carrying only the values read above: the database size needs
+    // an await, which a long-lived collector's synchronous `encode` could not do.
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(scrape));
+    let mut body = String::new();
+    match prometheus_text::encode(&mut body, &registry) {
+        Ok(()) => (
+            [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
+            body,
+        )
+            .into_response(),
+        Err(_) => {
+            tracing::error!("/metrics: encoding failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-        let _ = writeln!(self.0, " {value}");
-    }
-
-    fn single(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-        self.head(name, kind, help);
-        self.line(name, &[], value);
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let mut o = Out(String::new());
-    o.head("meshview_build_info", "gauge", "Version of this MeshView.");
-    o.line(
-        "meshview_build_info",
-        &[
-            ("version", super::health::VERSION),
-            ("revision", super::health::GIT_REVISION),
-        ],
-        1,
-    );
-    let caches = state.cache.stats();
-    o.head(
-        "meshview_cache_lookups_total",
-        "counter",
-        "Answers looked up in the reader's caches, by cache and outcome (hit, or miss: computed).",
-    );
-    for (cache, s) in &caches {
-        for (outcome, n) in [("hit", s.hits), ("miss", s.misses)] {
-            o.line(
-                "meshview_cache_lookups_total",
-                &[("cache", cache), ("outcome", outcome)],
-                n,
-            );
+/// One scrape: the HTTP metrics, and the values read from their owners just now.
+#[derive(Debug)]
+struct Scrape {
+    http: Arc<Metrics>,
+    caches: [(&'static str, StoreStats); 3],
+    uptime_seconds: u64,
+    stream_clients: i64,
+    stream_events: u64,
+    stream_lagged: u64,
+    database_ready: bool,
+    /// `None`: not known (starting, or the database did not say in time).
+    database_size: Option<u64>,
+    /// The writer's counters and batch histogram, when it runs in this process.
+    ingest: Option<(StatsSnapshot, Histogram)>,
+}
+
+impl Scrape {
+    async fn read(state: &AppState) -> Scrape {
+        let db = match &*state.phase.borrow() {
+            Phase::Ready(db) => Some(db.clone()),
+            Phase::Starting(_) => None,
+        };
+        let database_size = match &db {
+            Some(db) => tokio::time::timeout(SIZE_TIMEOUT, super::health::database_size(db, state))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten(),
+            None => None,
+        };
+        Scrape {
+            http: state.metrics.clone(),
+            caches: state.cache.stats(),
+            uptime_seconds: state.started.elapsed().as_secs(),
+            stream_clients: state.hub.clients(),
+            stream_events: state.hub.events(),
+            stream_lagged: state.hub.lagged(),
+            database_ready: db.is_some(),
+            database_size,
+            ingest: state
+                .ingest
+                .as_ref()
+                .map(|s| (s.snapshot(), s.batch_durations().clone())),
         }
     }
-    type Gauge = (&'static str, &'static str, fn(&StoreStats) -> usize);
-    let gauges: [Gauge; 2] = [
-        (
+}
+
+/// Starts a family under the name scrapers see. The encoder appends `_total` to counters
+/// and `_info` to info metrics, so those are taken off here: the code names each family
+/// as dashboards do.
+fn descriptor<'a>(
+    out: &'a mut DescriptorEncoder,
+    name: &'a str,
+    help: &str,
+    kind: MetricType,
+) -> Result<MetricEncoder<'a>, fmt::Error> {
+    let suffix = match kind {
+        MetricType::Counter => "_total",
+        MetricType::Info => "_info",
+        _ => "",
+    };
+    debug_assert!(name.ends_with(suffix), "{name} must end with {suffix}");
+    out.encode_descriptor(name.strip_suffix(suffix).unwrap_or(name), help, None, kind)
+}
+
+/// A family of one metric (a `Family` of several series counts as one).
+fn one(
+    out: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric: &impl EncodeMetric,
+) -> fmt::Result {
+    metric.encode(descriptor(out, name, help, metric.metric_type())?)
+}
+
+/// A family of series read at scrape time, one per label set.
+fn labelled<S: EncodeLabelSet, M: EncodeMetric + TypedMetric>(
+    out: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = (S, M)>,
+) -> fmt::Result {
+    let mut family = descriptor(out, name, help, M::TYPE)?;
+    for (labels, metric) in series {
+        metric.encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
+        let out = &mut out;
+        one(
+            out,
+            "meshview_build_info",
+            "Version of this MeshView.",
+            &Info::new([("version", VERSION), ("revision", GIT_REVISION)]),
+        )?;
+        labelled(
+            out,
+            "meshview_cache_lookups_total",
+            "Answers looked up in the reader's caches, by cache and outcome (hit, or miss: computed).",
+            self.caches.iter().flat_map(|(cache, s)| {
+                [("hit", s.hits), ("miss", s.misses)].map(|(outcome, n)| {
+                    (
+                        [("cache", *cache), ("outcome", outcome)],
+                        ConstCounter::new(n),
+                    )
+                })
+            }),
+        )?;
+        labelled(
+            out,
             "meshview_cache_entries",
             "Answers kept in the reader's caches.",
-            |s| s.entries,
-        ),
-        (
+            self.caches
+                .iter()
+                .map(|(cache, s)| ([("cache", *cache)], ConstGauge::new(s.entries))),
+        )?;
+        labelled(
+            out,
             "meshview_cache_bytes",
             "Bytes of serialized answers kept in the reader's caches.",
-            |s| s.bytes,
+            self.caches
+                .iter()
+                .map(|(cache, s)| ([("cache", *cache)], ConstGauge::new(s.bytes))),
+        )?;
+        one(
+            out,
+            "meshview_uptime_seconds",
+            "Seconds since the web server started.",
+            &ConstGauge::new(self.uptime_seconds),
+        )?;
+        one(
+            out,
+            "meshview_http_requests_total",
+            "HTTP requests by route pattern, method and status.",
+            &self.http.requests,
+        )?;
+        one(
+            out,
+            "meshview_http_request_duration_seconds",
+            "HTTP request latency by route pattern.",
+            &self.http.latency,
+        )?;
+        one(
+            out,
+            "meshview_stream_clients",
+            "Connected /api/stream clients.",
+            &ConstGauge::new(self.stream_clients),
+        )?;
+        one(
+            out,
+            "meshview_stream_events_total",
+            "Packets published to the stream.",
+            &ConstCounter::new(self.stream_events),
+        )?;
+        one(
+            out,
+            "meshview_stream_lagged_total",
+            "Events skipped by clients too slow to keep up.",
+            &ConstCounter::new(self.stream_lagged),
+        )?;
+        one(
+            out,
+            "meshview_database_ready",
+            "1 once the schema is current and the reader serves.",
+            &ConstGauge::new(u64::from(self.database_ready)),
+        )?;
+        if let Some(bytes) = self.database_size {
+            one(
+                out,
+                "meshview_database_size_bytes",
+                "Size of the database (SQLite: file and WAL).",
+                &ConstGauge::new(bytes),
+            )?;
+        }
+        if let Some((stats, batches)) = &self.ingest {
+            ingest(out, stats, batches)?;
+        }
+        Ok(())
+    }
+}
+
+fn ingest(out: &mut DescriptorEncoder, s: &StatsSnapshot, batches: &Histogram) -> fmt::Result {
+    let outcomes = [("received", "", s.received), ("accepted", "", s.accepted)];
+    let dropped = s.dropped.iter().map(|(r, n)| ("dropped", r.as_str(), *n));
+    labelled(
+        out,
+        "meshview_ingest_messages_total",
+        "MQTT messages by outcome (received, accepted, dropped) and drop reason.",
+        outcomes
+            .into_iter()
+            .chain(dropped)
+            .map(|(outcome, reason, n)| {
+                (
+                    [("outcome", outcome), ("reason", reason)],
+                    ConstCounter::new(n),
+                )
+            }),
+    )?;
+    labelled(
+        out,
+        "meshview_ingest_noted_total",
+        "Oddities in messages that were stored anyway.",
+        s.noted
+            .iter()
+            .map(|(what, n)| ([("what", what.as_str())], ConstCounter::new(*n))),
+    )?;
+    let counters = [
+        (
+            "meshview_ingest_undecryptable_total",
+            "Accepted packets no key decrypts.",
+            s.undecryptable,
+        ),
+        (
+            "meshview_ingest_packets_stored_total",
+            "Distinct packets stored.",
+            s.packets_stored,
+        ),
+        (
+            "meshview_ingest_receptions_stored_total",
+            "Receptions stored.",
+            s.receptions_stored,
+        ),
+        (
+            "meshview_ingest_receptions_duplicate_total",
+            "Receptions already stored.",
+            s.receptions_duplicate,
+        ),
+        (
+            "meshview_ingest_write_failures_total",
+            "Writes dropped after a data error.",
+            s.write_failures,
+        ),
+        (
+            "meshview_ingest_db_retries_total",
+            "Batch retries while the database was unavailable.",
+            s.db_retries,
         ),
     ];
-    for (name, help, value) in gauges {
-        o.head(name, "gauge", help);
-        for (cache, s) in &caches {
-            o.line(name, &[("cache", cache)], value(s));
-        }
+    for (name, help, n) in counters {
+        one(out, name, help, &ConstCounter::new(n))?;
     }
-    o.single(
-        "meshview_uptime_seconds",
-        "gauge",
-        "Seconds since the web server started.",
-        state.started.elapsed().as_secs(),
-    );
-    {
-        let http = state.metrics.http.lock().expect("metrics lock");
-        o.head(
-            "meshview_http_requests_total",
-            "counter",
-            "HTTP requests by route pattern, method and status.",
-        );
-        for ((route, method, status), n) in &http.requests {
-            o.line(
-                "meshview_http_requests_total",
-                &[
-                    ("route", route),
-                    ("method", method),
-                    ("status", &status.to_string()),
-                ],
-                n,
-            );
-        }
-        o.head(
-            "meshview_http_request_duration_seconds",
-            "histogram",
-            "HTTP request latency by route pattern.",
-        );
-        for (route, h) in &http.latency {
-            for (i, bound) in HTTP_BUCKETS.iter().enumerate() {
-                o.line(
-                    "meshview_http_request_duration_seconds_bucket",
-                    &[("route", route), ("le", &bound.to_string())],
-                    h.buckets[i],
-                );
-            }
-            o.line(
-                "meshview_http_request_duration_seconds_bucket",
-                &[("route", route), ("le", "+Inf")],
-                h.count,
-            );
-            o.line(
-                "meshview_http_request_duration_seconds_sum",
-                &[("route", route)],
-                h.sum,
-            );
-            o.line(
-                "meshview_http_request_duration_seconds_count",
-                &[("route", route)],
-                h.count,
-            );
-        }
-    }
-    o.single(
-        "meshview_stream_clients",
-        "gauge",
-        "Connected /api/stream clients.",
-        state.hub.clients(),
-    );
-    o.single(
-        "meshview_stream_events_total",
-        "counter",
-        "Packets published to the stream.",
-        state.hub.events(),
-    );
-    o.single(
-        "meshview_stream_lagged_total",
-        "counter",
-        "Events skipped by clients too slow to keep up.",
-        state.hub.lagged(),
-    );
-
-    let db = match &*state.phase.borrow() {
-        Phase::Ready(db) => Some(db.clone()),
-        Phase::Starting(_) => None,
-    };
-    o.single(
-        "meshview_database_ready",
-        "gauge",
-        "1 once the schema is current and the reader serves.",
-        u8::from(db.is_some()),
-    );
-    if let Some(db) = db {
-        let size = tokio::time::timeout(
-            std::time::Duration::from_secs(2),
-            super::health::database_size(&db, &state),
-        )
-        .await;
-        if let Ok(Ok(Some(bytes))) = size {
-            o.single(
-                "meshview_database_size_bytes",
-                "gauge",
-                "Size of the database (SQLite: file and WAL).",
-                bytes,
-            );
-        }
-    }
-    if let Some(stats) = &state.ingest {
-        ingest(&mut o, &stats.snapshot());
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        o.0,
+    one(
+        out,
+        "meshview_ingest_queue_depth",
+        "Accepted messages waiting for the writer.",
+        &ConstGauge::new(s.queue_depth),
+    )?;
+    one(
+        out,
+        "meshview_ingest_last_received_timestamp_seconds",
+        "When the last MQTT message arrived (Unix time).",
+        &ConstGauge::new(s.last_received_us as f64 / 1e6),
+    )?;
+    one(
+        out,
+        "meshview_ingest_batch_duration_seconds",
+        "Time to commit one batch.",
+        batches,
     )
 }
 
-fn ingest(o: &mut Out, s: &crate::ingest::stats::StatsSnapshot) {
-    o.head(
-        "meshview_ingest_messages_total",
-        "counter",
-        "MQTT messages by outcome (received, accepted, dropped) and drop reason.",
-    );
-    o.line(
-        "meshview_ingest_messages_total",
-        &[("outcome", "received"), ("reason", "")],
-        s.received,
-    );
-    o.line(
-        "meshview_ingest_messages_total",
-        &[("outcome", "accepted"), ("reason", "")],
-        s.accepted,
-    );
-    for (reason, n) in &s.dropped {
-        o.line(
-            "meshview_ingest_messages_total",
-            &[("outcome", "dropped"), ("reason", reason)],
-            n,
-        );
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::stats::IngestStats;
+    use meshview_store::ops::FlushCounts;
+
+    fn store(hits: u64) -> StoreStats {
+        StoreStats {
+            hits,
+            misses: 2,
+            entries: 3,
+            bytes: 40,
+        }
     }
-    o.head(
-        "meshview_ingest_noted_total",
-        "counter",
-        "Oddities in messages that were stored anyway.",
-    );
-    for (what, n) in &s.noted {
-        o.line("meshview_ingest_noted_total", &[("what", what)], n);
+
+    fn scrape(ingest: Option<&IngestStats>, database_size: Option<u64>) -> Scrape {
+        let http = Arc::new(Metrics::default());
+        http.record("/api/packets".into(), "GET", 200, 0.003);
+        http.record("/api/packets".into(), "GET", 200, 0.2);
+        http.record("unmatched".into(), "HEAD", 404, 0.0004);
+        Scrape {
+            http,
+            caches: [
+                ("aggregates", store(1)),
+                ("bodies", store(0)),
+                ("packet_lists", store(7)),
+            ],
+            uptime_seconds: 5,
+            stream_clients: 2,
+            stream_events: 11,
+            stream_lagged: 0,
+            database_ready: true,
+            database_size,
+            ingest: ingest.map(|s| (s.snapshot(), s.batch_durations().clone())),
+        }
     }
-    o.single(
-        "meshview_ingest_undecryptable_total",
-        "counter",
-        "Accepted packets no key decrypts.",
-        s.undecryptable,
-    );
-    o.single(
-        "meshview_ingest_packets_stored_total",
-        "counter",
-        "Distinct packets stored.",
-        s.packets_stored,
-    );
-    o.single(
-        "meshview_ingest_receptions_stored_total",
-        "counter",
-        "Receptions stored.",
-        s.receptions_stored,
-    );
-    o.single(
-        "meshview_ingest_receptions_duplicate_total",
-        "counter",
-        "Receptions already stored.",
-        s.receptions_duplicate,
-    );
-    o.single(
-        "meshview_ingest_write_failures_total",
-        "counter",
-        "Writes dropped after a data error.",
-        s.write_failures,
-    );
-    o.single(
-        "meshview_ingest_db_retries_total",
-        "counter",
-        "Batch retries while the database was unavailable.",
-        s.db_retries,
-    );
-    o.single(
-        "meshview_ingest_queue_depth",
-        "gauge",
-        "Accepted messages waiting for the writer.",
-        s.queue_depth,
-    );
-    o.single(
-        "meshview_ingest_last_received_timestamp_seconds",
-        "gauge",
-        "When the last MQTT message arrived (Unix time).",
-        s.last_received_us as f64 / 1e6,
-    );
-    o.head(
-        "meshview_ingest_batch_duration_seconds",
-        "histogram",
-        "Time to commit one batch.",
-    );
-    for (bound, n) in &s.batch_latency_buckets {
-        // Bounds are milliseconds, the last one "+Inf" (which f64 parsing would accept).
-        let le = match bound.parse::<u64>() {
-            Ok(ms) => (ms as f64 / 1000.0).to_string(),
-            Err(_) => "+Inf".to_string(),
+
+    fn encode(scrape: Scrape) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(scrape));
+        let mut text = String::new();
+        prometheus_text::encode(&mut text, &registry).unwrap();
+        text
+    }
+
+    fn assert_lines(text: &str, lines: &[&str]) {
+        for line in lines {
+            assert!(text.lines().any(|l| l == *line), "{line} missing:\n{text}");
+        }
+    }
+
+    /// The exposed names are those dashboards scrape (the encoder adds `_total` and
+    /// `_info` itself), in the order they were always written, in the 0.0.4 text format.
+    #[test]
+    fn every_family_keeps_its_name_type_and_labels() {
+        let stats = IngestStats::default();
+        stats.received();
+        stats.received();
+        stats.accepted();
+        stats.dropped("json_topic");
+        let counts = FlushCounts {
+            packets_new: 1,
+            receptions_new: 1,
+            ..FlushCounts::default()
         };
-        o.line(
-            "meshview_ingest_batch_duration_seconds_bucket",
-            &[("le", &le)],
-            n,
+        stats.record_flush(1, counts, Duration::from_micros(1500));
+        let text = encode(scrape(Some(&stats), Some(4096)));
+        let types: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "meshview_build_info gauge",
+                "meshview_cache_lookups_total counter",
+                "meshview_cache_entries gauge",
+                "meshview_cache_bytes gauge",
+                "meshview_uptime_seconds gauge",
+                "meshview_http_requests_total counter",
+                "meshview_http_request_duration_seconds histogram",
+                "meshview_stream_clients gauge",
+                "meshview_stream_events_total counter",
+                "meshview_stream_lagged_total counter",
+                "meshview_database_ready gauge",
+                "meshview_database_size_bytes gauge",
+                "meshview_ingest_messages_total counter",
+                "meshview_ingest_noted_total counter",
+                "meshview_ingest_undecryptable_total counter",
+                "meshview_ingest_packets_stored_total counter",
+                "meshview_ingest_receptions_stored_total counter",
+                "meshview_ingest_receptions_duplicate_total counter",
+                "meshview_ingest_write_failures_total counter",
+                "meshview_ingest_db_retries_total counter",
+                "meshview_ingest_queue_depth gauge",
+                "meshview_ingest_last_received_timestamp_seconds gauge",
+                "meshview_ingest_batch_duration_seconds histogram",
+            ]
+        );
+        assert_lines(
+            &text,
+            &[
+                "# HELP meshview_build_info Version of this MeshView.",
+                &format!(
+                    "meshview_build_info{{version=\"{VERSION}\",revision=\"{GIT_REVISION}\"}} 1"
+                ),
+                "# HELP meshview_http_requests_total HTTP requests by route pattern, method and status.",
+                "meshview_http_requests_total{route=\"/api/packets\",method=\"GET\",status=\"200\"} 2",
+                "meshview_http_requests_total{route=\"unmatched\",method=\"HEAD\",status=\"404\"} 1",
+                "meshview_http_request_duration_seconds_bucket{route=\"/api/packets\",le=\"0.0025\"} 0",
+                "meshview_http_request_duration_seconds_bucket{route=\"/api/packets\",le=\"0.005\"} 1",
+                "meshview_http_request_duration_seconds_bucket{route=\"/api/packets\",le=\"0.25\"} 2",
+                "meshview_http_request_duration_seconds_bucket{route=\"/api/packets\",le=\"5\"} 2",
+                "meshview_http_request_duration_seconds_bucket{route=\"/api/packets\",le=\"+Inf\"} 2",
+                "meshview_http_request_duration_seconds_count{route=\"/api/packets\"} 2",
+                "meshview_cache_lookups_total{cache=\"packet_lists\",outcome=\"hit\"} 7",
+                "meshview_cache_lookups_total{cache=\"bodies\",outcome=\"miss\"} 2",
+                "meshview_cache_entries{cache=\"aggregates\"} 3",
+                "meshview_cache_bytes{cache=\"bodies\"} 40",
+                "meshview_uptime_seconds 5",
+                "meshview_stream_clients 2",
+                "meshview_stream_events_total 11",
+                "meshview_stream_lagged_total 0",
+                "meshview_database_ready 1",
+                "meshview_database_size_bytes 4096",
+                "meshview_ingest_messages_total{outcome=\"received\",reason=\"\"} 2",
+                "meshview_ingest_messages_total{outcome=\"accepted\",reason=\"\"} 1",
+                "meshview_ingest_messages_total{outcome=\"dropped\",reason=\"json_topic\"} 1",
+                // Nothing noted: the family is declared, without samples, as before.
+                "# HELP meshview_ingest_noted_total Oddities in messages that were stored anyway.",
+                "meshview_ingest_packets_stored_total 1",
+                "meshview_ingest_receptions_stored_total 1",
+                "meshview_ingest_queue_depth 0",
+                // 1.5 ms falls in the 2 ms bucket, not the 1 ms one.
+                "meshview_ingest_batch_duration_seconds_bucket{le=\"0.001\"} 0",
+                "meshview_ingest_batch_duration_seconds_bucket{le=\"0.002\"} 1",
+                "meshview_ingest_batch_duration_seconds_bucket{le=\"5\"} 1",
+                "meshview_ingest_batch_duration_seconds_bucket{le=\"+Inf\"} 1",
+                "meshview_ingest_batch_duration_seconds_sum 0.0015",
+                "meshview_ingest_batch_duration_seconds_count 1",
+            ],
+        );
+        // Prometheus text, not OpenMetrics: no end marker.
+        assert!(!text.contains("# EOF"), "{text}");
+    }
+
+    #[test]
+    fn without_writer_or_size_those_families_are_left_out() {
+        let text = encode(scrape(None, None));
+        assert!(!text.contains("meshview_ingest_"), "{text}");
+        assert!(!text.contains("meshview_database_size_bytes"), "{text}");
+        assert_lines(&text, &["meshview_database_ready 1"]);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let s = scrape(None, None);
+        s.http.record("/a\"b\\c\nd".into(), "GET", 200, 0.1);
+        let text = encode(s);
+        assert_lines(
+            &text,
+            &[
+                "meshview_http_requests_total{route=\"/a\\\"b\\\\c\\nd\",method=\"GET\",status=\"200\"} 1",
+            ],
         );
     }
-    o.line(
-        "meshview_ingest_batch_duration_seconds_sum",
-        &[],
-        s.batch_latency_ms_avg * s.batches as f64 / 1000.0,
-    );
-    o.line(
-        "meshview_ingest_batch_duration_seconds_count",
-        &[],
-        s.batches,
-    );
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::Backend;
+use crate::exposition::{Exposition, HTTP_BUCKETS, READER_FAMILIES};
 use crate::helpers::{Served, node_num};
 
 fn arr(v: &Value) -> &Vec<Value> {
@@ -794,14 +795,67 @@ async fn health_metrics_openapi(backend: Backend) {
     for _ in 0..2 {
         s.ok("/api/packets?limit=3&portnum=3").await;
     }
-    let text = crate::common::http()
+    let r = crate::common::http()
         .get(format!("{}/metrics", s.base))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = r.text().await.unwrap();
+    // What a scraper sees: the families, their types and label names, exactly.
+    let m = Exposition::parse(&text);
+    m.assert_families(&[READER_FAMILIES]);
+    let requests = m.family("meshview_http_requests_total");
+    let listed = requests.value(
+        "meshview_http_requests_total",
+        &[
+            ("route", "/api/packets"),
+            ("method", "GET"),
+            ("status", "200"),
+        ],
+    );
+    assert!(listed.is_some_and(|n| n >= 2.0), "{text}");
+    assert!(requests.values_of("route").contains("unmatched"), "{text}");
+    assert!(requests.values_of("status").contains("404"), "{text}");
+    let latency = m.family("meshview_http_request_duration_seconds");
+    let les: Vec<&str> = latency
+        .samples
+        .iter()
+        .filter(|s| {
+            s.labels["route"] == "/api/traceroute/{packet_id}" && s.name.ends_with("_bucket")
+        })
+        .map(|s| s.labels["le"].as_str())
+        .collect();
+    assert_eq!(les, HTTP_BUCKETS, "{text}");
+    let caches = m.family("meshview_cache_lookups_total");
+    assert_eq!(
+        caches.values_of("cache"),
+        ["aggregates", "bodies", "packet_lists"]
+            .map(String::from)
+            .into()
+    );
+    assert_eq!(
+        caches.values_of("outcome"),
+        ["hit", "miss"].map(String::from).into()
+    );
+    for gauge in ["meshview_cache_entries", "meshview_cache_bytes"] {
+        assert_eq!(
+            m.family(gauge).values_of("cache"),
+            caches.values_of("cache"),
+            "{gauge}"
+        );
+    }
+    let one = |name: &str| m.family(name).value(name, &[]).unwrap();
+    assert_eq!(one("meshview_database_ready"), 1.0);
+    assert!(one("meshview_database_size_bytes") > 0.0);
+    assert_eq!(one("meshview_stream_clients"), 0.0);
+    let build = m.family("meshview_build_info");
+    assert!(build.value("meshview_build_info", &[]) == Some(1.0));
+    assert!(!build.values_of("version").iter().all(String::is_empty));
+    // The exact lines dashboards and the docs show.
     for needle in [
         "meshview_http_requests_total{route=\"/api/packets\",method=\"GET\",status=\"200\"}",
         "meshview_http_request_duration_seconds_bucket{route=\"/api/traceroute/{packet_id}\"",

@@ -7,6 +7,7 @@ mod common;
 
 mod bench;
 mod endpoints;
+mod exposition;
 mod helpers;
 mod outage;
 mod stream;

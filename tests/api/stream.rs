@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::{Backend, Spawned, TestDb, get_json};
+use crate::exposition::{BATCH_BUCKETS, Exposition, INGEST_FAMILIES, READER_FAMILIES};
 use crate::helpers::{
     Sse, capture, node_num, replay, sim_config, start_serve, wait_healthy, writer_env,
 };
@@ -226,6 +227,24 @@ async fn stream_in_run_mode(backend: Backend) {
     ] {
         assert!(m.contains(needle), "{needle} missing:\n{m}");
     }
+    let e = Exposition::parse(&m);
+    e.assert_families(&[READER_FAMILIES, INGEST_FAMILIES]);
+    let messages = e.family("meshview_ingest_messages_total");
+    let received = messages.value(
+        "meshview_ingest_messages_total",
+        &[("outcome", "received"), ("reason", "")],
+    );
+    assert!(received.is_some_and(|n| n >= truth.packets as f64), "{m}");
+    let batches = e.family("meshview_ingest_batch_duration_seconds");
+    let les: Vec<&str> = batches
+        .samples
+        .iter()
+        .filter(|s| s.name.ends_with("_bucket"))
+        .map(|s| s.labels["le"].as_str())
+        .collect();
+    assert_eq!(les, BATCH_BUCKETS, "{m}");
+    let count = batches.value("meshview_ingest_batch_duration_seconds_count", &[]);
+    assert!(count.is_some_and(|n| n >= 1.0), "{m}");
     // Shutdown ends open streams instead of waiting for them forever.
     let mut server = server;
     server.terminate();
