@@ -31,6 +31,18 @@ pub struct Context {
     pub live: Option<LiveSender>,
 }
 
+impl Context {
+    /// The part of the context the writer uses.
+    pub fn writer(&self) -> crate::ingest::WriterContext {
+        crate::ingest::WriterContext {
+            config: self.config.clone(),
+            stats: self.stats.clone(),
+            live: self.live.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
 /// The reader: bind at once (so `/health` can say why it is not ready), wait for the
 /// schema, then serve until shutdown.
 pub async fn serve(ctx: Context, bound: Option<oneshot::Sender<SocketAddr>>) -> anyhow::Result<()> {
@@ -88,7 +100,7 @@ pub async fn ingest(ctx: Context, source: Source) -> anyhow::Result<()> {
         &ctx.config.upgrade_options(),
     )
     .await?;
-    crate::ingest::run(ctx, source).await
+    crate::ingest::run(ctx.writer(), source).await
 }
 
 /// Both halves in one process: migrate first, then the writer and the web server run
@@ -108,7 +120,7 @@ pub async fn run(mut ctx: Context, source: Source) -> anyhow::Result<()> {
     let writer = {
         let ctx = ctx.clone();
         supervise("writer", ctx.shutdown.clone(), move || {
-            crate::ingest::run(ctx.clone(), source.clone())
+            crate::ingest::run(ctx.writer(), source.clone())
         })
     };
     let web = {

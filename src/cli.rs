@@ -11,7 +11,7 @@ use crate::app::{self, Context};
 use crate::config::{Config, LoadOptions};
 use crate::ingest::Source;
 use crate::ingest::stats::IngestStats;
-use crate::simulate::SimConfig;
+use meshview_sim::SimConfig;
 use meshview_store::connect::{Conn, Role};
 use meshview_store::migrations::{self, Chain, DowngradeTarget, MigrateError, UpgradeOptions};
 
@@ -471,7 +471,7 @@ async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn simulate(ctx: &Context, a: SimulateArgs) -> anyhow::Result<()> {
-    use crate::simulate::{Simulator, capture_line};
+    use meshview_sim::{Simulator, capture_line};
     let cfg = SimConfig {
         nodes: a.nodes,
         gateways: a.gateways,
@@ -499,7 +499,7 @@ async fn simulate(ctx: &Context, a: SimulateArgs) -> anyhow::Result<()> {
         ctx.config.require_mqtt_server()?;
         let settings = crate::ingest::mqtt::MqttSettings::from_config(&ctx.config.mqtt)?;
         let messages = sim.by_ref().map(|m| (m.topic, m.payload));
-        let n = crate::simulate::publish::publish(messages, &settings, a.rate, |n| {
+        let n = crate::ingest::publish::publish(messages, &settings, a.rate, |n| {
             tracing::info!(published = n, "publishing")
         })
         .await?;

@@ -9,5 +9,5 @@ pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod jobs;
-pub mod simulate;
+pub mod tls;
 pub mod web;

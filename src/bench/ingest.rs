@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use tokio::io::AsyncBufReadExt;
 
 use crate::config::{Config, DatabaseUrl};
-use crate::simulate::{DEFAULT_SECONDARY_KEY_B64, SimConfig, Simulator, capture_line};
+use meshview_sim::{DEFAULT_SECONDARY_KEY_B64, SimConfig, Simulator, capture_line};
 use meshview_store::connect::{Conn, Role};
 
 #[derive(Debug, Clone)]
@@ -141,7 +141,7 @@ fn generate(
     b: &IngestBench,
     prefix: &str,
     dir: &Path,
-) -> anyhow::Result<(SimConfig, crate::simulate::GroundTruth, PathBuf, usize)> {
+) -> anyhow::Result<(SimConfig, meshview_sim::GroundTruth, PathBuf, usize)> {
     use std::io::Write;
     // About 2.4 envelopes per packet with 1-5 gateways hearing each.
     let sim_cfg = SimConfig {
@@ -259,7 +259,7 @@ async fn through_broker(
     url: &str,
     prefix: &str,
     capture: &Path,
-    truth: &crate::simulate::GroundTruth,
+    truth: &meshview_sim::GroundTruth,
     rate: f64,
 ) -> anyhow::Result<(f64, u64)> {
     cfg.require_mqtt_server()?;
@@ -286,7 +286,7 @@ async fn through_broker(
     let settings = crate::ingest::mqtt::MqttSettings::from_config(&cfg.mqtt)?;
     let messages = std::fs::read_to_string(capture)?
         .lines()
-        .map(crate::simulate::parse_capture_line)
+        .map(meshview_sim::parse_capture_line)
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
     eprintln!(
@@ -296,7 +296,7 @@ async fn through_broker(
         settings.port
     );
     let started = Instant::now();
-    crate::simulate::publish::publish(messages.into_iter(), &settings, rate, |n| {
+    crate::ingest::publish::publish(messages.into_iter(), &settings, rate, |n| {
         if n.is_multiple_of(100_000) {
             eprintln!("  published {n}")
         }

@@ -1,6 +1,6 @@
 //! `meshview bench seed`: builds a big, realistic database for the reader benchmarks.
 //!
-//! The simulated mesh ([`crate::simulate`]) goes through the real writer in this process:
+//! The simulated mesh ([`meshview_sim`]) goes through the real writer in this process:
 //! every envelope through [`Pipeline::handle`] (decode, decrypt, rows) and the
 //! [`BatchWriter`] (batched transactions, rollups), so the rows, indexes and rollups are
 //! exactly what `meshview ingest` would have stored. Only the clock is simulated: each
@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 use crate::config::{Config, DatabaseUrl};
 use crate::ingest::pipeline::Pipeline;
 use crate::ingest::stats::IngestStats;
-use crate::simulate::{DEFAULT_SECONDARY_KEY_B64, SimConfig, Simulator};
+use meshview_sim::{DEFAULT_SECONDARY_KEY_B64, SimConfig, Simulator};
 use meshview_store::connect::{Conn, Role};
 use meshview_store::migrations::Chain;
 use meshview_store::ops::WriteOp;

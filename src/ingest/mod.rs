@@ -10,6 +10,7 @@
 pub mod flood;
 pub mod mqtt;
 pub mod pipeline;
+pub mod publish;
 pub mod stats;
 
 use std::path::PathBuf;
@@ -19,7 +20,6 @@ use anyhow::Context as _;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
-use crate::app::Context;
 use meshview_store::ops::WriteOp;
 use meshview_store::write::BatchWriter;
 use meshview_store::{Db, Role, now_us};
@@ -34,11 +34,21 @@ pub enum Source {
     /// takes it.
     Replay(PathBuf),
     /// The built-in simulator, paced in real time (`meshview run --demo`).
-    Demo(crate::simulate::SimConfig),
+    Demo(meshview_sim::SimConfig),
 }
 
 /// Runs the writer until shutdown (or until a replay ends), then flushes.
-pub async fn run(ctx: Context, source: Source) -> anyhow::Result<()> {
+/// What the writer takes from the process: its settings, its counters, where stored
+/// packets are announced (in `run`, to the web side's stream) and the shutdown signal.
+#[derive(Clone)]
+pub struct WriterContext {
+    pub config: std::sync::Arc<crate::config::Config>,
+    pub stats: std::sync::Arc<stats::IngestStats>,
+    pub live: Option<meshview_store::ops::LiveSender>,
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
     let cfg = ctx.config.clone();
     let stats = ctx.stats.clone();
     let mut pipeline = match &source {
@@ -128,7 +138,7 @@ async fn replay(
     path: &std::path::Path,
     pipeline: &mut Pipeline,
     tx: &mpsc::Sender<WriteOp>,
-    ctx: &Context,
+    ctx: &WriterContext,
 ) -> anyhow::Result<()> {
     let file = tokio::fs::File::open(path)
         .await
@@ -144,7 +154,7 @@ async fn replay(
             continue;
         }
         n += 1;
-        match crate::simulate::parse_capture_line(&line) {
+        match meshview_sim::parse_capture_line(&line) {
             Ok((topic, payload)) => {
                 if let Some(op) = pipeline.handle(&topic, &payload, now_us()) {
                     // Backpressure instead of drops: a replay has no deadline.
@@ -170,10 +180,10 @@ async fn replay(
 }
 
 async fn demo(
-    sim: crate::simulate::SimConfig,
+    sim: meshview_sim::SimConfig,
     pipeline: &mut Pipeline,
     tx: &mpsc::Sender<WriteOp>,
-    ctx: &Context,
+    ctx: &WriterContext,
 ) -> anyhow::Result<()> {
     tracing::info!(
         nodes = sim.nodes,
@@ -185,7 +195,7 @@ async fn demo(
         let mut cfg = sim.clone();
         cfg.seed = sim.seed.wrapping_add(round);
         let started = tokio::time::Instant::now();
-        for msg in crate::simulate::Simulator::new(cfg)? {
+        for msg in meshview_sim::Simulator::new(cfg)? {
             // Simulated time runs 60× faster than the clock, so the demo looks alive.
             let due = started + Duration::from_secs_f64(msg.at_s / 60.0);
             tokio::select! {

@@ -75,7 +75,7 @@ pub async fn run(
         opts.set_credentials(user, settings.password.clone().unwrap_or_default());
     }
     if settings.tls {
-        install_crypto_provider();
+        crate::tls::install_crypto_provider();
         opts.set_transport(match &settings.ca_pem {
             Some(ca) => Transport::tls(ca.clone(), None, None),
             None => Transport::tls_with_default_config(),
@@ -136,9 +136,4 @@ pub async fn run(
             }
         }
     }
-}
-
-/// rustls needs one process-wide crypto provider; ring is the one already linked.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -300,7 +300,7 @@ async fn tls_config(
     cert: &std::path::Path,
     key: Option<&std::path::Path>,
 ) -> anyhow::Result<axum_server::tls_rustls::RustlsConfig> {
-    crate::ingest::mqtt::install_crypto_provider();
+    crate::tls::install_crypto_provider();
     let cert_pem = tokio::fs::read(cert)
         .await
         .with_context(|| format!("server.tls_cert: cannot read {}", cert.display()))?;

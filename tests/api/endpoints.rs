@@ -41,7 +41,7 @@ async fn nodes(backend: Backend) {
     assert!(
         nodes
             .iter()
-            .any(|n| n["long_name"] == meshview::simulate::HOSTILE_NAME),
+            .any(|n| n["long_name"] == meshview_sim::HOSTILE_NAME),
         "hostile name"
     );
     for key in [
@@ -167,7 +167,7 @@ async fn packets(backend: Backend) {
     let body = s.ok("/api/packets?contains=%3CSCRIPT%3E").await;
     let hits = arr(&body["packets"]);
     assert_eq!(hits.len(), 1, "{body}");
-    assert_eq!(hits[0]["payload"], meshview::simulate::HOSTILE_TEXT);
+    assert_eq!(hits[0]["payload"], meshview_sim::HOSTILE_TEXT);
     for needle in ["%25", "_"] {
         for p in arr(&s
             .ok(&format!("/api/packets?contains={needle}&limit=1000"))
@@ -535,7 +535,7 @@ async fn traceroutes_and_edges(backend: Backend) {
     assert!(!answered.is_empty(), "the simulation answers traceroutes");
     let path = |v: &Vec<String>| v.iter().map(|h| node_num(h)).collect::<Vec<i64>>();
     for tr in &answered {
-        let stored_id = |r: &meshview::simulate::PacketRef| {
+        let stored_id = |r: &meshview_sim::PacketRef| {
             let from = node_num(&r.from);
             let id = r.id;
             let s = &s;

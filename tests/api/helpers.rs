@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use meshview::simulate::{
-    DEFAULT_SECONDARY_KEY_B64, GroundTruth, SimConfig, Simulator, capture_line,
-};
+use meshview_sim::{DEFAULT_SECONDARY_KEY_B64, GroundTruth, SimConfig, Simulator, capture_line};
 use serde_json::Value;
 
 use crate::common::{Backend, Spawned, TestDb, get_json, http};

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use meshview::simulate::{SimConfig, Simulator, hex};
 use meshview_protocol::{Message, NodeId, links, pb};
+use meshview_sim::{SimConfig, Simulator, hex};
 
 use crate::both_backends;
 use crate::common::{Backend, TestDb};
@@ -31,7 +31,7 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
         &format!("[\"{prefix}/#\"]"),
         &[(
             "MESHVIEW_MQTT__SECONDARY_KEYS",
-            meshview::simulate::DEFAULT_SECONDARY_KEY_B64,
+            meshview_sim::DEFAULT_SECONDARY_KEY_B64,
         )],
     );
     writer
@@ -164,7 +164,7 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
         truth
             .nodes
             .values()
-            .any(|n| n.long_name.as_deref() == Some(meshview::simulate::HOSTILE_NAME))
+            .any(|n| n.long_name.as_deref() == Some(meshview_sim::HOSTILE_NAME))
     );
 
     // Traceroutes: forward and return paths rebuilt from the stored rows.

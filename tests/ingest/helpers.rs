@@ -16,7 +16,7 @@ pub fn real_envelopes() -> Vec<Vec<u8>> {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| meshview::simulate::b64_decode(l.trim()).expect("base64"))
+        .map(|l| meshview_sim::b64_decode(l.trim()).expect("base64"))
         .collect()
 }
 
@@ -26,7 +26,7 @@ pub fn write_capture(dir: &Path, name: &str, msgs: &[(String, Vec<u8>)]) -> Path
     let mut text = String::new();
     for (topic, payload) in msgs {
         text.push_str(
-            &serde_json::json!({"topic": topic, "payload_b64": meshview::simulate::b64_encode(payload)})
+            &serde_json::json!({"topic": topic, "payload_b64": meshview_sim::b64_encode(payload)})
                 .to_string(),
         );
         text.push('\n');
@@ -176,13 +176,13 @@ pub fn unique_prefix(tag: &str) -> String {
 
 /// Packets and receptions of the small simulated mesh the outage tests publish.
 pub fn truth_packets(prefix: &str, seed: u64, packets: usize) -> (usize, usize) {
-    let mut sim = meshview::simulate::Simulator::new(meshview::simulate::SimConfig {
+    let mut sim = meshview_sim::Simulator::new(meshview_sim::SimConfig {
         nodes: 20,
         gateways: 4,
         packets,
         seed,
         region_topic: prefix.to_string(),
-        ..meshview::simulate::SimConfig::default()
+        ..meshview_sim::SimConfig::default()
     })
     .unwrap();
     for _ in sim.by_ref() {}
@@ -228,6 +228,6 @@ pub async fn publish(db: &TestDb, port: u16, prefix: &str, seed: u64, packets: u
 pub fn keys() -> (&'static str, &'static str) {
     (
         "MESHVIEW_MQTT__SECONDARY_KEYS",
-        meshview::simulate::DEFAULT_SECONDARY_KEY_B64,
+        meshview_sim::DEFAULT_SECONDARY_KEY_B64,
     )
 }

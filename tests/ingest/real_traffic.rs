@@ -199,7 +199,7 @@ async fn json_topic_sample(backend: Backend) {
         .unwrap()
         .to_string();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let payload = meshview::simulate::b64_decode(v["payload_b64"].as_str().unwrap()).unwrap();
+    let payload = meshview_sim::b64_decode(v["payload_b64"].as_str().unwrap()).unwrap();
     let msgs = vec![("msh/EU_868/2/json/LongFast/!e2e52244".to_string(), payload)];
     let capture = write_capture(db.dir.path(), "json.jsonl", &msgs);
     let log = replay(&db, &capture).await;

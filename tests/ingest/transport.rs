@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use meshview::simulate::{SimConfig, Simulator};
+use meshview_sim::{SimConfig, Simulator};
 
 use crate::common::{Backend, TestDb, free_port, run_command};
 use crate::helpers::{

@@ -13,15 +13,8 @@ use crate::web::params::parse_node;
 
 /// Base64 with the URL-safe alphabet and no padding (what meshtastic.org/v/ reads).
 fn base64_url(bytes: &[u8]) -> String {
-    crate::simulate::b64_encode(bytes)
-        .trim_end_matches('=')
-        .chars()
-        .map(|c| match c {
-            '+' => '-',
-            '/' => '_',
-            c => c,
-        })
-        .collect()
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 pub async fn qr(Ready(db): Ready, Path(id): Path<String>) -> ApiResult<Json<Value>> {

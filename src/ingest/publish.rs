@@ -29,7 +29,7 @@ pub async fn publish(
         opts.set_credentials(user, settings.password.clone().unwrap_or_default());
     }
     if settings.tls {
-        crate::ingest::mqtt::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         opts.set_transport(match &settings.ca_pem {
             Some(ca) => rumqttc::Transport::tls(ca.clone(), None, None),
             None => rumqttc::Transport::tls_with_default_config(),

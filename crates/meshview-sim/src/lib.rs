@@ -8,7 +8,7 @@
 //! byte-identical messages.
 //!
 //! ```no_run
-//! use meshview::simulate::{SimConfig, Simulator, capture_line};
+//! use meshview_sim::{SimConfig, Simulator, capture_line};
 //! let mut sim = Simulator::new(SimConfig::default()).unwrap();
 //! for msg in sim.by_ref() {
 //!     println!("{}", capture_line(&msg)); // or publish msg.topic / msg.payload at msg.at_s
@@ -79,10 +79,12 @@
 //! structs and serialised with `prost::Message::encode_to_vec`; only junk that
 //! must be malformed on purpose is touched byte by byte (`junk.rs`).
 
+#![forbid(unsafe_code)]
+
 mod capture;
 mod junk;
 mod mesh;
-pub mod publish;
+
 mod traffic;
 mod truth;
 
