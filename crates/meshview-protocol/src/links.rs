@@ -253,4 +253,38 @@ mod tests {
             }]
         );
     }
+
+    #[test]
+    fn packet_links_name_their_source() {
+        // A reply from T (0x20) to R (0x10) via 0x30: forward R→30→T, back T→30→R.
+        let data = pb::Data {
+            want_response: false,
+            request_id: 99,
+            ..Default::default()
+        };
+        let reply = Payload::RouteDiscovery(rd(&[0x30], &[8, 12], &[0x30], &[-4, -128]));
+        let got = packet_links(NodeId(0x20), NodeId(0x10), &data, &reply);
+        assert_eq!(got.len(), 4);
+        assert!(got.iter().all(|(_, s)| *s == LinkSource::Traceroute));
+        assert_eq!(got[0].0.from, NodeId(0x10));
+        assert_eq!(got[0].0.snr_db, Some(2.0));
+        assert_eq!(got[3].0.snr_db, None);
+
+        let ni = Payload::NeighborInfo(pb::NeighborInfo {
+            neighbors: vec![pb::Neighbor {
+                node_id: 0x40,
+                snr: 6.5,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let got = packet_links(NodeId(0x20), NodeId::BROADCAST, &pb::Data::default(), &ni);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, LinkSource::Neighbor);
+        assert_eq!((got[0].0.from, got[0].0.to), (NodeId(0x40), NodeId(0x20)));
+        assert_eq!(LinkSource::Neighbor.as_str(), "neighbor");
+
+        let text = Payload::Text("hi".into());
+        assert!(packet_links(NodeId(1), NodeId(2), &pb::Data::default(), &text).is_empty());
+    }
 }

@@ -318,4 +318,33 @@ mod tests {
             ("unknown(9999)", "UNSET", 1)
         );
     }
+
+    #[test]
+    fn searchable_text_is_shown_broadcast_text_lower_cased() {
+        let data = |text: &[u8]| pb::Data {
+            portnum: PortNum::TextMessageApp as i32,
+            payload: text.to_vec(),
+            ..Default::default()
+        };
+        let text = PortNum::TextMessageApp as i32;
+        assert_eq!(
+            searchable_text(text, NodeId::BROADCAST, &data(" Hi ÄÖ \n".as_bytes())),
+            Some("hi äö".to_string())
+        );
+        // Direct messages, other ports and range-test noise are never found.
+        assert_eq!(searchable_text(text, NodeId(5), &data(b"secret")), None);
+        let position = PortNum::PositionApp as i32;
+        assert_eq!(
+            searchable_text(position, NodeId::BROADCAST, &data(b"hi")),
+            None
+        );
+        assert_eq!(
+            searchable_text(text, NodeId::BROADCAST, &data(b"seq 12")),
+            None
+        );
+        assert_eq!(searchable_text(text, NodeId::BROADCAST, &data(b"  ")), None);
+        assert!(is_text_noise("seq 12"));
+        assert!(!is_text_noise("seq twelve"));
+        assert_eq!(message_text(&data(b"\xff ok ")), "\u{fffd} ok");
+    }
 }

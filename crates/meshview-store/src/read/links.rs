@@ -7,21 +7,8 @@ use std::collections::HashMap;
 use super::{Reader, Sql};
 use crate::StoreError;
 
-/// What taught us a link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkSource {
-    Traceroute,
-    Neighbor,
-}
-
-impl LinkSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkSource::Traceroute => "traceroute",
-            LinkSource::Neighbor => "neighbor",
-        }
-    }
-}
+/// What taught us a link (the protocol crate's, stored by name in `node_link.source`).
+pub use meshview_protocol::links::LinkSource;
 
 /// Which links to read.
 #[derive(Debug, Clone, Copy)]

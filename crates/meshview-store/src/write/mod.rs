@@ -440,8 +440,8 @@ pub(crate) async fn insert_texts(
     rows: &[(i64, i64, String)],
 ) -> Result<(), sqlx::Error> {
     match conn {
-        crate::connect::Conn::Sqlite(c) => sqlite::insert_texts(c, rows).await,
-        crate::connect::Conn::Postgres(c) => pg::insert_texts(c, rows).await,
+        crate::connect::Conn::Sqlite(c) => c.insert_texts(rows).await,
+        crate::connect::Conn::Postgres(c) => c.insert_texts(rows).await,
     }
 }
 
