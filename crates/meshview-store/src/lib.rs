@@ -25,6 +25,7 @@ pub mod ops;
 pub mod read;
 pub mod retention;
 pub mod rollups;
+mod row;
 pub mod text;
 pub mod write;
 

@@ -1,6 +1,6 @@
 //! What the writer is asked to store, and what it reports: the types shared by the batch
-//! writer ([`crate::write`]), the rollups ([`crate::rollups`]) and the ingest side that
-//! builds them from decoded packets.
+//! writer, the rollups and the ingest side that builds them from decoded packets. This
+//! module depends on none of them.
 
 use meshview_protocol::links::{Link, LinkSource};
 

@@ -11,26 +11,23 @@
 //!
 //! SQL is written once for both backends (`$n` placeholders work on both); where the
 //! dialects differ the two versions sit side by side in the same function. SQLite is
-//! queried through rusqlite ([`lite`]), PostgreSQL through sqlx; both return
-//! [`row::OwnedRow`]s, so each query's row mapping is written once too.
+//! queried through rusqlite (the connection module's reader pool), PostgreSQL through
+//! sqlx; both return owned rows, so each query's row mapping is written once too.
 
 mod links;
-mod lite;
 mod nodes;
 mod packets;
-mod row;
 mod stats;
 mod traceroute;
 
 pub use links::{LinkRow, LinkSource, LinkWindow};
-pub use lite::LitePool;
 pub use nodes::{NodeFilter, NodeRow, PublicKeyRow};
 pub use packets::{Cursor, PacketFilter, PacketRow, SeenRow};
 pub use stats::{Bucket, SenderSums, TopRow, TrafficFilter};
 pub use traceroute::TraceRow;
 
+use crate::row::{Arg, OwnedRow};
 use crate::{Db, SqlContext, StoreError};
-use row::OwnedRow;
 
 /// The stride between slots of one Meshtastic packet id (see `store::write`).
 pub const SLOT: i64 = 1 << 32;
@@ -74,7 +71,7 @@ impl Reader {
                         Arg::Str(v) => query.bind(v),
                     };
                 }
-                row::from_pg(
+                crate::row::from_pg(
                     query
                         .fetch_all(p)
                         .await
@@ -163,13 +160,6 @@ impl Reader {
         list.push(close);
         q.push(column).push(before).str(&list).push(after);
     }
-}
-
-/// A bound value of a dynamically built query.
-#[derive(Clone, Debug)]
-pub(crate) enum Arg {
-    I64(i64),
-    Str(String),
 }
 
 /// Dynamic SQL with numbered placeholders (`$1`, `$2`, … work on both backends) and its

@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
-use super::row::OwnedRow;
-use super::{Arg, Reader, Sql};
+use super::{Reader, Sql};
 use crate::StoreError;
+use crate::row::Arg;
+use crate::row::OwnedRow;
 
 /// One `node` row.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::row::OwnedRow;
-use super::{Arg, Reader, Sql};
+use super::{Reader, Sql};
+use crate::row::Arg;
+use crate::row::OwnedRow;
 use crate::{Db, StoreError};
 
 /// One `packet` row with its sender's and recipient's long names.
@@ -505,7 +506,7 @@ mod tests {
         ];
         for (name, filter, covered) in shapes {
             let q = list_sql(&filter, 500, true);
-            let plan = super::super::lite::query_plan(&path, &q.text, &q.args).unwrap();
+            let plan = crate::connect::lite_query_plan(&path, &q.text, &q.args).unwrap();
             let plan = plan.join("\n");
             assert!(!plan.contains("TEMP B-TREE"), "{name} sorts:\n{plan}");
             assert!(

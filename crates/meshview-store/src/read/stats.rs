@@ -10,8 +10,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{Arg, Reader, Sql};
+use super::{Reader, Sql};
 use crate::StoreError;
+use crate::row::Arg;
 
 /// Filters of a traffic aggregate (AND-combined).
 #[derive(Debug, Clone, Default)]

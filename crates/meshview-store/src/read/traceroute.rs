@@ -1,8 +1,8 @@
 //! Traceroute rows (one per packet and gateway) with their packet's endpoints.
 
-use super::row::OwnedRow;
 use super::{Reader, Sql};
 use crate::StoreError;
+use crate::row::OwnedRow;
 
 /// One `traceroute` row joined with its packet.
 #[derive(Debug, Clone, PartialEq)]

@@ -434,7 +434,7 @@ async fn write_batch<C: BatchStatements>(
     Ok((counts, inserted_packets))
 }
 
-/// Inserts `packet_text` rows on either backend (the backfill of `crate::text`).
+/// Inserts `packet_text` rows on either backend (the migration's backfill of the text).
 pub(crate) async fn insert_texts(
     conn: &mut crate::connect::Conn,
     rows: &[(i64, i64, String)],

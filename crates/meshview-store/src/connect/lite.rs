@@ -22,10 +22,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use super::Arg;
-use super::row::{Cell, OwnedRow};
+use super::SQLITE_BUSY_TIMEOUT;
 use crate::StoreError;
-use crate::connect::SQLITE_BUSY_TIMEOUT;
+use crate::row::{Arg, Cell, OwnedRow};
 
 /// Connections (and threads) the reader keeps. Each query holds one for its whole run;
 /// with two cores, four keep both busy while others wait on disk, and more would only
@@ -294,7 +293,7 @@ fn panicked() -> StoreError {
 }
 
 #[cfg(test)]
-pub(super) fn query_plan(path: &Path, sql: &str, args: &[Arg]) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn query_plan(path: &Path, sql: &str, args: &[Arg]) -> rusqlite::Result<Vec<String>> {
     let conn = open(path)?;
     let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
     bind(&mut stmt, args)?;

@@ -1,6 +1,7 @@
 //! A result row owned by the reader, the same on both backends: SQLite rows come from
-//! rusqlite (see [`super::lite`]), PostgreSQL rows are converted from sqlx's. Each
-//! query's row mapping is written once against this type.
+//! rusqlite (the reader's own pool, `LitePool`), PostgreSQL rows are converted from
+//! sqlx's. Each query's row mapping is written once against this type; [`Arg`] is a value
+//! bound to a query on either.
 //!
 //! Reading a column never panics: a missing column, an unexpected NULL or a value of
 //! the wrong type is a [`StoreError::Sql`] naming the column, which the web side answers
@@ -12,6 +13,13 @@ use sqlx::postgres::PgRow;
 use sqlx::{Column, Row, TypeInfo};
 
 use crate::{SqlContext, StoreError};
+
+/// A bound value of a dynamically built query.
+#[derive(Clone, Debug)]
+pub(crate) enum Arg {
+    I64(i64),
+    Str(String),
+}
 
 /// The context of a row that does not read as expected.
 const ROW: &str = "reading a result row";

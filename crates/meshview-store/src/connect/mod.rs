@@ -12,9 +12,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Connection};
 
-use super::read::LitePool;
-use super::{Backend, StoreError};
-use crate::DatabaseUrl;
+use crate::{Backend, DatabaseUrl, StoreError};
+
+mod lite;
+pub use lite::LitePool;
+#[cfg(test)]
+pub(crate) use lite::query_plan as lite_query_plan;
 
 /// How long SQLite waits for another connection's lock before failing a statement.
 /// Long enough to ride out a batch commit or a cleanup step, short enough to surface a
@@ -34,7 +37,7 @@ pub enum Role {
 #[derive(Clone, Debug)]
 pub enum Db {
     /// sqlx's pool (the writer, jobs, migrations) and the rusqlite pool the web reader
-    /// queries through ([`crate::read`]). The latter opens read-only
+    /// queries through ([`LitePool`]). The latter opens read-only
     /// connections on its first query, so a database the reader never reads (the
     /// writer's) never opens one.
     Sqlite(SqlitePool, LitePool),
