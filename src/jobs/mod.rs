@@ -8,14 +8,4 @@
 
 pub mod schedule;
 
-pub use meshview_store::{backup, joblog as log, retention};
-
-pub use meshview_store::backup::{
-    BackupOptions, BackupReport, DEFAULT_BACKUP_KEEP, SqliteBackup, backup, backup_file_name,
-    restore, rotate,
-};
-pub use meshview_store::joblog::JobLog;
-pub use meshview_store::retention::{
-    DEFAULT_BATCH_SIZE, Maintenance, PurgeOptions, PurgeReport, purge, purge_before,
-};
 pub use schedule::{JobOutcome, next_occurrence, run, run_once};

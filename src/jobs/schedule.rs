@@ -8,11 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, Days, Local, LocalResult, NaiveDateTime, NaiveTime, TimeZone};
 use tokio_util::sync::CancellationToken;
 
-use super::backup::{self, BackupOptions, BackupReport};
-use super::log::JobLog;
-use super::retention::{self, PurgeOptions, PurgeReport};
 use crate::config::Config;
 use meshview_store::Db;
+use meshview_store::backup::{self, BackupOptions, BackupReport};
+use meshview_store::joblog::JobLog;
+use meshview_store::retention::{self, PurgeOptions, PurgeReport};
 
 /// The longest single sleep: the wall clock is re-read at least this often, so a clock
 /// change or a suspended machine does not shift a job by hours.

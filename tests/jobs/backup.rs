@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use meshview::config::DatabaseUrl;
-use meshview::jobs::{
+use meshview_store::backup::{
     BackupOptions, BackupReport, SqliteBackup, backup, backup_file_name, restore, rotate,
 };
 use meshview_store::{Db, Role};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use meshview::jobs::{PurgeOptions, purge, purge_before};
+use meshview_store::retention::{PurgeOptions, purge, purge_before};
 use meshview_store::{Db, now_us};
 
 use crate::both_backends;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meshview::config::Config;
-use meshview::jobs::{BackupReport, JobLog, run, run_once};
+use meshview::jobs::{run, run_once};
+use meshview_store::backup::BackupReport;
+use meshview_store::joblog::JobLog;
 use meshview_store::now_us;
 use tokio_util::sync::CancellationToken;
 
@@ -99,7 +101,9 @@ async fn one_round_backs_up_then_purges(backend: Backend) {
             assert!(text.contains("compressed"), "{text}");
             // The backup holds the data as it was before the purge.
             let restored = tdb.dir.path().join("restored.db");
-            meshview::jobs::restore(&b.path, &restored).await.unwrap();
+            meshview_store::backup::restore(&b.path, &restored)
+                .await
+                .unwrap();
             let copy = meshview_store::Db::open(
                 &meshview::config::DatabaseUrl::Sqlite { path: restored },
                 meshview_store::Role::Reader,
