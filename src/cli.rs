@@ -63,9 +63,6 @@ pub enum Command {
     /// Simulated mesh traffic: publish it to the broker in `[mqtt]`, or write a capture
     /// file; prints the ground truth a correct writer must end up storing.
     Simulate(SimulateArgs),
-    /// Benchmarks (results go in docs/benchmarks.md).
-    #[command(subcommand)]
-    Bench(BenchCommand),
     /// Schema migrations.
     #[command(subcommand)]
     Db(DbCommand),
@@ -122,52 +119,6 @@ fn parse_bbox(s: &str) -> Result<(f64, f64, f64, f64), String> {
             "{s:?}: expected NORTH,WEST,SOUTH,EAST with north > south and east > west"
         )),
     }
-}
-
-#[derive(Subcommand, Debug)]
-pub enum BenchCommand {
-    /// Simulated traffic through decode → decrypt → store in a separate writer process,
-    /// into a fresh database on the configured backend (SQLite: a temporary file;
-    /// PostgreSQL: a scratch database created on that server and dropped afterwards).
-    Ingest {
-        /// Envelopes to generate.
-        #[arg(long, default_value_t = 300_000)]
-        messages: usize,
-        #[arg(long, default_value_t = 500)]
-        nodes: usize,
-        #[arg(long, default_value_t = 40)]
-        gateways: usize,
-        /// End to end through the broker in [mqtt] instead of a capture file.
-        #[arg(long)]
-        mqtt: bool,
-        /// With --mqtt: messages per second to publish (0 = as fast as possible).
-        #[arg(long, default_value_t = 20_000.0)]
-        rate: f64,
-    },
-    /// Builds a big realistic database on the configured backend (--database): the
-    /// simulated mesh through the real pipeline and batch writer, import times spread
-    /// over the last --days days. Refuses a database that already holds packets.
-    Seed {
-        /// Packets to simulate.
-        #[arg(long, default_value_t = 3_000_000)]
-        packets: usize,
-        #[arg(long, default_value_t = 2000)]
-        nodes: usize,
-        #[arg(long, default_value_t = 150)]
-        gateways: usize,
-        /// Import times span this many days, ending now.
-        #[arg(long, default_value_t = 14.0)]
-        days: f64,
-        /// Average number of gateways hearing each packet.
-        #[arg(long, default_value_t = 4.0)]
-        receptions_per_packet: f64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
-    /// Measures the reader: every API endpoint and page, sequentially (latency
-    /// percentiles) and as a mixed load (requests/s), against --url or a `meshview serve`
-    /// it starts on the configured database (then also its memory).
-    Api(crate::bench::api::ApiArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -229,7 +180,8 @@ pub async fn main(cli: Cli) -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str) {
+/// Logs to standard error through `tracing`, with `filter` (falls back to `info`).
+pub fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -239,12 +191,17 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
-fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+/// Loads `config` (default `config.ini`, optional then) with a `--database` override and
+/// the environment, logging where it came from and its warnings.
+pub fn load_config(
+    config: Option<&std::path::Path>,
+    database: Option<&str>,
+) -> anyhow::Result<Config> {
     let default = PathBuf::from("config.ini");
     let cfg = Config::load(LoadOptions {
-        path: cli.config.as_ref().unwrap_or(&default),
-        explicit: cli.config.is_some(),
-        database_override: cli.database.as_deref(),
+        path: config.unwrap_or(&default),
+        explicit: config.is_some(),
+        database_override: database,
         env: std::env::vars().collect(),
     })?;
     match &cfg.source {
@@ -274,7 +231,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("fill in its four SQL files, then rebuild; see docs/database-migrations.md");
         return Ok(ExitCode::SUCCESS);
     }
-    let config = load_config(&cli)?;
+    let config = load_config(cli.config.as_deref(), cli.database.as_deref())?;
     if let Command::Config(ConfigCommand::Show) = cli.command {
         println!("{config:#?}");
         return Ok(ExitCode::SUCCESS);
@@ -310,50 +267,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Db(cmd) => return db_command(&ctx, cmd).await,
         Command::Simulate(args) => simulate(&ctx, args).await?,
-        Command::Bench(BenchCommand::Ingest {
-            messages,
-            nodes,
-            gateways,
-            mqtt,
-            rate,
-        }) => {
-            let b = crate::bench::ingest::IngestBench {
-                messages,
-                nodes,
-                gateways,
-                mqtt,
-                rate,
-            };
-            let r = crate::bench::ingest::run(&ctx.config, cli.config.as_deref(), &b).await?;
-            println!(
-                "| mode | backend | envelopes | packets | receptions | time | throughput | writer peak RSS |"
-            );
-            println!("|---|---|---|---|---|---|---|---|");
-            println!("{r}");
-        }
-        Command::Bench(BenchCommand::Seed {
-            packets,
-            nodes,
-            gateways,
-            days,
-            receptions_per_packet,
-            seed,
-        }) => {
-            let b = crate::bench::seed::SeedBench {
-                packets,
-                nodes,
-                gateways,
-                days,
-                receptions_per_packet,
-                seed,
-            };
-            let r = crate::bench::seed::run(&ctx.config, &ctx.chain, &b).await?;
-            println!("{r}");
-        }
-        Command::Bench(BenchCommand::Api(args)) => {
-            let report = crate::bench::api::run(&ctx.config, cli.config.as_deref(), &args).await?;
-            println!("{report}");
-        }
         Command::Config(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

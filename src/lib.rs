@@ -4,7 +4,6 @@
 //! [`store`] → database → [`store`] reads → [`web`]. See `docs/architecture.md`.
 
 pub mod app;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod ingest;

@@ -37,7 +37,7 @@ const MAX_LIST_BYTES: usize = 128 * 1024;
 /// All kept packet lists together (the reader's memory budget is 128 MB).
 const MAX_LISTS_BYTES: usize = 4 * 1024 * 1024;
 
-/// Set to `off` to measure the queries behind cached answers (`meshview bench api`
+/// Set to `off` to measure the queries behind cached answers (`meshview-bench api`
 /// does, unless asked to keep the cache).
 pub const DISABLE_ENV: &str = "MESHVIEW_AGGREGATE_CACHE";
 

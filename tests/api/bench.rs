@@ -1,4 +1,4 @@
-//! `meshview bench api`, the shipped reader benchmark, end to end on a small database: it
+//! `meshview-bench api`, the shipped reader benchmark, end to end on a small database: it
 //! starts its own server, measures every row with the caches off, restarts the server
 //! with the caches on for the mixed load, and reports both servers' memory.
 
@@ -18,11 +18,23 @@ const QUICK: [&str; 10] = [
     "1",
 ];
 
+/// The benchmark binary, built beside `meshview` by `cargo test --workspace` (the test
+/// suite's command); its own crate keeps it out of the production binary.
+fn bench_exe() -> std::path::PathBuf {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_meshview")).with_file_name("meshview-bench");
+    assert!(
+        exe.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p meshview-bench` first)",
+        exe.display()
+    );
+    exe
+}
+
 async fn bench(s: &Served, extra: &[&str]) -> (String, String) {
-    let mut args = vec!["bench", "api"];
+    let mut args = vec!["api"];
     args.extend(QUICK);
     args.extend(extra);
-    let out = s.db.run(&args).await;
+    let out = crate::common::run_command(s.db.command_of(&bench_exe(), &args)).await;
     assert!(out.success, "{}", out.all());
     // Every row got the status it expects; the mixed load had no errors.
     assert!(!out.stdout.contains("unexpected answers"), "{}", out.stdout);

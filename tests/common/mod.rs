@@ -154,7 +154,12 @@ impl TestDb {
 
     /// Runs the real binary against this database.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_meshview"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_meshview")), args)
+    }
+
+    /// [`TestDb::command`] for another of the workspace's binaries.
+    pub fn command_of(&self, exe: &Path, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(exe);
         cmd.args(args)
             .current_dir(self.dir.path())
             .env_clear()

@@ -1,4 +1,4 @@
-//! `meshview bench api`: the reader's speed and memory on a (big) database.
+//! `meshview-bench api`: the reader's speed and memory on a (big) database.
 //!
 //! Against a running server (`--url`) or a `meshview serve` started here on the configured
 //! database (then its memory is read from `/proc/<pid>/status`), it measures:
@@ -36,7 +36,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 
-use crate::config::{Config, DatabaseUrl};
+use meshview::config::{Config, DatabaseUrl};
 
 /// Latency target of an API endpoint (p95).
 const API_TARGET_MS: f64 = 50.0;
@@ -290,7 +290,16 @@ fn some_time(s: &Sample, rng: &mut StdRng) -> i64 {
 /// Every endpoint of docs/api.md with realistic parameter variants; weights model a busy
 /// public site (live lists and packet details dominate, aggregates are polled).
 fn api_cases() -> Vec<Case> {
-    const PORTS: [i32; 7] = [1, 3, 4, 5, 67, 70, 71];
+    use meshview_protocol::pb::PortNum as P;
+    const PORTS: [i32; 7] = [
+        P::TextMessageApp as i32,
+        P::PositionApp as i32,
+        P::NodeinfoApp as i32,
+        P::RoutingApp as i32,
+        P::TelemetryApp as i32,
+        P::TracerouteApp as i32,
+        P::NeighborinfoApp as i32,
+    ];
     const WORDS: [&str; 6] = ["mesh", "hello", "ping", "signal", "node", "73"];
     let mut v = vec![
         case("/api/nodes", "all (limit 10000)", 2, |_, _| {
@@ -696,7 +705,7 @@ async fn sample(http: &mut Http, days: f64, rng: &mut StdRng) -> anyhow::Result<
     };
     let nodes: Vec<i64> = list.iter().filter_map(|n| n["node_id"].as_i64()).collect();
     if nodes.is_empty() {
-        bail!("the database has no nodes: seed it first (meshview bench seed)");
+        bail!("the database has no nodes: seed it first (meshview-bench seed)");
     }
     let busy_nodes: Vec<i64> = list
         .iter()
@@ -707,7 +716,7 @@ async fn sample(http: &mut Http, days: f64, rng: &mut StdRng) -> anyhow::Result<
     let latest = json(&http.get("/api/packets?limit=1").await?, "/api/packets")?;
     let newest_us = latest["latest_import_time"]
         .as_i64()
-        .context("the database has no packets: seed it first (meshview bench seed)")?;
+        .context("the database has no packets: seed it first (meshview-bench seed)")?;
     let oldest_us = newest_us - (days * 86_400e6) as i64;
     let mut packets = Vec::new();
     let mut traceroutes = Vec::new();
@@ -821,8 +830,7 @@ async fn start_server(
     config_path: Option<&Path>,
     cache: bool,
 ) -> anyhow::Result<Server> {
-    let exe = std::env::current_exe().context("own executable")?;
-    let mut cmd = tokio::process::Command::new(exe);
+    let mut cmd = crate::meshview_command()?;
     if let Some(p) = config_path {
         cmd.arg("--config").arg(p);
     }
@@ -953,7 +961,7 @@ pub async fn run(
     };
     writeln!(
         out,
-        "`meshview bench api` {date}; server {}; {} nodes, {} packet ids and {} traceroute ids \
+        "`meshview-bench api` {date}; server {}; {} nodes, {} packet ids and {} traceroute ids \
          sampled; caches {cache_note}.\n",
         server.addr,
         sample.nodes.len(),
@@ -1199,7 +1207,7 @@ mod tests {
             .iter()
             .map(|c| c.endpoint.replace("{id}", ""))
             .collect();
-        for route in crate::web::route_paths() {
+        for route in meshview::web::route_paths() {
             let generic = route.replace("{packet_id}", "").replace("{node_id}", "");
             assert!(
                 measured.contains(&generic) || route == "/api/stream",

@@ -1,4 +1,4 @@
-//! `meshview bench ingest`: simulated traffic through decode → decrypt → store, in a
+//! `meshview-bench ingest`: simulated traffic through decode → decrypt → store, in a
 //! separate writer process (so its peak memory is the writer's alone), from a capture file
 //! or end to end through an MQTT broker.
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use tokio::io::AsyncBufReadExt;
 
-use crate::config::{Config, DatabaseUrl};
+use meshview::config::{Config, DatabaseUrl};
 use meshview_sim::{DEFAULT_SECONDARY_KEY_B64, SimConfig, Simulator, capture_line};
 use meshview_store::connect::{Conn, Role};
 
@@ -115,8 +115,7 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
 }
 
 fn writer_command(config_path: Option<&Path>, url: &str) -> tokio::process::Command {
-    let exe = std::env::current_exe().expect("own executable");
-    let mut cmd = tokio::process::Command::new(exe);
+    let mut cmd = crate::meshview_command().expect("own executable");
     if let Some(p) = config_path {
         cmd.arg("--config").arg(p);
     }
@@ -283,7 +282,7 @@ async fn through_broker(
     }
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     // Loaded into memory first, so generating and parsing are not part of the timing.
-    let settings = crate::ingest::mqtt::MqttSettings::from_config(&cfg.mqtt)?;
+    let settings = meshview::ingest::mqtt::MqttSettings::from_config(&cfg.mqtt)?;
     let messages = std::fs::read_to_string(capture)?
         .lines()
         .map(meshview_sim::parse_capture_line)
@@ -296,7 +295,7 @@ async fn through_broker(
         settings.port
     );
     let started = Instant::now();
-    crate::ingest::publish::publish(messages.into_iter(), &settings, rate, |n| {
+    meshview::ingest::publish::publish(messages.into_iter(), &settings, rate, |n| {
         if n.is_multiple_of(100_000) {
             eprintln!("  published {n}")
         }

@@ -1,4 +1,4 @@
-//! `meshview bench seed`: builds a big, realistic database for the reader benchmarks.
+//! `meshview-bench seed`: builds a big, realistic database for the reader benchmarks.
 //!
 //! The simulated mesh ([`meshview_sim`]) goes through the real writer in this process:
 //! every envelope through [`Pipeline::handle`] (decode, decrypt, rows) and the
@@ -35,9 +35,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
 
-use crate::config::{Config, DatabaseUrl};
-use crate::ingest::pipeline::Pipeline;
-use crate::ingest::stats::IngestStats;
+use meshview::config::{Config, DatabaseUrl};
+use meshview::ingest::pipeline::Pipeline;
+use meshview::ingest::stats::IngestStats;
 use meshview_sim::{DEFAULT_SECONDARY_KEY_B64, SimConfig, Simulator};
 use meshview_store::connect::{Conn, Role};
 use meshview_store::migrations::Chain;
@@ -74,8 +74,6 @@ pub struct SeedResult {
     pub seconds: f64,
     pub size_bytes: u64,
     pub peak_rss_mb: f64,
-    pub first_import_us: i64,
-    pub last_import_us: i64,
 }
 
 impl std::fmt::Display for SeedResult {
@@ -281,12 +279,6 @@ pub async fn run(cfg: &Config, chain: &Chain, b: &SeedBench) -> anyhow::Result<S
     let packets = conn.scalar_i64("SELECT count(*) FROM packet").await? as u64;
     let receptions = conn.scalar_i64("SELECT count(*) FROM packet_seen").await? as u64;
     let nodes = conn.scalar_i64("SELECT count(*) FROM node").await? as u64;
-    let first_import_us = conn
-        .scalar_i64("SELECT MIN(import_time_us) FROM packet")
-        .await?;
-    let last_import_us = conn
-        .scalar_i64("SELECT MAX(import_time_us) FROM packet")
-        .await?;
     let size_bytes = match &url {
         DatabaseUrl::Sqlite { path } => {
             let mut size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -312,8 +304,6 @@ pub async fn run(cfg: &Config, chain: &Chain, b: &SeedBench) -> anyhow::Result<S
         seconds,
         size_bytes,
         peak_rss_mb: self_peak_rss_kb() as f64 / 1024.0,
-        first_import_us,
-        last_import_us,
     })
 }
 

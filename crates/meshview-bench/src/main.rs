@@ -1,0 +1,174 @@
+//! `meshview-bench`: MeshView's shipped benchmarks, kept out of the production binary and
+//! library. Results and how to reproduce them: docs/benchmarks.md.
+//!
+//! The benchmarks start MeshView itself (`serve` for the reader benchmark, `ingest` for the
+//! writer's) as a child process, so its memory is measured alone. The child is this binary
+//! running MeshView's own command line (`meshview-bench meshview …`, hidden): the same
+//! library code as the `meshview` binary, with no second executable to find or keep in step.
+
+mod api;
+mod ingest;
+mod seed;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "meshview-bench",
+    version,
+    about = "MeshView's benchmarks: writer throughput, a big seeded database, the reader under load"
+)]
+struct Cli {
+    /// MeshView config file (the database, the broker for --mqtt).
+    #[arg(long, global = true, env = "MESHVIEW_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL, overriding database.connection_string.
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+    /// Log filter (tracing syntax).
+    #[arg(
+        long,
+        global = true,
+        env = "MESHVIEW_LOG",
+        default_value = "info,sqlx=warn"
+    )]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Simulated traffic through decode → decrypt → store in a separate writer process,
+    /// into a fresh database on the configured backend (SQLite: a temporary file;
+    /// PostgreSQL: a scratch database created on that server and dropped afterwards).
+    Ingest {
+        /// Envelopes to generate.
+        #[arg(long, default_value_t = 300_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 500)]
+        nodes: usize,
+        #[arg(long, default_value_t = 40)]
+        gateways: usize,
+        /// End to end through the broker in [mqtt] instead of a capture file.
+        #[arg(long)]
+        mqtt: bool,
+        /// With --mqtt: messages per second to publish (0 = as fast as possible).
+        #[arg(long, default_value_t = 20_000.0)]
+        rate: f64,
+    },
+    /// Builds a big realistic database on the configured backend (--database): the
+    /// simulated mesh through the real pipeline and batch writer, import times spread
+    /// over the last --days days. Refuses a database that already holds packets.
+    Seed {
+        /// Packets to simulate.
+        #[arg(long, default_value_t = 3_000_000)]
+        packets: usize,
+        #[arg(long, default_value_t = 2000)]
+        nodes: usize,
+        #[arg(long, default_value_t = 150)]
+        gateways: usize,
+        /// Import times span this many days, ending now.
+        #[arg(long, default_value_t = 14.0)]
+        days: f64,
+        /// Average number of gateways hearing each packet.
+        #[arg(long, default_value_t = 4.0)]
+        receptions_per_packet: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Measures the reader: every API endpoint and page, sequentially (latency
+    /// percentiles) and as a mixed load (requests/s), against --url or a `meshview serve`
+    /// it starts on the configured database (then also its memory).
+    Api(api::ApiArgs),
+    /// MeshView's own command line (how the benchmarks start the server and the writer).
+    #[command(hide = true)]
+    Meshview {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+}
+
+/// A child process running MeshView's command line: `meshview-bench meshview …`.
+pub(crate) fn meshview_command() -> anyhow::Result<tokio::process::Command> {
+    use anyhow::Context as _;
+    let exe = std::env::current_exe().context("own executable")?;
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg("meshview");
+    Ok(cmd)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Meshview { args } = cli.command {
+        let argv = std::iter::once(OsString::from("meshview")).chain(args);
+        return meshview::cli::main(<meshview::cli::Cli as Parser>::parse_from(argv)).await;
+    }
+    meshview::cli::init_logging(&cli.log);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = meshview::cli::load_config(cli.config.as_deref(), cli.database.as_deref())?;
+    match cli.command {
+        Command::Ingest {
+            messages,
+            nodes,
+            gateways,
+            mqtt,
+            rate,
+        } => {
+            let b = ingest::IngestBench {
+                messages,
+                nodes,
+                gateways,
+                mqtt,
+                rate,
+            };
+            let r = ingest::run(&config, cli.config.as_deref(), &b).await?;
+            println!(
+                "| mode | backend | envelopes | packets | receptions | time | throughput | writer peak RSS |"
+            );
+            println!("|---|---|---|---|---|---|---|---|");
+            println!("{r}");
+        }
+        Command::Seed {
+            packets,
+            nodes,
+            gateways,
+            days,
+            receptions_per_packet,
+            seed,
+        } => {
+            let b = seed::SeedBench {
+                packets,
+                nodes,
+                gateways,
+                days,
+                receptions_per_packet,
+                seed,
+            };
+            let chain = meshview_store::migrations::Chain::embedded()
+                .map_err(meshview_store::migrations::MigrateError::Chain)?;
+            let r = seed::run(&config, &chain, &b).await?;
+            println!("{r}");
+        }
+        Command::Api(args) => {
+            let report = api::run(&config, cli.config.as_deref(), &args).await?;
+            println!("{report}");
+        }
+        Command::Meshview { .. } => unreachable!("handled in main"),
+    }
+    Ok(())
+}
