@@ -21,6 +21,7 @@ mod limits;
 pub mod metrics;
 mod pages;
 mod params;
+mod query;
 pub mod stream;
 
 use std::net::SocketAddr;

@@ -313,7 +313,7 @@ async fn feed_poll(hub: &Hub, db: &Reader, shutdown: &CancellationToken) {
                 continue;
             }
             sent.insert(row.id, t);
-            hub.publish(render(&super::api::packets::packet_in(row)));
+            hub.publish(render(&super::query::packets::packet_in(row)));
         }
         let keep_after = cursor - 2 * LOOKBACK_US;
         sent.retain(|_, t| *t > keep_after);

@@ -10,8 +10,11 @@ use serde_json::json;
 
 use super::shell::{Prefs, Shell};
 use super::view::{self, PacketView, render};
-use super::{OrPage, PageResult, api_call};
-use crate::web::{AppState, Ready, api};
+use super::{OrPage, PageResult};
+use crate::web::compat::PORT_TEXT;
+use crate::web::query::packets::{self, ListQuery};
+use crate::web::{AppState, Ready};
+use meshview_store::read::PacketFilter;
 
 /// A reaction (an emoji reply) gathered on its message.
 pub struct Reaction {
@@ -114,11 +117,13 @@ struct ChatPage {
 }
 
 pub async fn chat(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
-    let body = api_call("portnum=1&limit=100", |p| {
-        api::packets::packets_value(Ready(db.clone()), p)
-    })
-    .await
-    .or_page(&prefs)?;
+    let filter = PacketFilter {
+        portnum: Some(PORT_TEXT),
+        ..PacketFilter::default()
+    };
+    let list = packets::run(&db, ListQuery::new(filter, 100))
+        .await
+        .or_page(&prefs)?;
     let shell = Shell::new(
         &state,
         &prefs,
@@ -128,7 +133,7 @@ pub async fn chat(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs)
         &[],
     );
     // Direct messages are private (and shown redacted by the API): not in the chat.
-    let messages: Vec<PacketView> = view::packets(&body, &shell.lang)
+    let messages: Vec<PacketView> = view::packets(&list, &shell.lang)
         .into_iter()
         .filter(|m| m.broadcast)
         .collect();
@@ -137,7 +142,7 @@ pub async fn chat(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs)
         .map(|m| m.channel.clone())
         .filter(|c| !c.is_empty())
         .collect();
-    let shell = shell.with("latest", body["latest_import_time"].clone());
+    let shell = shell.with("latest", json!(list.latest_import_time));
     Ok(render(
         &ChatPage {
             shell,
@@ -192,15 +197,13 @@ pub async fn firehose(
     params: crate::web::params::Params,
 ) -> PageResult {
     let portnum = params.portnum("portnum").or_page(&prefs)?.map(i64::from);
-    let query = match portnum {
-        Some(p) => format!("limit=100&portnum={p}"),
-        None => "limit=100".to_string(),
+    let filter = PacketFilter {
+        portnum: portnum.map(|p| p as i32),
+        ..PacketFilter::default()
     };
-    let body = api_call(&query, |p| {
-        api::packets::packets_value(Ready(db.clone()), p)
-    })
-    .await
-    .or_page(&prefs)?;
+    let list = packets::run(&db, ListQuery::new(filter, 100))
+        .await
+        .or_page(&prefs)?;
     let shell = Shell::new(
         &state,
         &prefs,
@@ -209,7 +212,7 @@ pub async fn firehose(
         "firehose",
         &[],
     );
-    let packets = view::packets(&body, &shell.lang);
+    let packets = view::packets(&list, &shell.lang);
     let ports = PORTS.iter().map(|&p| (p, shell.lang.port(p))).collect();
     let shell = shell.with("portnum", json!(portnum));
     let page = FirehosePage {

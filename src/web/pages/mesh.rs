@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use super::live::prefs_title;
 use super::shell::{Lib, Prefs, Shell};
 use super::view::{self, NodeView, render};
-use super::{OrPage, PageResult, api_call};
+use super::{OrPage, PageResult};
+use crate::web::query::nodes::NodeQuery;
 use crate::web::{AppState, Ready, api};
 
 /// Compact records of the nodes with a position, for the maps' scripts (names stay raw:
@@ -46,15 +47,11 @@ async fn active_nodes(
     prefs: &Prefs,
     days: u32,
 ) -> Result<Vec<NodeView>, super::PageError> {
-    let q = if days == 0 {
-        String::new()
-    } else {
-        format!("days_active={days}")
+    let q = NodeQuery {
+        days: (days != 0).then_some(i64::from(days)),
+        ..NodeQuery::default()
     };
-    let body = api_call(&q, |p| api::nodes::nodes(Ready(db.clone()), p))
-        .await
-        .or_page(prefs)?;
-    Ok(view::nodes(&body))
+    Ok(view::nodes(&q.rows(db).await.or_page(prefs)?))
 }
 
 fn channels(nodes: &[NodeView]) -> Vec<String> {

@@ -11,7 +11,8 @@
 //! - the language comes from `?lang=` (remembered in a cookie), the cookie, or
 //!   `site.language`; the theme from a cookie ([`shell`]).
 //!
-//! Handlers reuse the API handlers (same parameters, same answers) through [`api_call`].
+//! Node and packet lists come from the typed queries the API also answers from
+//! (`web::query`); the other pages still reuse API handlers through [`api_call`].
 
 mod assets;
 mod docs;

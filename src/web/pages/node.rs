@@ -11,7 +11,10 @@ use super::shell::{Lib, Prefs, Shell};
 use super::view::{self, NodeView, PacketView, render};
 use super::{OrPage, PageError, PageResult, api_call};
 use crate::web::params::{Params, parse_node, parse_packet_id};
+use crate::web::query::nodes::NodeQuery;
+use crate::web::query::packets::{self, ListQuery};
 use crate::web::{AppState, Ready, api};
+use meshview_store::read::{PacketFilter, SLOT, slot_ids};
 
 #[derive(Template)]
 #[template(path = "nodelist.html")]
@@ -43,10 +46,8 @@ pub async fn nodelist(
     params: Params,
 ) -> PageResult {
     // Every node; the page filters by activity (3 days by default, as MeshView).
-    let body = api_call("", |p| api::nodes::nodes(Ready(db.clone()), p))
-        .await
-        .or_page(&prefs)?;
-    let nodes = view::nodes(&body);
+    let rows = NodeQuery::default().rows(&db).await.or_page(&prefs)?;
+    let nodes = view::nodes(&rows);
     let shell = Shell::new(
         &state,
         &prefs,
@@ -110,27 +111,29 @@ pub async fn node(
             prefs,
         });
     };
-    let node = NodeView::from_json(&api::nodes::node_json(&row));
+    let node = NodeView::from_row(&row);
     // Independent questions, asked at once (on PostgreSQL they run side by side).
     let num_s = num.to_string();
-    let (count_q, list_q) = (
-        format!("from_node={num}&period_type=day&length=1"),
-        format!("node_id={num}&limit=500"),
+    let count_q = format!("from_node={num}&period_type=day&length=1");
+    let list_q = ListQuery::new(
+        PacketFilter {
+            node: Some(num),
+            ..PacketFilter::default()
+        },
+        500,
     );
-    let (count, check, qr, body) = tokio::join!(
+    let (count, check, qr, list) = tokio::join!(
         api_call(&count_q, |p| {
             api::stats::count(State(state.clone()), Ready(db.clone()), p)
         }),
         api::node::impersonation_check(Ready(db.clone()), Path(num_s.clone())),
         api::node::qr(Ready(db.clone()), Path(num_s.clone())),
-        api_call(&list_q, |p| {
-            api::packets::packets_value(Ready(db.clone()), p)
-        }),
+        packets::run(&db, list_q),
     );
     let count = count.or_page(&prefs)?;
     let check = check.map(|j| j.0).unwrap_or(Value::Null);
     let qr = qr.map(|j| j.0).unwrap_or(Value::Null);
-    let body = body.or_page(&prefs)?;
+    let list = list.or_page(&prefs)?;
     let title = format!("{} · {}", node.name(), node.hex);
     let shell = Shell::new(
         &state,
@@ -140,7 +143,7 @@ pub async fn node(
         "node",
         &[Lib::Leaflet, Lib::Echarts, Lib::Qr],
     );
-    let packets = view::packets(&body, &shell.lang);
+    let packets = view::packets(&list, &shell.lang);
     let mut ports: BTreeMap<i64, String> = BTreeMap::new();
     for p in &packets {
         ports.insert(p.portnum, p.port_label.clone());
@@ -203,13 +206,21 @@ pub async fn packet(
     prefs: Prefs,
 ) -> PageResult {
     let id = parse_packet_id("packet_id", &id).or_page(&prefs)?;
-    let body = api_call(&format!("packet_id={id}&limit=10"), |p| {
-        api::packets::packets_value(Ready(db.clone()), p)
-    })
-    .await
-    .or_page(&prefs)?;
+    // A Meshtastic id names every packet stored under it (one per sender).
+    let ids = if id < SLOT {
+        slot_ids(id as u32)
+    } else {
+        vec![id]
+    };
+    let filter = PacketFilter {
+        ids: Some(ids),
+        ..PacketFilter::default()
+    };
+    let found = packets::run(&db, ListQuery::new(filter, 10))
+        .await
+        .or_page(&prefs)?;
     let lang = super::i18n::Lang::new(&prefs.lang);
-    let list = view::packets(&body, &lang);
+    let list = view::packets(&found, &lang);
     // The stored id itself, else (a Meshtastic id, as replies link) the oldest holder.
     let Some(p) = list
         .iter()
@@ -232,7 +243,7 @@ pub async fn packet(
         .collect::<std::collections::BTreeSet<_>>()
     {
         if let Some(row) = db.node(n).await.or_page(&prefs)? {
-            known.insert(n, NodeView::from_json(&api::nodes::node_json(&row)));
+            known.insert(n, NodeView::from_row(&row));
         }
     }
     let from = known.get(&p.from).cloned();

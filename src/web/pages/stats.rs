@@ -10,8 +10,12 @@ use super::live::prefs_title;
 use super::shell::{Lib, Prefs, Shell};
 use super::view::{self, PacketView, render};
 use super::{OrPage, PageResult, api_call};
+use crate::web::compat::PORT_TEXT;
 use crate::web::params::Params;
+use crate::web::query::nodes::NodeQuery;
+use crate::web::query::packets::{self, ListQuery};
 use crate::web::{AppState, Ready, api};
+use meshview_store::read::PacketFilter;
 
 #[derive(Template)]
 #[template(path = "net.html")]
@@ -26,15 +30,14 @@ struct NetPage {
 pub async fn net(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
     let site = &state.config.site;
     let since = api::now_us() - 6 * 86_400_000_000;
-    let query = format!(
-        "portnum=1&limit=1000&since={since}&contains={}",
-        url::form_urlencoded::byte_serialize(site.net_tag.as_bytes()).collect::<String>()
-    );
-    let body = api_call(&query, |p| {
-        api::packets::packets_value(Ready(db.clone()), p)
-    })
-    .await
-    .or_page(&prefs)?;
+    let filter = PacketFilter {
+        portnum: Some(PORT_TEXT),
+        since: Some(since),
+        ..PacketFilter::default()
+    };
+    let list = packets::run(&db, ListQuery::new(filter, 1000).containing(&site.net_tag))
+        .await
+        .or_page(&prefs)?;
     let shell = Shell::new(
         &state,
         &prefs,
@@ -43,7 +46,7 @@ pub async fn net(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) 
         "common",
         &[],
     );
-    let checkins = view::packets(&body, &shell.lang);
+    let checkins = view::packets(&list, &shell.lang);
     let people = checkins
         .iter()
         .map(|c| c.from)
@@ -225,8 +228,9 @@ fn breakdown(nodes: &[view::NodeView], f: impl Fn(&view::NodeView) -> &str) -> V
 
 pub async fn stats(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
     // Independent questions, asked at once (on PostgreSQL they run side by side).
+    let every_node = NodeQuery::default();
     let (all, count_all, count_day, chans) = tokio::join!(
-        api_call("", |p| api::nodes::nodes(Ready(db.clone()), p)),
+        every_node.rows(&db),
         api_call("", |p| {
             api::stats::count(State(state.clone()), Ready(db.clone()), p)
         }),

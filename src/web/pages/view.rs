@@ -1,5 +1,5 @@
 //! Rendering helpers and the view models the templates share: packets and nodes from
-//! the API's JSON, formatted once (ids, times, labels). Every string stays raw here;
+//! the typed query answers, formatted once (ids, times, labels). Every string stays raw here;
 //! askama escapes it in the template.
 
 use std::borrow::Borrow;
@@ -12,7 +12,9 @@ use serde_json::Value;
 use super::assets;
 use super::i18n::Lang;
 use super::shell::Prefs;
-use crate::web::compat::BROADCAST;
+use crate::web::compat::{BROADCAST, PacketItem, packet_item};
+use crate::web::query::packets::{PacketList, packet_in};
+use meshview_store::read::NodeRow;
 
 /// Renders a page; remembers a `?lang=` choice in a cookie.
 pub fn render(tpl: &impl Template, prefs: &Prefs) -> Response {
@@ -101,28 +103,25 @@ pub struct NodeView {
     pub last_us: i64,
 }
 
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_default().to_string()
-}
-
 impl NodeView {
-    pub fn from_json(n: &Value) -> NodeView {
-        let num = n["node_id"].as_i64().unwrap_or(0);
-        let coord = |v: &Value| v.as_i64().filter(|&x| x != 0).map(|x| x as f64 / 1e7);
+    pub fn from_row(n: &NodeRow) -> NodeView {
+        let num = n.node_id.unwrap_or(0);
+        let coord = |v: Option<i64>| v.filter(|&x| x != 0).map(|x| x as f64 / 1e7);
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
         NodeView {
             num,
             hex: hex(num),
-            long_name: s(&n["long_name"]),
-            short_name: s(&n["short_name"]),
-            hw_model: s(&n["hw_model"]),
-            firmware: s(&n["firmware"]),
-            role: s(&n["role"]),
-            channel: s(&n["channel"]),
-            gateway: n["is_mqtt_gateway"].as_bool().unwrap_or(false),
-            lat: coord(&n["last_lat"]),
-            lon: coord(&n["last_long"]),
-            first_us: n["first_seen_us"].as_i64().unwrap_or(0),
-            last_us: n["last_seen_us"].as_i64().unwrap_or(0),
+            long_name: s(&n.long_name),
+            short_name: s(&n.short_name),
+            hw_model: s(&n.hw_model),
+            firmware: s(&n.firmware),
+            role: s(&n.role),
+            channel: s(&n.channel),
+            gateway: n.is_mqtt_gateway.unwrap_or(false),
+            lat: coord(n.last_lat),
+            lon: coord(n.last_long),
+            first_us: n.first_seen_us.unwrap_or(0),
+            last_us: n.last_seen_us.unwrap_or(0),
         }
     }
 
@@ -169,43 +168,41 @@ pub struct PacketView {
 }
 
 impl PacketView {
-    pub fn from_json(p: &Value, lang: &Lang) -> PacketView {
-        let id = p["id"].as_i64().unwrap_or(0);
-        let us = p["import_time_us"].as_i64().unwrap_or(0);
-        let from = p["from_node_id"].as_i64().unwrap_or(0);
-        let to = p["to_node_id"].as_i64().unwrap_or(0);
-        let portnum = p["portnum"].as_i64().unwrap_or(0);
-        let name = |v: &Value, id: i64| {
-            v.as_str()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .unwrap_or_else(|| hex(id))
+    /// A listed packet (a row and its presentation, as `/api/packets` lists it).
+    pub fn from_item(p: &PacketItem<'_>, lang: &Lang) -> PacketView {
+        let name = |v: &str, id: i64| {
+            if v.is_empty() { hex(id) } else { v.to_string() }
         };
+        let to = p.to_node_id;
         let to_name = if to == BROADCAST {
             lang.t("base", "all").to_string()
         } else if to == 1 {
             lang.t("base", "direct_to_mqtt").to_string()
         } else {
-            name(&p["to_long_name"], to)
+            name(p.to_long_name, to)
         };
+        // The structured payload as the API shows it (JSON text of the presentation):
+        // the page pretty-prints it and reads a position or an emoji flag from it.
+        let decoded: Value = serde_json::from_str(p.decoded).unwrap_or(Value::Null);
+        let portnum = i64::from(p.portnum);
         PacketView {
-            id,
-            mesh_id: id & 0xFFFF_FFFF,
-            us,
-            iso: iso(us),
-            when: when(us),
-            channel: s(&p["channel"]),
-            from,
-            from_name: name(&p["long_name"], from),
+            id: p.id,
+            mesh_id: p.id & 0xFFFF_FFFF,
+            us: p.import_time_us,
+            iso: iso(p.import_time_us),
+            when: when(p.import_time_us),
+            channel: p.channel.unwrap_or_default().to_string(),
+            from: p.from_node_id,
+            from_name: name(p.long_name, p.from_node_id),
             to,
             to_name,
             broadcast: to == BROADCAST,
             portnum,
             port_label: lang.port(portnum),
-            payload: s(&p["payload"]),
-            reply_id: p["reply_id"].as_i64().unwrap_or(0),
-            emoji: p["decoded"]["emoji"].as_i64().is_some_and(|e| e != 0),
-            decoded: p["decoded"].clone(),
+            payload: p.payload.to_string(),
+            reply_id: p.reply_id.map_or(0, i64::from),
+            emoji: decoded["emoji"].as_i64().is_some_and(|e| e != 0),
+            decoded,
         }
     }
 
@@ -236,20 +233,16 @@ impl PacketView {
     }
 }
 
-/// The packets of an `/api/packets` answer.
-pub fn packets(body: &Value, lang: &Lang) -> Vec<PacketView> {
-    body["packets"]
-        .as_array()
-        .map(|a| a.iter().map(|p| PacketView::from_json(p, lang)).collect())
-        .unwrap_or_default()
+/// The packets of a list, for display.
+pub fn packets(list: &PacketList, lang: &Lang) -> Vec<PacketView> {
+    list.items()
+        .map(|(row, shown)| PacketView::from_item(&packet_item(&packet_in(row), shown), lang))
+        .collect()
 }
 
-/// The nodes of an `/api/nodes` answer.
-pub fn nodes(body: &Value) -> Vec<NodeView> {
-    body["nodes"]
-        .as_array()
-        .map(|a| a.iter().map(NodeView::from_json).collect())
-        .unwrap_or_default()
+/// Nodes for display.
+pub fn nodes(rows: &[NodeRow]) -> Vec<NodeView> {
+    rows.iter().map(NodeView::from_row).collect()
 }
 
 /// Great-circle distance in km.
