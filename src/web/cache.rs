@@ -16,6 +16,7 @@
 //! (on a big mesh, sixteen map clients asking for every link at once would otherwise run
 //! sixteen scans).
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +24,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use serde_json::Value;
 
 const TTL: Duration = Duration::from_secs(5);
 /// Distinct questions kept; beyond this the cache starts over (keys include parameters,
@@ -46,7 +46,11 @@ trait Weigh {
     fn weight(&self) -> usize;
 }
 
-impl Weigh for Value {
+/// A typed answer, kept as it was computed (`Cache::value` hands out the type it stored).
+type Shared = Arc<dyn Any + Send + Sync>;
+
+/// Aggregates are small and few; their store has no byte budget.
+impl Weigh for Shared {
     fn weight(&self) -> usize {
         0
     }
@@ -175,7 +179,7 @@ struct Mark {
 }
 
 pub struct Cache {
-    values: Store<Value>,
+    values: Store<Shared>,
     /// Answers kept as their serialized body (big lists: cloning a `Value` of tens of
     /// thousands of objects per hit would cost more than the query).
     bodies: Store<Bytes>,
@@ -210,15 +214,26 @@ impl Cache {
     }
 
     /// The cached answer to `key`, or `compute`'s (then cached). Errors are not cached.
-    pub async fn value<E, Fut>(
+    /// Answers are kept typed, shared by the API (which serializes them) and the pages
+    /// (which render them); the key is qualified by the answer's type.
+    pub async fn value<T, E, Fut>(
         &self,
         key: String,
         compute: impl FnOnce() -> Fut,
-    ) -> Result<Value, E>
+    ) -> Result<Arc<T>, E>
     where
-        Fut: Future<Output = Result<Value, E>>,
+        T: Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>>,
     {
-        self.answer(&self.values, key, None, compute).await
+        let key = format!("{}|{key}", std::any::type_name::<T>());
+        let shared = self
+            .answer(&self.values, key, None, || async {
+                compute().await.map(|v| Arc::new(v) as Shared)
+            })
+            .await?;
+        Ok(shared
+            .downcast::<T>()
+            .unwrap_or_else(|_| unreachable!("each key is qualified by its answer's type")))
     }
 
     /// As [`Cache::value`], for an answer kept as its serialized body.
@@ -342,20 +357,25 @@ mod tests {
     #[tokio::test]
     async fn errors_are_not_cached_and_off_means_off() {
         let cache = Cache::new(true);
-        let r: Result<Value, &str> = cache.value("k".into(), || async { Err("down") }).await;
+        let r: Result<Arc<i64>, &str> = cache.value("k".into(), || async { Err("down") }).await;
         assert_eq!(r, Err("down"));
-        let r: Result<Value, &str> = cache
-            .value("k".into(), || async { Ok(Value::from(2)) })
+        let r: Result<Arc<i64>, &str> = cache.value("k".into(), || async { Ok(2) }).await;
+        assert_eq!(r, Ok(Arc::new(2)));
+        // The same key for another type of answer is another question.
+        let r: Result<Arc<String>, &str> = cache
+            .value("k".into(), || async { Ok("two".to_string()) })
             .await;
-        assert_eq!(r, Ok(Value::from(2)));
+        assert_eq!(r.as_deref().map(String::as_str), Ok("two"));
+        let r: Result<Arc<i64>, &str> = cache.value("k".into(), || async { Ok(3) }).await;
+        assert_eq!(r, Ok(Arc::new(2)), "still the kept answer");
 
         let off = Cache::new(false);
         let computed = AtomicUsize::new(0);
         for _ in 0..3 {
-            let _: Result<Value, ()> = off
+            let _: Result<Arc<()>, ()> = off
                 .value("k".into(), || async {
                     computed.fetch_add(1, Ordering::SeqCst);
-                    Ok(Value::Null)
+                    Ok(())
                 })
                 .await;
         }

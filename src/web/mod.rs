@@ -283,7 +283,7 @@ async fn warm_up(mut phase: watch::Receiver<Phase>, sums: Arc<meshview_store::re
     let now = meshview_store::now_us();
     let started = Instant::now();
     for (period, length) in [(params::Period::Hour, 24), (params::Period::Day, 7)] {
-        let since = api::stats::window_start(period, length, now);
+        let since = query::stats::window_start(period, length, now);
         if let Err(e) = reader.top_talkers(&sums, since, now, None, 1, 0).await {
             tracing::debug!(error = %e, "top talkers warm-up failed");
             return;

@@ -15,7 +15,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::AppState;
 use super::error::ApiResult;
@@ -40,13 +40,11 @@ pub fn now_us() -> i64 {
     meshview_store::now_us()
 }
 
-/// Answers from the short-lived cache, or computes and remembers.
-pub async fn cached<F, Fut>(state: &AppState, key: String, compute: F) -> ApiResult<Json<Value>>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = ApiResult<Value>>,
-{
-    state.cache.value(key, compute).await.map(Json)
+/// A typed answer as a JSON response.
+pub fn json_of<T: serde::Serialize>(answer: &T) -> ApiResult<Response> {
+    serde_json::to_vec(answer)
+        .map(|body| json_response(Bytes::from(body)))
+        .map_err(|e| super::error::ApiError::Internal(e.to_string()))
 }
 
 /// A JSON response from an already serialized body.

@@ -11,8 +11,8 @@
 //! - the language comes from `?lang=` (remembered in a cookie), the cookie, or
 //!   `site.language`; the theme from a cookie ([`shell`]).
 //!
-//! Node and packet lists come from the typed queries the API also answers from
-//! (`web::query`); the other pages still reuse API handlers through [`api_call`].
+//! Pages ask the typed queries the API answers from (`web::query`) and render their
+//! answers; no page goes through an API handler or reads JSON back.
 
 mod assets;
 mod docs;
@@ -26,20 +26,15 @@ mod svg;
 mod trace;
 mod view;
 
-use std::future::Future;
-
 use axum::Router;
-use axum::extract::FromRequestParts;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::Value;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::limits::heavy;
-use super::params::Params;
 use crate::config::Config;
 use meshview_store::StoreError;
 
@@ -151,22 +146,6 @@ pub async fn fallback(uri: Uri, prefs: Prefs) -> Response {
         prefs,
     }
     .into_response()
-}
-
-/// Runs an API handler with a query string, for a page's first paint.
-pub(crate) async fn api_call<F, Fut>(query: &str, handler: F) -> ApiResult<Value>
-where
-    F: FnOnce(Params) -> Fut,
-    Fut: Future<Output = ApiResult<axum::Json<Value>>>,
-{
-    let uri = format!("/?{query}");
-    let (mut parts, ()) = axum::http::Request::builder()
-        .uri(uri)
-        .body(())
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .into_parts();
-    let params = Params::from_request_parts(&mut parts, &()).await?;
-    Ok(handler(params).await?.0)
 }
 
 /// A failed page: an HTML page with the status and a message (internal causes are

@@ -9,12 +9,15 @@ use serde_json::{Value, json};
 use super::live::prefs_title;
 use super::shell::{Lib, Prefs, Shell};
 use super::view::{self, NodeView, PacketView, render};
-use super::{OrPage, PageError, PageResult, api_call};
+use super::{OrPage, PageError, PageResult};
+use crate::web::params::Period;
 use crate::web::params::{Params, parse_node, parse_packet_id};
+use crate::web::query::node::{contact, key_history};
 use crate::web::query::nodes::NodeQuery;
 use crate::web::query::packets::{self, ListQuery};
-use crate::web::{AppState, Ready, api};
-use meshview_store::read::{PacketFilter, SLOT, slot_ids};
+use crate::web::query::stats::CountQuery;
+use crate::web::{AppState, Ready};
+use meshview_store::read::{PacketFilter, SLOT, TrafficFilter, slot_ids};
 
 #[derive(Template)]
 #[template(path = "nodelist.html")]
@@ -113,8 +116,14 @@ pub async fn node(
     };
     let node = NodeView::from_row(&row);
     // Independent questions, asked at once (on PostgreSQL they run side by side).
-    let num_s = num.to_string();
-    let count_q = format!("from_node={num}&period_type=day&length=1");
+    let count_q = CountQuery::window(
+        Period::Day,
+        1,
+        TrafficFilter {
+            from: Some(num),
+            ..TrafficFilter::default()
+        },
+    );
     let list_q = ListQuery::new(
         PacketFilter {
             node: Some(num),
@@ -123,16 +132,19 @@ pub async fn node(
         500,
     );
     let (count, check, qr, list) = tokio::join!(
-        api_call(&count_q, |p| {
-            api::stats::count(State(state.clone()), Ready(db.clone()), p)
-        }),
-        api::node::impersonation_check(Ready(db.clone()), Path(num_s.clone())),
-        api::node::qr(Ready(db.clone()), Path(num_s.clone())),
+        count_q.answer(&state, &db),
+        key_history(&db, num),
+        contact(&db, num),
         packets::run(&db, list_q),
     );
     let count = count.or_page(&prefs)?;
-    let check = check.map(|j| j.0).unwrap_or(Value::Null);
-    let qr = qr.map(|j| j.0).unwrap_or(Value::Null);
+    // The contact link and the key history are extras: the page stands without them.
+    let check = check.ok().flatten();
+    let import_url = qr
+        .ok()
+        .flatten()
+        .map(|c| c.meshtastic_url)
+        .unwrap_or_default();
     let list = list.or_page(&prefs)?;
     let title = format!("{} · {}", node.name(), node.hex);
     let shell = Shell::new(
@@ -148,10 +160,6 @@ pub async fn node(
     for p in &packets {
         ports.insert(p.portnum, p.port_label.clone());
     }
-    let import_url = qr["meshtastic_url"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
     let shell = shell.with(
         "node",
         json!({
@@ -164,10 +172,12 @@ pub async fn node(
         }),
     );
     let page = NodePage {
-        sent_24h: count["total_packets"].as_i64().unwrap_or(0),
-        seen_24h: count["total_seen"].as_i64().unwrap_or(0),
-        impersonation: check["warning"].as_str().map(str::to_string),
-        key_count: check["unique_public_key_count"].as_i64().unwrap_or(0),
+        sent_24h: count.total_packets,
+        seen_24h: count.total_seen,
+        impersonation: check.as_ref().and_then(|c| c.warning.clone()),
+        key_count: check
+            .as_ref()
+            .map_or(0, |c| c.unique_public_key_count as i64),
         import_url,
         packets,
         ports: ports.into_iter().collect(),

@@ -9,13 +9,14 @@ use serde_json::{Value, json};
 use super::live::prefs_title;
 use super::shell::{Lib, Prefs, Shell};
 use super::view::{self, PacketView, render};
-use super::{OrPage, PageResult, api_call};
+use super::{OrPage, PageResult};
 use crate::web::compat::PORT_TEXT;
-use crate::web::params::Params;
+use crate::web::params::{Params, Period};
 use crate::web::query::nodes::NodeQuery;
 use crate::web::query::packets::{self, ListQuery};
+use crate::web::query::stats::{ChannelsQuery, CountQuery, TopQuery};
 use crate::web::{AppState, Ready, api};
-use meshview_store::read::PacketFilter;
+use meshview_store::read::{PacketFilter, TrafficFilter};
 
 #[derive(Template)]
 #[template(path = "net.html")]
@@ -105,56 +106,49 @@ pub async fn top(
         _ => "day",
     };
     let (ptype, length) = match period {
-        "hour" => ("hour", 1),
-        "week" => ("day", 7),
-        _ => ("day", 1),
+        "hour" => (Period::Hour, 1),
+        "week" => (Period::Day, 7),
+        _ => (Period::Day, 1),
     };
     let offset = params
         .int_range("offset", 0, 1_000_000)
         .or_page(&prefs)?
         .unwrap_or(0);
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let mut q = format!("period_type={ptype}&length={length}&limit={TOP_PAGE}&offset={offset}");
-    if !channel.is_empty() {
-        q.push_str(&format!("&channel={}", enc(&channel)));
-    }
-    let body = api_call(&q, |p| {
-        api::stats::top(State(state.clone()), Ready(db.clone()), p)
-    })
-    .await
-    .or_page(&prefs)?;
-    let chans = api_call("", |p| {
-        api::stats::channels(State(state.clone()), Ready(db.clone()), p)
-    })
-    .await
-    .or_page(&prefs)?;
-    let total = body["total"].as_i64().unwrap_or(0);
-    let rows = body["nodes"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|n| {
-                    let avg = n["avg"].as_f64().unwrap_or(0.0);
-                    TopRow {
-                        num: n["node_id"].as_i64().unwrap_or(0),
-                        long_name: n["long_name"].as_str().unwrap_or_default().to_string(),
-                        short_name: n["short_name"].as_str().unwrap_or_default().to_string(),
-                        channel: n["channel"].as_str().unwrap_or_default().to_string(),
-                        sent: n["sent"].as_i64().unwrap_or(0),
-                        seen: n["seen"].as_i64().unwrap_or(0),
-                        avg,
-                        class: if avg >= 10.0 {
-                            "good"
-                        } else if avg >= 2.0 {
-                            "ok"
-                        } else {
-                            "bad"
-                        },
-                    }
-                })
-                .collect()
+    let q = TopQuery {
+        period: ptype,
+        length,
+        channel: (!channel.is_empty()).then(|| channel.clone()),
+        limit: TOP_PAGE,
+        offset,
+    };
+    let top = q.answer(&state, &db).await.or_page(&prefs)?;
+    let chans = ChannelsQuery::default()
+        .answer(&state, &db)
+        .await
+        .or_page(&prefs)?;
+    let total = top.total;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let rows = top
+        .nodes
+        .iter()
+        .map(|n| TopRow {
+            num: n.node_id,
+            long_name: text(&n.long_name),
+            short_name: text(&n.short_name),
+            channel: text(&n.channel),
+            sent: n.sent,
+            seen: n.seen,
+            avg: n.avg,
+            class: if n.avg >= 10.0 {
+                "good"
+            } else if n.avg >= 2.0 {
+                "ok"
+            } else {
+                "bad"
+            },
         })
-        .unwrap_or_default();
+        .collect();
     let link = |off: i64| {
         let mut s = format!("/top?period={period}&offset={off}");
         if !channel.is_empty() {
@@ -172,14 +166,7 @@ pub async fn top(
             &[],
         ),
         rows,
-        channels: chans["channels"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| c.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        channels: chans.channels.clone(),
         prev: (offset > 0).then(|| link((offset - TOP_PAGE).max(0))),
         next: (offset + TOP_PAGE < total).then(|| link(offset + TOP_PAGE)),
         channel,
@@ -231,15 +218,9 @@ pub async fn stats(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs
     let every_node = NodeQuery::default();
     let (all, count_all, count_day, chans) = tokio::join!(
         every_node.rows(&db),
-        api_call("", |p| {
-            api::stats::count(State(state.clone()), Ready(db.clone()), p)
-        }),
-        api_call("period_type=day&length=1", |p| {
-            api::stats::count(State(state.clone()), Ready(db.clone()), p)
-        }),
-        api_call("", |p| {
-            api::stats::channels(State(state.clone()), Ready(db.clone()), p)
-        }),
+        CountQuery::everything().answer(&state, &db),
+        CountQuery::window(Period::Day, 1, TrafficFilter::default()).answer(&state, &db),
+        ChannelsQuery::default().answer(&state, &db),
     );
     let all = all.or_page(&prefs)?;
     let count_all = count_all.or_page(&prefs)?;
@@ -253,14 +234,7 @@ pub async fn stats(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs
         .cloned()
         .collect();
     let gateways: Vec<view::NodeView> = nodes.iter().filter(|n| n.gateway).cloned().collect();
-    let channels: Vec<String> = chans["channels"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let channels = chans.channels.clone();
     let ports: Vec<Value> = super::live::PORTS
         .iter()
         .map(|&p| json!({"port": p, "label": super::i18n::Lang::new(&prefs.lang).port(p)}))
@@ -290,10 +264,10 @@ pub async fn stats(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs
         nodes: nodes.len(),
         active: active.len(),
         gateways: gateways.len(),
-        total_packets: count_all["total_packets"].as_i64().unwrap_or(0),
-        total_seen: count_all["total_seen"].as_i64().unwrap_or(0),
-        day_packets: count_day["total_packets"].as_i64().unwrap_or(0),
-        day_seen: count_day["total_seen"].as_i64().unwrap_or(0),
+        total_packets: count_all.total_packets,
+        total_seen: count_all.total_seen,
+        day_packets: count_day.total_packets,
+        day_seen: count_day.total_seen,
         channels,
         shell,
     };

@@ -7,14 +7,16 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::Value;
 
 use super::i18n::Lang;
 use super::shell::{Prefs, Shell};
 use super::svg::{self, Label, Row};
 use super::view::{self, render};
 use super::{OrPage, PageResult};
-use crate::web::{AppState, Ready, api};
+use crate::web::error::ApiError;
+use crate::web::params::parse_packet_id;
+use crate::web::query::traceroute;
+use crate::web::{AppState, Ready};
 use meshview_store::read::Reader;
 
 /// One hop of a drawn path.
@@ -42,41 +44,26 @@ pub struct Sighting {
     pub packet_id: i64,
 }
 
-struct Exchange {
-    body: Value,
+/// An exchange with what the pages add: node labels and the drawn rows.
+struct Drawn {
+    x: traceroute::Exchange,
     labels: HashMap<i64, Label>,
     rows: Vec<Row>,
 }
 
-fn ids(v: &Value) -> Vec<i64> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_i64).collect())
-        .unwrap_or_default()
-}
-
-fn snrs(v: &Value) -> Vec<Option<f64>> {
-    v.as_array()
-        .map(|a| a.iter().map(Value::as_f64).collect())
-        .unwrap_or_default()
-}
-
-async fn exchange(db: &Reader, id: String, lang: &Lang) -> Result<Exchange, crate::web::ApiError> {
-    let body = api::traceroute::traceroute(Ready(db.clone()), Path(id))
-        .await?
-        .0;
-    let mut nodes: BTreeSet<i64> = BTreeSet::new();
-    for key in ["requester", "target"] {
-        if let Some(n) = body[key].as_i64() {
-            nodes.insert(n);
-        }
+async fn exchange(db: &Reader, id: String, lang: &Lang) -> Result<Drawn, ApiError> {
+    let id = parse_packet_id("packet_id", &id)?;
+    let Some(x) = traceroute::exchange(db, id).await? else {
+        return Err(ApiError::NotFound("Packet not found".into()));
+    };
+    let mut nodes: BTreeSet<i64> = BTreeSet::from([x.requester, x.target]);
+    for p in &x.paths {
+        nodes.extend(&p.nodes);
     }
-    for p in body["paths"].as_array().into_iter().flatten() {
-        nodes.extend(ids(&p["nodes"]));
-    }
-    for t in body["traceroute_packets"].as_array().into_iter().flatten() {
-        nodes.extend(ids(&t["forward_hops"]));
-        nodes.extend(ids(&t["reverse_hops"]));
-        if let Some(g) = t["gateway_node_id"].as_i64() {
+    for t in &x.traceroute_packets {
+        nodes.extend(&t.forward_hops);
+        nodes.extend(&t.reverse_hops);
+        if let Some(g) = t.gateway_node_id {
             nodes.insert(g);
         }
     }
@@ -92,30 +79,25 @@ async fn exchange(db: &Reader, id: String, lang: &Lang) -> Result<Exchange, crat
             );
         }
     }
-    let mut rows: Vec<Row> = body["paths"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            let forward = p["direction"] == "forward";
-            Row {
-                forward,
-                nodes: ids(&p["nodes"]),
-                snr: snrs(&p["snr"]),
-                label: lang
-                    .t("traceroute", if forward { "forward" } else { "return" })
-                    .to_string(),
-            }
+    let mut rows: Vec<Row> = x
+        .paths
+        .iter()
+        .map(|p| Row {
+            forward: p.forward(),
+            nodes: p.nodes.clone(),
+            snr: p.snr.clone(),
+            label: lang
+                .t("traceroute", if p.forward() { "forward" } else { "return" })
+                .to_string(),
         })
         .collect();
     if rows.is_empty() {
         // No reply: the request's routes so far, as gateways heard them.
-        let requester = body["requester"].as_i64().unwrap_or(0);
         let mut seen = BTreeSet::new();
-        for t in body["traceroute_packets"].as_array().into_iter().flatten() {
-            let mut path = vec![requester];
-            path.extend(ids(&t["forward_hops"]));
-            if let Some(g) = t["gateway_node_id"].as_i64()
+        for t in &x.traceroute_packets {
+            let mut path = vec![x.requester];
+            path.extend(&t.forward_hops);
+            if let Some(g) = t.gateway_node_id
                 && path.last() != Some(&g)
             {
                 path.push(g);
@@ -123,14 +105,14 @@ async fn exchange(db: &Reader, id: String, lang: &Lang) -> Result<Exchange, crat
             if path.len() > 1 && seen.insert(path.clone()) {
                 rows.push(Row {
                     forward: true,
-                    snr: snrs(&t["snr_towards"]),
+                    snr: t.snr_towards.clone(),
                     nodes: path,
                     label: lang.t("traceroute", "partial").to_string(),
                 });
             }
         }
     }
-    Ok(Exchange { body, labels, rows })
+    Ok(Drawn { x, labels, rows })
 }
 
 #[derive(Template)]
@@ -186,9 +168,7 @@ pub async fn traceroute(
 ) -> PageResult {
     let lang = Lang::new(&prefs.lang);
     let ex = exchange(&db, id, &lang).await.or_page(&prefs)?;
-    let b = &ex.body;
-    let requester = b["requester"].as_i64().unwrap_or(0);
-    let target = b["target"].as_i64().unwrap_or(0);
+    let (requester, target) = (ex.x.requester, ex.x.target);
     let paths = ex
         .rows
         .iter()
@@ -213,38 +193,37 @@ pub async fn traceroute(
                 .collect(),
         })
         .collect();
-    let sightings = b["traceroute_packets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|t| {
-            let g = t["gateway_node_id"].as_i64().unwrap_or(0);
-            let reply = t["kind"] == "reply";
-            let name = |n: i64| hop(n, &ex.labels, None).name;
-            let route: Vec<String> = ids(&t["forward_hops"]).into_iter().map(name).collect();
-            let back: Vec<String> = ids(&t["reverse_hops"]).into_iter().map(name).collect();
-            let route = if reply && !back.is_empty() {
-                format!("{} ⇄ {}", route.join(" → "), back.join(" → "))
-            } else {
-                route.join(" → ")
-            };
-            let us = t["import_time_us"].as_i64().unwrap_or(0);
-            Sighting {
-                kind: lang
-                    .t("traceroute", if reply { "reply" } else { "request" })
-                    .to_string(),
-                gateway: g,
-                gateway_name: name(g),
-                route,
-                us,
-                iso: view::iso(us),
-                when: view::when(us),
-                packet_id: t["packet_id"].as_i64().unwrap_or(0),
-            }
-        })
-        .collect();
+    let sightings =
+        ex.x.traceroute_packets
+            .iter()
+            .map(|t| {
+                let g = t.gateway_node_id.unwrap_or(0);
+                let reply = t.is_reply();
+                let name = |n: &i64| hop(*n, &ex.labels, None).name;
+                let route: Vec<String> = t.forward_hops.iter().map(name).collect();
+                let back: Vec<String> = t.reverse_hops.iter().map(name).collect();
+                let route = if reply && !back.is_empty() {
+                    format!("{} ⇄ {}", route.join(" → "), back.join(" → "))
+                } else {
+                    route.join(" → ")
+                };
+                let us = t.import_time_us.unwrap_or(0);
+                Sighting {
+                    kind: lang
+                        .t("traceroute", if reply { "reply" } else { "request" })
+                        .to_string(),
+                    gateway: g,
+                    gateway_name: name(&g),
+                    route,
+                    us,
+                    iso: view::iso(us),
+                    when: view::when(us),
+                    packet_id: t.packet_id,
+                }
+            })
+            .collect();
     let svg = Svg(svg::render(&ex.rows, &ex.labels, requester, target));
-    let page_id = b["packet"]["id"].as_i64().unwrap_or(0);
+    let page_id = ex.x.packet.id;
     let shell = Shell::new(
         &state,
         &prefs,
@@ -261,7 +240,7 @@ pub async fn traceroute(
         paths,
         sightings,
         svg,
-        replies: ids(&b["replies"]),
+        replies: ex.x.replies.clone(),
     };
     Ok(render(&page, &prefs))
 }
@@ -269,9 +248,7 @@ pub async fn traceroute(
 pub async fn graph(Ready(db): Ready, Path(id): Path<String>, prefs: Prefs) -> PageResult {
     let lang = Lang::new(&prefs.lang);
     let ex = exchange(&db, id, &lang).await.or_page(&prefs)?;
-    let requester = ex.body["requester"].as_i64().unwrap_or(0);
-    let target = ex.body["target"].as_i64().unwrap_or(0);
-    let svg = svg::render(&ex.rows, &ex.labels, requester, target);
+    let svg = svg::render(&ex.rows, &ex.labels, ex.x.requester, ex.x.target);
     Ok((
         [
             (header::CONTENT_TYPE, "image/svg+xml"),

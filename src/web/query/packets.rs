@@ -13,7 +13,9 @@
 use crate::web::compat::{self, PORT_TEXT, PacketIn, Presented};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::{Params, parse_packet_id};
-use meshview_store::read::{Cursor, PacketFilter, PacketRow, Reader, SLOT, slot_ids};
+use serde::Serialize;
+
+use meshview_store::read::{Cursor, PacketFilter, PacketRow, Reader, SLOT, SeenRow, slot_ids};
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 1000;
@@ -268,4 +270,61 @@ pub async fn run(db: &Reader, query: ListQuery) -> ApiResult<PacketList> {
         None
     };
     Ok(PacketList::new(matched, shown_of, capped_at))
+}
+
+/// One gateway's reception of a packet, as `/api/packets_seen` lists it (fields in
+/// alphabetical order, as the JSON map the API wrote had them).
+#[derive(Serialize)]
+pub struct SeenOut<'a> {
+    pub channel: &'a Option<String>,
+    pub hop_limit: Option<i32>,
+    pub hop_start: Option<i32>,
+    pub import_time_us: Option<i64>,
+    pub node_id: i64,
+    pub packet_id: i64,
+    pub rx_rssi: Option<i32>,
+    pub rx_snr: Option<f64>,
+    pub rx_time: i64,
+    pub topic: &'a Option<String>,
+}
+
+/// A packet's receptions.
+pub struct Receptions(Vec<SeenRow>);
+
+impl Serialize for Receptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            seen: Vec<SeenOut<'a>>,
+        }
+        Body {
+            seen: self
+                .0
+                .iter()
+                .map(|r| SeenOut {
+                    channel: &r.channel,
+                    hop_limit: r.hop_limit,
+                    hop_start: r.hop_start,
+                    import_time_us: r.import_time_us,
+                    node_id: r.node_id,
+                    packet_id: r.packet_id,
+                    rx_rssi: r.rx_rssi,
+                    rx_snr: r.rx_snr,
+                    rx_time: r.rx_time,
+                    topic: &r.topic,
+                })
+                .collect(),
+        }
+        .serialize(s)
+    }
+}
+
+/// The receptions of stored packet `id`; `None` when there is no such packet.
+pub async fn receptions(db: &Reader, id: i64) -> ApiResult<Option<Receptions>> {
+    let seen = db.packet_seen(id).await?;
+    // Every stored packet has at least one reception: none means no such packet.
+    if seen.is_empty() && db.packet(id).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Receptions(seen)))
 }
