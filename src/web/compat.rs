@@ -277,6 +277,85 @@ mod tests {
         .encode_to_vec()
     }
 
+    /// The hand-written item JSON (see [`PacketItem::write_json`]) is byte for byte what
+    /// serde writes for the same fields, on every kind of packet the simulator sends.
+    #[test]
+    fn hand_written_items_equal_the_serde_form() {
+        #[derive(serde::Serialize)]
+        struct Item<'a> {
+            channel: Option<&'a str>,
+            decoded: &'a serde_json::value::RawValue,
+            from_node_id: i64,
+            id: i64,
+            import_time_us: i64,
+            long_name: &'a str,
+            payload: &'a str,
+            portnum: i32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reply_id: Option<u32>,
+            to_long_name: &'a str,
+            to_node_id: i64,
+        }
+        let ring =
+            meshview_protocol::Keyring::with_secondary(meshview_sim::DEFAULT_SECONDARY_KEY_B64)
+                .expect("key");
+        let sim = meshview_sim::Simulator::new(meshview_sim::SimConfig {
+            packets: 400,
+            ..meshview_sim::SimConfig::default()
+        })
+        .expect("simulator");
+        let (mut items, mut ports) = (0, std::collections::BTreeSet::new());
+        for msg in sim {
+            let Ok(env) = meshview_protocol::decode_envelope(&msg.topic, &msg.payload, &ring)
+            else {
+                continue;
+            };
+            let stored = env.packet_bytes();
+            let shown = present(env.portnum(), env.to().0 as i64, Some(&stored));
+            let p = PacketIn {
+                id: env.id() as i64,
+                portnum: env.portnum(),
+                from: env.from().0 as i64,
+                to: env.to().0 as i64,
+                payload: Some(&stored),
+                import_time_us: (msg.at_s * 1e6) as i64,
+                channel: Some(&env.channel),
+                // Names with what JSON must escape.
+                long_name: Some("Ω \"quoted\" \\ <tag>\n"),
+                to_long_name: None,
+            };
+            let item = packet_item(&p, &shown);
+            let mut hand = Vec::new();
+            item.write_json(&mut hand);
+            let raw = serde_json::value::RawValue::from_string(item.decoded.to_string())
+                .expect("decoded is JSON");
+            let serde = serde_json::to_vec(&Item {
+                channel: item.channel,
+                decoded: &raw,
+                from_node_id: item.from_node_id,
+                id: item.id,
+                import_time_us: item.import_time_us,
+                long_name: item.long_name,
+                payload: item.payload,
+                portnum: item.portnum,
+                reply_id: item.reply_id,
+                to_long_name: item.to_long_name,
+                to_node_id: item.to_node_id,
+            })
+            .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&hand),
+                String::from_utf8_lossy(&serde),
+                "port {}",
+                p.portnum
+            );
+            items += 1;
+            ports.insert(p.portnum);
+        }
+        assert!(items > 500, "{items} items");
+        assert!(ports.len() >= 8, "{ports:?}");
+    }
+
     #[test]
     fn trims_in_place() {
         for s in ["", " ", "a", "a\n", " a b \n", "\n\ta", "é \u{a0}"] {
