@@ -112,7 +112,10 @@ async fn sqlite_backup_restores_identical_tables() {
     let n = restore(&b.path, &restored).await.unwrap();
     assert_eq!(n, b.raw_bytes);
     assert!(
-        restore(&b.path, &restored).await.is_err(),
+        matches!(
+            restore(&b.path, &restored).await,
+            Err(meshview_store::StoreError::Refused(_))
+        ),
         "restore never overwrites"
     );
     let copy = open_file(&restored).await;

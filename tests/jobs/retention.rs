@@ -211,7 +211,10 @@ async fn purge_by_days_keeps_recent_rows(backend: Backend) {
     let db = open(&tdb).await;
 
     assert!(
-        purge(&db, 0, &PurgeOptions::default()).await.is_err(),
+        matches!(
+            purge(&db, 0, &PurgeOptions::default()).await,
+            Err(meshview_store::StoreError::Refused(_))
+        ),
         "0 days must be refused"
     );
     assert_eq!(count(&db, "SELECT count(*) FROM packet").await, 7);

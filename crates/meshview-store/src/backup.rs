@@ -8,14 +8,13 @@ use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 
-use crate::Db;
 use crate::joblog::JobLog;
 use crate::retention::human_bytes;
+use crate::{Db, FileContext, SqlContext, StoreError};
 
 /// Backups kept when `keep` is not configured (one week of daily backups).
 pub const DEFAULT_BACKUP_KEEP: usize = 7;
@@ -69,7 +68,7 @@ pub struct SqliteBackup {
 }
 
 /// Backs up the database (see the module documentation).
-pub async fn backup(db: &Db, opts: &BackupOptions) -> anyhow::Result<BackupReport> {
+pub async fn backup(db: &Db, opts: &BackupOptions) -> Result<BackupReport, StoreError> {
     match db {
         Db::Postgres(pool) => {
             let o = pool.connect_options();
@@ -90,7 +89,7 @@ pub async fn backup(db: &Db, opts: &BackupOptions) -> anyhow::Result<BackupRepor
             let r = sqlite_backup(pool, &source, opts).await;
             if let Err(e) = &r {
                 opts.log
-                    .error(format!("backup of {} failed: {e:#}", source.display()));
+                    .error(format!("backup of {} failed: {e}", source.display()));
             }
             r.map(BackupReport::Sqlite)
         }
@@ -101,14 +100,14 @@ async fn sqlite_backup(
     pool: &sqlx::SqlitePool,
     source: &Path,
     opts: &BackupOptions,
-) -> anyhow::Result<SqliteBackup> {
+) -> Result<SqliteBackup, StoreError> {
     let started = Instant::now();
     let stem = db_stem(source);
     let dir = std::path::absolute(&opts.dir)
-        .with_context(|| format!("backup directory {}", opts.dir.display()))?;
+        .file_context(|| format!("backup directory {}", opts.dir.display()))?;
     tokio::fs::create_dir_all(&dir)
         .await
-        .with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
+        .file_context(|| format!("cannot create the backup directory {}", dir.display()))?;
 
     let (final_path, name) = free_name(&dir, &stem).await;
     // Hidden, distinct names: rotation never sees them, and a crash leaves no file that
@@ -122,9 +121,9 @@ async fn sqlite_backup(
         source.display(),
         final_path.display()
     ));
-    let raw_str = raw
-        .to_str()
-        .with_context(|| format!("backup path {} is not valid UTF-8", raw.display()))?;
+    let raw_str = raw.to_str().ok_or_else(|| {
+        StoreError::Refused(format!("backup path {} is not valid UTF-8", raw.display()))
+    })?;
     // VACUUM INTO reads one consistent snapshot (a read transaction: the writer carries
     // on) and writes a compact copy without WAL — unlike copying the live file.
     let snap = Instant::now();
@@ -132,7 +131,7 @@ async fn sqlite_backup(
         .bind(raw_str)
         .execute(pool)
         .await
-        .with_context(|| format!("VACUUM INTO {}", raw.display()))?;
+        .context(format!("VACUUM INTO {}", raw.display()))?;
     let snapshot_time = snap.elapsed();
 
     let comp = Instant::now();
@@ -141,7 +140,8 @@ async fn sqlite_backup(
         // Compression is CPU and disk work: keep it off the async runtime's threads.
         tokio::task::spawn_blocking(move || compress(&raw, &gz_tmp, &final_path))
             .await
-            .context("compression task")??
+            .map_err(std::io::Error::other)
+            .file_context(|| "compressing the snapshot".into())??
     };
     let compress_time = comp.elapsed();
     // Both temporary files are gone now (renamed, deleted).
@@ -151,8 +151,9 @@ async fn sqlite_backup(
         let (d, stem, keep) = (dir.clone(), stem.clone(), opts.keep);
         tokio::task::spawn_blocking(move || rotate(&d, &stem, keep))
             .await
-            .context("rotation task")?
-            .with_context(|| format!("rotating backups in {}", dir.display()))?
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .file_context(|| format!("rotating backups in {}", dir.display()))?
     } else {
         Vec::new()
     };
@@ -216,36 +217,39 @@ async fn free_name(dir: &Path, stem: &str) -> (PathBuf, String) {
 /// gzip `raw` into `tmp`, make it durable, rename it to `dest` (atomic on one file
 /// system: readers see no file or a whole one), delete `raw`. Returns (raw, compressed)
 /// sizes.
-fn compress(raw: &Path, tmp: &Path, dest: &Path) -> anyhow::Result<(u64, u64)> {
+fn compress(raw: &Path, tmp: &Path, dest: &Path) -> Result<(u64, u64), StoreError> {
     let raw_bytes = std::fs::metadata(raw)
-        .with_context(|| format!("snapshot {}", raw.display()))?
+        .file_context(|| format!("snapshot {}", raw.display()))?
         .len();
     let mut input =
-        BufReader::new(File::open(raw).with_context(|| format!("open {}", raw.display()))?);
-    let out = File::create(tmp).with_context(|| format!("create {}", tmp.display()))?;
+        BufReader::new(File::open(raw).file_context(|| format!("open {}", raw.display()))?);
+    let out = File::create(tmp).file_context(|| format!("create {}", tmp.display()))?;
     let mut enc = GzEncoder::new(
         BufWriter::with_capacity(1 << 20, out),
         Compression::default(),
     );
     std::io::copy(&mut input, &mut enc)
-        .with_context(|| format!("compress into {}", tmp.display()))?;
+        .file_context(|| format!("compress into {}", tmp.display()))?;
     let out = enc
         .finish()
         .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-        .with_context(|| format!("write {}", tmp.display()))?;
+        .file_context(|| format!("write {}", tmp.display()))?;
     out.sync_all()
-        .with_context(|| format!("sync {}", tmp.display()))?;
-    let compressed_bytes = out.metadata()?.len();
+        .file_context(|| format!("sync {}", tmp.display()))?;
+    let compressed_bytes = out
+        .metadata()
+        .file_context(|| format!("size of {}", tmp.display()))?
+        .len();
     drop(out);
     std::fs::rename(tmp, dest)
-        .with_context(|| format!("rename {} to {}", tmp.display(), dest.display()))?;
+        .file_context(|| format!("rename {} to {}", tmp.display(), dest.display()))?;
     // Make the rename itself durable (best effort: not every platform can sync a folder).
     if let Some(dir) = dest.parent()
         && let Ok(d) = File::open(dir)
     {
         let _ = d.sync_all();
     }
-    std::fs::remove_file(raw).with_context(|| format!("remove {}", raw.display()))?;
+    std::fs::remove_file(raw).file_context(|| format!("remove {}", raw.display()))?;
     Ok((raw_bytes, compressed_bytes))
 }
 
@@ -296,28 +300,32 @@ pub fn rotate(dir: &Path, stem: &str, keep: usize) -> std::io::Result<Vec<PathBu
 /// Decompresses a backup to `to` (which must not exist), e.g. to inspect or restore it;
 /// returns the size written. Restoring for real: stop MeshView first, and remove the
 /// database's `-wal` and `-shm` files before putting the restored file in its place.
-pub async fn restore(gz: &Path, to: &Path) -> anyhow::Result<u64> {
+pub async fn restore(gz: &Path, to: &Path) -> Result<u64, StoreError> {
     let (gz, to) = (gz.to_path_buf(), to.to_path_buf());
     tokio::task::spawn_blocking(move || {
         if to.exists() {
-            bail!("{} already exists; not overwriting it", to.display());
+            return Err(StoreError::Refused(format!(
+                "{} already exists; not overwriting it",
+                to.display()
+            )));
         }
         let mut input = GzDecoder::new(BufReader::new(
-            File::open(&gz).with_context(|| format!("open {}", gz.display()))?,
+            File::open(&gz).file_context(|| format!("open {}", gz.display()))?,
         ));
         let mut out = BufWriter::new(
-            File::create_new(&to).with_context(|| format!("create {}", to.display()))?,
+            File::create_new(&to).file_context(|| format!("create {}", to.display()))?,
         );
         let n = std::io::copy(&mut input, &mut out)
-            .with_context(|| format!("decompress {} into {}", gz.display(), to.display()))?;
+            .file_context(|| format!("decompress {} into {}", gz.display(), to.display()))?;
         out.into_inner()
             .map_err(|e| e.into_error())
             .and_then(|f| f.sync_all())
-            .with_context(|| format!("write {}", to.display()))?;
+            .file_context(|| format!("write {}", to.display()))?;
         Ok(n)
     })
     .await
-    .context("restore task")?
+    .map_err(std::io::Error::other)
+    .file_context(|| "restoring the backup".into())?
 }
 
 /// Deletes its paths when dropped (temporary files left by a failed step).

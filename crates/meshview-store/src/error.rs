@@ -35,6 +35,17 @@ pub enum StoreError {
     NoRow(String),
     #[error("{0}")]
     Schema(String),
+    /// A request the store declines, said why (a purge of everything, a restore over an
+    /// existing file).
+    #[error("{0}")]
+    Refused(String),
+    /// Reading or writing a file beside the database (backups).
+    #[error("{context}: {cause}")]
+    File {
+        context: String,
+        #[source]
+        cause: std::io::Error,
+    },
 }
 
 impl StoreError {
@@ -155,6 +166,20 @@ fn errstr(code: rusqlite::ErrorCode) -> Option<&'static str> {
         C::ReadOnly => "attempt to write a readonly database",
         _ => return None,
     })
+}
+
+/// Adds an operator-facing context to file errors.
+pub(crate) trait FileContext<T> {
+    fn file_context(self, what: impl FnOnce() -> String) -> Result<T, StoreError>;
+}
+
+impl<T> FileContext<T> for std::io::Result<T> {
+    fn file_context(self, what: impl FnOnce() -> String) -> Result<T, StoreError> {
+        self.map_err(|cause| StoreError::File {
+            context: what(),
+            cause,
+        })
+    }
 }
 
 /// Adds an operator-facing context to sqlx errors, classifying them.

@@ -31,8 +31,8 @@ pub mod write;
 
 pub use connect::{Db, Role};
 pub use database_url::{DatabaseUrl, redact_url};
-pub(crate) use error::SqlContext;
 pub use error::{Cause, StoreError};
+pub(crate) use error::{FileContext, SqlContext};
 
 /// Which SQL dialect a database speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

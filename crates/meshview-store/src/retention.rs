@@ -8,12 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
 use sqlx::{PgPool, SqlitePool};
 use tokio_util::sync::CancellationToken;
 
 use crate::joblog::JobLog;
-use crate::{Db, now_us};
+use crate::{Db, SqlContext, StoreError, now_us};
 
 /// Rows per batch (each batch is one transaction).
 pub const DEFAULT_BATCH_SIZE: u32 = 5_000;
@@ -89,11 +88,17 @@ pub struct Maintenance {
 }
 
 /// Deletes what is older than `days_to_keep` days (from now, UTC).
-pub async fn purge(db: &Db, days_to_keep: u32, opts: &PurgeOptions) -> anyhow::Result<PurgeReport> {
+pub async fn purge(
+    db: &Db,
+    days_to_keep: u32,
+    opts: &PurgeOptions,
+) -> Result<PurgeReport, StoreError> {
     if days_to_keep == 0 {
         // Zero would delete everything up to this instant, which is never what an
         // operator meant; refuse rather than empty the database.
-        bail!("cleanup.days_to_keep is 0: refusing to delete all data (use 1 or more days)");
+        return Err(StoreError::Refused(
+            "cleanup.days_to_keep is 0: refusing to delete all data (use 1 or more days)".into(),
+        ));
     }
     let cutoff = now_us() - i64::from(days_to_keep) * MICROS_PER_DAY;
     purge_before(db, cutoff, opts).await
@@ -104,7 +109,7 @@ pub async fn purge_before(
     db: &Db,
     cutoff_us: i64,
     opts: &PurgeOptions,
-) -> anyhow::Result<PurgeReport> {
+) -> Result<PurgeReport, StoreError> {
     let started = Instant::now();
     let log = &opts.log;
     let limit = i64::from(opts.batch_size.clamp(1, 50_000));
@@ -131,7 +136,7 @@ pub async fn purge_before(
     report.delete_time = deleting.elapsed();
     if let Err(e) = outcome {
         log.error(format!(
-            "purge failed after deleting {} packets, {} receptions, {} traceroutes, {} nodes: {e:#}",
+            "purge failed after deleting {} packets, {} receptions, {} traceroutes, {} nodes: {e}",
             report.packets, report.packet_seen, report.traceroute, report.nodes
         ));
         return Err(e);
@@ -197,7 +202,7 @@ struct Batch {
 }
 
 impl Runner<'_> {
-    async fn all(&mut self, db: &Db) -> anyhow::Result<()> {
+    async fn all(&mut self, db: &Db) -> Result<(), StoreError> {
         for phase in [
             Phase::Packets,
             Phase::Receptions,
@@ -213,7 +218,7 @@ impl Runner<'_> {
     }
 
     /// Runs batches until one comes back short; false if cancelled.
-    async fn phase(&mut self, db: &Db, phase: Phase) -> anyhow::Result<bool> {
+    async fn phase(&mut self, db: &Db, phase: Phase) -> Result<bool, StoreError> {
         let started = Instant::now();
         let mut batches = 0u64;
         let mut rows = 0u64;
@@ -262,7 +267,7 @@ impl Runner<'_> {
     /// A batch is one transaction; a transient failure (a PostgreSQL deadlock with an
     /// ingest transaction, SQLite still busy after its timeout) rolls it back whole, so
     /// simply trying again is safe.
-    async fn batch_with_retry(&self, db: &Db, phase: Phase) -> anyhow::Result<Batch> {
+    async fn batch_with_retry(&self, db: &Db, phase: Phase) -> Result<Batch, StoreError> {
         const ATTEMPTS: u32 = 3;
         let mut attempt = 1;
         loop {
@@ -281,7 +286,7 @@ impl Runner<'_> {
                     attempt += 1;
                 }
                 Err(e) => {
-                    return Err(e).with_context(|| format!("purging {}", phase.label()));
+                    return Err(e).context(format!("purging {}", phase.label()));
                 }
             }
         }
@@ -478,7 +483,7 @@ async fn pg_batch(
 }
 
 /// `VACUUM` (SQLite) or `ANALYZE` (PostgreSQL), outside any transaction.
-async fn maintain(db: &Db, log: &JobLog) -> anyhow::Result<Maintenance> {
+async fn maintain(db: &Db, log: &JobLog) -> Result<Maintenance, StoreError> {
     let started = Instant::now();
     match db {
         Db::Sqlite(pool, _) => {
