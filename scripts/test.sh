@@ -17,6 +17,8 @@ command -v mosquitto >/dev/null 2>&1 || need_pkgs+=(mosquitto)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium-driver)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+# The API contract test runs schemathesis (PyPI) from a virtual environment.
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     echo "==> installing ${need_pkgs[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -58,6 +60,17 @@ if [ -z "${MESHVIEW_TEST_POSTGRES:-}" ]; then
     fi
 fi
 export MESHVIEW_TEST_POSTGRES
+
+# schemathesis checks the served OpenAPI document (tests/api/contract.rs); pinned, and
+# kept under target/ so a fresh clone builds it once.
+SCHEMATHESIS_VERSION=4.32.5
+ST_VENV="$PWD/target/schemathesis-$SCHEMATHESIS_VERSION"
+if [ ! -x "$ST_VENV/bin/schemathesis" ]; then
+    echo "==> installing schemathesis $SCHEMATHESIS_VERSION (PyPI)"
+    python3 -m venv "$ST_VENV"
+    "$ST_VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+export MESHVIEW_SCHEMATHESIS="$ST_VENV/bin/schemathesis"
 
 echo "==> npm ci (front-end libraries and the browser-test driver, pinned by package-lock.json)"
 npm ci --no-audit --no-fund

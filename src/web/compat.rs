@@ -69,18 +69,30 @@ fn json_null() -> String {
 
 /// One `/api/packets` item (and `/api/stream` event), borrowed from its row and its
 /// presentation (a list of 1,000 would otherwise copy every name and text once more).
-#[derive(Debug)]
+/// Written as JSON by [`PacketItem::write_json`]; the schema describes that.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(as = Packet)]
 pub struct PacketItem<'a> {
+    #[schema(value_type = Option<String>, required = true)]
     pub channel: Option<&'a str>,
-    /// JSON text.
+    /// The decoded payload as JSON (proto field names, enums by name, bytes as hex); null
+    /// when not decoded or redacted.
+    #[schema(value_type = Option<Object>, required = true)]
     pub decoded: &'a str,
     pub from_node_id: i64,
+    /// Stored id; its low 32 bits are the Meshtastic id.
     pub id: i64,
     pub import_time_us: i64,
+    /// The sender's long name, "" if unknown.
+    #[schema(value_type = String)]
     pub long_name: &'a str,
+    /// MeshView's text: protobuf text format, text, <redacted> or Did not decode.
+    #[schema(value_type = String)]
     pub payload: &'a str,
     pub portnum: i32,
+    /// Present when non-zero.
     pub reply_id: Option<u32>,
+    #[schema(value_type = String)]
     pub to_long_name: &'a str,
     pub to_node_id: i64,
 }

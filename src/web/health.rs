@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{AppState, Phase};
 use meshview_store::read::Reader;
@@ -17,34 +18,119 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Embedded at build time, so answering never spawns a process.
 pub const GIT_REVISION: &str = env!("MESHVIEW_GIT_REVISION");
 
-pub async fn version() -> Json<Value> {
-    Json(json!({
-        "version": VERSION,
-        "git_revision": GIT_REVISION,
-        "git_revision_short": GIT_REVISION.get(..7).unwrap_or(GIT_REVISION),
-    }))
+/// `/version`'s answer.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Version {
+    pub git_revision: &'static str,
+    pub git_revision_short: &'static str,
+    pub version: &'static str,
 }
 
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// Version
+///
+/// Version and git revision of the binary.
+#[utoipa::path(
+    get,
+    path = "/version",
+    tag = "operations",
+    responses((status = 200, description = "OK", body = Version))
+)]
+pub async fn version() -> Json<Version> {
+    Json(Version {
+        git_revision: GIT_REVISION,
+        git_revision_short: GIT_REVISION.get(..7).unwrap_or(GIT_REVISION),
+        version: VERSION,
+    })
+}
+
+/// `/health`'s answer (fields in alphabetical order, as the JSON map it was).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// `waiting`, `connected` or `disconnected`.
+    pub database: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_size: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_size_bytes: Option<u64>,
+    /// Why the reader is not ready yet (while starting).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub git_revision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_revision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds_since_last_message: Option<f64>,
+    #[schema(inline)]
+    pub status: HealthStatus,
+    pub timestamp: String,
+    pub uptime_seconds: u64,
+    pub version: &'static str,
+    /// The writer's liveness, when it runs in this process (`meshview run`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer: Option<WriterHealth>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Healthy,
+    Starting,
+    Unhealthy,
+}
+
+/// The writer's liveness: a quiet broker shows as a growing
+/// `seconds_since_last_received`.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WriterHealth {
+    pub packets_stored: u64,
+    pub queue_depth: u64,
+    pub received: u64,
+    pub seconds_since_last_received: Option<f64>,
+    pub seconds_since_last_stored: Option<f64>,
+}
+
+/// Health
+///
+/// Liveness and readiness: `status` healthy/starting/unhealthy, database state, seconds
+/// since the last stored packet, database size, and (in `meshview run`) the writer's
+/// liveness under `writer`. 503 while waiting for the schema or when the database is
+/// unreachable.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Healthy.", body = Health),
+        (status = 503, description = "Starting or unhealthy.", body = Health),
+    )
+)]
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let phase = state.phase.borrow().clone();
-    let mut body = json!({
-        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "version": VERSION,
-        "git_revision": GIT_REVISION,
-        "uptime_seconds": state.started.elapsed().as_secs(),
-    });
+    let mut body = Health {
+        database: "waiting",
+        database_size: None,
+        database_size_bytes: None,
+        detail: None,
+        git_revision: GIT_REVISION,
+        schema_revision: None,
+        seconds_since_last_message: None,
+        status: HealthStatus::Starting,
+        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        version: VERSION,
+        writer: None,
+    };
     let db = match phase {
         Phase::Starting(detail) => {
-            body["status"] = json!("starting");
-            body["database"] = json!("waiting");
-            body["detail"] = json!(detail);
+            body.detail = Some(detail);
             return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
         }
         Phase::Ready(db) => db,
     };
-    if let Some(w) = writer_json(&state) {
-        body["writer"] = w;
-    }
+    body.writer = writer_health(&state);
     let probed = tokio::time::timeout(PROBE_TIMEOUT, probe(&db, &state))
         .await
         .unwrap_or_else(|_| {
@@ -55,22 +141,18 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         });
     match probed {
         Ok(facts) => {
-            body["status"] = json!("healthy");
-            body["database"] = json!("connected");
-            body["schema_revision"] = json!(state.schema_revision);
-            if let Some(secs) = facts.seconds_since_last_packet {
-                body["seconds_since_last_message"] = json!(secs);
-            }
-            if let Some(bytes) = facts.size_bytes {
-                body["database_size_bytes"] = json!(bytes);
-                body["database_size"] = json!(human_size(bytes));
-            }
+            body.status = HealthStatus::Healthy;
+            body.database = "connected";
+            body.schema_revision = Some(state.schema_revision.clone());
+            body.seconds_since_last_message = facts.seconds_since_last_packet;
+            body.database_size_bytes = facts.size_bytes;
+            body.database_size = facts.size_bytes.map(human_size);
             (StatusCode::OK, Json(body))
         }
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unavailable");
-            body["status"] = json!("unhealthy");
-            body["database"] = json!("disconnected");
+            body.status = HealthStatus::Unhealthy;
+            body.database = "disconnected";
             (StatusCode::SERVICE_UNAVAILABLE, Json(body))
         }
     }
@@ -81,21 +163,19 @@ struct Facts {
     size_bytes: Option<u64>,
 }
 
-/// The writer's liveness when it runs in this process (`meshview run`): a quiet
-/// broker shows as a growing `seconds_since_last_received`.
-fn writer_json(state: &AppState) -> Option<Value> {
+fn writer_health(state: &AppState) -> Option<WriterHealth> {
     let s = state.ingest.as_ref()?.snapshot();
     let now = meshview_store::now_us();
     let ago = |us: u64| {
         (us > 0).then(|| ((((now - us as i64).max(0)) as f64) / 100_000.0).round() / 10.0)
     };
-    Some(json!({
-        "seconds_since_last_received": ago(s.last_received_us),
-        "seconds_since_last_stored": ago(s.last_stored_us),
-        "queue_depth": s.queue_depth,
-        "received": s.received,
-        "packets_stored": s.packets_stored,
-    }))
+    Some(WriterHealth {
+        packets_stored: s.packets_stored,
+        queue_depth: s.queue_depth,
+        received: s.received,
+        seconds_since_last_received: ago(s.last_received_us),
+        seconds_since_last_stored: ago(s.last_stored_us),
+    })
 }
 
 /// The SQLite database's size on disk (main file plus WAL).

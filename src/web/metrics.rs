@@ -115,6 +115,16 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     res
 }
 
+/// Prometheus metrics
+///
+/// Prometheus text format: HTTP requests and latency by route, stream clients and events,
+/// database size, and ingest counters when the writer runs in this process.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4.", body = String, content_type = "text/plain"))
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let scrape = Scrape::read(&state).await;
     // A registry per scrape, carrying only the values read above: the database size needs

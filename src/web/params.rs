@@ -88,6 +88,9 @@ impl Params {
                 name,
                 format!("longer than {max_len} characters"),
             )),
+            // No stored name holds one (the writer removes them), and PostgreSQL text
+            // cannot: a filter with one is a client's mistake, not a query to run.
+            Some(v) if v.contains('\0') => Err(ApiError::bad(name, "contains a NUL character")),
             v => Ok(v.map(str::to_string)),
         }
     }
@@ -212,6 +215,11 @@ mod tests {
         assert_eq!(p.period("period_type", Period::Hour).unwrap(), Period::Day);
         assert_eq!(p.clamped("a", 50, 1, 10).unwrap(), 10);
         assert!(p.int_range("a", 0, 5).is_err());
+        let nul = Params::from_pairs(&[("c", "Long\0Fast")]);
+        assert!(matches!(
+            nul.string("c", 64),
+            Err(ApiError::BadParam { .. })
+        ));
         assert!(parse_packet_id("id", "-1").is_err());
         assert!(parse_packet_id("id", "34359738368").is_err());
         assert_eq!(parse_packet_id("id", "4294967297").unwrap(), 4294967297);

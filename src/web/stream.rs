@@ -348,6 +348,36 @@ impl Drop for ClientGuard {
     }
 }
 
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes what `stream` reads through `Params`
+pub struct StreamParams {
+    /// Only this port.
+    #[param(minimum = 0, maximum = 65535)]
+    portnum: Option<i64>,
+    /// Only packets from or to this node.
+    node: Option<crate::web::openapi::NodeIdParam>,
+    /// Only this channel (case-insensitive).
+    #[param(max_length = 64, pattern = r"^[^\x00]*$")]
+    channel: Option<String>,
+}
+
+/// Live packets (Server-Sent Events)
+///
+/// Every packet as it is stored, as an unnamed event whose data is one /api/packets item
+/// and whose id is the packet id. Filters combine with AND. A client too slow to keep up
+/// skips events and receives a `lagged` event `{"skipped": n}`; comments keep the
+/// connection alive.
+#[utoipa::path(
+    get,
+    path = "/api/stream",
+    tag = "api",
+    params(StreamParams),
+    responses(
+        (status = 200, description = "An endless text/event-stream.", body = String, content_type = "text/event-stream"),
+        crate::web::openapi::Failures,
+    )
+)]
 pub async fn stream(
     State(state): State<AppState>,
     Ready(_): Ready,

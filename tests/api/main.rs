@@ -6,6 +6,7 @@
 mod common;
 
 mod bench;
+mod contract;
 mod endpoints;
 mod exposition;
 mod helpers;

@@ -6,10 +6,15 @@ use std::sync::OnceLock;
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
+use super::json_of;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiResult};
+use crate::web::openapi::LookupFailures;
 use crate::web::params::Params;
 
 /// The language files, embedded at build time: adding a language is adding
@@ -52,48 +57,148 @@ fn flag(b: bool) -> &'static str {
     if b { "true" } else { "false" }
 }
 
-pub async fn config(State(state): State<AppState>) -> Json<Value> {
-    let c = &state.config;
-    let s = &c.site;
-    Json(json!({
-        "site": {
-            "domain": s.domain,
-            "language": s.language,
-            "title": s.title,
-            "message": s.message,
-            "starting": s.starting,
-            "nodes": flag(s.nodes),
-            "chat": flag(s.chat),
-            "everything": flag(s.everything),
-            "graphs": flag(s.graphs),
-            "stats": flag(s.stats),
-            "net": flag(s.net),
-            "map": flag(s.map),
-            "top": flag(s.top),
-            "map_top_left_lat": s.map_top_left_lat,
-            "map_top_left_lon": s.map_top_left_lon,
-            "map_bottom_right_lat": s.map_bottom_right_lat,
-            "map_bottom_right_lon": s.map_bottom_right_lon,
-            "map_interval": s.map_interval,
-            "firehose_interval": s.firehose_interval,
-            "weekly_net_message": s.weekly_net_message,
-            "net_tag": s.net_tag,
-            "version": crate::web::health::VERSION,
-        },
-        "mqtt": {
-            "server": c.mqtt.server,
-            "topics": c.mqtt.topics,
-        },
-        "cleanup": {
-            "enabled": flag(c.cleanup.enabled),
-            "days_to_keep": c.cleanup.days_to_keep.to_string(),
-            "hour": c.cleanup.hour.to_string(),
-            "minute": c.cleanup.minute.to_string(),
-            "vacuum": flag(c.cleanup.vacuum),
-        },
-    }))
+/// `/api/config`'s answer: MeshView's shape, switches as the strings "true"/"false"
+/// (fields in alphabetical order, as the JSON map it was).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Config)]
+pub struct SiteConfig<'a> {
+    cleanup: CleanupOut,
+    mqtt: MqttOut<'a>,
+    site: SiteOut<'a>,
 }
 
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CleanupOut {
+    days_to_keep: String,
+    enabled: &'static str,
+    hour: String,
+    minute: String,
+    vacuum: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct MqttOut<'a> {
+    #[schema(value_type = String)]
+    server: &'a str,
+    #[schema(value_type = Vec<String>)]
+    topics: &'a [String],
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SiteOut<'a> {
+    chat: &'static str,
+    #[schema(value_type = String)]
+    domain: &'a str,
+    everything: &'static str,
+    firehose_interval: i64,
+    graphs: &'static str,
+    #[schema(value_type = String)]
+    language: &'a str,
+    map: &'static str,
+    map_bottom_right_lat: f64,
+    map_bottom_right_lon: f64,
+    map_interval: i64,
+    map_top_left_lat: f64,
+    map_top_left_lon: f64,
+    #[schema(value_type = String)]
+    message: &'a str,
+    net: &'static str,
+    #[schema(value_type = String)]
+    net_tag: &'a str,
+    nodes: &'static str,
+    #[schema(value_type = String)]
+    starting: &'a str,
+    stats: &'static str,
+    #[schema(value_type = String)]
+    title: &'a str,
+    top: &'static str,
+    version: &'static str,
+    #[schema(value_type = String)]
+    weekly_net_message: &'a str,
+}
+
+/// Site configuration
+///
+/// The `[site]`, `[mqtt]` (server, topics) and `[cleanup]` settings, MeshView's shape:
+/// switches as the strings "true"/"false".
+#[utoipa::path(
+    get,
+    path = "/api/config",
+    tag = "api",
+    responses((status = 200, description = "OK", body = SiteConfig))
+)]
+pub async fn config(State(state): State<AppState>) -> Response {
+    let c = &state.config;
+    let s = &c.site;
+    let body = SiteConfig {
+        cleanup: CleanupOut {
+            days_to_keep: c.cleanup.days_to_keep.to_string(),
+            enabled: flag(c.cleanup.enabled),
+            hour: c.cleanup.hour.to_string(),
+            minute: c.cleanup.minute.to_string(),
+            vacuum: flag(c.cleanup.vacuum),
+        },
+        mqtt: MqttOut {
+            server: &c.mqtt.server,
+            topics: &c.mqtt.topics,
+        },
+        site: SiteOut {
+            chat: flag(s.chat),
+            domain: &s.domain,
+            everything: flag(s.everything),
+            firehose_interval: s.firehose_interval,
+            graphs: flag(s.graphs),
+            language: &s.language,
+            map: flag(s.map),
+            map_bottom_right_lat: s.map_bottom_right_lat,
+            map_bottom_right_lon: s.map_bottom_right_lon,
+            map_interval: s.map_interval,
+            map_top_left_lat: s.map_top_left_lat,
+            map_top_left_lon: s.map_top_left_lon,
+            message: &s.message,
+            net: flag(s.net),
+            net_tag: &s.net_tag,
+            nodes: flag(s.nodes),
+            starting: &s.starting,
+            stats: flag(s.stats),
+            title: &s.title,
+            top: flag(s.top),
+            version: crate::web::health::VERSION,
+            weekly_net_message: &s.weekly_net_message,
+        },
+    };
+    match json_of(&body) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes what `lang` reads through `Params`
+pub struct LangParams {
+    /// Language code (default: site.language). Letters, digits, - and _ only.
+    #[param(pattern = r"^[A-Za-z0-9_-]{1,16}$")]
+    lang: Option<String>,
+    /// One section, e.g. base, chat, nodelist, net, map, stats, top, nodegraph, firehose,
+    /// node, packet.
+    section: Option<String>,
+}
+
+/// UI strings
+///
+/// A language's strings, whole or one section. Unknown languages fall back to English.
+#[utoipa::path(
+    get,
+    path = "/api/lang",
+    tag = "api",
+    params(LangParams),
+    responses((status = 200, description = "OK", body = Object), LookupFailures)
+)]
 pub async fn lang(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
     let requested = params
         .get("lang")

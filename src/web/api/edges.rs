@@ -9,9 +9,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{cached_raw, now_us};
 use crate::web::error::{ApiError, ApiResult};
+use crate::web::openapi::{Failures, NodeIdParam};
 use crate::web::params::Params;
 use crate::web::{AppState, Ready};
 use meshview_store::read::{LinkSource, LinkWindow, Reader};
@@ -21,22 +23,53 @@ const TRACEROUTE_HOURS: i64 = 12;
 /// Nodes send NEIGHBORINFO every few hours; a day catches every active reporter.
 const NEIGHBOR_HOURS: i64 = 24;
 
-/// One directed link as the API answers it (fields in the order MeshView's JSON had).
-#[derive(Debug, Clone, Serialize)]
+/// One directed link as the API answers it: `to` heard `from` (fields in the order
+/// MeshView's JSON had).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Edge {
+    /// Times the link was seen in the window.
     pub count: i64,
     pub from: i64,
     pub last_seen_us: i64,
-    /// dB.
+    /// The last SNR `to` measured (dB).
+    #[schema(required = true)]
     pub snr: Option<f64>,
     pub to: i64,
+    /// `traceroute` or `neighbor`.
     #[serde(rename = "type")]
+    #[schema(value_type = String, pattern = "^(traceroute|neighbor)$")]
     pub kind: &'static str,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// `/api/edges`' answer.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EdgesBody<'a> {
+    #[schema(value_type = Vec<Edge>)]
     edges: &'a [Edge],
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes what `EdgeQuery::parse` reads through `Params`
+pub struct EdgesParams {
+    /// One source only.
+    #[param(inline)]
+    r#type: Option<EdgeType>,
+    /// Only links touching this node.
+    node_id: Option<NodeIdParam>,
+    /// Window in hours (1–720).
+    #[param(minimum = 1, maximum = 720)]
+    hours: Option<i64>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum EdgeType {
+    Traceroute,
+    Neighbor,
 }
 
 /// The parameters of `/api/edges`, checked.
@@ -103,8 +136,20 @@ impl EdgeQuery {
     }
 }
 
-/// Tens of thousands of links on a big mesh: serialized straight from typed rows (no
-/// `Value` tree), and cached as the body.
+/// Links
+///
+/// Directed radio links (`to` heard `from`): from traceroute paths seen in the window
+/// (default 12 h) and from each node's latest neighbour report in the window (default
+/// 24 h). Never self-loops.
+#[utoipa::path(
+    get,
+    path = "/api/edges",
+    tag = "api",
+    params(EdgesParams),
+    responses((status = 200, description = "OK", body = EdgesBody), Failures)
+)]
+// Tens of thousands of links on a big mesh: serialized straight from typed rows (no
+// `Value` tree), and cached as the body.
 pub async fn edges(
     State(state): State<AppState>,
     Ready(db): Ready,
@@ -116,7 +161,7 @@ pub async fn edges(
     let key = format!("edges|{:?}|{:?}|{:?}", q.sources, q.node, q.hours);
     cached_raw(&state, key, || async move {
         let edges = q.run(&db, now_us()).await?;
-        serde_json::to_vec(&Body { edges: &edges })
+        serde_json::to_vec(&EdgesBody { edges: &edges })
             .map(Bytes::from)
             .map_err(|e| ApiError::Internal(e.to_string()))
     })

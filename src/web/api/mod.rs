@@ -20,11 +20,21 @@ use serde_json::json;
 use super::AppState;
 use super::error::ApiResult;
 
-/// The OpenAPI 3 description of every route, kept true by tests.
-pub const OPENAPI: &str = include_str!("../openapi.json");
-
+/// This document
+///
+/// The OpenAPI description of every route, generated from the handlers and the types
+/// they answer with.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "api",
+    responses((status = 200, description = "OK", body = Object))
+)]
 pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        super::openapi::document(),
+    )
 }
 
 /// Unknown paths answer JSON too.

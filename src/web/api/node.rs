@@ -9,13 +9,24 @@ use serde_json::Value;
 use super::json_of;
 use crate::web::Ready;
 use crate::web::error::{ApiError, ApiResult};
+use crate::web::openapi::{ErrorBody, Failures, LookupFailures, NodeIdParam};
 use crate::web::params::parse_node;
-use crate::web::query::node::{contact, key_history};
+use crate::web::query::node::{Contact, KeyHistory, contact, key_history};
 
 fn not_found(node_id: i64) -> ApiError {
     ApiError::NotFound(format!("node {node_id} not found"))
 }
 
+/// Contact QR link
+///
+/// A meshtastic.org/v/ link carrying the node as a SharedContact.
+#[utoipa::path(
+    get,
+    path = "/api/node/{node_id}/qr",
+    tag = "api",
+    params(("node_id" = NodeIdParam, Path, description = "The node.")),
+    responses((status = 200, description = "OK", body = Contact), LookupFailures)
+)]
 pub async fn qr(Ready(db): Ready, Path(id): Path<String>) -> ApiResult<Response> {
     let node_id = parse_node("node_id", &id)?;
     json_of(
@@ -25,6 +36,17 @@ pub async fn qr(Ready(db): Ready, Path(id): Path<String>) -> ApiResult<Response>
     )
 }
 
+/// Impersonation check
+///
+/// Distinct public keys the node number announced; more than one suggests another radio
+/// uses the number.
+#[utoipa::path(
+    get,
+    path = "/api/node/{node_id}/impersonation-check",
+    tag = "api",
+    params(("node_id" = NodeIdParam, Path, description = "The node.")),
+    responses((status = 200, description = "OK", body = KeyHistory), LookupFailures)
+)]
 pub async fn impersonation_check(Ready(db): Ready, Path(id): Path<String>) -> ApiResult<Response> {
     let node_id = parse_node("node_id", &id)?;
     json_of(
@@ -34,6 +56,19 @@ pub async fn impersonation_check(Ready(db): Ready, Path(id): Path<String>) -> Ap
     )
 }
 
+/// Coverage prediction
+///
+/// Not available in this version: answers 501 with a JSON error.
+#[utoipa::path(
+    get,
+    path = "/api/coverage/{node_id}",
+    tag = "api",
+    params(("node_id" = NodeIdParam, Path, description = "The node.")),
+    responses(
+        (status = 501, description = "Not implemented.", body = ErrorBody),
+        Failures,
+    )
+)]
 pub async fn coverage(Path(id): Path<String>) -> ApiResult<Json<Value>> {
     parse_node("node_id", &id)?;
     Err(ApiError::NotImplemented(

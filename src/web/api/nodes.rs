@@ -8,13 +8,48 @@ use super::cached_raw;
 use crate::web::AppState;
 use crate::web::Ready;
 use crate::web::error::{ApiError, ApiResult};
+use crate::web::openapi::{Failures, NodeIdParam};
 use crate::web::params::Params;
 use crate::web::query::nodes::{NodeOut, NodeQuery, NodesBody};
 
-/// `/api/nodes`: thousands of nodes on a big mesh, serialized straight from the rows.
-/// Every map and node list asks for the whole mesh when it opens, so answers go
-/// through the short-lived cache, like the aggregates (a few seconds of staleness is
-/// invisible next to `last_seen` times; 2,000 nodes are 600 kB of JSON to write).
+/// `/api/nodes`' parameters, as [`NodeQuery::parse`] reads them.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the parameters; the handler reads them through `Params`
+pub struct NodesParams {
+    /// Node id: decimal, `0x…` hex or `!hex`.
+    node_id: Option<NodeIdParam>,
+    /// Role name, case-insensitive (e.g. ROUTER).
+    #[param(max_length = 64, pattern = r"^[^\x00]*$")]
+    role: Option<String>,
+    /// Exact channel name.
+    #[param(max_length = 64, pattern = r"^[^\x00]*$")]
+    channel: Option<String>,
+    /// Exact hardware model name.
+    #[param(max_length = 64, pattern = r"^[^\x00]*$")]
+    hw_model: Option<String>,
+    /// Only nodes seen within this many days (0–3650).
+    #[param(minimum = 0, maximum = 3650)]
+    days_active: Option<i64>,
+    /// At most this many (default and maximum 10000; clamped).
+    limit: Option<i64>,
+}
+
+/// Nodes
+///
+/// Nodes seen at least once, ordered by short name (unnamed last). Filters combine with
+/// AND.
+#[utoipa::path(
+    get,
+    path = "/api/nodes",
+    tag = "api",
+    params(NodesParams),
+    responses((status = 200, description = "OK", body = NodesBody), Failures)
+)]
+// Thousands of nodes on a big mesh, serialized straight from the rows. Every map and
+// node list asks for the whole mesh when it opens, so answers go through the short-lived
+// cache, like the aggregates (a few seconds of staleness is invisible next to `last_seen`
+// times; 2,000 nodes are 600 kB of JSON to write).
 pub async fn nodes_http(
     State(state): State<AppState>,
     Ready(db): Ready,

@@ -3,13 +3,54 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use utoipa::IntoParams;
 
 use super::json_of;
 use crate::web::error::ApiResult;
+use crate::web::openapi::{Failures, NodeIdParam, PeriodParam};
 use crate::web::params::Params;
-use crate::web::query::stats::{ChannelsQuery, CountQuery, SeriesQuery, TopQuery};
+use crate::web::query::stats::{
+    Channels, ChannelsQuery, CountQuery, SeriesAnswer, SeriesQuery, TopAnswer, TopQuery, Totals,
+};
 use crate::web::{AppState, Ready};
 
+// The parameter structs describe what the queries' `parse` read (through `Params`).
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SeriesParams {
+    /// Bucket unit (default hour).
+    period_type: Option<PeriodParam>,
+    /// Buckets (default 24; at most 744 hours or 3650 days).
+    #[param(minimum = 1)]
+    length: Option<i64>,
+    /// Switch to this node's totals.
+    node: Option<NodeIdParam>,
+    /// Channel, case-insensitive.
+    #[param(max_length = 64, pattern = r"^[^\x00]*$")]
+    channel: Option<String>,
+    /// Port number.
+    #[param(minimum = 0, maximum = 65535)]
+    portnum: Option<i64>,
+    /// Sender.
+    from_node: Option<NodeIdParam>,
+    /// Recipient.
+    to_node: Option<NodeIdParam>,
+}
+
+/// Traffic series
+///
+/// Packets per UTC hour or day over `length` whole buckets ending with the current one;
+/// every bucket is listed (0 when empty). With `node`: that node's totals in the window
+/// instead (`sent` = packets it sent, `seen` = receptions of them).
+#[utoipa::path(
+    get,
+    path = "/api/stats",
+    tag = "api",
+    params(SeriesParams),
+    responses((status = 200, description = "OK", body = SeriesAnswer), Failures)
+)]
 pub async fn stats(
     State(state): State<AppState>,
     Ready(db): Ready,
@@ -18,6 +59,39 @@ pub async fn stats(
     json_of(&*SeriesQuery::parse(&params)?.answer(&state, &db).await?)
 }
 
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CountParams {
+    /// Count this stored packet's receptions.
+    #[param(minimum = 0, maximum = 34359738367_i64)]
+    packet_id: Option<i64>,
+    /// Bucket unit (default day).
+    period_type: Option<PeriodParam>,
+    /// Buckets (default 1).
+    #[param(minimum = 1)]
+    length: Option<i64>,
+    /// Channel, case-insensitive.
+    #[param(max_length = 64, pattern = r"^[^\x00]*$")]
+    channel: Option<String>,
+    /// Sender.
+    from_node: Option<NodeIdParam>,
+    /// Recipient.
+    to_node: Option<NodeIdParam>,
+}
+
+/// Counts
+///
+/// Packets and receptions. Without parameters: all time. Otherwise within the window
+/// (default one day), filtered; with `packet_id`, `total_seen` counts that packet's
+/// receptions.
+#[utoipa::path(
+    get,
+    path = "/api/stats/count",
+    tag = "api",
+    params(CountParams),
+    responses((status = 200, description = "OK", body = Totals), Failures)
+)]
 pub async fn count(
     State(state): State<AppState>,
     Ready(db): Ready,
@@ -26,6 +100,36 @@ pub async fn count(
     json_of(&*CountQuery::parse(&params)?.answer(&state, &db).await?)
 }
 
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct TopParams {
+    /// Bucket unit (default day).
+    period_type: Option<PeriodParam>,
+    /// Buckets (default 1).
+    #[param(minimum = 1)]
+    length: Option<i64>,
+    /// Only traffic on this channel.
+    #[param(max_length = 64, pattern = r"^[^\x00]*$")]
+    channel: Option<String>,
+    /// Default 20, clamped to 1–100.
+    limit: Option<i64>,
+    /// Ranked senders to skip.
+    #[param(minimum = 0, maximum = 1000000)]
+    offset: Option<i64>,
+}
+
+/// Top talkers
+///
+/// Senders ranked by receptions of their packets in the window (whole UTC buckets ending
+/// now), then by packets sent. `total` counts the ranked senders.
+#[utoipa::path(
+    get,
+    path = "/api/stats/top",
+    tag = "api",
+    params(TopParams),
+    responses((status = 200, description = "OK", body = TopAnswer), Failures)
+)]
 pub async fn top(
     State(state): State<AppState>,
     Ready(db): Ready,
@@ -34,6 +138,27 @@ pub async fn top(
     json_of(&*TopQuery::parse(&params)?.answer(&state, &db).await?)
 }
 
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ChannelsParams {
+    /// Bucket unit (default hour).
+    period_type: Option<PeriodParam>,
+    /// Buckets in the window (default 24; at most 744 hours or 3650 days).
+    #[param(minimum = 1)]
+    length: Option<i64>,
+}
+
+/// Channels
+///
+/// Channels with traffic in the window (whole UTC buckets ending now), sorted.
+#[utoipa::path(
+    get,
+    path = "/api/channels",
+    tag = "api",
+    params(ChannelsParams),
+    responses((status = 200, description = "OK", body = Channels), Failures)
+)]
 pub async fn channels(
     State(state): State<AppState>,
     Ready(db): Ready,

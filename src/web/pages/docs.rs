@@ -71,20 +71,37 @@ fn kind(s: &Value) -> (String, String) {
     if let Some(name) = ref_name(&s["$ref"]) {
         return (name.clone(), name);
     }
-    match s["type"].as_str() {
-        Some("array") => {
-            let (inner, link) = kind(&s["items"]);
-            (format!("[{inner}]"), link)
-        }
-        Some(t) => (t.to_string(), String::new()),
-        None if s["oneOf"].is_array() || s["anyOf"].is_array() => {
-            let list = s["oneOf"]
-                .as_array()
-                .or(s["anyOf"].as_array())
-                .cloned()
+    // OpenAPI 3.1 writes a nullable type as a list: ["string", "null"].
+    let types: Vec<&str> = match &s["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !types.is_empty() {
+        let mut link = String::new();
+        let parts: Vec<String> = types
+            .iter()
+            .map(|t| match *t {
+                "array" => {
+                    let (inner, l) = kind(&s["items"]);
+                    link = l;
+                    format!("[{inner}]")
+                }
+                t => t.to_string(),
+            })
+            .collect();
+        return (parts.join(" | "), link);
+    }
+    match s["oneOf"].as_array().or(s["anyOf"].as_array()) {
+        Some(list) => {
+            let kinds: Vec<(String, String)> = list.iter().map(kind).collect();
+            let link = kinds
+                .iter()
+                .map(|(_, l)| l.clone())
+                .find(|l| !l.is_empty())
                 .unwrap_or_default();
-            let parts: Vec<String> = list.iter().map(|x| kind(x).0).collect();
-            (parts.join(" | "), String::new())
+            let parts: Vec<String> = kinds.into_iter().map(|(k, _)| k).collect();
+            (parts.join(" | "), link)
         }
         None => ("any".to_string(), String::new()),
     }
@@ -113,7 +130,7 @@ fn fields(schema: &Value) -> Vec<Field> {
 fn doc() -> &'static Doc {
     static DOC: OnceLock<Doc> = OnceLock::new();
     DOC.get_or_init(|| {
-        let d: Value = serde_json::from_str(crate::web::api::OPENAPI).unwrap_or_default();
+        let d: Value = serde_json::from_str(crate::web::openapi::document()).unwrap_or_default();
         let shared = &d["components"]["responses"];
         let mut endpoints = Vec::new();
         for (path, ops) in d["paths"].as_object().into_iter().flatten() {

@@ -6,6 +6,7 @@
 use meshview_protocol::pb;
 use prost::Message;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::web::error::ApiResult;
 use meshview_store::read::Reader;
@@ -17,7 +18,8 @@ fn base64_url(bytes: &[u8]) -> String {
 }
 
 /// A node's shareable contact: the link the Meshtastic apps import.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Contact {
     pub long_name: String,
     pub meshtastic_url: String,
@@ -59,16 +61,20 @@ pub async fn contact(db: &Reader, node_id: i64) -> ApiResult<Option<Contact>> {
 }
 
 /// One public key a node announced, and when.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct KeySeen {
+    #[schema(required = true)]
     pub first_seen_us: Option<i64>,
+    #[schema(required = true)]
     pub last_seen_us: Option<i64>,
     pub public_key: String,
 }
 
 /// The public keys a node number announced: more than one means another radio may be
 /// using the number.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct KeyHistory {
     pub keys: Vec<KeySeen>,
     pub node_id: i64,
@@ -76,6 +82,7 @@ pub struct KeyHistory {
     /// The first three keys, then `...` when there are more.
     pub public_keys: Vec<String>,
     pub unique_public_key_count: usize,
+    #[schema(required = true)]
     pub warning: Option<String>,
 }
 

@@ -1,6 +1,7 @@
 //! Nodes: the question (`/api/nodes`' parameters) and the answer's shape.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::web::error::ApiResult;
 use crate::web::params::Params;
@@ -11,20 +12,38 @@ use meshview_store::read::{NodeFilter, NodeRow, Reader};
 pub const MAX_NODES: i64 = 10_000;
 
 /// A node as the API answers it, serialized straight from its row.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Node)]
 pub struct NodeOut<'a> {
+    #[schema(value_type = Option<String>, required = true)]
     channel: &'a Option<String>,
+    #[schema(value_type = Option<String>, required = true)]
     firmware: &'a Option<String>,
+    #[schema(required = true)]
     first_seen_us: Option<i64>,
+    #[schema(value_type = Option<String>, required = true)]
     hw_model: &'a Option<String>,
+    /// `!hex`.
+    #[schema(value_type = String)]
     id: &'a str,
+    #[schema(required = true)]
     is_mqtt_gateway: Option<bool>,
+    /// Degrees × 1e7.
+    #[schema(required = true)]
     last_lat: Option<i64>,
+    /// Degrees × 1e7.
+    #[schema(required = true)]
     last_long: Option<i64>,
+    #[schema(required = true)]
     last_seen_us: Option<i64>,
+    #[schema(value_type = Option<String>, required = true)]
     long_name: &'a Option<String>,
+    #[schema(required = true)]
     node_id: Option<i64>,
+    #[schema(value_type = Option<String>, required = true)]
     role: &'a Option<String>,
+    #[schema(value_type = Option<String>, required = true)]
     short_name: &'a Option<String>,
 }
 
@@ -49,7 +68,8 @@ impl<'a> From<&'a NodeRow> for NodeOut<'a> {
 }
 
 /// `/api/nodes`' answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NodesBody<'a> {
     pub nodes: Vec<NodeOut<'a>>,
 }

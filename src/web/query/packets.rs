@@ -14,6 +14,7 @@ use crate::web::compat::{self, PORT_TEXT, PacketIn, Presented};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::{Params, parse_packet_id};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use meshview_store::read::{Cursor, PacketFilter, PacketRow, Reader, SLOT, SeenRow, slot_ids};
 
@@ -156,6 +157,9 @@ impl ListQuery {
             Some(c) if c.chars().count() > 200 => {
                 return Err(ApiError::bad("contains", "longer than 200 characters"));
             }
+            Some(c) if c.contains('\0') => {
+                return Err(ApiError::bad("contains", "contains a NUL character"));
+            }
             Some(c) => Some(c.trim().to_lowercase()),
             None => None,
         };
@@ -274,18 +278,50 @@ pub async fn run(db: &Reader, query: ListQuery) -> ApiResult<PacketList> {
 
 /// One gateway's reception of a packet, as `/api/packets_seen` lists it (fields in
 /// alphabetical order, as the JSON map the API wrote had them).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Seen)]
 pub struct SeenOut<'a> {
+    #[schema(value_type = Option<String>, required = true)]
     pub channel: &'a Option<String>,
+    #[schema(required = true)]
     pub hop_limit: Option<i32>,
+    #[schema(required = true)]
     pub hop_start: Option<i32>,
+    #[schema(required = true)]
     pub import_time_us: Option<i64>,
+    /// The gateway.
     pub node_id: i64,
     pub packet_id: i64,
+    #[schema(required = true)]
     pub rx_rssi: Option<i32>,
+    #[schema(required = true)]
     pub rx_snr: Option<f64>,
     pub rx_time: i64,
+    #[schema(value_type = Option<String>, required = true)]
     pub topic: &'a Option<String>,
+}
+
+/// `/api/packets_seen`' answer (the schema of [`Receptions`]).
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // `Receptions` writes it
+pub struct SeenBody<'a> {
+    seen: Vec<SeenOut<'a>>,
+}
+
+/// `/api/packets`' answer, as [`PacketList::to_json`] writes it.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // `PacketList::to_json` writes it
+pub struct PacketsBody<'a> {
+    /// Newest `import_time_us` in the answer (absent when empty).
+    latest_import_time: Option<i64>,
+    /// With `scan_limit_reached`: where to go on (`before`).
+    next_before: Option<i64>,
+    packets: Vec<crate::web::compat::PacketItem<'a>>,
+    /// The scan stopped after 20000 rows before `limit` items matched.
+    scan_limit_reached: Option<bool>,
 }
 
 /// A packet's receptions.

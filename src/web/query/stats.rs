@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiResult};
@@ -45,34 +46,50 @@ pub struct SeriesQuery {
 }
 
 /// One bucket of a series.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SeriesPoint {
     pub count: i64,
+    /// UTC: `YYYY-MM-DD HH:00` or `YYYY-MM-DD`.
     pub period: String,
 }
 
-/// `/api/stats`' answer.
-#[derive(Serialize)]
+/// Packets per bucket: every bucket of the window, empty ones with 0.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Series {
+    #[schema(required = true)]
+    pub channel: Option<String>,
+    pub data: Vec<SeriesPoint>,
+    #[schema(required = true)]
+    pub from_node: Option<i64>,
+    pub length: i64,
+    #[schema(value_type = String)]
+    pub period_type: &'static str,
+    #[schema(required = true)]
+    pub portnum: Option<i32>,
+    #[schema(required = true)]
+    pub to_node: Option<i64>,
+}
+
+/// A node's packets sent and their receptions in the window.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeTotals {
+    pub length: i64,
+    pub node_id: i64,
+    #[schema(value_type = String)]
+    pub period_type: &'static str,
+    pub seen: i64,
+    pub sent: i64,
+}
+
+/// `/api/stats`' answer: a series, or with `node` that node's totals.
+#[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum SeriesAnswer {
-    /// Every bucket of the window, empty ones with 0.
-    Series {
-        channel: Option<String>,
-        data: Vec<SeriesPoint>,
-        from_node: Option<i64>,
-        length: i64,
-        period_type: &'static str,
-        portnum: Option<i32>,
-        to_node: Option<i64>,
-    },
-    /// A node's packets sent and their receptions in the window.
-    Node {
-        length: i64,
-        node_id: i64,
-        period_type: &'static str,
-        seen: i64,
-        sent: i64,
-    },
+    Series(Series),
+    Node(NodeTotals),
 }
 
 impl SeriesQuery {
@@ -118,13 +135,13 @@ impl SeriesQuery {
                     Some(since),
                 )
                 .await?;
-            return Ok(SeriesAnswer::Node {
+            return Ok(SeriesAnswer::Node(NodeTotals {
                 length,
                 node_id: node,
                 period_type: period.as_str(),
                 seen,
                 sent,
-            });
+            }));
         }
         let buckets = db.traffic_series(&filter, since, period.micros()).await?;
         // Every bucket of the window is listed, empty ones with 0, so charts need no
@@ -149,7 +166,7 @@ impl SeriesQuery {
                 period: label(period, start),
             });
         }
-        Ok(SeriesAnswer::Series {
+        Ok(SeriesAnswer::Series(Series {
             channel: filter.channel,
             data,
             from_node: filter.from,
@@ -157,7 +174,7 @@ impl SeriesQuery {
             period_type: period.as_str(),
             portnum: filter.portnum,
             to_node: filter.to,
-        })
+        }))
     }
 }
 
@@ -174,7 +191,8 @@ pub struct CountQuery {
 }
 
 /// `/api/stats/count`'s answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Totals {
     pub total_packets: i64,
     pub total_seen: i64,
@@ -266,20 +284,27 @@ pub struct TopQuery {
 }
 
 /// One ranked sender.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TopNode {
     /// Receptions per packet, to two decimals.
     pub avg: f64,
+    #[schema(required = true)]
     pub channel: Option<String>,
+    #[schema(required = true)]
     pub long_name: Option<String>,
     pub node_id: i64,
+    /// Receptions of its packets.
     pub seen: i64,
+    /// Packets it sent.
     pub sent: i64,
+    #[schema(required = true)]
     pub short_name: Option<String>,
 }
 
 /// `/api/stats/top`'s answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TopAnswer {
     pub limit: i64,
     pub nodes: Vec<TopNode>,
@@ -369,7 +394,8 @@ impl Default for ChannelsQuery {
 }
 
 /// `/api/channels`' answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Channels {
     pub channels: Vec<String>,
 }
@@ -438,13 +464,13 @@ mod tests {
             serde_json::to_string(&top).unwrap(),
             r#"{"limit":20,"nodes":[{"avg":2.5,"channel":null,"long_name":"A","node_id":7,"seen":5,"sent":2,"short_name":null}],"offset":0,"total":1}"#
         );
-        let node = SeriesAnswer::Node {
+        let node = SeriesAnswer::Node(NodeTotals {
             length: 24,
             node_id: 7,
             period_type: "hour",
             seen: 3,
             sent: 1,
-        };
+        });
         assert_eq!(
             serde_json::to_string(&node).unwrap(),
             r#"{"length":24,"node_id":7,"period_type":"hour","seen":3,"sent":1}"#

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use meshview_protocol::{NodeId, links, pb};
 use prost::Message;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::web::error::ApiResult;
 use meshview_store::read::{PacketFilter, Reader, SLOT, TraceRow, slot_ids};
@@ -77,8 +78,10 @@ fn is_reply(row: &TraceRow) -> bool {
 }
 
 /// The packet asked about.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PacketRef {
+    #[schema(required = true)]
     pub channel: Option<String>,
     pub from: i64,
     pub id: i64,
@@ -86,19 +89,26 @@ pub struct PacketRef {
 }
 
 /// The exchange's request packet, when stored.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RequestRef {
+    #[schema(required = true)]
     pub from: Option<i64>,
     pub id: i64,
+    #[schema(required = true)]
     pub import_time_us: Option<i64>,
+    #[schema(required = true)]
     pub to: Option<i64>,
 }
 
 /// One leg of a completed exchange: its nodes in order, and the SNR (dB) each heard the
 /// previous one with.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Path)]
 pub struct Leg {
     /// `forward` or `return`.
+    #[schema(value_type = String, pattern = "^(forward|return)$")]
     pub direction: &'static str,
     pub nodes: Vec<i64>,
     pub snr: Vec<Option<f64>>,
@@ -111,14 +121,18 @@ impl Leg {
 }
 
 /// One gateway's reception of a request or a reply, with the hops it carried.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TracePacket {
     pub done: bool,
     pub forward_hops: Vec<i64>,
+    #[schema(required = true)]
     pub gateway_node_id: Option<i64>,
+    #[schema(required = true)]
     pub import_time_us: Option<i64>,
     pub index: usize,
     /// `request` or `reply`.
+    #[schema(value_type = String, pattern = "^(request|reply)$")]
     pub kind: &'static str,
     pub packet_id: i64,
     pub reverse_hops: Vec<i64>,
@@ -132,13 +146,15 @@ impl TracePacket {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PathCount {
     pub count: usize,
     pub path: Vec<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Winning {
     pub forward: Vec<Vec<i64>>,
     pub reverse: Vec<Vec<i64>>,
@@ -146,11 +162,14 @@ pub struct Winning {
 
 /// `/api/traceroute/{packet_id}`'s answer (fields in alphabetical order, as the JSON map
 /// the API wrote had them).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Traceroute)]
 pub struct Exchange {
     pub packet: PacketRef,
     pub paths: Vec<Leg>,
     pub replies: Vec<i64>,
+    #[schema(required = true)]
     pub request: Option<RequestRef>,
     pub requester: i64,
     pub target: i64,
