@@ -13,16 +13,21 @@ use meshview::config::{Config, DatabaseUrl};
 use meshview_sim::{DEFAULT_SECONDARY_KEY_B64, SimConfig, Simulator, capture_line};
 use meshview_store::connect::{Conn, Role};
 
-#[derive(Debug, Clone)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct IngestBench {
     /// Envelopes to generate (approximately; whole packets with all their receptions).
+    #[arg(long, default_value_t = 300_000)]
     pub messages: usize,
+    #[arg(long, default_value_t = 500)]
     pub nodes: usize,
+    #[arg(long, default_value_t = 40)]
     pub gateways: usize,
-    /// Through the broker in `[mqtt]` instead of a capture file.
+    /// End to end through the broker in [mqtt] instead of a capture file.
+    #[arg(long)]
     pub mqtt: bool,
-    /// MQTT mode: publish at this many messages per second (0 = as fast as possible).
-    /// A sustained rate the writer keeps up with, with nothing lost, is the result.
+    /// With --mqtt: messages per second to publish (0 = as fast as possible). A sustained
+    /// rate the writer keeps up with, with nothing lost, is the result.
+    #[arg(long, default_value_t = 20_000.0)]
     pub rate: f64,
 }
 

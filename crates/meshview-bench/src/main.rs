@@ -46,41 +46,11 @@ enum Command {
     /// Simulated traffic through decode → decrypt → store in a separate writer process,
     /// into a fresh database on the configured backend (SQLite: a temporary file;
     /// PostgreSQL: a scratch database created on that server and dropped afterwards).
-    Ingest {
-        /// Envelopes to generate.
-        #[arg(long, default_value_t = 300_000)]
-        messages: usize,
-        #[arg(long, default_value_t = 500)]
-        nodes: usize,
-        #[arg(long, default_value_t = 40)]
-        gateways: usize,
-        /// End to end through the broker in [mqtt] instead of a capture file.
-        #[arg(long)]
-        mqtt: bool,
-        /// With --mqtt: messages per second to publish (0 = as fast as possible).
-        #[arg(long, default_value_t = 20_000.0)]
-        rate: f64,
-    },
+    Ingest(ingest::IngestBench),
     /// Builds a big realistic database on the configured backend (--database): the
     /// simulated mesh through the real pipeline and batch writer, import times spread
     /// over the last --days days. Refuses a database that already holds packets.
-    Seed {
-        /// Packets to simulate.
-        #[arg(long, default_value_t = 3_000_000)]
-        packets: usize,
-        #[arg(long, default_value_t = 2000)]
-        nodes: usize,
-        #[arg(long, default_value_t = 150)]
-        gateways: usize,
-        /// Import times span this many days, ending now.
-        #[arg(long, default_value_t = 14.0)]
-        days: f64,
-        /// Average number of gateways hearing each packet.
-        #[arg(long, default_value_t = 4.0)]
-        receptions_per_packet: f64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    Seed(seed::SeedBench),
     /// Measures the reader: every API endpoint and page, sequentially (latency
     /// percentiles) and as a mixed load (requests/s), against --url or a `meshview serve`
     /// it starts on the configured database (then also its memory).
@@ -122,20 +92,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = meshview::cli::load_config(cli.config.as_deref(), cli.database.as_deref())?;
     match cli.command {
-        Command::Ingest {
-            messages,
-            nodes,
-            gateways,
-            mqtt,
-            rate,
-        } => {
-            let b = ingest::IngestBench {
-                messages,
-                nodes,
-                gateways,
-                mqtt,
-                rate,
-            };
+        Command::Ingest(b) => {
             let r = ingest::run(&config, cli.config.as_deref(), &b).await?;
             println!(
                 "| mode | backend | envelopes | packets | receptions | time | throughput | writer peak RSS |"
@@ -143,22 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("|---|---|---|---|---|---|---|---|");
             println!("{r}");
         }
-        Command::Seed {
-            packets,
-            nodes,
-            gateways,
-            days,
-            receptions_per_packet,
-            seed,
-        } => {
-            let b = seed::SeedBench {
-                packets,
-                nodes,
-                gateways,
-                days,
-                receptions_per_packet,
-                seed,
-            };
+        Command::Seed(b) => {
             let chain = meshview_store::migrations::Chain::embedded()
                 .map_err(meshview_store::migrations::MigrateError::Chain)?;
             let r = seed::run(&config, &chain, &b).await?;

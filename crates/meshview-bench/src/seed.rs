@@ -50,17 +50,23 @@ const SIM_MEAN_GAP_S: f64 = 5.0;
 /// At most this many extra gateways per envelope.
 const MAX_EXTRA_PER_MESSAGE: usize = 6;
 
-#[derive(Debug, Clone)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct SeedBench {
     /// Packets to simulate (about 3 % of them are map reports, which update nodes but are
     /// no packet; junk envelopes come on top).
+    #[arg(long, default_value_t = 3_000_000)]
     pub packets: usize,
+    #[arg(long, default_value_t = 2000)]
     pub nodes: usize,
+    #[arg(long, default_value_t = 150)]
     pub gateways: usize,
-    /// Import times span the last `days` days, ending now.
+    /// Import times span this many days, ending now.
+    #[arg(long, default_value_t = 14.0)]
     pub days: f64,
-    /// Average receptions (gateways hearing a packet) to reach.
+    /// Average number of gateways hearing each packet.
+    #[arg(long, default_value_t = 4.0)]
     pub receptions_per_packet: f64,
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }
 

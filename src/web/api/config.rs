@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -131,7 +131,7 @@ struct SiteOut<'a> {
     tag = "api",
     responses((status = 200, description = "OK", body = SiteConfig))
 )]
-pub async fn config(State(state): State<AppState>) -> Response {
+pub async fn config(State(state): State<AppState>) -> ApiResult<Response> {
     let c = &state.config;
     let s = &c.site;
     let body = SiteConfig {
@@ -171,10 +171,7 @@ pub async fn config(State(state): State<AppState>) -> Response {
             weekly_net_message: &s.weekly_net_message,
         },
     };
-    match json_of(&body) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+    json_of(&body)
 }
 
 #[derive(utoipa::IntoParams)]
