@@ -27,6 +27,8 @@ fn schemathesis() -> String {
 
 async fn served_document_holds(backend: Backend) {
     let s = Served::start(backend).await;
+    // schemathesis keeps a cache in its working directory: the test's, not the checkout.
+    let work = tempfile::tempdir().expect("temporary directory");
     let out = tokio::time::timeout(
         Duration::from_secs(600),
         tokio::process::Command::new(schemathesis())
@@ -52,6 +54,7 @@ async fn served_document_holds(backend: Backend) {
                 "--exclude-path",
                 "/api/coverage/{node_id}",
             ])
+            .current_dir(work.path())
             .kill_on_drop(true)
             .output(),
     )
