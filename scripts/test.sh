@@ -79,5 +79,7 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo build (every binary: the API tests also run meshview-bench)"
+cargo build --workspace --bins --locked
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked
