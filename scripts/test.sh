@@ -65,8 +65,9 @@ export MESHVIEW_TEST_POSTGRES
 # kept under target/ so a fresh clone builds it once.
 SCHEMATHESIS_VERSION=4.32.5
 ST_VENV="$PWD/target/schemathesis-$SCHEMATHESIS_VERSION"
-if [ ! -x "$ST_VENV/bin/schemathesis" ]; then
+if ! "$ST_VENV/bin/schemathesis" --version >/dev/null 2>&1; then
     echo "==> installing schemathesis $SCHEMATHESIS_VERSION (PyPI)"
+    rm -rf "$ST_VENV"
     python3 -m venv "$ST_VENV"
     "$ST_VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
 fi
