@@ -6,4 +6,7 @@
 //! - [`coverage`]: predicted coverage as Python MeshView's `/api/coverage` computes it, a
 //!   terrain-aware variant, and link profiles with Fresnel clearance.
 
+pub mod coverage;
+pub mod geo;
 pub mod itm;
+pub mod terrain;
