@@ -372,9 +372,12 @@ async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
         DbCommand::Check { dir } => return db_check(ctx, dir).await,
         DbCommand::RebuildRollups => {
             let started = std::time::Instant::now();
-            let links = migrations::rebuild_rollups(url, chain).await?;
+            let r = migrations::rebuild_rollups(url, chain).await?;
             println!(
-                "rebuilt traffic_hourly, traffic_hourly_total and node_link ({links} links) in {} ms",
+                "rebuilt traffic_hourly, traffic_hourly_total, node_link ({} rows) and the \
+                 link-quality model ({} links) in {} ms",
+                r.edges,
+                r.links,
                 started.elapsed().as_millis()
             );
         }

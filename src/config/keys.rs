@@ -103,6 +103,7 @@ pub const KEYS: &[KeySpec] = &[
     k("cleanup", "backup_keep", "7"),
     k("logging", "access_log", "false"),
     k("logging", "db_cleanup_logfile", "dbcleanup.log"),
+    k("coverage", "elevation_dir", ""),
 ];
 
 pub fn find(section: &str, key: &str) -> Option<&'static KeySpec> {

@@ -170,6 +170,14 @@ pub struct Logging {
     pub db_cleanup_logfile: Option<PathBuf>,
 }
 
+/// Predicted coverage (`/api/coverage`).
+#[derive(Debug, Clone, Default)]
+pub struct Coverage {
+    /// SRTM `.hgt` tiles (e.g. `N37W122.hgt`); with them coverage follows the terrain.
+    /// Nothing is downloaded: without tiles, coverage uses ITM's area mode as MeshView.
+    pub elevation_dir: Option<PathBuf>,
+}
+
 /// The whole configuration, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -179,6 +187,7 @@ pub struct Config {
     pub database: Database,
     pub cleanup: Cleanup,
     pub logging: Logging,
+    pub coverage: Coverage,
     /// The file that was read, if any.
     pub source: Option<PathBuf>,
     /// Non-fatal findings (unknown keys, unused MeshView keys); logged at start-up.
@@ -600,6 +609,9 @@ impl Raw {
             database,
             cleanup,
             logging,
+            coverage: Coverage {
+                elevation_dir: self.opt_path("coverage", "elevation_dir"),
+            },
             source: None,
             warnings: Vec::new(),
         })

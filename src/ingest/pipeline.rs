@@ -218,6 +218,7 @@ impl Pipeline {
             hop_start: env.hop_start() as i32,
             rx_snr: env.rx_snr(),
             rx_rssi: env.rx_rssi(),
+            relay_node: env.relay_node(),
             topic: clean(topic),
             received_us: now_us,
             facts,

@@ -82,6 +82,24 @@ pub struct AppState {
     pub(crate) sender_sums: Arc<meshview_store::read::SenderSums>,
     /// PostgreSQL's last count of the database's size, and when (`health::database_size`).
     pg_size: Arc<std::sync::Mutex<Option<health::CountedSize>>>,
+    /// The operator's elevation tiles (`[coverage] elevation_dir`), if any.
+    pub terrain: Option<Arc<meshview_radio::terrain::Terrain>>,
+}
+
+/// Opens `[coverage] elevation_dir`. A folder that cannot be read is logged and coverage
+/// falls back to area mode: a map layer is not worth refusing to serve the mesh.
+fn open_terrain(config: &Config) -> Option<Arc<meshview_radio::terrain::Terrain>> {
+    let dir = config.coverage.elevation_dir.as_ref()?;
+    match meshview_radio::terrain::Terrain::open(dir) {
+        Ok(t) => {
+            tracing::info!(dir = %dir.display(), tiles = t.tile_count(), "elevation tiles for coverage");
+            Some(Arc::new(t))
+        }
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot read the elevation tiles; coverage uses area mode");
+            None
+        }
+    }
 }
 
 impl AppState {
@@ -94,7 +112,6 @@ impl AppState {
                 DatabaseUrl::Postgres { .. } => None,
             },
             schema_revision: schema_revision.to_string(),
-            config,
             ingest: None,
             live: None,
             hub: Arc::new(stream::Hub::new()),
@@ -102,6 +119,8 @@ impl AppState {
             cache: Arc::new(cache::Cache::default()),
             sender_sums: Arc::default(),
             pg_size: Arc::default(),
+            terrain: open_terrain(&config),
+            config,
         }
     }
 
@@ -153,6 +172,8 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/api/stats/count", get(api::stats::count)),
         ("/api/stats/top", get(api::stats::top)),
         ("/api/edges", get(api::edges::edges).layer(limits::heavy())),
+        ("/api/links", get(api::links::links).layer(limits::heavy())),
+        ("/api/links/{from}/{to}", get(api::links::link_history)),
         (
             "/api/traceroute/{packet_id}",
             get(api::traceroute::traceroute),
@@ -162,7 +183,10 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/api/node/{node_id}/impersonation-check",
             get(api::node::impersonation_check),
         ),
-        ("/api/coverage/{node_id}", get(api::node::coverage)),
+        (
+            "/api/coverage/{node_id}",
+            get(api::node::coverage).layer(limits::heavy()),
+        ),
         ("/api/config", get(api::config::config)),
         ("/api/lang", get(api::config::lang)),
     ]

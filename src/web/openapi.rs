@@ -31,6 +31,8 @@ use super::{api, health, metrics, stream};
         api::stats::count,
         api::stats::top,
         api::edges::edges,
+        api::links::links,
+        api::links::link_history,
         api::traceroute::traceroute,
         api::node::qr,
         api::node::impersonation_check,

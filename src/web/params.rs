@@ -110,6 +110,26 @@ impl Params {
         }
     }
 
+    /// A finite number in `min..=max`; anything else is an error naming the parameter.
+    pub fn float_range(&self, name: &str, min: f64, max: f64) -> ApiResult<Option<f64>> {
+        let Some(v) = self.get(name) else {
+            return Ok(None);
+        };
+        let x: f64 = v.trim().parse().map_err(|_| {
+            ApiError::bad(
+                name,
+                format!("expected a number, got {:?}", truncate(v, 40)),
+            )
+        })?;
+        if !x.is_finite() || x < min || x > max {
+            return Err(ApiError::bad(
+                name,
+                format!("{x} is out of range ({min}..={max})"),
+            ));
+        }
+        Ok(Some(x))
+    }
+
     /// An integer clamped into `min..=max` (MeshView clamps its limits).
     pub fn clamped(&self, name: &str, default: i64, min: i64, max: i64) -> ApiResult<i64> {
         Ok(self.int(name)?.unwrap_or(default).clamp(min, max))

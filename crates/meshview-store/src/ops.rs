@@ -56,6 +56,9 @@ pub struct Reception {
     pub hop_start: i32,
     pub rx_snr: f32,
     pub rx_rssi: i32,
+    /// The low byte of the node that transmitted what the gateway heard (firmware 2.5+;
+    /// 0 = not reported).
+    pub relay_node: u32,
     pub topic: String,
     pub received_us: i64,
     pub facts: Option<NodeFacts>,

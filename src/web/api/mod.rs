@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod edges;
+pub mod links;
 pub mod node;
 pub mod nodes;
 pub mod packets;

@@ -3,6 +3,8 @@
 //! answer typed rows or a `Serialize` body. The API serializes the answers; pages render
 //! them. Neither goes through the other.
 
+pub mod coverage;
+pub mod links;
 pub mod node;
 pub mod nodes;
 pub mod packets;

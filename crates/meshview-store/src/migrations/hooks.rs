@@ -6,7 +6,11 @@ use crate::StoreError;
 use crate::connect::Conn;
 
 /// Every hook a migration may name.
-pub const NAMES: &[&str] = &["backfill_node_link", "backfill_packet_text"];
+pub const NAMES: &[&str] = &[
+    "backfill_node_link",
+    "backfill_packet_text",
+    "backfill_link_quality",
+];
 
 pub async fn run(name: &str, conn: &mut Conn) -> Result<(), StoreError> {
     match name {
@@ -19,6 +23,14 @@ pub async fn run(name: &str, conn: &mut Conn) -> Result<(), StoreError> {
             Ok(())
         }
         "backfill_packet_text" => crate::text::backfill(conn).await.map(|_| ()),
+        "backfill_link_quality" => {
+            let n = crate::rollups::links::rebuild(conn).await?;
+            tracing::info!(
+                links = n,
+                "backfilled the link-quality model from stored rows"
+            );
+            Ok(())
+        }
         other => Err(StoreError::Schema(format!(
             "unknown migration hook {other:?}"
         ))),

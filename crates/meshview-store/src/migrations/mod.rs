@@ -658,7 +658,16 @@ pub async fn downgrade(
 
 /// Recomputes the rollup tables from the raw rows in one transaction, under the migration
 /// lock (so no migration runs meanwhile). Returns the number of links.
-pub async fn rebuild_rollups(url: &DatabaseUrl, chain: &Chain) -> Result<u64, MigrateError> {
+/// What `db rebuild-rollups` recomputed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Rows of `node_link` (links per source, as `/api/edges` draws them).
+    pub edges: u64,
+    /// Directed links of the link-quality model.
+    pub links: u64,
+}
+
+pub async fn rebuild_rollups(url: &DatabaseUrl, chain: &Chain) -> Result<Rebuilt, MigrateError> {
     let (lock, mut conn) = lock_and_open(url).await?;
     let result = async {
         let state = read_state(&mut conn, chain).await?;
@@ -668,11 +677,13 @@ pub async fn rebuild_rollups(url: &DatabaseUrl, chain: &Chain) -> Result<u64, Mi
             ));
         }
         let conn = &mut conn;
-        let links: u64 = in_transaction!(conn, {
+        let rebuilt = in_transaction!(conn, {
             crate::rollups::rebuild_traffic_hourly(conn).await?;
-            crate::rollups::rebuild_node_link(conn).await
+            let links = crate::rollups::links::rebuild(conn).await?;
+            let edges = crate::rollups::rebuild_node_link(conn).await?;
+            Ok(Rebuilt { edges, links })
         })?;
-        Ok(links)
+        Ok(rebuilt)
     }
     .await;
     lock.release(&mut conn).await;

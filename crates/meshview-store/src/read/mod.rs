@@ -7,19 +7,23 @@
 //! computed in Rust (UTC microseconds) and bound, never taken from the database
 //! session's clock or time zone; time buckets are integer arithmetic on the `_us`
 //! columns, formatted by the caller. Aggregates over long windows read the writer's
-//! rollup tables (`traffic_hourly`, `node_link`) instead of the raw tables.
+//! rollup tables (`traffic_hourly`, `node_link`, `link_quality`) instead of the raw tables.
 //!
 //! SQL is written once for both backends (`$n` placeholders work on both); where the
 //! dialects differ the two versions sit side by side in the same function. SQLite is
 //! queried through rusqlite (the connection module's reader pool), PostgreSQL through
 //! sqlx; both return owned rows, so each query's row mapping is written once too.
 
+mod link_quality;
 mod links;
 mod nodes;
 mod packets;
 mod stats;
 mod traceroute;
 
+pub use link_quality::{
+    LinkHourRow, LinkQualityFilter, LinkQualityRow, MAX_QUALITY_LINKS, SourceCounts,
+};
 pub use links::{LinkRow, LinkSource, LinkWindow};
 pub use nodes::{NodeFilter, NodeRow, PublicKeyRow};
 pub use packets::{Cursor, PacketFilter, PacketRow, SeenRow};

@@ -22,6 +22,7 @@ use crate::ops::{
     FlushCounts, LiveSender, NodeFacts, Reception, StoredPacket, TracerouteRow, WriteOp,
 };
 use crate::rollups::BatchRollup;
+use crate::rollups::links::RelayResolver;
 use crate::{Db, StoreError};
 
 mod pg;
@@ -76,6 +77,8 @@ trait BatchStatements {
     async fn upsert_keys(&mut self, rows: &[(u32, String, i64, i64)]) -> Result<(), sqlx::Error>;
     async fn upsert_nodes(&mut self, nodes: &[NodeWrite]) -> Result<(), sqlx::Error>;
     async fn write_rollup(&mut self, rollup: &BatchRollup) -> Result<(), sqlx::Error>;
+    /// What the relay resolver starts from: links with direct evidence, known nodes.
+    async fn relay_candidates(&mut self) -> Result<(Vec<(i64, i64)>, Vec<i64>), sqlx::Error>;
 }
 
 /// Runs the slot walk, looking unknown slots up until all are decided.
@@ -124,6 +127,7 @@ async fn resolve_ids<C: BatchStatements>(
 pub struct BatchWriter {
     db: Db,
     slots: IdSlots,
+    relays: RelayResolver,
     live: Option<LiveSender>,
     pub max_batch: usize,
     pub max_delay: Duration,
@@ -134,6 +138,7 @@ impl BatchWriter {
         BatchWriter {
             db,
             slots: IdSlots::default(),
+            relays: RelayResolver::default(),
             live: None,
             max_batch: 8000,
             max_delay: Duration::from_millis(50),
@@ -279,7 +284,13 @@ impl BatchWriter {
                 return Err(classify(e));
             }
         };
-        match write_batch(&mut *tx, plan, &ids, exclusive).await {
+        if !self.relays.is_loaded() {
+            match tx.relay_candidates().await {
+                Ok((links, nodes)) => self.relays.load(&links, &nodes),
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        match write_batch(&mut *tx, plan, &ids, exclusive, &mut self.relays).await {
             Ok((counts, inserted_packets)) => {
                 tx.commit().await.map_err(classify)?;
                 self.announce(plan, &ids, &inserted_packets);
@@ -331,6 +342,7 @@ async fn write_batch<C: BatchStatements>(
     plan: &Plan<'_>,
     ids: &[(i64, bool)],
     exclusive: bool,
+    relays: &mut RelayResolver,
 ) -> Result<(FlushCounts, HashSet<i64>), sqlx::Error> {
     let mut counts = FlushCounts::default();
     // Packets first (receptions and traceroutes reference them). Several receptions of
@@ -426,6 +438,7 @@ async fn write_batch<C: BatchStatements>(
         ids,
         &inserted_packets,
         &inserted_receptions,
+        relays,
     );
     conn.write_rollup(&rollup).await?;
     for chunk in plan.nodes.chunks(C::CHUNK) {

@@ -90,8 +90,8 @@ impl BatchStatements for PgConnection {
         returning: bool,
     ) -> Result<HashSet<(i64, i64, i64)>, sqlx::Error> {
         let conn = self;
-        let base = "INSERT INTO packet_seen (packet_id, node_id, rx_time, hop_limit, hop_start, channel, rx_snr, rx_rssi, topic, import_time_us) \
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::varchar[], $7::float8[], $8::int[], $9::varchar[], $10::bigint[]) \
+        let base = "INSERT INTO packet_seen (packet_id, node_id, rx_time, hop_limit, hop_start, channel, rx_snr, rx_rssi, topic, import_time_us, relay_node) \
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::varchar[], $7::float8[], $8::int[], $9::varchar[], $10::bigint[], $11::int[]) \
          ON CONFLICT DO NOTHING";
         let sql = if returning {
             format!("{base} RETURNING packet_id, node_id, rx_time")
@@ -128,6 +128,11 @@ impl BatchStatements for PgConnection {
                 rows.iter()
                     .map(|(r, _)| r.received_us)
                     .collect::<Vec<i64>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|(r, _)| (r.relay_node != 0).then_some(r.relay_node as i32))
+                    .collect::<Vec<Option<i32>>>(),
             );
         if !returning {
             q.execute(&mut *conn).await?;
@@ -277,5 +282,12 @@ impl BatchStatements for PgConnection {
 
     async fn write_rollup(&mut self, rollup: &BatchRollup) -> Result<(), sqlx::Error> {
         crate::rollups::write_rollup_pg(self, rollup).await
+    }
+
+    async fn relay_candidates(&mut self) -> Result<(Vec<(i64, i64)>, Vec<i64>), sqlx::Error> {
+        use crate::rollups::links::{RESOLVER_LINKS, RESOLVER_NODES};
+        let links = sqlx::query_as(RESOLVER_LINKS).fetch_all(&mut *self).await?;
+        let nodes: Vec<(i64,)> = sqlx::query_as(RESOLVER_NODES).fetch_all(&mut *self).await?;
+        Ok((links, nodes.into_iter().map(|n| n.0).collect()))
     }
 }

@@ -80,7 +80,7 @@ impl BatchStatements for SqliteConnection {
     ) -> Result<HashSet<(i64, i64, i64)>, sqlx::Error> {
         let conn = self;
         let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO packet_seen (packet_id, node_id, rx_time, hop_limit, hop_start, channel, rx_snr, rx_rssi, topic, import_time_us) ",
+            "INSERT INTO packet_seen (packet_id, node_id, rx_time, hop_limit, hop_start, channel, rx_snr, rx_rssi, topic, import_time_us, relay_node) ",
         );
         q.push_values(rows, |mut b, (r, id)| {
             b.push_bind(*id)
@@ -92,7 +92,8 @@ impl BatchStatements for SqliteConnection {
                 .push_bind(r.rx_snr as f64)
                 .push_bind(r.rx_rssi)
                 .push_bind(r.topic.as_str())
-                .push_bind(r.received_us);
+                .push_bind(r.received_us)
+                .push_bind((r.relay_node != 0).then_some(r.relay_node as i64));
         });
         q.push(" ON CONFLICT DO NOTHING");
         if !returning {
@@ -189,5 +190,12 @@ impl BatchStatements for SqliteConnection {
 
     async fn write_rollup(&mut self, rollup: &BatchRollup) -> Result<(), sqlx::Error> {
         crate::rollups::write_rollup_sqlite(self, rollup).await
+    }
+
+    async fn relay_candidates(&mut self) -> Result<(Vec<(i64, i64)>, Vec<i64>), sqlx::Error> {
+        use crate::rollups::links::{RESOLVER_LINKS, RESOLVER_NODES};
+        let links = sqlx::query_as(RESOLVER_LINKS).fetch_all(&mut *self).await?;
+        let nodes: Vec<(i64,)> = sqlx::query_as(RESOLVER_NODES).fetch_all(&mut *self).await?;
+        Ok((links, nodes.into_iter().map(|n| n.0).collect()))
     }
 }

@@ -1,17 +1,21 @@
 //! Rollup tables kept current by the writer: `traffic_hourly` (packets and receptions per
 //! UTC hour, sender, port and channel), `traffic_hourly_total` (the same over all
-//! senders) and `node_link` (directed radio links from
-//! traceroutes and neighbour reports). Written in the same transaction as the raw rows;
-//! `meshview db rebuild-rollups` recomputes both from the raw tables.
+//! senders), `node_link` (directed radio links from traceroutes and neighbour reports,
+//! per source, as `/api/edges` draws them) and the link-quality model (`links.rs`).
+//! Written in the same transaction as the raw rows; `meshview db rebuild-rollups`
+//! recomputes them from the raw tables.
+
+pub mod links;
 
 use std::collections::{HashMap, HashSet};
 
-use meshview_protocol::{Message, NodeId, decode_payload, links, pb};
+use meshview_protocol::{Message, NodeId, decode_payload, pb};
 use sqlx::QueryBuilder;
 
 use crate::connect::Conn;
 use crate::ops::{LinkObs, Reception};
 use crate::{SqlContext, StoreError};
+use links::{LinkRollup, RelayResolver};
 
 const HOUR_US: i64 = 3_600_000_000;
 const CHUNK: usize = 1000;
@@ -57,25 +61,30 @@ type LinkKey = (i64, i64, &'static str);
 pub struct BatchRollup {
     traffic: HashMap<TrafficKey, Traffic>,
     links: HashMap<LinkKey, LinkAgg>,
+    quality: LinkRollup,
 }
 
 impl BatchRollup {
     /// Counts only what the batch really inserted (a replayed reception adds nothing).
+    /// The relay resolver learns the batch's direct links before it names relayers.
     pub fn build(
         receptions: &[&Reception],
         ids: &[(i64, bool)],
         inserted_packets: &HashSet<i64>,
         inserted_receptions: &HashSet<(i64, i64, i64)>,
+        resolver: &mut RelayResolver,
     ) -> BatchRollup {
         let mut out = BatchRollup::default();
         let mut packet_done = HashSet::new();
         let mut reception_done = HashSet::new();
+        let mut relayed = Vec::new();
         for (r, (id, _)) in receptions.iter().zip(ids) {
             let key = |at: i64| (hour_of(at), r.from as i64, r.portnum, r.channel.clone());
             if inserted_packets.contains(id) && packet_done.insert(*id) {
                 out.traffic.entry(key(r.received_us)).or_default().packets += 1;
                 for l in &r.links {
                     out.add_link(l, r.received_us, *id);
+                    out.quality.add(&links::link_sample(l, r.received_us));
                 }
             }
             let rx = (*id, r.gateway as i64, r.rx_time);
@@ -84,9 +93,30 @@ impl BatchRollup {
                     .entry(key(r.received_us))
                     .or_default()
                     .receptions += 1;
+                resolver.learn_node(r.from);
+                if r.hop_limit == r.hop_start {
+                    if let Some(s) = links::reception_sample(r, resolver) {
+                        out.quality.add(&s);
+                    }
+                } else {
+                    relayed.push(*r);
+                }
+            }
+        }
+        for (from, to) in out.quality.direct_links() {
+            resolver.learn_link(from, to);
+        }
+        for r in relayed {
+            if let Some(s) = links::reception_sample(r, resolver) {
+                out.quality.add(&s);
             }
         }
         out
+    }
+
+    /// The link-quality model's share of the batch.
+    pub fn quality(&self) -> &LinkRollup {
+        &self.quality
     }
 
     fn add_link(&mut self, l: &LinkObs, at: i64, packet_id: i64) {
@@ -194,7 +224,7 @@ pub async fn write_rollup_sqlite(
         q.push(LINK_CONFLICT);
         q.build().persistent(false).execute(&mut *conn).await?;
     }
-    Ok(())
+    links::write_sqlite(conn, &r.quality).await
 }
 
 /// PostgreSQL: the same upserts with one array per column (see `write/pg.rs`).
@@ -266,7 +296,7 @@ pub async fn write_rollup_pg(
             .execute(&mut *conn)
             .await?;
     }
-    Ok(())
+    links::write_pg(conn, &r.quality).await
 }
 
 /// The links a stored packet proves, from its MeshPacket bytes (the rebuild's input; the
@@ -279,7 +309,7 @@ pub fn links_of_stored(portnum: i32, payload: &[u8]) -> Vec<LinkObs> {
         return Vec::new();
     };
     let decoded = decode_payload(portnum, &data.payload);
-    links::packet_links(NodeId(packet.from), NodeId(packet.to), data, &decoded)
+    meshview_protocol::links::packet_links(NodeId(packet.from), NodeId(packet.to), data, &decoded)
         .into_iter()
         .map(LinkObs::from)
         .collect()

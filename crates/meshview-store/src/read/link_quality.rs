@@ -1,0 +1,249 @@
+//! The link-quality model as the writer keeps it (`rollups::links`): one row per directed
+//! link with its evidence per source, SNR and RSSI, and its hourly series. The confidence
+//! is computed here, at read time, because it fades with the time since the last sample.
+
+use super::{Reader, Sql};
+use crate::StoreError;
+use crate::row::OwnedRow;
+
+/// A big mesh has a few thousand live links; this bounds a pathological table.
+pub const MAX_QUALITY_LINKS: i64 = 20_000;
+
+/// Which links to read.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkQualityFilter {
+    /// Only links touching this node (either end).
+    pub node: Option<i64>,
+    /// Only links with a sample at or after this time.
+    pub since_us: i64,
+}
+
+/// Samples per source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SourceCounts {
+    pub traceroute: i64,
+    pub neighbor: i64,
+    /// Receptions the receiving gateway heard directly from the sender.
+    pub reception: i64,
+    /// Relayed receptions whose relayer the `relay_node` byte names.
+    pub relay: i64,
+}
+
+/// One directed link: `to` heard `from`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkQualityRow {
+    pub from: i64,
+    pub to: i64,
+    pub first_seen_us: i64,
+    pub last_seen_us: i64,
+    pub samples: SourceCounts,
+    pub snr_samples: i64,
+    /// dB, the newest sample's.
+    pub last_snr: Option<f64>,
+    /// dB, over every sample (half-dB resolution).
+    pub median_snr: Option<f64>,
+    pub rssi_samples: i64,
+    pub rssi_sum: i64,
+}
+
+/// Days after which a silent link's confidence has halved.
+const HALF_LIFE_DAYS: f64 = 7.0;
+
+impl LinkQualityRow {
+    /// Mean RSSI (dBm) of the receptions that reported one.
+    pub fn mean_rssi(&self) -> Option<f64> {
+        (self.rssi_samples > 0)
+            .then(|| (self.rssi_sum as f64 / self.rssi_samples as f64 * 10.0).round() / 10.0)
+    }
+
+    /// How sure the model is that the link exists now, 0–1 (three decimals).
+    ///
+    /// Each traceroute hop, neighbour report or direct reception is proof the radio heard
+    /// the other end; a relay attribution counts half, since it rests on a one-byte
+    /// identifier. Evidence saturates (1 − e^(−n/2): 0.39 for one sample, 0.95 for six),
+    /// agreement of independent sources (traceroutes, neighbour reports, gateways) halves
+    /// the remaining doubt, and the whole fades with a 7-day half-life since the last
+    /// sample, so a link that stopped being heard loses confidence instead of lingering.
+    pub fn confidence(&self, now_us: i64) -> f64 {
+        let c = &self.samples;
+        let strength = (c.traceroute + c.neighbor + c.reception) as f64 + 0.5 * c.relay as f64;
+        let mut sure = 1.0 - (-strength / 2.0).exp();
+        let kinds = [c.traceroute, c.neighbor, c.reception + c.relay]
+            .iter()
+            .filter(|&&n| n > 0)
+            .count();
+        if kinds >= 2 {
+            sure = 1.0 - (1.0 - sure) * 0.5;
+        }
+        let age_days = (now_us - self.last_seen_us).max(0) as f64 / 86_400e6;
+        let fresh = 0.5f64.powf(age_days / HALF_LIFE_DAYS);
+        (sure * fresh * 1000.0).round() / 1000.0
+    }
+}
+
+/// One hour of a link's series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkHourRow {
+    pub hour_us: i64,
+    pub samples: i64,
+    pub snr_samples: i64,
+    pub mean_snr: Option<f64>,
+    pub min_snr: Option<f64>,
+    pub max_snr: Option<f64>,
+}
+
+const COLUMNS: &str = "SELECT from_node_id, to_node_id, first_seen_us, last_seen_us, \
+     traceroute_samples, neighbor_samples, reception_samples, relay_samples, snr_samples, \
+     last_snr, median_snr, rssi_samples, rssi_sum FROM link_quality";
+
+fn quality_row(mut r: OwnedRow) -> Result<LinkQualityRow, StoreError> {
+    Ok(LinkQualityRow {
+        from: r.take("from_node_id")?,
+        to: r.take("to_node_id")?,
+        first_seen_us: r.take("first_seen_us")?,
+        last_seen_us: r.take("last_seen_us")?,
+        samples: SourceCounts {
+            traceroute: r.take("traceroute_samples")?,
+            neighbor: r.take("neighbor_samples")?,
+            reception: r.take("reception_samples")?,
+            relay: r.take("relay_samples")?,
+        },
+        snr_samples: r.take("snr_samples")?,
+        last_snr: r.take("last_snr")?,
+        median_snr: r.take("median_snr")?,
+        rssi_samples: r.take("rssi_samples")?,
+        rssi_sum: r.take("rssi_sum")?,
+    })
+}
+
+impl Reader {
+    /// Links with a sample in the window, newest first, at most [`MAX_QUALITY_LINKS`].
+    pub async fn link_quality(
+        &self,
+        f: LinkQualityFilter,
+    ) -> Result<Vec<LinkQualityRow>, StoreError> {
+        let mut q = Sql::new(COLUMNS);
+        q.push(" WHERE last_seen_us >= ").int(f.since_us);
+        if let Some(n) = f.node {
+            q.push(" AND (from_node_id = ")
+                .int(n)
+                .push(" OR to_node_id = ")
+                .int(n)
+                .push(")");
+        }
+        q.push(" ORDER BY last_seen_us DESC, from_node_id, to_node_id LIMIT ")
+            .count(MAX_QUALITY_LINKS);
+        self.fetch_map(q, quality_row).await
+    }
+
+    /// One link, if the model knows it.
+    pub async fn link_quality_one(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Option<LinkQualityRow>, StoreError> {
+        let mut q = Sql::new(COLUMNS);
+        q.push(" WHERE from_node_id = ")
+            .int(from)
+            .push(" AND to_node_id = ")
+            .int(to);
+        Ok(self.fetch_map(q, quality_row).await?.into_iter().next())
+    }
+
+    /// A link's hourly series from `since_us`, oldest first.
+    pub async fn link_hours(
+        &self,
+        from: i64,
+        to: i64,
+        since_us: i64,
+    ) -> Result<Vec<LinkHourRow>, StoreError> {
+        let mut q = Sql::new(
+            "SELECT hour_us, samples, snr_samples, snr_sum, snr_min, snr_max FROM link_hourly \
+             WHERE from_node_id = ",
+        );
+        q.int(from)
+            .push(" AND to_node_id = ")
+            .int(to)
+            .push(" AND hour_us >= ")
+            .int(since_us)
+            .push(" ORDER BY hour_us");
+        self.fetch_map(q, |mut r| {
+            let snr_samples: i64 = r.take("snr_samples")?;
+            let snr_sum: f64 = r.take("snr_sum")?;
+            Ok(LinkHourRow {
+                hour_us: r.take("hour_us")?,
+                samples: r.take("samples")?,
+                snr_samples,
+                mean_snr: (snr_samples > 0)
+                    .then(|| (snr_sum / snr_samples as f64 * 100.0).round() / 100.0),
+                min_snr: r.take("snr_min")?,
+                max_snr: r.take("snr_max")?,
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(samples: SourceCounts, last_seen_us: i64) -> LinkQualityRow {
+        LinkQualityRow {
+            from: 1,
+            to: 2,
+            first_seen_us: 0,
+            last_seen_us,
+            samples,
+            snr_samples: 0,
+            last_snr: None,
+            median_snr: None,
+            rssi_samples: 2,
+            rssi_sum: -201,
+        }
+    }
+
+    #[test]
+    fn confidence_grows_with_evidence_and_fades_with_silence() {
+        let day = 86_400_000_000;
+        let one = row(
+            SourceCounts {
+                reception: 1,
+                ..Default::default()
+            },
+            0,
+        );
+        assert_eq!(one.confidence(0), 0.393);
+        let six = row(
+            SourceCounts {
+                reception: 6,
+                ..Default::default()
+            },
+            0,
+        );
+        assert_eq!(six.confidence(0), 0.95);
+        // Two independent sources halve the doubt.
+        let both = row(
+            SourceCounts {
+                reception: 1,
+                traceroute: 1,
+                ..Default::default()
+            },
+            0,
+        );
+        assert_eq!(both.confidence(0), 0.816);
+        // A relay attribution is half a sample.
+        let relay = row(
+            SourceCounts {
+                relay: 2,
+                ..Default::default()
+            },
+            0,
+        );
+        assert_eq!(relay.confidence(0), one.confidence(0));
+        // A week of silence halves it; the future does not raise it.
+        assert_eq!(six.confidence(7 * day), 0.475);
+        assert_eq!(six.confidence(-day), 0.95);
+        assert_eq!(one.mean_rssi(), Some(-100.5));
+    }
+}
