@@ -380,14 +380,19 @@ impl Traffic {
         }
     }
 
-    /// A sender suitable for `mode`, optionally restricted by `ok`.
+    /// A sender suitable for `mode`, optionally restricted by `ok`, uniformly among those.
     fn pick_sender(&mut self, mode: Mode, ok: impl Fn(&Node) -> bool) -> Option<usize> {
-        let cands: Vec<usize> = (0..self.mesh.nodes.len())
-            .filter(|&i| {
-                let n = &self.mesh.nodes[i];
-                ok(n) && (mode != Mode::Private || n.private)
-            })
-            .collect();
+        let fits = |n: &Node| ok(n) && (mode != Mode::Private || n.private);
+        let count = self.mesh.nodes.len();
+        // Rejection sampling: most nodes fit, and listing them all per packet was the
+        // simulator's main cost on big meshes.
+        for _ in 0..32 {
+            let i = self.rng.random_range(0..count);
+            if fits(&self.mesh.nodes[i]) {
+                return Some(i);
+            }
+        }
+        let cands: Vec<usize> = (0..count).filter(|&i| fits(&self.mesh.nodes[i])).collect();
         (!cands.is_empty()).then(|| cands[self.rng.random_range(0..cands.len())])
     }
 

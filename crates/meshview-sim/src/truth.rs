@@ -147,6 +147,10 @@ pub struct GroundTruth {
     seen_receptions: HashSet<(u32, u32, u32, u32)>,
     #[serde(skip)]
     trace_index: HashMap<(u32, u32), usize>,
+    /// The keys of [`GroundTruth::links`] by node numbers: updating a link then needs
+    /// no formatting or allocation (a reception updates one).
+    #[serde(skip)]
+    link_keys: HashMap<(u32, u32), (String, String)>,
 }
 
 fn links_as_list<S: Serializer>(
@@ -269,13 +273,22 @@ impl GroundTruth {
         *self.junk.entry(kind.to_owned()).or_default() += 1;
     }
 
-    fn link(&mut self, from: u32, to: u32, snr_db: f32) -> &mut LinkTruth {
-        self.links
-            .entry((hex(from), hex(to)))
-            .or_insert_with(|| LinkTruth {
-                snr_db,
-                ..LinkTruth::default()
-            })
+    /// Applies `update` to the link `from → to` (true SNR `snr_db`), adding it if new.
+    fn bump_link(&mut self, from: u32, to: u32, snr_db: f32, update: impl FnOnce(&mut LinkTruth)) {
+        let key = self
+            .link_keys
+            .entry((from, to))
+            .or_insert_with(|| (hex(from), hex(to)));
+        if let Some(l) = self.links.get_mut(key) {
+            update(l);
+            return;
+        }
+        let mut l = LinkTruth {
+            snr_db,
+            ..LinkTruth::default()
+        };
+        update(&mut l);
+        self.links.insert(key.clone(), l);
     }
 
     /// One yielded reception; `facts` are applied if this is the packet's first.
@@ -288,12 +301,13 @@ impl GroundTruth {
     ) {
         self.messages += 1;
         if let Some(h) = heard {
-            let l = self.link(h.from, h.to, h.snr_db);
-            if h.direct {
-                l.reception += 1;
-            } else {
-                l.relay += 1;
-            }
+            self.bump_link(h.from, h.to, h.snr_db, |l| {
+                if h.direct {
+                    l.reception += 1;
+                } else {
+                    l.relay += 1;
+                }
+            });
         }
         if self
             .seen_receptions
@@ -312,14 +326,13 @@ impl GroundTruth {
     fn apply_packet(&mut self, f: &PacketFacts) {
         self.packets += 1;
         for l in &f.links {
-            let t = self.link(l.from, l.to, l.snr_db);
-            match l.source {
+            self.bump_link(l.from, l.to, l.snr_db, |t| match l.source {
                 LinkSource::Traceroute => {
                     t.traceroute += 1;
                     t.traceroute_unknown_snr += u32::from(l.unknown_snr);
                 }
                 LinkSource::Neighbor => t.neighbor += 1,
-            }
+            });
         }
         *self.packets_by_port.entry(f.port).or_default() += 1;
         if f.port == 0 {
