@@ -925,12 +925,17 @@ fn simulator_speed() {
         ..SimConfig::default()
     };
     let started = std::time::Instant::now();
-    let sim = Simulator::new(cfg).unwrap();
+    let mut sim = Simulator::new(cfg).unwrap();
     let setup = started.elapsed().as_secs_f64();
-    let n = sim.count();
+    let n = sim.by_ref().count();
     let secs = started.elapsed().as_secs_f64();
+    let t = sim.truth();
     println!(
-        "{n} messages in {secs:.2} s (setup {setup:.3} s): {:.0} messages/s",
-        n as f64 / secs
+        "{n} messages in {secs:.2} s (setup {setup:.3} s): {:.0} messages/s; \
+         {:.2} receptions per packet, {} of {} links evidenced",
+        n as f64 / secs,
+        t.receptions as f64 / t.packets as f64,
+        t.links.len(),
+        sim.radio_links().len()
     );
 }
