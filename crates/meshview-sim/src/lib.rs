@@ -29,6 +29,17 @@
 //! announces a second public key later in the run (impersonation). About one
 //! node in ten is also on the "Private" channel when a secondary key is set.
 //!
+//! **Radio** (`radio.rs`). One model decides who hears whom: every ordered pair
+//! `(a, b)` has a fixed true SNR from distance (scaled by node density, so any
+//! configuration gets an average degree of about 8), a per-pair and a per-direction
+//! offset and a bonus for routers and gateways; the directed link `a→b` exists iff
+//! that SNR is at least [`LINK_THRESHOLD_DB`]. Nodes that would reach no gateway
+//! within their hop limit get a "hilltop" link to the nearest node that does.
+//! CLIENT_MUTE nodes never relay. Every radio fact of the traffic uses existing
+//! links only, at observed SNRs (true ± [`SNR_NOISE_DB`], quarter-dB quantised):
+//! receptions, relays, traceroute routes and NeighborInfo entries.
+//! [`Simulator::radio_links`] lists every link.
+//!
 //! **Traffic** (`traffic.rs`). Packets start at exponentially distributed
 //! intervals (mean 5 s) from `start_time_s`. The port mix is roughly TELEMETRY
 //! 30 % (device metrics; environment metrics with sub-zero temperatures on
@@ -38,7 +49,11 @@
 //! `<script>` text), NEIGHBORINFO 5 %, ROUTING 5 % (ACKs with `request_id`,
 //! a few MAX_RETRANSMIT), TRACEROUTE 3 % (requests with `want_response`, 3 in 4
 //! answered by a reply carrying `request_id`, `route`/`snr_towards` and
-//! `route_back`/`snr_back`; SNRs are int8 quarter-dB), MAP_REPORT 3 %.
+//! `route_back`/`snr_back`; SNRs are int8 quarter-dB, about 3 % of them −128,
+//! unknown), MAP_REPORT 3 %. A traceroute targets a node within the requester's hop
+//! limit; both routes are shortest paths of the link graph (routers preferred, random
+//! among equals); a target that cannot reach the requester back never replies. A
+//! NeighborInfo lists up to 6 of the nodes its reporter hears, best first.
 //!
 //! **Channels and keys.** Most packets are on `channel` with the default key:
 //! `MeshPacket.channel` is the channel hash, `encrypted` is AES-CTR of the
@@ -50,15 +65,18 @@
 //! `meshview_protocol::crypto::decrypt_packet` against the keyring
 //! {default, secondary}, so the truth's "undecryptable" is exact.
 //!
-//! **Receptions.** Each packet is heard by 1–5 gateways, nearer ones more
-//! likely; a gateway always uplinks its own packets (SNR/RSSI 0, no hops). Each
-//! reception is its own ServiceEnvelope on `{region_topic}/2/e/{channel}/!gw`
-//! with the same `from`/`to`/`id`/ciphertext but its own `rx_time` (within ~3 s),
-//! `rx_snr` (quarter dB, −20..12), `rx_rssi` (−130..−30), `hop_limit` =
-//! `hop_start` − hops, and `relay_node` (last byte of the last transmitter).
-//! About 4 % of receptions are followed by the same gateway hearing a
-//! rebroadcast 3–25 s later (new `rx_time`, one more hop). Map reports are
-//! published once by their gateway, decoded, on `{region_topic}/2/map/`.
+//! **Receptions.** Each packet is heard by 1–5 of the gateways it reaches within
+//! `hop_start + 1` links, nearer (fewer links) ones more likely; a gateway always
+//! uplinks its own packets (SNR/RSSI 0, no hops: no radio link). A gateway hears the
+//! packet over a random shortest path of links: its last transmitter `r` is the
+//! sender itself (zero hops) or a relay. Each reception is its own ServiceEnvelope on
+//! `{region_topic}/2/e/{channel}/!gw` with the same `from`/`to`/`id`/ciphertext but its
+//! own `rx_time` (within ~3 s), `rx_snr` (the observed SNR of `r→gw`), `rx_rssi`
+//! (from the same link, −130..−30), `hop_limit` = `hop_start` − hops, and `relay_node`
+//! (`r`'s last byte). About 4 % of receptions are followed by the same gateway hearing
+//! a rebroadcast 3–25 s later through another relay it hears (when there is one
+//! within the hop limit). Map reports are published once by their gateway, decoded,
+//! on `{region_topic}/2/map/`.
 //!
 //! **Oddities.** Exactly one packet id is reused by a second sender (both must be
 //! stored: packets are keyed by `(from, id)`). About `junk_percent` % of all
@@ -68,7 +86,8 @@
 //!
 //! **Ground truth** (`truth.rs`) is updated as messages are *yielded*, so it is
 //! always consistent with what a consumer has seen and complete once the
-//! iterator is exhausted. It assumes the consumer's keyring is the default key
+//! iterator is exhausted. [`GroundTruth::links`] holds the radio links the yielded
+//! messages evidence, with their true SNR and evidence counts per source. It assumes the consumer's keyring is the default key
 //! plus [`SimConfig::secondary_key_b64`].
 //!
 //! **Capture files** (`capture.rs`): [`capture_line`] / [`parse_capture_line`]
@@ -84,7 +103,7 @@
 mod capture;
 mod junk;
 mod mesh;
-
+mod radio;
 mod traffic;
 mod truth;
 
@@ -94,8 +113,14 @@ mod tests;
 pub use capture::{b64_decode, b64_encode, capture_line, parse_capture_line};
 pub use junk::JunkKind;
 pub use mesh::HOSTILE_NAME;
+pub use radio::{
+    ASYMMETRIC_SPREAD_DB, ELEVATION_BONUS_DB, LINK_THRESHOLD_DB, MAX_TRUE_SNR_DB, SNR_NOISE_DB,
+    SYMMETRIC_SPREAD_DB,
+};
 pub use traffic::{HIDDEN_CHANNEL, HOSTILE_TEXT, PRIVATE_CHANNEL};
-pub use truth::{CollisionTruth, GroundTruth, NodeTruth, PacketRef, TracerouteTruth, hex};
+pub use truth::{
+    CollisionTruth, GroundTruth, LinkTruth, NodeTruth, PacketRef, TracerouteTruth, hex,
+};
 
 use anyhow::{Context, bail, ensure};
 use meshview_protocol::ChannelKey;
@@ -264,6 +289,13 @@ impl Simulator {
         &self.truth
     }
 
+    /// Every directed radio link of the simulated mesh, evidenced by a message or not:
+    /// `(!from, !to)` ("`to` hears `from`") → the link's true SNR in dB. Fixed for a
+    /// configuration; [`GroundTruth::links`] is the part the yielded messages evidence.
+    pub fn radio_links(&self) -> std::collections::BTreeMap<(String, String), f32> {
+        self.traffic.radio_links()
+    }
+
     fn generate_next_packet(&mut self) {
         let mut out = Vec::new();
         self.traffic.step(&mut out);
@@ -298,9 +330,10 @@ impl Iterator for Simulator {
                 facts,
                 gateway,
                 rx_time,
+                heard,
             } => self
                 .truth
-                .apply_reception(&self.traffic.facts[facts], gateway, rx_time),
+                .apply_reception(&self.traffic.facts[facts], gateway, rx_time, heard),
             Effect::Junk(kind) => self.truth.apply_junk(kind.as_str()),
         }
         Some(SimMessage {

@@ -1,7 +1,8 @@
 //! The simulated mesh: nodes, their identities and configuration, gateways, and
-//! the geometry that decides who hears whom.
+//! their radio links (see `radio.rs`).
 
 use super::SimConfig;
+use super::radio::Radio;
 use meshview_protocol::pb::HardwareModel;
 use meshview_protocol::pb::config::device_config::Role;
 use rand::Rng;
@@ -41,6 +42,8 @@ pub(crate) struct Node {
     /// Member of the "Private" channel (secondary key).
     pub private: bool,
     pub is_gateway: bool,
+    /// Hears at least one other node (has something to put in a NeighborInfo).
+    pub hears_others: bool,
 }
 
 impl Node {
@@ -63,17 +66,9 @@ pub(crate) struct Mesh {
     pub hostile: usize,
     /// Index of the node that announces two public keys.
     pub impersonator: usize,
-    /// Per node, the [`NEAR_CACHED`] nearest other nodes, nearest first (positions never
-    /// change; sorting every node by distance per packet made a 2,000-node mesh slow).
-    near: Vec<Vec<u32>>,
-    /// Per node, the hearing weight of every gateway (index = gateway), see
-    /// [`Mesh::hearing_gateways`].
-    gateway_weights: Vec<Vec<f64>>,
+    /// Who hears whom.
+    pub radio: Radio,
 }
-
-/// How many nearest neighbours are kept per node: callers ask for at most 6, excluding
-/// at most one node.
-const NEAR_CACHED: usize = 8;
 
 const PLACES: [&str; 24] = [
     "Mission Peak",
@@ -226,6 +221,7 @@ impl Mesh {
                     boot_uptime_s: rng.random_range(60..3_000_000),
                     private: false,
                     is_gateway: false,
+                    hears_others: false,
                 }
             })
             .collect();
@@ -259,96 +255,40 @@ impl Mesh {
             }
         }
 
-        let mut mesh = Mesh {
+        let radio = Radio::build(&nodes, gateways, cfg.bbox, cfg.seed);
+        for (i, node) in nodes.iter_mut().enumerate() {
+            node.hears_others = !radio.in_links(i).is_empty();
+        }
+        Mesh {
             nodes,
             gateways,
             hostile,
             impersonator,
-            near: Vec::new(),
-            gateway_weights: Vec::new(),
-        };
-        mesh.near = (0..n)
-            .map(|i| {
-                let mut v = mesh.by_distance(i, &[]);
-                v.truncate(NEAR_CACHED);
-                v.into_iter().map(|j| j as u32).collect()
-            })
-            .collect();
-        mesh.gateway_weights = (0..n)
-            .map(|s| {
-                mesh.gateway_indices()
-                    .map(|g| {
-                        let d = mesh.distance_km(s, g);
-                        1.0 / ((d + 3.0) * (d + 3.0))
-                    })
-                    .collect()
-            })
-            .collect();
-        mesh
-    }
-
-    pub fn gateway_indices(&self) -> std::ops::Range<usize> {
-        0..self.gateways
-    }
-
-    /// Approximate ground distance in km (equirectangular; fine at mesh scale).
-    pub fn distance_km(&self, a: usize, b: usize) -> f64 {
-        let (na, nb) = (&self.nodes[a], &self.nodes[b]);
-        let mean_lat = ((na.lat + nb.lat) / 2.0).to_radians();
-        let dy = (na.lat - nb.lat) * 111.32;
-        let dx = (na.lon - nb.lon) * 111.32 * mean_lat.cos();
-        (dx * dx + dy * dy).sqrt()
-    }
-
-    /// Every other node (but `exclude`) ordered by distance from `from`, nearest first;
-    /// ties by index, so the order is total and the simulation deterministic.
-    fn by_distance(&self, from: usize, exclude: &[usize]) -> Vec<usize> {
-        let mut v: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| i != from && !exclude.contains(&i))
-            .collect();
-        v.sort_by(|&a, &b| {
-            self.distance_km(from, a)
-                .total_cmp(&self.distance_km(from, b))
-                .then(a.cmp(&b))
-        });
-        v
-    }
-
-    /// The `k` nodes nearest to `from` (but `exclude`), nearest first: the first `k` of
-    /// [`Mesh::by_distance`], from the cache when it holds enough.
-    pub fn nearest(&self, from: usize, exclude: &[usize], k: usize) -> Vec<usize> {
-        if k + exclude.len() > NEAR_CACHED {
-            let mut v = self.by_distance(from, exclude);
-            v.truncate(k);
-            return v;
+            radio,
         }
-        self.near[from]
-            .iter()
-            .map(|&j| j as usize)
-            .filter(|j| !exclude.contains(j))
-            .take(k)
-            .collect()
     }
 
-    /// The gateways that hear a packet from `sender`: 1–5 of them, nearer ones
-    /// more likely. A gateway always hears (and uplinks) its own packets.
-    pub fn hearing_gateways(&self, sender: usize, rng: &mut StdRng) -> Vec<usize> {
+    /// The gateways that hear a packet from `sender`: 1–5 of those its packets reach
+    /// within its hop limit, nearer (fewer links) ones more likely. A gateway always
+    /// hears (and uplinks) its own packets.
+    pub fn hearing_gateways(&mut self, sender: usize, rng: &mut StdRng) -> Vec<usize> {
         let wanted = match rng.random_range(0..100) {
             0..30 => 1,
             30..60 => 2,
             60..80 => 3,
             80..92 => 4,
             _ => 5,
-        }
-        .min(self.gateways);
+        };
         let mut chosen = Vec::with_capacity(wanted);
         if self.nodes[sender].is_gateway {
             chosen.push(sender);
         }
+        self.radio.ensure(sender);
         let mut pool: Vec<(usize, f64)> = self
-            .gateway_indices()
-            .filter(|&g| g != sender)
-            .map(|g| (g, self.gateway_weights[sender][g]))
+            .radio
+            .reachable_gateways(sender)
+            .into_iter()
+            .map(|(g, links)| (g, 1.0 / f64::from(links * links)))
             .collect();
         while chosen.len() < wanted && !pool.is_empty() {
             let total: f64 = pool.iter().map(|(_, w)| w).sum();
@@ -363,45 +303,11 @@ impl Mesh {
             }
             chosen.push(pool.swap_remove(pick).0);
         }
+        assert!(
+            !chosen.is_empty(),
+            "radio model: a node reaches no gateway (hilltops should prevent it)"
+        );
         chosen
-    }
-
-    /// Intermediate hops for a route from `a` to `b`: nodes roughly between
-    /// them, routers preferred, at most `max_hops`.
-    pub fn route_between(&self, a: usize, b: usize, max_hops: u32, rng: &mut StdRng) -> Vec<usize> {
-        let d = self.distance_km(a, b);
-        let wanted = ((d / 18.0) as u32 + rng.random_range(0..2)).min(max_hops.min(4)) as usize;
-        if wanted == 0 {
-            return Vec::new();
-        }
-        // Candidates: nodes whose detour via them is small, routers first.
-        let mut cands: Vec<(usize, f64)> = (0..self.nodes.len())
-            .filter(|&i| i != a && i != b)
-            .map(|i| {
-                let detour = self.distance_km(a, i) + self.distance_km(i, b) - d;
-                let router = matches!(self.nodes[i].role, Role::Router | Role::RouterLate);
-                (
-                    i,
-                    detour - if router { 15.0 } else { 0.0 } + rng.random_range(0.0..8.0),
-                )
-            })
-            .collect();
-        // Only the best `wanted` are needed, in order: select them, then sort those (the
-        // same result as sorting all, as the order is total).
-        let by_score = |x: &(usize, f64), y: &(usize, f64)| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0));
-        if cands.len() > wanted {
-            cands.select_nth_unstable_by(wanted, by_score);
-            cands.truncate(wanted);
-        }
-        cands.sort_by(by_score);
-        let mut hops: Vec<usize> = cands.iter().take(wanted).map(|c| c.0).collect();
-        // Order hops along the path: by distance from the origin.
-        hops.sort_by(|&x, &y| {
-            self.distance_km(a, x)
-                .total_cmp(&self.distance_km(a, y))
-                .then(x.cmp(&y))
-        });
-        hops
     }
 }
 
@@ -414,7 +320,7 @@ mod tests {
     fn nodes_are_distinct_and_inside_the_box() {
         let cfg = SimConfig::default();
         let mut rng = StdRng::seed_from_u64(7);
-        let mesh = Mesh::generate(&cfg, &mut rng, true);
+        let mut mesh = Mesh::generate(&cfg, &mut rng, true);
         assert_eq!(mesh.nodes.len(), cfg.nodes);
         let ids: HashSet<u32> = mesh.nodes.iter().map(|n| n.id).collect();
         assert_eq!(ids.len(), cfg.nodes);

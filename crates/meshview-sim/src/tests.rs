@@ -15,9 +15,12 @@ fn consumer_keyring(cfg: &SimConfig) -> Keyring {
 }
 
 fn run(cfg: SimConfig) -> (Vec<SimMessage>, GroundTruth) {
-    let mut sim = Simulator::new(cfg).unwrap();
+    let mut sim = Simulator::new(cfg.clone()).unwrap();
+    let radio = sim.radio_links();
     let msgs: Vec<SimMessage> = sim.by_ref().collect();
-    (msgs, sim.truth().clone())
+    let truth = sim.truth().clone();
+    assert_links(&cfg, &msgs, &truth, &radio);
+    (msgs, truth)
 }
 
 fn key_hex(k: &[u8]) -> String {
@@ -363,6 +366,215 @@ fn decoded_stream_matches_ground_truth() {
     assert_eq!(json["collisions"][0]["id"], truth.collisions[0].id);
 }
 
+/// Link evidence recounted from the decoded stream, as a writer would see it.
+#[derive(Default, Debug, PartialEq)]
+struct LinkCounts {
+    traceroute: u32,
+    traceroute_unknown_snr: u32,
+    neighbor: u32,
+    reception: u32,
+}
+
+/// Shortest hop counts from `from` over `links` (any node may relay).
+fn hops_from(links: &BTreeMap<(String, String), f32>, from: &str) -> HashMap<String, u32> {
+    let mut out: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (a, b) in links.keys() {
+        out.entry(a).or_default().push(b);
+    }
+    let mut dist = HashMap::from([(from.to_owned(), 0)]);
+    let mut queue = std::collections::VecDeque::from([from.to_owned()]);
+    while let Some(u) = queue.pop_front() {
+        let d = dist[&u];
+        for &v in out.get(u.as_str()).into_iter().flatten() {
+            if !dist.contains_key(v) {
+                dist.insert(v.to_owned(), d + 1);
+                queue.push_back(v.to_owned());
+            }
+        }
+    }
+    dist
+}
+
+/// Every radio fact in the stream is an existing link at a plausible SNR, and
+/// [`GroundTruth::links`] is exactly the evidence the stream carries. Returns the
+/// numbers of zero-hop and relayed receptions.
+fn assert_links(
+    cfg: &SimConfig,
+    msgs: &[SimMessage],
+    truth: &GroundTruth,
+    radio: &BTreeMap<(String, String), f32>,
+) -> (usize, usize) {
+    use meshview_protocol::links::{LinkSource, packet_links};
+    // Quarter-dB quantisation on top of the noise.
+    let bound = SNR_NOISE_DB + 0.125 + 1e-4;
+    let ring = consumer_keyring(cfg);
+    let mut counts: BTreeMap<(String, String), LinkCounts> = BTreeMap::new();
+    let mut relays: BTreeMap<(u32, String), u32> = BTreeMap::new();
+    let mut seen = HashSet::new();
+    let mut hops_cache: HashMap<String, HashMap<String, u32>> = HashMap::new();
+    let (mut direct, mut relayed) = (0, 0);
+    for m in msgs {
+        let Ok(e) = decode_envelope(&m.topic, &m.payload, &ring) else {
+            continue;
+        };
+        let (from, gw) = (hex(e.from().0), hex(e.gateway.0));
+        if e.topic_kind == TopicKind::Encrypted && from != gw {
+            let hops = e.hop_start() - e.hop_limit();
+            assert!(hops <= e.hop_start());
+            let rssi_of = |snr: f32| -92.0 + 2.0 * snr;
+            if hops == 0 {
+                direct += 1;
+                let key = (from.clone(), gw.clone());
+                let snr = *radio
+                    .get(&key)
+                    .unwrap_or_else(|| panic!("{key:?} heard directly without a link"));
+                assert!(
+                    (e.rx_snr() - snr).abs() <= bound,
+                    "{key:?}: rx_snr {} vs {snr}",
+                    e.rx_snr()
+                );
+                assert!((e.rx_rssi() as f32 - rssi_of(snr)).abs() <= 3.5);
+                assert_eq!(e.relay_node(), e.from().0 & 0xff);
+                counts.entry(key).or_default().reception += 1;
+            } else {
+                relayed += 1;
+                // Some node with this low byte that the gateway hears at this SNR, and that
+                // the sender's packet reaches in `hops` links.
+                let dist = hops_cache
+                    .entry(from.clone())
+                    .or_insert_with(|| hops_from(radio, &from));
+                let byte = e.relay_node();
+                let ok = radio.iter().any(|((a, b), &snr)| {
+                    *b == gw
+                        && a.parse::<meshview_protocol::NodeId>().unwrap().0 & 0xff == byte
+                        && dist.get(a).is_some_and(|&d| d <= hops)
+                        && (e.rx_snr() - snr).abs() <= bound
+                        && (e.rx_rssi() as f32 - rssi_of(snr)).abs() <= 3.5
+                });
+                assert!(ok, "no relay {byte:02x} of {from} for {gw} in {hops} hops");
+                *relays.entry((byte, gw.clone())).or_default() += 1;
+            }
+        }
+        if !seen.insert((e.from().0, e.id())) {
+            continue;
+        }
+        let (Some(data), Some(payload)) = (e.data(), e.payload()) else {
+            continue;
+        };
+        for (l, source) in packet_links(e.from(), e.to(), data, &payload) {
+            let key = (hex(l.from.0), hex(l.to.0));
+            let snr = *radio
+                .get(&key)
+                .unwrap_or_else(|| panic!("{source:?} names {key:?}, not a link"));
+            let c = counts.entry(key.clone()).or_default();
+            match source {
+                LinkSource::Traceroute => c.traceroute += 1,
+                LinkSource::Neighbor => c.neighbor += 1,
+            }
+            match l.snr_db {
+                Some(got) => assert!((got - snr).abs() <= bound, "{key:?}: {got} vs {snr}"),
+                None => {
+                    assert_eq!(source, LinkSource::Traceroute);
+                    c.traceroute_unknown_snr += 1;
+                }
+            }
+        }
+        // Traceroute requests also carry the SNR of the hop into the target.
+        if let Payload::RouteDiscovery(rd) = &payload
+            && e.want_response()
+        {
+            let last = rd.route.last().copied().unwrap_or(e.from().0);
+            let key = (hex(last), hex(e.to().0));
+            let snr = radio[&key];
+            let raw = *rd.snr_towards.last().unwrap();
+            assert!(raw == -128 || (raw as f32 / 4.0 - snr).abs() <= bound);
+        }
+    }
+    // The truth holds exactly this evidence, at the links' true SNRs.
+    let mut want_relays: BTreeMap<(u32, String), u32> = BTreeMap::new();
+    for ((a, b), t) in &truth.links {
+        assert_eq!(
+            radio.get(&(a.clone(), b.clone())),
+            Some(&t.snr_db),
+            "{a} -> {b}"
+        );
+        let c = counts.remove(&(a.clone(), b.clone())).unwrap_or_default();
+        let got = LinkCounts {
+            traceroute: t.traceroute,
+            traceroute_unknown_snr: t.traceroute_unknown_snr,
+            neighbor: t.neighbor,
+            reception: t.reception,
+        };
+        assert_eq!(got, c, "{a} -> {b}");
+        if t.relay > 0 {
+            let byte = a.parse::<meshview_protocol::NodeId>().unwrap().0 & 0xff;
+            *want_relays.entry((byte, b.clone())).or_default() += t.relay;
+        }
+        assert!(t.traceroute + t.neighbor + t.reception + t.relay > 0);
+    }
+    assert!(
+        counts.is_empty(),
+        "evidence missing from the truth: {counts:?}"
+    );
+    assert_eq!(relays, want_relays);
+    (direct, relayed)
+}
+
+#[test]
+fn radio_facts_use_links_and_link_truth_is_exact() {
+    let configs = [
+        SimConfig::default(),
+        SimConfig {
+            nodes: 300,
+            gateways: 20,
+            packets: 3000,
+            seed: 5,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            nodes: 25,
+            gateways: 1,
+            packets: 600,
+            seed: 9,
+            ..SimConfig::default()
+        },
+    ];
+    for cfg in configs {
+        let mut sim = Simulator::new(cfg.clone()).unwrap();
+        let radio = sim.radio_links();
+        let msgs: Vec<SimMessage> = sim.by_ref().collect();
+        let truth = sim.truth().clone();
+        let (direct, relayed) = assert_links(&cfg, &msgs, &truth, &radio);
+        assert!(
+            direct > 0 && relayed > 0,
+            "{direct} direct, {relayed} relayed"
+        );
+        assert_eq!(radio, sim.radio_links(), "the link set is fixed");
+        // Every source of evidence occurs.
+        let sum = |f: fn(&LinkTruth) -> u32| truth.links.values().map(f).sum::<u32>();
+        assert!(sum(|l| l.traceroute) > 0 && sum(|l| l.neighbor) > 0);
+        assert!(sum(|l| l.reception) > 0 && sum(|l| l.relay) > 0);
+        if cfg == SimConfig::default() {
+            assert!(sum(|l| l.traceroute_unknown_snr) > 0);
+            // Most links a writer could know of are evidenced in a full default run.
+            assert!(
+                truth.links.len() * 2 > radio.len(),
+                "{} of {}",
+                truth.links.len(),
+                radio.len()
+            );
+            let json: serde_json::Value = serde_json::from_str(&truth.to_json()).unwrap();
+            let first = &json["links"][0];
+            let (key, link) = truth.links.iter().next().unwrap();
+            assert_eq!(
+                (first["from"].as_str(), first["to"].as_str()),
+                (Some(key.0.as_str()), Some(key.1.as_str()))
+            );
+            assert_eq!(first["reception"], link.reception);
+        }
+    }
+}
+
 /// Exactness must not depend on a lucky seed.
 #[test]
 fn truth_is_exact_for_many_seeds() {
@@ -699,4 +911,31 @@ mod prost_round_trip {
             Payload::MapReport(mr),
         );
     }
+}
+
+/// Generation speed of a benchmark-sized mesh (release: `cargo test -p meshview-sim
+/// --release -- --ignored --nocapture simulator_speed`).
+#[test]
+#[ignore]
+fn simulator_speed() {
+    let cfg = SimConfig {
+        nodes: 2000,
+        gateways: 100,
+        packets: 200_000,
+        ..SimConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let mut sim = Simulator::new(cfg).unwrap();
+    let setup = started.elapsed().as_secs_f64();
+    let n = sim.by_ref().count();
+    let secs = started.elapsed().as_secs_f64();
+    let t = sim.truth();
+    println!(
+        "{n} messages in {secs:.2} s (setup {setup:.3} s): {:.0} messages/s; \
+         {:.2} receptions per packet, {} of {} links evidenced",
+        n as f64 / secs,
+        t.receptions as f64 / t.packets as f64,
+        t.links.len(),
+        sim.radio_links().len()
+    );
 }

@@ -4,7 +4,8 @@
 use super::SimConfig;
 use super::junk::{JunkContext, JunkKind, make_junk};
 use super::mesh::{Mesh, Node};
-use super::truth::{FactKind, PacketFacts};
+use super::radio;
+use super::truth::{FactKind, HeardLink, LinkFact, LinkSource, PacketFacts, hex};
 use meshview_protocol::crypto::{DecryptOutcome, apply_channel_cipher, decrypt_packet};
 use meshview_protocol::payload::{hw_model_name, role_name};
 use meshview_protocol::pb;
@@ -12,6 +13,7 @@ use meshview_protocol::pb::PortNum;
 use meshview_protocol::pb::mesh_packet::{PayloadVariant, Priority};
 use meshview_protocol::{ChannelKey, Keyring, Message};
 use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use std::collections::{HashSet, VecDeque};
 
@@ -25,6 +27,10 @@ const BROADCAST: u32 = u32::MAX;
 /// Mean gap between packets on the whole mesh (µs): a busy ~60-node mesh
 /// produces a packet every few seconds.
 const MEAN_GAP_US: f64 = 5_000_000.0;
+/// The firmware's "SNR unknown" in RouteDiscovery.
+const UNKNOWN_SNR: i32 = -128;
+/// How often a traceroute hop carries [`UNKNOWN_SNR`].
+const UNKNOWN_SNR_SHARE: f64 = 0.03;
 
 /// How a packet's payload travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +98,8 @@ struct Plan {
     /// What the writer learns, if the packet is decodable.
     kind: FactKind,
     collides_with: Option<u32>,
+    /// Links the payload names, if decodable.
+    links: Vec<LinkFact>,
 }
 
 impl Plan {
@@ -110,6 +118,7 @@ impl Plan {
             fixed_id: None,
             kind,
             collides_with: None,
+            links: Vec::new(),
         }
     }
 }
@@ -129,9 +138,11 @@ enum Followup {
         target: usize,
         requester: usize,
         request_id: u32,
-        route: Vec<u32>,
+        /// The request's intermediate hops and their SNRs (`route.len() + 1` of them).
+        route: Vec<usize>,
         snr_towards: Vec<i32>,
-        back: Vec<u32>,
+        /// The reply's intermediate hops (target → requester).
+        back: Vec<usize>,
         mode: Mode,
     },
 }
@@ -153,6 +164,8 @@ pub(crate) enum Effect {
         facts: usize,
         gateway: u32,
         rx_time: u32,
+        /// The last radio hop, if the gateway heard the packet over the air.
+        heard: Option<HeardLink>,
     },
     Junk(JunkKind),
 }
@@ -350,6 +363,15 @@ impl Traffic {
         &self.mesh.nodes[i]
     }
 
+    /// Every radio link of the mesh: `(!from, !to)` → true SNR (dB).
+    pub fn radio_links(&self) -> std::collections::BTreeMap<(String, String), f32> {
+        self.mesh
+            .radio
+            .links()
+            .map(|(a, b, snr)| ((hex(self.node(a).id), hex(self.node(b).id)), snr))
+            .collect()
+    }
+
     fn pick_mode(&mut self) -> Mode {
         match self.rng.random_range(0..100) {
             0..5 if self.keys.secondary.is_some() => Mode::Private,
@@ -358,14 +380,19 @@ impl Traffic {
         }
     }
 
-    /// A sender suitable for `mode`, optionally restricted by `ok`.
+    /// A sender suitable for `mode`, optionally restricted by `ok`, uniformly among those.
     fn pick_sender(&mut self, mode: Mode, ok: impl Fn(&Node) -> bool) -> Option<usize> {
-        let cands: Vec<usize> = (0..self.mesh.nodes.len())
-            .filter(|&i| {
-                let n = &self.mesh.nodes[i];
-                ok(n) && (mode != Mode::Private || n.private)
-            })
-            .collect();
+        let fits = |n: &Node| ok(n) && (mode != Mode::Private || n.private);
+        let count = self.mesh.nodes.len();
+        // Rejection sampling: most nodes fit, and listing them all per packet was the
+        // simulator's main cost on big meshes.
+        for _ in 0..32 {
+            let i = self.rng.random_range(0..count);
+            if fits(&self.mesh.nodes[i]) {
+                return Some(i);
+            }
+        }
+        let cands: Vec<usize> = (0..count).filter(|&i| fits(&self.mesh.nodes[i])).collect();
         (!cands.is_empty()).then(|| cands[self.rng.random_range(0..cands.len())])
     }
 
@@ -592,9 +619,32 @@ impl Traffic {
         }
     }
 
-    fn hop_snrs(&mut self, hops: usize) -> Vec<i32> {
-        (0..=hops)
-            .map(|_| snr_q4(self.rng.random_range(-18.0..11.0)))
+    /// The RouteDiscovery SNRs of each link of `path` (node indices): the observed SNR,
+    /// or now and then −128 (unknown).
+    fn path_snrs(&mut self, path: &[usize]) -> Vec<i32> {
+        path.windows(2)
+            .map(|w| {
+                let snr = self.mesh.radio.snr(w[0], w[1]).expect("paths use links");
+                if self.rng.random_bool(UNKNOWN_SNR_SHARE) {
+                    UNKNOWN_SNR
+                } else {
+                    snr_q4(radio::observe(snr, &mut self.rng))
+                }
+            })
+            .collect()
+    }
+
+    /// Traceroute link facts of the hops of `path` with the SNRs `snrs` as sent.
+    fn path_facts(&self, path: &[usize], snrs: &[i32]) -> Vec<LinkFact> {
+        path.windows(2)
+            .zip(snrs)
+            .map(|(w, &raw)| LinkFact {
+                from: self.node(w[0]).id,
+                to: self.node(w[1]).id,
+                snr_db: self.mesh.radio.snr(w[0], w[1]).expect("paths use links"),
+                source: LinkSource::Traceroute,
+                unknown_snr: raw == UNKNOWN_SNR,
+            })
             .collect()
     }
 
@@ -603,19 +653,31 @@ impl Traffic {
         let Some(from) = self.pick_sender(mode, |_| true) else {
             return self.telemetry_fallback(now, out);
         };
-        let target = if mode == Mode::Private {
-            self.pick_sender(mode, |_| true)
-                .filter(|&t| t != from)
-                .unwrap_or_else(|| self.other_node(from))
+        // The target is a node the request can reach (within the requester's hop limit),
+        // on the Private channel one of its members when there is one.
+        self.mesh.radio.ensure(from);
+        let reachable = self.mesh.radio.reachable(from);
+        let private: Vec<usize> = reachable
+            .iter()
+            .copied()
+            .filter(|&t| self.node(t).private)
+            .collect();
+        let pool = if mode == Mode::Private && !private.is_empty() {
+            &private
         } else {
-            self.other_node(from)
+            &reachable
         };
-        let hop_start = self.node(from).hop_start;
+        let target = pool[self.rng.random_range(0..pool.len())];
         let fwd = self
             .mesh
-            .route_between(from, target, hop_start, &mut self.rng);
+            .radio
+            .route(from, target, &mut self.rng)
+            .expect("target is reachable");
+        let mut path = vec![from];
+        path.extend(&fwd);
+        path.push(target);
+        let snr_towards = self.path_snrs(&path);
         let route: Vec<u32> = fwd.iter().map(|&i| self.node(i).id).collect();
-        let snr_towards = self.hop_snrs(route.len());
         let body = Body::Trace(pb::RouteDiscovery {
             route: route.clone(),
             snr_towards: snr_towards.clone(),
@@ -623,25 +685,26 @@ impl Traffic {
         });
         let kind = FactKind::TraceRequest {
             target: self.node(target).id,
-            route: route.clone(),
+            route,
         };
         let mut plan = Plan::new(from, self.node(target).id, body, mode, kind);
         plan.want_response = true;
+        // A request in flight proves the path so far: requester + route.
+        plan.links = self.path_facts(&path[..path.len() - 1], &snr_towards);
         let id = self.emit(plan, now, out);
         if mode != Mode::Unknown && self.rng.random_bool(0.75) {
-            let back_idx = if self.rng.random_bool(0.5) {
-                fwd.iter().rev().copied().collect()
-            } else {
-                let hs = self.node(target).hop_start;
-                self.mesh.route_between(target, from, hs, &mut self.rng)
+            // The reply goes back on a shortest path of its own; a requester beyond the
+            // target's hop limit gets no reply.
+            self.mesh.radio.ensure(target);
+            let Some(back) = self.mesh.radio.route(target, from, &mut self.rng) else {
+                return;
             };
-            let back = back_idx.iter().map(|&i| self.node(i).id).collect();
             let due = now + self.rng.random_range(5_000_000..40_000_000);
             let f = Followup::TraceReply {
                 target,
                 requester: from,
                 request_id: id,
-                route,
+                route: fwd,
                 snr_towards,
                 back,
                 mode,
@@ -652,36 +715,45 @@ impl Traffic {
 
     fn neighborinfo(&mut self, now: i64, out: &mut Vec<Outgoing>) {
         let mode = self.pick_mode();
-        let Some(from) = self.pick_sender(mode, |_| true) else {
+        let Some(from) = self.pick_sender(mode, |n| n.hears_others) else {
             return self.telemetry_fallback(now, out);
         };
-        let count = self.rng.random_range(1..=6);
-        let near = self.mesh.nearest(from, &[], count);
-        let neighbors = near
-            .into_iter()
-            .take(count)
-            .map(|i| {
-                let d = self.mesh.distance_km(from, i);
-                pb::Neighbor {
-                    node_id: self.node(i).id,
-                    snr: quarter_db(10.0 - d * 0.8 + self.rng.random_range(-3.0..3.0)),
-                    ..Default::default()
-                }
-            })
+        // Some of the nodes the reporter hears, best first.
+        let heard = self.mesh.radio.in_links(from);
+        let count = self.rng.random_range(1..=6).min(heard.len());
+        let mut picked: Vec<(u32, f32)> = heard
+            .choose_multiple(&mut self.rng, count)
+            .copied()
             .collect();
+        picked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut neighbors = Vec::with_capacity(count);
+        let mut links = Vec::with_capacity(count);
+        let reporter = self.node(from).id;
+        for (i, snr) in picked {
+            let node_id = self.node(i as usize).id;
+            neighbors.push(pb::Neighbor {
+                node_id,
+                snr: quarter_db(radio::observe(snr, &mut self.rng)),
+                ..Default::default()
+            });
+            links.push(LinkFact {
+                from: node_id,
+                to: reporter,
+                snr_db: snr,
+                source: LinkSource::Neighbor,
+                unknown_snr: false,
+            });
+        }
         let interval = [900, 1800, 3600, 10800][self.rng.random_range(0..4)];
-        let id = self.node(from).id;
         let body = Body::Neighbors(pb::NeighborInfo {
-            node_id: id,
-            last_sent_by_id: id,
+            node_id: reporter,
+            last_sent_by_id: reporter,
             node_broadcast_interval_secs: interval,
             neighbors,
         });
-        self.emit(
-            Plan::new(from, BROADCAST, body, mode, FactKind::Plain),
-            now,
-            out,
-        );
+        let mut plan = Plan::new(from, BROADCAST, body, mode, FactKind::Plain);
+        plan.links = links;
+        self.emit(plan, now, out);
     }
 
     fn routing(&mut self, now: i64, out: &mut Vec<Outgoing>) {
@@ -738,7 +810,17 @@ impl Traffic {
                 back,
                 mode,
             } => {
-                let snr_back = self.hop_snrs(back.len());
+                let mut back_path = vec![target];
+                back_path.extend(&back);
+                back_path.push(requester);
+                let snr_back = self.path_snrs(&back_path);
+                let mut fwd_path = vec![requester];
+                fwd_path.extend(&route);
+                fwd_path.push(target);
+                let mut links = self.path_facts(&fwd_path, &snr_towards);
+                links.extend(self.path_facts(&back_path, &snr_back));
+                let ids = |v: &[usize]| v.iter().map(|&i| self.node(i).id).collect::<Vec<u32>>();
+                let (route, back) = (ids(&route), ids(&back));
                 let body = Body::Trace(pb::RouteDiscovery {
                     route: route.clone(),
                     snr_towards,
@@ -753,6 +835,7 @@ impl Traffic {
                 };
                 let mut plan = Plan::new(target, self.node(requester).id, body, mode, kind);
                 plan.request_id = request_id;
+                plan.links = links;
                 plan
             }
         }
@@ -854,6 +937,7 @@ impl Traffic {
                 lon_i,
             },
             collides_with: None,
+            links: Vec::new(),
         });
         out.push(Outgoing {
             at_us: at,
@@ -863,6 +947,7 @@ impl Traffic {
                 facts: self.facts.len() - 1,
                 gateway: node.id,
                 rx_time: self.epoch(at),
+                heard: None,
             },
         });
         self.maybe_junk(at, out);
@@ -954,6 +1039,7 @@ impl Traffic {
                 FactKind::Plain
             },
             collides_with,
+            links: if decodable { plan.links } else { Vec::new() },
         });
         let facts = self.facts.len() - 1;
         if plan.mode == Mode::Default {
@@ -976,11 +1062,19 @@ impl Traffic {
             ..Default::default()
         };
         for g in self.mesh.hearing_gateways(plan.from, &mut self.rng) {
-            let mut copies = vec![self.link(plan.from, g, now, 0)];
-            if g != plan.from && self.rng.random_bool(0.04) {
-                // Heard again later through another relay (a rebroadcast).
-                let later = copies[0].at_us + self.rng.random_range(3_000_000..25_000_000);
-                copies.push(self.link(plan.from, g, later, 1));
+            let first = self.reception(plan.from, g, None, now);
+            let mut copies = vec![first];
+            let again = g != plan.from && self.rng.random_bool(0.04);
+            let other = if again {
+                let radio = &self.mesh.radio;
+                radio.alternative_relayer(plan.from, g, first.relayer, &mut self.rng)
+            } else {
+                None
+            };
+            if let Some(relayer) = other {
+                // Heard again later through another relay (a rebroadcast on another path).
+                let later = first.at_us + self.rng.random_range(3_000_000..25_000_000);
+                copies.push(self.reception(plan.from, g, Some(relayer), later));
             }
             for rx in copies {
                 let mut p = base_packet.clone();
@@ -1009,6 +1103,7 @@ impl Traffic {
                         facts,
                         gateway: gw_id,
                         rx_time: self.epoch(rx.at_us),
+                        heard: rx.heard,
                     },
                 });
                 self.maybe_junk(rx.at_us, out);
@@ -1017,52 +1112,51 @@ impl Traffic {
         id
     }
 
-    /// Radio details of `gateway` hearing `sender`'s packet, sent at `sent_us`.
-    /// `extra_hops` models a later rebroadcast.
-    fn link(&mut self, sender: usize, gateway: usize, sent_us: i64, extra_hops: u32) -> Reception {
-        let s = self.node(sender).clone();
+    /// Radio details of `gateway` hearing `sender`'s packet, sent at `sent_us`, last
+    /// transmitted by `relayer` (a random last hop of a shortest path when `None`).
+    /// `Radio::ensure(sender)` must have been called.
+    fn reception(
+        &mut self,
+        sender: usize,
+        gateway: usize,
+        relayer: Option<usize>,
+        sent_us: i64,
+    ) -> Reception {
+        let hop_start = self.node(sender).hop_start;
         if sender == gateway {
             // A gateway's own packet: no radio reception, so no SNR/RSSI.
             return Reception {
                 at_us: sent_us + self.rng.random_range(20_000..150_000),
                 snr: 0.0,
                 rssi: 0,
-                hop_limit: s.hop_start,
-                relay: s.relay_byte(),
+                hop_limit: hop_start,
+                relay: self.node(sender).relay_byte(),
+                relayer: sender,
+                heard: None,
             };
         }
-        let d = self.mesh.distance_km(sender, gateway);
-        let mut hops = (d / 14.0) as u32 + u32::from(self.rng.random_bool(0.25)) + extra_hops;
-        hops = hops.min(s.hop_start);
-        let near = if hops == 0 {
-            Vec::new()
-        } else {
-            self.mesh.nearest(gateway, &[sender], 3)
-        };
-        // The last transmitter is a node near the gateway (or the sender itself
-        // when it was heard directly or nobody else could have relayed it).
-        let (relay, last_leg_km) = if near.is_empty() {
-            hops = 0;
-            (s.relay_byte(), d)
-        } else {
-            let pick = near[self.rng.random_range(0..near.len())];
-            (
-                self.node(pick).relay_byte(),
-                self.mesh.distance_km(pick, gateway),
-            )
-        };
-        let snr = quarter_db(10.0 - last_leg_km * 0.9 + self.rng.random_range(-3.0..3.0));
-        let rssi = (-45.0 - last_leg_km * 2.6 + self.rng.random_range(-6.0..6.0))
-            .clamp(-130.0, -30.0)
-            .round() as i32;
+        let radio = &self.mesh.radio;
+        let r = relayer.unwrap_or_else(|| radio.last_relayer(sender, gateway, &mut self.rng));
+        // Relays before the gateway: the links from the sender to `r`.
+        let hops = u32::from(radio.dist(sender)[r]);
+        let true_snr = radio.snr(r, gateway).expect("receptions use links");
+        let snr = quarter_db(radio::observe(true_snr, &mut self.rng));
+        let rssi = radio::rssi(true_snr, &mut self.rng);
         let delay = self.rng.random_range(80_000..500_000)
             + i64::from(hops.min(4)) * self.rng.random_range(200_000..450_000);
         Reception {
             at_us: sent_us + delay,
             snr,
             rssi,
-            hop_limit: s.hop_start - hops,
-            relay,
+            hop_limit: hop_start - hops,
+            relay: self.node(r).relay_byte(),
+            relayer: r,
+            heard: Some(HeardLink {
+                from: self.node(r).id,
+                to: self.node(gateway).id,
+                snr_db: true_snr,
+                direct: hops == 0,
+            }),
         }
     }
 
@@ -1093,12 +1187,17 @@ impl Traffic {
 }
 
 /// One gateway's reception of a packet.
+#[derive(Clone, Copy)]
 struct Reception {
     at_us: i64,
     snr: f32,
     rssi: i32,
     hop_limit: u32,
+    /// `relay_node`: the low byte of `relayer`.
     relay: u32,
+    /// The node the gateway heard (the sender itself on a zero-hop reception).
+    relayer: usize,
+    heard: Option<HeardLink>,
 }
 
 #[cfg(test)]

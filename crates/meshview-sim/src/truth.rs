@@ -3,10 +3,12 @@
 //!
 //! Facts are applied when a message is *yielded*, not when it is generated, so a
 //! consumer that stops early can still compare against [`GroundTruth`]. Packet
-//! facts are applied with the packet's first reception.
+//! facts are applied with the packet's first reception; radio facts of a reception
+//! (a zero-hop or relayed reception's last link) with each yielded reception.
 
 use meshview_protocol::NodeId;
-use serde::Serialize;
+use serde::ser::SerializeSeq;
+use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// `!xxxxxxxx`, the form used for every node id in the truth.
@@ -74,6 +76,33 @@ pub struct CollisionTruth {
     pub senders: [String; 2],
 }
 
+/// One directed radio link `from → to` ("`to` hears `from`") and the evidence for it the
+/// yielded messages carry. Evidence is counted the way a writer sees it: payload facts
+/// (traceroute hops, neighbour entries) once per decodable packet, with its first
+/// reception; reception facts once per yielded reception.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LinkTruth {
+    /// The link's true SNR in dB (before noise); see [`crate::LINK_THRESHOLD_DB`] and
+    /// [`crate::SNR_NOISE_DB`].
+    pub snr_db: f32,
+    /// Hops of decodable traceroutes naming this link, as
+    /// `meshview_protocol::links::packet_links` reads them: a request's `requester +
+    /// route` (its last `snr_towards` entry, towards the target, is not a hop of the path
+    /// so far), a reply's forward `requester + route + target` and return
+    /// `target + route_back + requester`; known SNR or not.
+    pub traceroute: u32,
+    /// Of [`LinkTruth::traceroute`], the hops whose SNR is −128 (unknown).
+    pub traceroute_unknown_snr: u32,
+    /// Entries of decodable NEIGHBORINFO packets (the reporter is `to`).
+    pub neighbor: u32,
+    /// Zero-hop receptions (`hop_start == hop_limit`, sender ≠ gateway) of any packet,
+    /// decodable or not: the gateway `to` heard the sender `from` directly at `rx_snr`.
+    pub reception: u32,
+    /// Relayed receptions whose last hop was this link: `relay_node` is `from`'s low byte
+    /// and the gateway `to` heard it at `rx_snr`.
+    pub relay: u32,
+}
+
 /// Everything a correct writer must end up storing; see the module docs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct GroundTruth {
@@ -105,6 +134,12 @@ pub struct GroundTruth {
     /// Junk messages by kind (see [`super::JunkKind`]).
     pub junk: BTreeMap<String, usize>,
     pub collisions: Vec<CollisionTruth>,
+    /// Radio links evidenced by yielded messages, keyed by `(!from, !to)`. Serialised as a
+    /// list of `{"from", "to", "snr_db", "traceroute", …}` objects (JSON keys are strings).
+    /// Every link of the simulated mesh, evidenced or not, is in
+    /// [`crate::Simulator::radio_links`].
+    #[serde(serialize_with = "links_as_list")]
+    pub links: BTreeMap<(String, String), LinkTruth>,
 
     #[serde(skip)]
     seen_packets: HashSet<(u32, u32)>,
@@ -112,6 +147,58 @@ pub struct GroundTruth {
     seen_receptions: HashSet<(u32, u32, u32, u32)>,
     #[serde(skip)]
     trace_index: HashMap<(u32, u32), usize>,
+    /// The keys of [`GroundTruth::links`] by node numbers: updating a link then needs
+    /// no formatting or allocation (a reception updates one).
+    #[serde(skip)]
+    link_keys: HashMap<(u32, u32), (String, String)>,
+}
+
+fn links_as_list<S: Serializer>(
+    links: &BTreeMap<(String, String), LinkTruth>,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        from: &'a str,
+        to: &'a str,
+        #[serde(flatten)]
+        link: &'a LinkTruth,
+    }
+    let mut seq = ser.serialize_seq(Some(links.len()))?;
+    for ((from, to), link) in links {
+        seq.serialize_element(&Entry { from, to, link })?;
+    }
+    seq.end()
+}
+
+/// Where a payload's link fact comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LinkSource {
+    Traceroute,
+    Neighbor,
+}
+
+/// A link a decodable payload names (a traceroute hop or a neighbour entry).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LinkFact {
+    pub from: u32,
+    pub to: u32,
+    /// True SNR of the link.
+    pub snr_db: f32,
+    pub source: LinkSource,
+    /// The payload carries −128 (unknown) for this hop's SNR.
+    pub unknown_snr: bool,
+}
+
+/// The last radio hop of one reception: `to` (the gateway) heard `from`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeardLink {
+    pub from: u32,
+    pub to: u32,
+    /// True SNR of the link.
+    pub snr_db: f32,
+    /// Heard from the sender itself (zero hops) rather than from a relay.
+    pub direct: bool,
 }
 
 /// What the writer learns from one packet's payload. Built at generation time,
@@ -125,6 +212,8 @@ pub(crate) struct PacketFacts {
     pub kind: FactKind,
     /// Set on the second packet of the deliberate id collision: the first sender.
     pub collides_with: Option<u32>,
+    /// Links the payload names (empty when undecryptable).
+    pub links: Vec<LinkFact>,
 }
 
 #[derive(Clone, Debug)]
@@ -184,9 +273,42 @@ impl GroundTruth {
         *self.junk.entry(kind.to_owned()).or_default() += 1;
     }
 
+    /// Applies `update` to the link `from → to` (true SNR `snr_db`), adding it if new.
+    fn bump_link(&mut self, from: u32, to: u32, snr_db: f32, update: impl FnOnce(&mut LinkTruth)) {
+        let key = self
+            .link_keys
+            .entry((from, to))
+            .or_insert_with(|| (hex(from), hex(to)));
+        if let Some(l) = self.links.get_mut(key) {
+            update(l);
+            return;
+        }
+        let mut l = LinkTruth {
+            snr_db,
+            ..LinkTruth::default()
+        };
+        update(&mut l);
+        self.links.insert(key.clone(), l);
+    }
+
     /// One yielded reception; `facts` are applied if this is the packet's first.
-    pub(crate) fn apply_reception(&mut self, facts: &PacketFacts, gateway: u32, rx_time: u32) {
+    pub(crate) fn apply_reception(
+        &mut self,
+        facts: &PacketFacts,
+        gateway: u32,
+        rx_time: u32,
+        heard: Option<HeardLink>,
+    ) {
         self.messages += 1;
+        if let Some(h) = heard {
+            self.bump_link(h.from, h.to, h.snr_db, |l| {
+                if h.direct {
+                    l.reception += 1;
+                } else {
+                    l.relay += 1;
+                }
+            });
+        }
         if self
             .seen_receptions
             .insert((facts.from, facts.id, gateway, rx_time))
@@ -203,6 +325,15 @@ impl GroundTruth {
 
     fn apply_packet(&mut self, f: &PacketFacts) {
         self.packets += 1;
+        for l in &f.links {
+            self.bump_link(l.from, l.to, l.snr_db, |t| match l.source {
+                LinkSource::Traceroute => {
+                    t.traceroute += 1;
+                    t.traceroute_unknown_snr += u32::from(l.unknown_snr);
+                }
+                LinkSource::Neighbor => t.neighbor += 1,
+            });
+        }
         *self.packets_by_port.entry(f.port).or_default() += 1;
         if f.port == 0 {
             self.undecryptable += 1;
