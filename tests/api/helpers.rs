@@ -84,14 +84,27 @@ pub async fn wait_healthy(base: &str, server: &Spawned) {
 pub struct Served {
     pub db: TestDb,
     pub truth: GroundTruth,
+    /// Every radio link of the simulated mesh (evidenced or not), `(from, to)`.
+    pub radio_links: std::collections::HashSet<(i64, i64)>,
     pub server: Spawned,
     pub base: String,
 }
 
 impl Served {
     pub async fn start(backend: Backend) -> Served {
+        Served::start_with(backend, sim_config("msh/US/bayarea")).await
+    }
+
+    /// The same over another simulated mesh.
+    pub async fn start_with(backend: Backend, cfg: SimConfig) -> Served {
         let db = TestDb::new(backend).await;
-        let (file, truth, _) = capture(&db, sim_config("msh/US/bayarea"));
+        let radio_links = Simulator::new(cfg.clone())
+            .expect("simulator")
+            .radio_links()
+            .into_keys()
+            .map(|(f, t)| (node_num(&f), node_num(&t)))
+            .collect();
+        let (file, truth, _) = capture(&db, cfg);
         replay(&db, &file).await;
         let server = start_serve(&db, &[]);
         let base = server.base_url().await;
@@ -99,6 +112,7 @@ impl Served {
         Served {
             db,
             truth,
+            radio_links,
             server,
             base,
         }

@@ -10,6 +10,7 @@ mod contract;
 mod endpoints;
 mod exposition;
 mod helpers;
+mod links;
 mod outage;
 mod stream;
 mod tls;

@@ -58,17 +58,26 @@ pub struct Sample {
     pub at_us: i64,
 }
 
+/// How far (dB) a relayed reception's SNR may be from a candidate link's known SNR for
+/// the reception to count as that link's: the observed spread of one link's SNR (fading,
+/// quantisation) stays within a few dB, while two nodes sharing a byte seldom reach a
+/// gateway equally well.
+pub const RELAY_SNR_GATE_DB: f64 = 3.0;
+
 /// Decides which node a relayed reception's `relay_node` byte names. With ~8 nodes per
-/// byte value on a 2,000-node mesh, a byte alone rarely names one node; the gateway's own
-/// neighbours (nodes it has heard directly, or that a traceroute or neighbour report links
-/// to it) usually narrow it to one. A byte that stays ambiguous names nothing: a wrong
-/// link is worse than a missing sample.
+/// byte value on a 2,000-node mesh, a byte alone rarely names one node. The candidates are
+/// the gateway's known neighbours (nodes it heard directly, or that a traceroute or
+/// neighbour report links to it) with that byte whose link SNR is within
+/// [`RELAY_SNR_GATE_DB`] of the reception's. Exactly one such candidate, and no candidate
+/// with that byte whose SNR is unknown, names the relayer; anything else names nothing: a
+/// wrong attribution would invent a link or blur a real one's SNR. (A byte unique among
+/// the mesh's known nodes is not enough: on a crowded mesh the true relayer is often a
+/// node the gateway was never seen hearing directly.)
 #[derive(Debug, Default)]
 pub struct RelayResolver {
-    /// Per receiving node, the nodes with direct evidence of a link to it.
-    heard_by: HashMap<u32, HashSet<u32>>,
-    /// Every node known, by low byte.
-    by_byte: HashMap<u8, HashSet<u32>>,
+    /// Per receiving node, the nodes with direct evidence of a link to it and the mean of
+    /// that evidence's SNR (samples, sum), when any carried one.
+    heard_by: HashMap<u32, HashMap<u32, (u32, f64)>>,
     loaded: bool,
 }
 
@@ -77,45 +86,49 @@ impl RelayResolver {
         self.loaded
     }
 
-    /// Fills the resolver from what is stored: links with direct evidence and known nodes.
-    pub fn load(&mut self, links: &[(i64, i64)], nodes: &[i64]) {
-        for &(from, to) in links {
-            self.learn_link(from as u32, to as u32);
-        }
-        for &n in nodes {
-            self.learn_node(n as u32);
+    /// Fills the resolver from what is stored: links with direct evidence, with their
+    /// median SNR.
+    pub fn load(&mut self, links: &[(i64, i64, Option<f64>)]) {
+        for &(from, to, snr) in links {
+            self.learn_link(from as u32, to as u32, snr.map(|s| (1, s)));
         }
         self.loaded = true;
     }
 
-    pub fn learn_link(&mut self, from: u32, to: u32) {
-        self.heard_by.entry(to).or_default().insert(from);
-        self.learn_node(from);
-        self.learn_node(to);
+    /// Direct evidence of `from` → `to`, with (samples, sum) of its SNRs if any.
+    pub fn learn_link(&mut self, from: u32, to: u32, snr: Option<(u32, f64)>) {
+        let e = self
+            .heard_by
+            .entry(to)
+            .or_default()
+            .entry(from)
+            .or_insert((0, 0.0));
+        if let Some((n, sum)) = snr {
+            e.0 += n;
+            e.1 += sum;
+        }
     }
 
-    pub fn learn_node(&mut self, n: u32) {
-        self.by_byte.entry(n as u8).or_default().insert(n);
-    }
-
-    /// The one node `byte` can name as the transmitter `gateway` heard, if there is one.
-    pub fn resolve(&self, gateway: u32, byte: u8, sender: u32) -> Option<u32> {
-        let pick = |set: &HashSet<u32>| {
-            let mut it = set
-                .iter()
-                .filter(|&&n| n as u8 == byte && n != gateway && n != sender);
-            match (it.next(), it.next()) {
-                (Some(&n), None) => Some(n),
-                _ => None,
+    /// The one node `byte` can name as the transmitter `gateway` heard at `snr`.
+    pub fn resolve(&self, gateway: u32, byte: u8, sender: u32, snr: Option<f32>) -> Option<u32> {
+        let snr = f64::from(snr?);
+        let near = self.heard_by.get(&gateway)?;
+        let mut found = None;
+        for (&n, &(count, sum)) in near {
+            if n as u8 != byte || n == gateway || n == sender {
+                continue;
             }
-        };
-        if let Some(near) = self.heard_by.get(&gateway) {
-            let matching = near.iter().filter(|&&n| n as u8 == byte).count();
-            if matching > 0 {
-                return pick(near);
+            if count == 0 {
+                return None;
+            }
+            if (sum / f64::from(count) - snr).abs() <= RELAY_SNR_GATE_DB {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(n);
             }
         }
-        pick(self.by_byte.get(&byte)?)
+        found
     }
 }
 
@@ -162,7 +175,7 @@ pub fn reception_sample_parts(
         if relay_node == 0 {
             return None;
         }
-        let relayer = resolver.resolve(gateway, relay_node as u8, from)?;
+        let relayer = resolver.resolve(gateway, relay_node as u8, from, snr)?;
         (relayer, Evidence::Relay)
     };
     Some(Sample {
@@ -189,6 +202,8 @@ pub fn link_sample(l: &LinkObs, at_us: i64) -> Sample {
 
 #[derive(Debug, Clone, Copy)]
 struct LinkAcc {
+    /// SNR samples of the direct sources (what the relay resolver learns): count, sum.
+    direct_snr: (u32, f64),
     first_us: i64,
     last_us: i64,
     samples: [i64; 4],
@@ -230,6 +245,7 @@ impl LinkRollup {
         }
         let key = (s.from as i64, s.to as i64);
         let l = self.links.entry(key).or_insert(LinkAcc {
+            direct_snr: (0, 0.0),
             first_us: s.at_us,
             last_us: s.at_us,
             samples: [0; 4],
@@ -258,6 +274,10 @@ impl LinkRollup {
             });
         h.samples += 1;
         if let Some(snr) = s.snr {
+            if s.evidence != Evidence::Relay {
+                l.direct_snr.0 += 1;
+                l.direct_snr.1 += f64::from(snr);
+            }
             l.snr_samples += 1;
             if s.at_us >= l.last_snr_us {
                 l.last_snr = Some(snr);
@@ -271,12 +291,16 @@ impl LinkRollup {
         }
     }
 
-    /// The links with a direct source in this batch (what the relay resolver learns).
-    pub fn direct_links(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+    /// The links with a direct source in this batch and their direct SNRs (samples, sum):
+    /// what the relay resolver learns.
+    pub fn direct_links(&self) -> impl Iterator<Item = (u32, u32, Option<(u32, f64)>)> + '_ {
         self.links
             .iter()
             .filter(|(_, a)| a.samples[..3].iter().any(|&n| n > 0))
-            .map(|(k, _)| (k.0 as u32, k.1 as u32))
+            .map(|(k, a)| {
+                let snr = (a.direct_snr.0 > 0).then_some(a.direct_snr);
+                (k.0 as u32, k.1 as u32, snr)
+            })
     }
 
     fn sorted_links(&self) -> Vec<(&Pair, &LinkAcc)> {
@@ -546,10 +570,9 @@ pub async fn write_pg(conn: &mut sqlx::PgConnection, r: &LinkRollup) -> Result<(
     Ok(())
 }
 
-/// What the resolver starts from: links with direct evidence and every known node.
-pub const RESOLVER_LINKS: &str = "SELECT from_node_id, to_node_id FROM link_quality \
+/// What the resolver starts from: links with direct evidence, with their median SNR.
+pub const RESOLVER_LINKS: &str = "SELECT from_node_id, to_node_id, median_snr FROM link_quality \
      WHERE traceroute_samples + neighbor_samples + reception_samples > 0";
-pub const RESOLVER_NODES: &str = "SELECT node_id FROM node";
 
 async fn write(conn: &mut Conn, r: &LinkRollup) -> Result<(), StoreError> {
     match conn {
@@ -608,8 +631,7 @@ pub async fn rebuild(conn: &mut Conn) -> Result<u64, StoreError> {
         // Direct receptions, then relays (which need all of the direct evidence).
         for relays in [false, true] {
             if relays {
-                let (links, nodes) = candidates(conn).await?;
-                resolver.load(&links, &nodes);
+                resolver.load(&candidates(conn).await?);
             }
             let what = if relays { "relayed" } else { "direct" };
             let mut reported = 0;
@@ -649,18 +671,12 @@ pub async fn rebuild(conn: &mut Conn) -> Result<u64, StoreError> {
         .map(|n| n as u64)
 }
 
-async fn candidates(conn: &mut Conn) -> Result<(Vec<(i64, i64)>, Vec<i64>), StoreError> {
-    let links: Vec<(i64, i64)> = match conn {
+async fn candidates(conn: &mut Conn) -> Result<Vec<(i64, i64, Option<f64>)>, StoreError> {
+    match conn {
         Conn::Sqlite(c) => sqlx::query_as(RESOLVER_LINKS).fetch_all(&mut *c).await,
         Conn::Postgres(c) => sqlx::query_as(RESOLVER_LINKS).fetch_all(&mut *c).await,
     }
-    .context("reading the links with direct evidence")?;
-    let nodes: Vec<(i64,)> = match conn {
-        Conn::Sqlite(c) => sqlx::query_as(RESOLVER_NODES).fetch_all(&mut *c).await,
-        Conn::Postgres(c) => sqlx::query_as(RESOLVER_NODES).fetch_all(&mut *c).await,
-    }
-    .context("reading the known nodes")?;
-    Ok((links, nodes.into_iter().map(|n| n.0).collect()))
+    .context("reading the links with direct evidence")
 }
 
 async fn receptions_in(
@@ -741,29 +757,42 @@ mod tests {
     }
 
     #[test]
-    fn relays_name_a_link_only_when_the_byte_is_unambiguous() {
+    fn relays_name_a_link_only_when_byte_and_snr_single_out_a_neighbour() {
         let mut res = RelayResolver::default();
         let gw = 0xaaaa_0010;
-        // Two known nodes end in 0x42; only one has been heard by this gateway.
-        res.learn_node(0x1111_0042);
-        res.learn_node(0x2222_0042);
-        assert_eq!(sample(rx(0x3333_0001, gw, 3, 1, 0x42), &res), None);
-        res.learn_link(0x2222_0042, gw);
-        let s = sample(rx(0x3333_0001, gw, 3, 1, 0x42), &res).unwrap();
+        let relay = |res: &RelayResolver, byte: u32| sample(rx(0x3333_0001, gw, 3, 1, byte), res);
+        // Nobody the gateway hears ends in 0x42 yet: unknown relayer.
+        assert_eq!(relay(&res, 0x42), None);
+        // One neighbour with the byte, heard at about the reception's SNR (-3.5 dB).
+        res.learn_link(0x2222_0042, gw, Some((2, -8.0)));
+        let s = relay(&res, 0x42).unwrap();
         assert_eq!(
             (s.from, s.to, s.evidence),
             (0x2222_0042, gw, Evidence::Relay)
         );
-        // Both heard by the gateway: ambiguous again.
-        res.learn_link(0x1111_0042, gw);
-        assert_eq!(sample(rx(0x3333_0001, gw, 3, 1, 0x42), &res), None);
-        // A byte no neighbour of the gateway has, unique in the mesh.
-        res.learn_node(0x4444_0077);
-        let s = sample(rx(0x3333_0001, gw, 3, 2, 0x77), &res).unwrap();
-        assert_eq!(s.from, 0x4444_0077);
-        // Unknown relay byte, or none reported.
-        assert_eq!(sample(rx(0x3333_0001, gw, 3, 2, 0x99), &res), None);
-        assert_eq!(sample(rx(0x3333_0001, gw, 3, 2, 0), &res), None);
+        // A second neighbour with the byte but a very different SNR does not compete...
+        res.learn_link(0x1111_0042, gw, Some((1, 8.0)));
+        assert_eq!(relay(&res, 0x42).unwrap().from, 0x2222_0042);
+        // ...one with a similar SNR does, and one of unknown SNR might: both ambiguous.
+        let mut close = RelayResolver::default();
+        close.learn_link(0x2222_0042, gw, Some((1, -3.0)));
+        close.learn_link(0x1111_0042, gw, Some((1, -5.0)));
+        assert_eq!(relay(&close, 0x42), None);
+        let mut unknown = RelayResolver::default();
+        unknown.learn_link(0x2222_0042, gw, Some((1, -3.0)));
+        unknown.learn_link(0x1111_0042, gw, None);
+        assert_eq!(relay(&unknown, 0x42), None);
+        // The only neighbour with the byte is heard far louder: not it.
+        let mut far = RelayResolver::default();
+        far.learn_link(0x2222_0042, gw, Some((1, 6.0)));
+        assert_eq!(relay(&far, 0x42), None);
+        // No relay byte, or no SNR to compare.
+        assert_eq!(relay(&res, 0), None);
+        let no_snr = reception_sample_parts(0x3333_0001, gw, 3, 1, 0x42, 0.0, 0, 7, &res);
+        assert_eq!(no_snr, None);
+        // The sender itself never relays its own packet.
+        let own = reception_sample_parts(0x2222_0042, gw, 3, 1, 0x42, -3.5, -90, 7, &res);
+        assert_eq!(own, None);
     }
 
     #[test]

@@ -93,7 +93,6 @@ impl BatchRollup {
                     .entry(key(r.received_us))
                     .or_default()
                     .receptions += 1;
-                resolver.learn_node(r.from);
                 if r.hop_limit == r.hop_start {
                     if let Some(s) = links::reception_sample(r, resolver) {
                         out.quality.add(&s);
@@ -103,8 +102,8 @@ impl BatchRollup {
                 }
             }
         }
-        for (from, to) in out.quality.direct_links() {
-            resolver.learn_link(from, to);
+        for (from, to, snr) in out.quality.direct_links() {
+            resolver.learn_link(from, to, snr);
         }
         for r in relayed {
             if let Some(s) = links::reception_sample(r, resolver) {

@@ -77,8 +77,8 @@ trait BatchStatements {
     async fn upsert_keys(&mut self, rows: &[(u32, String, i64, i64)]) -> Result<(), sqlx::Error>;
     async fn upsert_nodes(&mut self, nodes: &[NodeWrite]) -> Result<(), sqlx::Error>;
     async fn write_rollup(&mut self, rollup: &BatchRollup) -> Result<(), sqlx::Error>;
-    /// What the relay resolver starts from: links with direct evidence, known nodes.
-    async fn relay_candidates(&mut self) -> Result<(Vec<(i64, i64)>, Vec<i64>), sqlx::Error>;
+    /// What the relay resolver starts from: links with direct evidence and their SNR.
+    async fn relay_candidates(&mut self) -> Result<Vec<(i64, i64, Option<f64>)>, sqlx::Error>;
 }
 
 /// Runs the slot walk, looking unknown slots up until all are decided.
@@ -286,7 +286,7 @@ impl BatchWriter {
         };
         if !self.relays.is_loaded() {
             match tx.relay_candidates().await {
-                Ok((links, nodes)) => self.relays.load(&links, &nodes),
+                Ok(links) => self.relays.load(&links),
                 Err(e) => return Err(classify(e)),
             }
         }

@@ -284,10 +284,9 @@ impl BatchStatements for PgConnection {
         crate::rollups::write_rollup_pg(self, rollup).await
     }
 
-    async fn relay_candidates(&mut self) -> Result<(Vec<(i64, i64)>, Vec<i64>), sqlx::Error> {
-        use crate::rollups::links::{RESOLVER_LINKS, RESOLVER_NODES};
-        let links = sqlx::query_as(RESOLVER_LINKS).fetch_all(&mut *self).await?;
-        let nodes: Vec<(i64,)> = sqlx::query_as(RESOLVER_NODES).fetch_all(&mut *self).await?;
-        Ok((links, nodes.into_iter().map(|n| n.0).collect()))
+    async fn relay_candidates(&mut self) -> Result<Vec<(i64, i64, Option<f64>)>, sqlx::Error> {
+        sqlx::query_as(crate::rollups::links::RESOLVER_LINKS)
+            .fetch_all(&mut *self)
+            .await
     }
 }
