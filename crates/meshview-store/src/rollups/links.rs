@@ -10,7 +10,7 @@
 //! - relayed receptions: `relay_node` is only the last relayer's low byte, so it names a
 //!   link only when the byte narrows the candidates to one node (see [`RelayResolver`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sqlx::QueryBuilder;
 
