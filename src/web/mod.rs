@@ -175,6 +175,10 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/api/links", get(api::links::links).layer(limits::heavy())),
         ("/api/links/{from}/{to}", get(api::links::link_history)),
         (
+            "/api/links/{from}/{to}/profile",
+            get(api::links::profile).layer(limits::heavy()),
+        ),
+        (
             "/api/traceroute/{packet_id}",
             get(api::traceroute::traceroute),
         ),

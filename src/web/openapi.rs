@@ -33,6 +33,7 @@ use super::{api, health, metrics, stream};
         api::edges::edges,
         api::links::links,
         api::links::link_history,
+        api::links::profile,
         api::traceroute::traceroute,
         api::node::qr,
         api::node::impersonation_check,

@@ -145,7 +145,8 @@ async fn predicted(backend: Backend) {
 async fn predicted_over_terrain(backend: Backend) {
     let s = Served::start(backend).await;
     let pos = positions(&s).await;
-    let (&node, &at) = pos.iter().min_by_key(|(id, _)| **id).unwrap();
+    // The westernmost node: others lie east of it, across the ridge.
+    let (&node, &at) = pos.iter().min_by(|a, b| a.1.1.total_cmp(&b.1.1)).unwrap();
     let tiles = tempfile::tempdir().unwrap();
     let written = write_tiles(tiles.path(), at.0, at.1);
     let server = start_serve(
@@ -195,6 +196,33 @@ async fn predicted_over_terrain(backend: Backend) {
     // Area mode on request, as MeshView.
     let (_, a) = get(format!("/api/coverage/{node}?mode=perimeter&model=area")).await;
     assert_eq!(a["model"], "area");
+    // A line-of-sight profile across the ridge is blocked; without tiles there is none.
+    {
+        let (&east_node, _) = pos
+            .iter()
+            .find(|(_, p)| p.1 > at.1 + 0.06 && p.1 < at.1 + 0.39 && (p.0 - at.0).abs() < 0.25)
+            .expect("a node east of the ridge");
+        let (status, pr) = get(format!("/api/links/{node}/{east_node}/profile?step_m=50")).await;
+        assert_eq!(status, 200, "{pr}");
+        assert_eq!(pr["obstructed"], true, "{pr}");
+        assert_eq!(pr["fresnel_clear"], false);
+        assert!(pr["worst_clearance_ratio"].as_f64().unwrap() < 0.0);
+        let samples = pr["samples"].as_array().unwrap();
+        assert!(samples.len() > 10);
+        assert!(
+            samples
+                .iter()
+                .any(|x| x["ground_m"].as_f64().unwrap() > 590.0)
+        );
+        assert!(pr["itm_loss_db"].as_f64().unwrap() > pr["free_space_loss_db"].as_f64().unwrap());
+    }
+    let e = s
+        .error(&format!("/api/links/{node}/{node}/profile"), 404)
+        .await;
+    assert!(e["error"].as_str().unwrap().contains("elevation"), "{e}");
+    let (status, _) = get(format!("/api/links/{node}/{node}/profile?step_m=1")).await;
+    assert_eq!(status, 400);
+
     // Reaching beyond the tiles: area mode, naming a missing tile.
     let (_, o) = get(format!(
         "/api/coverage/{node}?mode=perimeter&radius_km=150&step_km=5"

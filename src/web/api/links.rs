@@ -8,6 +8,7 @@ use super::{cached_raw, json_of, now_us};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::openapi::{Failures, LookupFailures, NodeIdParam};
 use crate::web::params::{Params, parse_node};
+use crate::web::query::coverage::{ProfileAnswer, ProfileQuestion};
 use crate::web::query::links::{LinkHistory, LinkHistoryQuestion, LinksAnswer, LinksQuestion};
 use crate::web::{AppState, Ready};
 
@@ -85,4 +86,49 @@ pub async fn link_history(
     let q =
         LinkHistoryQuestion::parse(parse_node("from", &from)?, parse_node("to", &to)?, &params)?;
     json_of(&q.run(&db, now_us()).await?)
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes what `ProfileQuestion::parse` reads
+pub struct ProfileParams {
+    /// Frequency (MHz), default 907.
+    #[param(minimum = 20, maximum = 20000)]
+    freq_mhz: Option<f64>,
+    /// Antenna height of `from` above ground (m), default 5.
+    #[param(minimum = 0.5, maximum = 3000)]
+    from_height_m: Option<f64>,
+    /// Antenna height of `to` above ground (m), default 5.
+    #[param(minimum = 0.5, maximum = 3000)]
+    to_height_m: Option<f64>,
+    /// Spacing of the samples (m), default 90.
+    #[param(minimum = 10, maximum = 10000)]
+    step_m: Option<f64>,
+}
+
+/// Line-of-sight profile
+///
+/// The terrain between two nodes' last positions from the server's elevation tiles, the
+/// straight ray between the antennas with the earth's bulge, the first Fresnel zone and
+/// its clearance, and the ITM point-to-point loss. 404 when a node or its position is
+/// unknown or the server has no elevation tiles for the path.
+#[utoipa::path(
+    get,
+    path = "/api/links/{from}/{to}/profile",
+    tag = "api",
+    params(
+        ("from" = NodeIdParam, Path, description = "The transmitting node."),
+        ("to" = NodeIdParam, Path, description = "The receiving node."),
+        ProfileParams,
+    ),
+    responses((status = 200, description = "OK", body = ProfileAnswer), LookupFailures)
+)]
+pub async fn profile(
+    State(state): State<AppState>,
+    Ready(db): Ready,
+    Path((from, to)): Path<(String, String)>,
+    params: Params,
+) -> ApiResult<Response> {
+    let q = ProfileQuestion::parse(parse_node("from", &from)?, parse_node("to", &to)?, &params)?;
+    json_of(&q.run(&db, state.terrain.clone()).await?)
 }

@@ -604,6 +604,160 @@ impl MeshObservedQuestion {
     }
 }
 
+/// A line-of-sight profile between two nodes over the operator's elevation tiles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProfileQuestion {
+    pub from: i64,
+    pub to: i64,
+    pub freq_mhz: f64,
+    pub from_height_m: f64,
+    pub to_height_m: f64,
+    pub step_m: f64,
+}
+
+/// Sample spacing along a profile (m): SRTM 3″ is ~90 m; at most 10 km.
+pub const PROFILE_STEP_M: (f64, f64) = (10.0, 10_000.0);
+
+impl ProfileQuestion {
+    pub fn parse(from: i64, to: i64, p: &Params) -> ApiResult<ProfileQuestion> {
+        let d = CoverageParams::default();
+        Ok(ProfileQuestion {
+            from,
+            to,
+            freq_mhz: p
+                .float_range("freq_mhz", FREQ_MHZ_RANGE.0, FREQ_MHZ_RANGE.1)?
+                .unwrap_or(d.freq_mhz),
+            from_height_m: p
+                .float_range("from_height_m", HEIGHT_M_RANGE.0, HEIGHT_M_RANGE.1)?
+                .unwrap_or(d.tx_height_m),
+            to_height_m: p
+                .float_range("to_height_m", HEIGHT_M_RANGE.0, HEIGHT_M_RANGE.1)?
+                .unwrap_or(d.tx_height_m),
+            step_m: p
+                .float_range("step_m", PROFILE_STEP_M.0, PROFILE_STEP_M.1)?
+                .unwrap_or(90.0),
+        })
+    }
+
+    /// 404 when a node or its position is unknown, when the server has no elevation tiles
+    /// or a tile on the path is missing.
+    pub async fn run(
+        &self,
+        db: &Reader,
+        terrain: Option<Arc<Terrain>>,
+    ) -> ApiResult<ProfileAnswer> {
+        let position = |node: i64| async move {
+            CoverageQuestion {
+                node,
+                params: CoverageParams::default(),
+                mode: Mode::Perimeter,
+                model: Wanted::Best,
+            }
+            .position(db)
+            .await
+        };
+        let (a, b) = futures_util::try_join!(position(self.from), position(self.to))?;
+        let terrain = terrain.ok_or_else(|| {
+            ApiError::NotFound(
+                "no elevation tiles: set [coverage] elevation_dir to draw profiles".into(),
+            )
+        })?;
+        let q = *self;
+        tokio::task::spawn_blocking(move || {
+            let end = |(lat, lon): (f64, f64), height_m| coverage::LinkEnd { lat, lon, height_m };
+            let p = coverage::link_profile(
+                end(a, q.from_height_m),
+                end(b, q.to_height_m),
+                q.freq_mhz,
+                &terrain,
+                q.step_m,
+            )
+            .map_err(|e| match e {
+                CoverageError::Terrain(t) => ApiError::NotFound(format!("elevation: {t}")),
+                CoverageError::InvalidParam { param, reason, .. } => ApiError::bad(param, reason),
+            })?;
+            let (itm_loss_db, itm_error) = match p.itm_loss_db {
+                Ok(l) => (Some(l), None),
+                Err(e) => (None, Some(e)),
+            };
+            Ok(ProfileAnswer {
+                from: q.from,
+                to: q.to,
+                freq_mhz: q.freq_mhz,
+                from_height_m: q.from_height_m,
+                to_height_m: q.to_height_m,
+                distance_m: p.distance_m,
+                obstructed: p.obstructed,
+                fresnel_clear: p.fresnel_clear,
+                worst_clearance_ratio: p.worst_clearance_ratio,
+                worst_at_m: p.worst_at_m,
+                free_space_loss_db: p.free_space_loss_db,
+                itm_loss_db,
+                itm_error,
+                voids: p.voids as i64,
+                samples: p
+                    .samples
+                    .iter()
+                    .map(|s| ProfileSample {
+                        distance_m: s.distance_m,
+                        ground_m: s.ground_m,
+                        terrain_m: s.terrain_m,
+                        los_m: s.los_m,
+                        fresnel_m: s.fresnel_m,
+                        clearance_m: s.clearance_m,
+                    })
+                    .collect(),
+            })
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+    }
+}
+
+/// One point of a profile; heights in metres above sea level.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProfileSample {
+    /// From the transmitting end.
+    pub distance_m: f64,
+    pub ground_m: f64,
+    /// Ground raised by the earth's bulge (k = 4/3) relative to the straight ray.
+    pub terrain_m: f64,
+    /// The straight line between the antennas.
+    pub los_m: f64,
+    /// Radius of the first Fresnel zone.
+    pub fresnel_m: f64,
+    /// `los_m − terrain_m`; negative where the ray is blocked.
+    pub clearance_m: f64,
+}
+
+/// `/api/links/{from}/{to}/profile`'s answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProfileAnswer {
+    pub from: i64,
+    pub to: i64,
+    pub freq_mhz: f64,
+    pub from_height_m: f64,
+    pub to_height_m: f64,
+    pub distance_m: f64,
+    /// The straight ray touches or passes below the terrain.
+    pub obstructed: bool,
+    /// At least 60 % of the first Fresnel zone is clear everywhere.
+    pub fresnel_clear: bool,
+    /// Smallest clearance over the Fresnel radius (1 = first zone clear, < 0 blocked).
+    pub worst_clearance_ratio: f64,
+    pub worst_at_m: f64,
+    pub free_space_loss_db: f64,
+    /// ITM point-to-point loss over the profile.
+    #[schema(required = true)]
+    pub itm_loss_db: Option<f64>,
+    /// Why ITM declined, when it did.
+    #[schema(required = true)]
+    pub itm_error: Option<String>,
+    /// Samples whose elevation was void in the tiles (counted as 0 m).
+    pub voids: i64,
+    pub samples: Vec<ProfileSample>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
