@@ -157,9 +157,10 @@ impl Pipeline {
                 }
             }
             Some(Payload::Position(p)) => {
+                // (0, 0) is a radio without a fix; 0 on one axis is the equator or the
+                // prime meridian, a real place.
                 if let (Some(lat), Some(lon)) = (p.latitude_i, p.longitude_i)
-                    && lat != 0
-                    && lon != 0
+                    && (lat, lon) != (0, 0)
                 {
                     facts = Some(NodeFacts::Position {
                         lat: lat as i64,
@@ -252,7 +253,7 @@ fn clean(s: &str) -> String {
 
 fn map_report_facts(m: &pb::MapReport) -> NodeFacts {
     let f = meshview_protocol::payload::MapReportFields::from(m);
-    let has_position = f.latitude_i != 0 && f.longitude_i != 0;
+    let has_position = (f.latitude_i, f.longitude_i) != (0, 0);
     NodeFacts::MapReport {
         long_name: clean(&f.long_name),
         short_name: clean(&f.short_name),
@@ -261,5 +262,67 @@ fn map_report_facts(m: &pb::MapReport) -> NodeFacts {
         firmware: clean(&f.firmware_version),
         lat: has_position.then_some(f.latitude_i as i64),
         lon: has_position.then_some(f.longitude_i as i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meshview_protocol::pb;
+    use prost::Message;
+
+    /// A cleartext POSITION from `!00001234` heard by gateway `!0000abcd`.
+    fn position(lat: i32, lon: i32) -> Vec<u8> {
+        let pos = pb::Position {
+            latitude_i: Some(lat),
+            longitude_i: Some(lon),
+            ..Default::default()
+        };
+        let packet = pb::MeshPacket {
+            from: 0x1234,
+            to: u32::MAX,
+            id: 77,
+            hop_start: 3,
+            hop_limit: 3,
+            payload_variant: Some(pb::mesh_packet::PayloadVariant::Decoded(pb::Data {
+                portnum: pb::PortNum::PositionApp as i32,
+                payload: pos.encode_to_vec(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        pb::ServiceEnvelope {
+            packet: Some(packet),
+            channel_id: "LongFast".into(),
+            gateway_id: "!0000abcd".into(),
+        }
+        .encode_to_vec()
+    }
+
+    fn facts(lat: i32, lon: i32) -> Option<NodeFacts> {
+        let mut p = Pipeline::from_config(&Config::defaults(), Arc::default()).unwrap();
+        match p.handle("msh/US/2/e/LongFast/!0000abcd", &position(lat, lon), 1) {
+            Some(WriteOp::Reception(r)) => r.facts,
+            other => panic!("not stored: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn zero_zero_is_no_fix_but_the_equator_is_a_place() {
+        assert_eq!(facts(0, 0), None);
+        assert_eq!(
+            facts(0, 325_000_000),
+            Some(NodeFacts::Position {
+                lat: 0,
+                lon: 325_000_000
+            })
+        );
+        assert_eq!(
+            facts(515_000_000, 0),
+            Some(NodeFacts::Position {
+                lat: 515_000_000,
+                lon: 0
+            })
+        );
     }
 }

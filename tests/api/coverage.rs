@@ -138,6 +138,18 @@ async fn predicted(backend: Backend) {
         s.bad(&format!("/api/coverage/{node}?{q}"), param).await;
     }
     s.bad("/api/coverage/zz", "node_id").await;
+
+    // (0, 0) is a radio without a fix (MeshView stored it): no position anywhere.
+    let (&other, _) = pos.iter().find(|(id, _)| **id != node).unwrap();
+    s.db.exec(&format!(
+        "UPDATE node SET last_lat = 0, last_long = 0 WHERE node_id = {other}"
+    ))
+    .await;
+    let n = s.ok(&format!("/api/nodes?node_id={other}")).await;
+    assert!(n["nodes"][0]["last_lat"].is_null(), "{n}");
+    assert!(n["nodes"][0]["last_long"].is_null(), "{n}");
+    let e = s.error(&format!("/api/coverage/{other}"), 404).await;
+    assert!(e["error"].as_str().unwrap().contains("location"), "{e}");
 }
 
 /// With elevation tiles, coverage follows the terrain: a ridge east of the node cuts the

@@ -300,11 +300,52 @@ async fn check_catches_edited_applied_migration(backend: Backend) {
     );
 }
 
+/// Migration 0015: a stored (0, 0) is a radio without a fix and is cleared; a node on the
+/// equator or the prime meridian keeps its position. Migration 0014's backfill builds the
+/// link model from rows stored before it.
+async fn data_migrations_zero_positions_and_link_backfill(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let chain = chain();
+    upgrade(&db, &chain, Some("5c7dbbf4643f")).await.unwrap();
+    db.exec(
+        "INSERT INTO node (id, node_id, long_name, last_lat, last_long) VALUES \
+         ('!0000000a', 10, 'no fix', 0, 0), ('!0000000b', 11, 'equator', 0, 325000000), \
+         ('!0000000c', 12, 'greenwich', 515000000, 0);
+         INSERT INTO packet (id, portnum, from_node_id, to_node_id, import_time_us, channel) \
+         VALUES (1001, 1, 10, 4294967295, 1700000000000000, 'LongFast');
+         INSERT INTO packet_seen (packet_id, node_id, rx_time, hop_limit, hop_start, channel, rx_snr, rx_rssi, topic, import_time_us) \
+         VALUES (1001, 20, 1700000000, 3, 3, 'LongFast', -6.5, -101, 't', 1700000000000001), \
+                (1001, 21, 1700000000, 1, 3, 'LongFast', -2.0, -90, 't', 1700000000000002);",
+    )
+    .await;
+    upgrade(&db, &chain, None).await.unwrap();
+    let pos = |id: i64| {
+        format!(
+            "SELECT COUNT(*) FROM node WHERE node_id = {id} AND last_lat IS NOT NULL AND last_long IS NOT NULL"
+        )
+    };
+    assert_eq!(db.scalar(&pos(10)).await, 0);
+    assert_eq!(db.scalar(&pos(11)).await, 1);
+    assert_eq!(db.scalar(&pos(12)).await, 1);
+    // The direct reception became a link with its SNR; the relayed one names nobody.
+    assert_eq!(db.count("link_quality").await, 1);
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM link_quality WHERE from_node_id = 10 AND to_node_id = 20 \
+             AND reception_samples = 1 AND median_snr = -6.5 AND rssi_sum = -101"
+        )
+        .await,
+        1
+    );
+    assert_eq!(db.count("link_hourly").await, 1);
+}
+
 both_backends!(
     head_to_base_and_back,
     every_intermediate_revision,
     failed_migration_leaves_previous_revision,
     check_catches_edited_applied_migration,
+    data_migrations_zero_positions_and_link_backfill,
 );
 
 fn edit(path: &std::path::Path, from: &str, to: &str) {

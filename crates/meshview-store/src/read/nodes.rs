@@ -49,7 +49,7 @@ const NODE_COLUMNS: &str = "SELECT id, node_id, long_name, short_name, hw_model,
      last_lat, last_long, channel, is_mqtt_gateway, first_seen_us, last_seen_us FROM node";
 
 fn node_row(mut r: OwnedRow) -> Result<NodeRow, StoreError> {
-    Ok(NodeRow {
+    let mut n = NodeRow {
         id: r.take("id")?,
         node_id: r.take("node_id")?,
         long_name: r.take("long_name")?,
@@ -63,7 +63,14 @@ fn node_row(mut r: OwnedRow) -> Result<NodeRow, StoreError> {
         is_mqtt_gateway: r.take("is_mqtt_gateway")?,
         first_seen_us: r.take("first_seen_us")?,
         last_seen_us: r.take("last_seen_us")?,
-    })
+    };
+    // (0, 0) is what a radio without a fix reports: no position, never a point in the Gulf
+    // of Guinea (MeshView stored it; migration 0015 clears such rows, this keeps any that
+    // arrive another way from being served).
+    if (n.last_lat, n.last_long) == (Some(0), Some(0)) {
+        (n.last_lat, n.last_long) = (None, None);
+    }
+    Ok(n)
 }
 
 impl Reader {
