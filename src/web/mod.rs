@@ -187,6 +187,14 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/api/coverage/{node_id}",
             get(api::node::coverage).layer(limits::heavy()),
         ),
+        (
+            "/api/coverage/{node_id}/observed",
+            get(api::node::observed).layer(limits::heavy()),
+        ),
+        (
+            "/api/coverage/observed",
+            get(api::node::mesh_observed).layer(limits::heavy()),
+        ),
         ("/api/config", get(api::config::config)),
         ("/api/lang", get(api::config::lang)),
     ]

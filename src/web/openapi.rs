@@ -37,6 +37,8 @@ use super::{api, health, metrics, stream};
         api::node::qr,
         api::node::impersonation_check,
         api::node::coverage,
+        api::node::observed,
+        api::node::mesh_observed,
         api::config::config,
         api::config::lang,
         stream::stream,

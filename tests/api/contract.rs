@@ -8,7 +8,6 @@
 //!   as absent, values are trimmed, unknown parameters are ignored), so some requests
 //!   outside the schema are answered rather than refused.
 //! - `/api/stream`: an endless Server-Sent Events body, tested in `stream.rs`.
-//! - `/api/coverage/{node_id}`: answers 501 until coverage prediction exists.
 
 use std::time::Duration;
 
@@ -51,8 +50,6 @@ async fn served_document_holds(backend: Backend) {
                 "all",
                 "--exclude-path",
                 "/api/stream",
-                "--exclude-path",
-                "/api/coverage/{node_id}",
             ])
             .current_dir(work.path())
             .kill_on_drop(true)

@@ -7,6 +7,7 @@ mod common;
 
 mod bench;
 mod contract;
+mod coverage;
 mod endpoints;
 mod exposition;
 mod helpers;

@@ -24,8 +24,10 @@ pub const HEATMAP_MAX_DBM: f64 = -80.0;
 /// Largest radius: LoRa links rarely exceed 200 km, and the work grows with it.
 pub const MAX_RADIUS_KM: f64 = 200.0;
 /// Smallest distance step: SRTM's 3″ samples are ~90 m apart, so a finer walk adds no
-/// terrain detail, only work.
-pub const MIN_STEP_KM: f64 = 0.05;
+/// terrain detail, only work. 75 m also keeps every radius and step the ranges allow
+/// under [`MAX_POINTS`] (200 km / 75 m × 72 bearings ≈ 192,000), so no combination of
+/// in-range values is refused.
+pub const MIN_STEP_KM: f64 = 0.075;
 /// Most points one request may compute (bearings × distances): 200,000 keeps a request
 /// below a few seconds of CPU and its answer below ~10 MB of JSON.
 pub const MAX_POINTS: usize = 200_000;
@@ -535,7 +537,7 @@ mod tests {
             }),
             "tx_dbm"
         );
-        // 200 km at 50 m: 3981 distances × 72 bearings is too many points.
+        // Below the smallest step.
         assert_eq!(
             bad(CoverageParams {
                 radius_km: 200.0,
@@ -544,6 +546,14 @@ mod tests {
             }),
             "step_km"
         );
+        // The extremes the ranges allow stay within the point budget.
+        let widest = CoverageParams {
+            radius_km: MAX_RADIUS_KM,
+            step_km: MIN_STEP_KM,
+            ..d
+        };
+        assert!(widest.validate().is_ok());
+        assert!(widest.distances().len() * BEARINGS <= MAX_POINTS);
     }
 
     #[test]

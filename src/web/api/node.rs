@@ -5,11 +5,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
-use super::{cached_raw, json_of};
+use super::{cached_raw, json_of, now_us};
 use crate::web::error::{ApiError, ApiResult};
-use crate::web::openapi::{LookupFailures, NodeIdParam};
+use crate::web::openapi::{Failures, LookupFailures, NodeIdParam};
 use crate::web::params::{Params, parse_node};
-use crate::web::query::coverage::{CoverageAnswer, CoverageQuestion};
+use crate::web::query::coverage::{
+    CoverageAnswer, CoverageQuestion, MeshObservedAnswer, MeshObservedQuestion, ObservedAnswer,
+    ObservedQuestion,
+};
 use crate::web::query::node::{Contact, KeyHistory, contact, key_history};
 use crate::web::{AppState, Ready};
 
@@ -75,8 +78,8 @@ pub struct CoverageParams {
     /// How far out to compute (km), default 40.
     #[param(minimum = 0, maximum = 200)]
     radius_km: Option<f64>,
-    /// Distance step (km), default 0.25; at most 200,000 points in all.
-    #[param(minimum = 0.05, maximum = 200)]
+    /// Distance step (km), default 0.25.
+    #[param(minimum = 0.075, maximum = 200)]
     step_km: Option<f64>,
     /// Share of time the level is reached (ITM time variability), default 0.5.
     #[param(minimum = 0.01, maximum = 0.99)]
@@ -116,14 +119,89 @@ pub async fn coverage(
     let terrain = state.terrain.clone();
     cached_raw(&state, q.key(lat, lon), || async move {
         // Up to 200,000 ITM evaluations: off the async threads.
-        tokio::task::spawn_blocking(move || {
-            let answer = q.compute(lat, lon, terrain)?;
-            serde_json::to_vec(&answer)
-                .map(Bytes::from)
-                .map_err(|e| ApiError::Internal(e.to_string()))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        tokio::task::spawn_blocking(move || to_body(&q.compute(lat, lon, terrain)?))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+    })
+    .await
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes what `ObservedQuestion::parse` reads through `Params`
+pub struct ObservedParams {
+    /// Links heard in the last `hours` hours (default 168, at most 8784).
+    #[param(minimum = 1, maximum = 8784)]
+    hours: Option<i64>,
+    /// H3 resolution of the cells, 4 (~1,770 km²) to 8 (~0.7 km²); default 7 (~5 km²).
+    #[param(minimum = 4, maximum = 8)]
+    resolution: Option<i64>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes what `MeshObservedQuestion::parse` reads
+pub struct MeshObservedParams {
+    /// Links heard in the last `hours` hours (default 168, at most 8784).
+    #[param(minimum = 1, maximum = 8784)]
+    hours: Option<i64>,
+    /// H3 resolution of the cells, 4 to 8; default 6 (~36 km²).
+    #[param(minimum = 4, maximum = 8)]
+    resolution: Option<i64>,
+}
+
+fn to_body<T: serde::Serialize>(answer: &T) -> ApiResult<Bytes> {
+    serde_json::to_vec(answer)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Observed coverage of a node
+///
+/// Who heard the node directly (gateways hearing it at zero hops, traceroute hops,
+/// neighbour reports, attributable relays), where they are, grouped in H3 cells, and how
+/// that compares with the prediction: the share of receivers outside the predicted
+/// perimeter and the share of the predicted area never heard. 404 for an unknown node.
+#[utoipa::path(
+    get,
+    path = "/api/coverage/{node_id}/observed",
+    tag = "api",
+    params(("node_id" = NodeIdParam, Path, description = "The node."), ObservedParams),
+    responses((status = 200, description = "OK", body = ObservedAnswer), LookupFailures)
+)]
+pub async fn observed(
+    State(state): State<AppState>,
+    Ready(db): Ready,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let q = ObservedQuestion::parse(parse_node("node_id", &id)?, &params)?;
+    let terrain = state.terrain.clone();
+    cached_raw(&state, q.key(), || async move {
+        to_body(&q.run(&db, now_us(), terrain).await?)
+    })
+    .await
+}
+
+/// Observed coverage of the mesh
+///
+/// H3 cells where positioned transmitters stand that some node heard directly: how many
+/// transmitters and receivers, samples, and their SNR.
+#[utoipa::path(
+    get,
+    path = "/api/coverage/observed",
+    tag = "api",
+    params(MeshObservedParams),
+    responses((status = 200, description = "OK", body = MeshObservedAnswer), Failures)
+)]
+pub async fn mesh_observed(
+    State(state): State<AppState>,
+    Ready(db): Ready,
+    params: Params,
+) -> ApiResult<Response> {
+    let q = MeshObservedQuestion::parse(&params)?;
+    cached_raw(&state, q.key(), || async move {
+        to_body(&q.run(&db, now_us()).await?)
     })
     .await
 }

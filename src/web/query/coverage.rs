@@ -211,6 +211,399 @@ pub enum CoverageAnswer {
     Heatmap(HeatmapBody),
 }
 
+/// Observed coverage: H3 resolutions offered (4: ~1,770 km² cells, 8: ~0.7 km²).
+pub const RESOLUTIONS: (i64, i64) = (4, 8);
+/// Default resolution of a node's observed coverage (~5 km² cells).
+pub const NODE_RESOLUTION: i64 = 7;
+/// Default resolution of the whole mesh's (~36 km² cells).
+pub const MESH_RESOLUTION: i64 = 6;
+const HOUR_US: i64 = 3_600_000_000;
+
+fn resolution(p: &Params, default: i64) -> ApiResult<h3o::Resolution> {
+    let r = p
+        .int_range("resolution", RESOLUTIONS.0, RESOLUTIONS.1)?
+        .unwrap_or(default);
+    h3o::Resolution::try_from(r as u8).map_err(|e| ApiError::bad("resolution", e.to_string()))
+}
+
+fn hours(p: &Params) -> ApiResult<i64> {
+    Ok(p.int_range("hours", 1, super::links::MAX_HOURS)?
+        .unwrap_or(super::links::DEFAULT_HOURS))
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn cell_of(lat: f64, lon: f64, res: h3o::Resolution) -> Option<h3o::CellIndex> {
+    h3o::LatLng::new(lat, lon).ok().map(|ll| ll.to_cell(res))
+}
+
+fn boundary(cell: h3o::CellIndex) -> Vec<[f64; 2]> {
+    cell.boundary()
+        .iter()
+        .map(|ll| [round6(ll.lat()), round6(ll.lng())])
+        .collect()
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[(v.len() - 1) / 2])
+}
+
+/// A node that heard the asked-for node directly.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Receiver {
+    pub node_id: i64,
+    /// `!hex`.
+    pub id: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// From the asked-for node's position, when it has one.
+    #[schema(required = true)]
+    pub distance_km: Option<f64>,
+    pub samples: i64,
+    #[schema(required = true)]
+    pub median_snr: Option<f64>,
+    #[schema(required = true)]
+    pub mean_rssi: Option<f64>,
+    pub last_seen_us: i64,
+}
+
+/// One H3 cell of a node's observed coverage: where its receivers are.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReceiverCell {
+    /// H3 index.
+    pub cell: String,
+    /// The cell's centre.
+    pub lat: f64,
+    pub lon: f64,
+    /// `[lat, lon]` corners.
+    #[schema(value_type = Vec<Vec<f64>>)]
+    pub boundary: Vec<[f64; 2]>,
+    pub receivers: i64,
+    pub samples: i64,
+    /// Median of the receivers' median SNRs (dB).
+    #[schema(required = true)]
+    pub median_snr: Option<f64>,
+    #[schema(required = true)]
+    pub best_snr: Option<f64>,
+}
+
+/// How the observation compares with the prediction (default parameters, the best model
+/// the server has).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Comparison {
+    #[schema(pattern = "^(terrain|area)$")]
+    pub model: &'static str,
+    /// Positioned receivers that heard the node directly.
+    pub observed: i64,
+    /// Share of them outside the predicted perimeter (`null` without receivers).
+    #[schema(required = true)]
+    pub observed_outside_predicted: Option<f64>,
+    /// H3 cells (at the answer's resolution) whose centre lies inside the perimeter.
+    pub predicted_cells: i64,
+    /// Of those, cells holding a receiver that heard the node.
+    pub predicted_cells_heard: i64,
+    /// Share of predicted cells never heard from (`null` when nothing is predicted).
+    /// Large wherever receivers are sparse: only places with a receiver can be heard.
+    #[schema(required = true)]
+    pub predicted_never_heard: Option<f64>,
+}
+
+/// `/api/coverage/{node_id}/observed`'s answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ObservedAnswer {
+    pub node_id: i64,
+    pub hours: i64,
+    pub resolution: i64,
+    /// The node's last position.
+    #[schema(value_type = Option<Vec<f64>>, required = true)]
+    pub position: Option<[f64; 2]>,
+    pub heard_by: Vec<Receiver>,
+    pub cells: Vec<ReceiverCell>,
+    /// `null` when the node has no position.
+    #[schema(required = true)]
+    pub comparison: Option<Comparison>,
+}
+
+/// Where a node was heard directly, from the link-quality model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ObservedQuestion {
+    pub node: i64,
+    pub hours: i64,
+    pub resolution: h3o::Resolution,
+}
+
+impl ObservedQuestion {
+    pub fn parse(node: i64, p: &Params) -> ApiResult<ObservedQuestion> {
+        Ok(ObservedQuestion {
+            node,
+            hours: hours(p)?,
+            resolution: resolution(p, NODE_RESOLUTION)?,
+        })
+    }
+
+    pub fn key(&self) -> String {
+        format!("observed|{}|{}|{}", self.node, self.hours, self.resolution)
+    }
+
+    /// 404 when the node is unknown. The comparison's prediction runs off the async
+    /// threads (it may walk terrain).
+    pub async fn run(
+        &self,
+        db: &Reader,
+        now_us: i64,
+        terrain: Option<Arc<Terrain>>,
+    ) -> ApiResult<ObservedAnswer> {
+        let node = db
+            .node(self.node)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("node {} not found", self.node)))?;
+        let position = match (node.last_lat, node.last_long) {
+            (Some(lat), Some(lon)) if (lat, lon) != (0, 0) => {
+                Some([lat as f64 / 1e7, lon as f64 / 1e7])
+            }
+            _ => None,
+        };
+        let links = db
+            .heard_by(self.node, now_us - self.hours * HOUR_US)
+            .await?;
+        let q = *self;
+        tokio::task::spawn_blocking(move || q.answer(position, &links, terrain))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+    }
+
+    fn answer(
+        &self,
+        position: Option<[f64; 2]>,
+        links: &[meshview_store::read::PositionedLink],
+        terrain: Option<Arc<Terrain>>,
+    ) -> ApiResult<ObservedAnswer> {
+        let heard_by: Vec<Receiver> = links
+            .iter()
+            .map(|l| {
+                let (lat, lon) = (l.lat as f64 / 1e7, l.lon as f64 / 1e7);
+                Receiver {
+                    node_id: l.to,
+                    id: meshview_protocol::NodeId(l.to as u32).to_string(),
+                    lat,
+                    lon,
+                    distance_km: position.map(|[plat, plon]| {
+                        (meshview_radio::geo::haversine_km(plat, plon, lat, lon) * 1000.0).round()
+                            / 1000.0
+                    }),
+                    samples: l.samples,
+                    median_snr: l.median_snr,
+                    mean_rssi: l.mean_rssi(),
+                    last_seen_us: l.last_seen_us,
+                }
+            })
+            .collect();
+        let mut by_cell: std::collections::BTreeMap<h3o::CellIndex, (i64, i64, Vec<f64>)> =
+            Default::default();
+        for r in &heard_by {
+            if let Some(c) = cell_of(r.lat, r.lon, self.resolution) {
+                let e = by_cell.entry(c).or_default();
+                e.0 += 1;
+                e.1 += r.samples;
+                e.2.extend(r.median_snr);
+            }
+        }
+        let heard_cells: std::collections::HashSet<h3o::CellIndex> =
+            by_cell.keys().copied().collect();
+        let cells = by_cell
+            .into_iter()
+            .map(|(c, (receivers, samples, mut snrs))| {
+                let centre = h3o::LatLng::from(c);
+                ReceiverCell {
+                    cell: c.to_string(),
+                    lat: round6(centre.lat()),
+                    lon: round6(centre.lng()),
+                    boundary: boundary(c),
+                    receivers,
+                    samples,
+                    best_snr: snrs.iter().copied().reduce(f64::max),
+                    median_snr: median(&mut snrs),
+                }
+            })
+            .collect();
+        let comparison = match position {
+            None => None,
+            Some([lat, lon]) => Some(self.compare(lat, lon, &heard_by, &heard_cells, terrain)?),
+        };
+        Ok(ObservedAnswer {
+            node_id: self.node,
+            hours: self.hours,
+            resolution: i64::from(u8::from(self.resolution)),
+            position,
+            heard_by,
+            cells,
+            comparison,
+        })
+    }
+
+    fn compare(
+        &self,
+        lat: f64,
+        lon: f64,
+        heard_by: &[Receiver],
+        heard_cells: &std::collections::HashSet<h3o::CellIndex>,
+        terrain: Option<Arc<Terrain>>,
+    ) -> ApiResult<Comparison> {
+        let params = CoverageParams::default();
+        let p = coverage::perimeter(lat, lon, &params, terrain.as_deref()).map_err(invalid)?;
+        let (model, _) = describe(p.model);
+        let inside = |la: f64, lo: f64| point_in_polygon(la, lo, &p.points);
+        let outside = heard_by.iter().filter(|r| !inside(r.lat, r.lon)).count();
+        let observed = heard_by.len() as i64;
+        // Cells whose centre is inside the perimeter: a disk of cells around the node wide
+        // enough for the radius, filtered.
+        let (mut predicted, mut predicted_heard) = (0i64, 0i64);
+        if let Some(origin) = cell_of(lat, lon, self.resolution) {
+            let spacing_km = self.resolution.edge_length_km() * 1.5;
+            let k = (params.radius_km / spacing_km).ceil() as u32 + 1;
+            for c in origin.grid_disk_safe(k) {
+                let centre = h3o::LatLng::from(c);
+                if inside(centre.lat(), centre.lng()) {
+                    predicted += 1;
+                    if heard_cells.contains(&c) {
+                        predicted_heard += 1;
+                    }
+                }
+            }
+        }
+        Ok(Comparison {
+            model,
+            observed,
+            observed_outside_predicted: (observed > 0)
+                .then(|| (outside as f64 / observed as f64 * 1000.0).round() / 1000.0),
+            predicted_cells: predicted,
+            predicted_cells_heard: predicted_heard,
+            predicted_never_heard: (predicted > 0).then(|| {
+                ((predicted - predicted_heard) as f64 / predicted as f64 * 1000.0).round() / 1000.0
+            }),
+        })
+    }
+}
+
+/// Whether (lat, lon) lies inside the polygon of `[lat, lon]` corners (even-odd rule on
+/// plain degrees: fine at a node's coverage scale, away from the poles and the
+/// antimeridian).
+pub fn point_in_polygon(lat: f64, lon: f64, poly: &[[f64; 2]]) -> bool {
+    if poly.len() < 3 {
+        return false;
+    }
+    let mut inside = false;
+    let mut j = poly.len() - 1;
+    for i in 0..poly.len() {
+        let ([yi, xi], [yj, xj]) = (poly[i], poly[j]);
+        if (yi > lat) != (yj > lat) && lon < (xj - xi) * (lat - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+/// One H3 cell of the whole mesh's observed coverage: where transmitters stand that were
+/// heard directly.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MeshCell {
+    pub cell: String,
+    pub lat: f64,
+    pub lon: f64,
+    #[schema(value_type = Vec<Vec<f64>>)]
+    pub boundary: Vec<[f64; 2]>,
+    /// Positioned transmitters in the cell that someone heard directly.
+    pub transmitters: i64,
+    /// Distinct nodes that heard them.
+    pub receivers: i64,
+    pub samples: i64,
+    /// Median of the links' median SNRs (dB).
+    #[schema(required = true)]
+    pub median_snr: Option<f64>,
+    #[schema(required = true)]
+    pub best_snr: Option<f64>,
+}
+
+/// `/api/coverage/observed`'s answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MeshObservedAnswer {
+    pub hours: i64,
+    pub resolution: i64,
+    pub cells: Vec<MeshCell>,
+}
+
+/// The whole mesh's observed coverage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MeshObservedQuestion {
+    pub hours: i64,
+    pub resolution: h3o::Resolution,
+}
+
+impl MeshObservedQuestion {
+    pub fn parse(p: &Params) -> ApiResult<MeshObservedQuestion> {
+        Ok(MeshObservedQuestion {
+            hours: hours(p)?,
+            resolution: resolution(p, MESH_RESOLUTION)?,
+        })
+    }
+
+    pub fn key(&self) -> String {
+        format!("observed-mesh|{}|{}", self.hours, self.resolution)
+    }
+
+    pub async fn run(&self, db: &Reader, now_us: i64) -> ApiResult<MeshObservedAnswer> {
+        let links = db
+            .links_from_positioned(now_us - self.hours * HOUR_US)
+            .await?;
+        type Acc = (
+            std::collections::HashSet<i64>,
+            std::collections::HashSet<i64>,
+            i64,
+            Vec<f64>,
+        );
+        let mut by_cell: std::collections::BTreeMap<h3o::CellIndex, Acc> = Default::default();
+        for l in &links {
+            let Some(c) = cell_of(l.lat as f64 / 1e7, l.lon as f64 / 1e7, self.resolution) else {
+                continue;
+            };
+            let e = by_cell.entry(c).or_default();
+            e.0.insert(l.from);
+            e.1.insert(l.to);
+            e.2 += l.samples;
+            e.3.extend(l.median_snr);
+        }
+        let cells = by_cell
+            .into_iter()
+            .map(|(c, (tx, rx, samples, mut snrs))| {
+                let centre = h3o::LatLng::from(c);
+                MeshCell {
+                    cell: c.to_string(),
+                    lat: round6(centre.lat()),
+                    lon: round6(centre.lng()),
+                    boundary: boundary(c),
+                    transmitters: tx.len() as i64,
+                    receivers: rx.len() as i64,
+                    samples,
+                    best_snr: snrs.iter().copied().reduce(f64::max),
+                    median_snr: median(&mut snrs),
+                }
+            })
+            .collect();
+        Ok(MeshObservedAnswer {
+            hours: self.hours,
+            resolution: i64::from(u8::from(self.resolution)),
+            cells,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +635,71 @@ mod tests {
         // Too many points: radius and step together.
         let e = q(&[("radius_km", "200"), ("step_km", "0.05")]).unwrap_err();
         assert!(format!("{e:?}").contains("step_km"), "{e:?}");
+    }
+
+    #[test]
+    fn polygons_contain_what_they_surround() {
+        let square = [[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]];
+        assert!(point_in_polygon(0.5, 0.5, &square));
+        assert!(!point_in_polygon(1.5, 0.5, &square));
+        assert!(!point_in_polygon(0.5, -0.1, &square));
+        assert!(!point_in_polygon(0.5, 0.5, &square[..2]));
+        assert_eq!(median(&mut [3.0, -1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut []), None);
+    }
+
+    #[test]
+    fn observed_coverage_groups_receivers_and_compares_with_the_prediction() {
+        use meshview_store::read::PositionedLink;
+        let q = ObservedQuestion::parse(1, &Params::from_pairs(&[])).unwrap();
+        let at = |to: i64, lat: f64, lon: f64, snr: f64| PositionedLink {
+            from: 1,
+            to,
+            lat: (lat * 1e7) as i64,
+            lon: (lon * 1e7) as i64,
+            samples: 3,
+            median_snr: Some(snr),
+            rssi_samples: 0,
+            rssi_sum: 0,
+            last_seen_us: 5,
+        };
+        // Two receivers a few hundred metres apart (one cell), one 2 km away, one
+        // far beyond the 40 km prediction.
+        let links = [
+            at(2, 37.5001, -122.0001, -3.0),
+            at(3, 37.5004, -122.0003, 1.0),
+            at(4, 37.52, -122.0, -9.0),
+            at(5, 39.0, -122.0, -14.0),
+        ];
+        let a = q.answer(Some([37.5, -122.0]), &links, None).unwrap();
+        assert_eq!(a.heard_by.len(), 4);
+        assert_eq!(a.heard_by[0].id, "!00000002");
+        assert!(a.heard_by[3].distance_km.unwrap() > 160.0);
+        let shared = a
+            .cells
+            .iter()
+            .find(|c| c.receivers == 2)
+            .expect("a shared cell");
+        assert_eq!((shared.samples, shared.best_snr), (6, Some(1.0)));
+        assert_eq!(shared.median_snr, Some(-3.0));
+        assert_eq!(shared.boundary.len(), 6);
+        let c = a.comparison.unwrap();
+        assert_eq!((c.model, c.observed), ("area", 4));
+        assert_eq!(c.observed_outside_predicted, Some(0.25));
+        // Area mode with MeshView's defaults reaches ~8 km: a few dozen ~5 km² cells, two
+        // of them with receivers.
+        assert!(
+            (20..200).contains(&c.predicted_cells),
+            "{}",
+            c.predicted_cells
+        );
+        assert_eq!(c.predicted_cells_heard, 2);
+        let never = c.predicted_never_heard.unwrap();
+        let expected = (c.predicted_cells - 2) as f64 / c.predicted_cells as f64;
+        assert!((never - expected).abs() < 0.001, "{never} vs {expected}");
+        // Without a position: receivers and cells, no comparison.
+        let a = q.answer(None, &links, None).unwrap();
+        assert!(a.comparison.is_none() && a.heard_by[0].distance_km.is_none());
     }
 
     #[test]

@@ -184,6 +184,85 @@ impl Reader {
     }
 }
 
+/// A link with the position of one of its ends (the receiver for "who heard this node",
+/// the transmitter for the whole mesh's coverage). Positions are the node table's
+/// (degrees × 10⁷); nodes without one, or at (0, 0) (no fix), are left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionedLink {
+    pub from: i64,
+    pub to: i64,
+    pub lat: i64,
+    pub lon: i64,
+    pub samples: i64,
+    pub median_snr: Option<f64>,
+    pub rssi_samples: i64,
+    pub rssi_sum: i64,
+    pub last_seen_us: i64,
+}
+
+impl PositionedLink {
+    pub fn mean_rssi(&self) -> Option<f64> {
+        (self.rssi_samples > 0)
+            .then(|| (self.rssi_sum as f64 / self.rssi_samples as f64 * 10.0).round() / 10.0)
+    }
+}
+
+fn positioned_row(mut r: OwnedRow) -> Result<PositionedLink, StoreError> {
+    Ok(PositionedLink {
+        from: r.take("from_node_id")?,
+        to: r.take("to_node_id")?,
+        lat: r.take("last_lat")?,
+        lon: r.take("last_long")?,
+        samples: r.take("samples")?,
+        median_snr: r.take("median_snr")?,
+        rssi_samples: r.take("rssi_samples")?,
+        rssi_sum: r.take("rssi_sum")?,
+        last_seen_us: r.take("last_seen_us")?,
+    })
+}
+
+const POSITIONED: &str = "SELECT l.from_node_id, l.to_node_id, n.last_lat, n.last_long, \
+     l.traceroute_samples + l.neighbor_samples + l.reception_samples + l.relay_samples AS samples, \
+     l.median_snr, l.rssi_samples, l.rssi_sum, l.last_seen_us FROM link_quality l JOIN node n ON ";
+
+impl Reader {
+    /// The nodes that heard `node` directly since `since_us`, with their positions.
+    pub async fn heard_by(
+        &self,
+        node: i64,
+        since_us: i64,
+    ) -> Result<Vec<PositionedLink>, StoreError> {
+        let mut q = Sql::new(POSITIONED);
+        q.push("n.node_id = l.to_node_id WHERE l.from_node_id = ")
+            .int(node)
+            .push(" AND l.last_seen_us >= ")
+            .int(since_us)
+            .push(
+                " AND n.last_lat IS NOT NULL AND n.last_long IS NOT NULL \
+                 AND NOT (n.last_lat = 0 AND n.last_long = 0) ORDER BY l.to_node_id LIMIT ",
+            )
+            .count(MAX_QUALITY_LINKS);
+        self.fetch_map(q, positioned_row).await
+    }
+
+    /// Every link heard since `since_us` whose transmitter has a position, with it.
+    pub async fn links_from_positioned(
+        &self,
+        since_us: i64,
+    ) -> Result<Vec<PositionedLink>, StoreError> {
+        let mut q = Sql::new(POSITIONED);
+        q.push("n.node_id = l.from_node_id WHERE l.last_seen_us >= ")
+            .int(since_us)
+            .push(
+                " AND n.last_lat IS NOT NULL AND n.last_long IS NOT NULL \
+                 AND NOT (n.last_lat = 0 AND n.last_long = 0) \
+                 ORDER BY l.from_node_id, l.to_node_id LIMIT ",
+            )
+            .count(MAX_QUALITY_LINKS);
+        self.fetch_map(q, positioned_row).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

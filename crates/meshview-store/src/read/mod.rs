@@ -22,7 +22,7 @@ mod stats;
 mod traceroute;
 
 pub use link_quality::{
-    LinkHourRow, LinkQualityFilter, LinkQualityRow, MAX_QUALITY_LINKS, SourceCounts,
+    LinkHourRow, LinkQualityFilter, LinkQualityRow, MAX_QUALITY_LINKS, PositionedLink, SourceCounts,
 };
 pub use links::{LinkRow, LinkSource, LinkWindow};
 pub use nodes::{NodeFilter, NodeRow, PublicKeyRow};
