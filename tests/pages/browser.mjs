@@ -151,8 +151,7 @@ async function linkChecks() {
 
   // Observed coverage: the receivers' cells and the nodes that heard it, with the comparison.
   const obs = await api(`/api/coverage/${num}/observed?hours=168&resolution=7`);
-  // TEMPORARY until the observed-coverage endpoints are merged: skip when not served.
-  if (obs.status !== 200) ok(`SKIPPED: /api/coverage/${num}/observed answered ${obs.status}`);
+  if (obs.status !== 200) fail(`/api/coverage/${num}/observed answered ${obs.status}`);
   else {
     await page.check('#cov-observed');
     if (!(await until(page, () => document.getElementById('node-map').dataset.observed === 'shown'))) {
@@ -230,7 +229,7 @@ async function linkChecks() {
   await map.uncheck('#f-links');
   if ((await map.$$eval('path.mesh-link', (p) => p.length)) !== 0) fail('/map all links stay after unchecking');
   const meshObs = await api('/api/coverage/observed?hours=168&resolution=6');
-  if (meshObs.status !== 200) ok(`SKIPPED: /api/coverage/observed answered ${meshObs.status}`);
+  if (meshObs.status !== 200) fail(`/api/coverage/observed answered ${meshObs.status}`);
   else {
     await map.check('#f-observed');
     if (!(await until(map, () => document.getElementById('map').dataset.observed === 'shown'))) fail('/map observed coverage never shown');
