@@ -1,7 +1,9 @@
 // Drives headless Chromium (Debian's, through playwright-core) over every page of a
 // running MeshView. Run by tests/pages/browser.rs, which starts the server and passes:
-// BASE, CHROMIUM, PROFILE, ARTIFACTS, TILE_PREFIX, HOSTILE_NODE, TRACEROUTE, MAP_NODE,
-// PACKET, PUBLISH (a JSON command line that publishes fresh traffic to the broker).
+// SCOPE (`all`: every page; `links`: link quality and coverage), BASE, CHROMIUM, PROFILE,
+// ARTIFACTS, TILE_PREFIX, HOSTILE_NODE, TRACEROUTE, MAP_NODE, LINK_NODE,
+// NO_POSITION_NODE (may be empty), PACKET, PUBLISH (a JSON command line that publishes
+// fresh traffic to the broker).
 import { chromium } from 'playwright-core';
 import { spawnSync } from 'node:child_process';
 
@@ -78,231 +80,415 @@ async function visit(path, name, waitFor) {
   return page;
 }
 
-try {
-  // --- the shell and the redirect ------------------------------------------------------
-  const home = await open('/');
-  if (!home.url().endsWith('/chat')) fail(`/ went to ${home.url()}`); else ok('/ redirects to site.starting');
-  const heading = await home.textContent('header .brand');
-  if (!heading.includes('Test Mesh') || !heading.includes('mesh.test')) fail(`header shows ${heading}`);
-  await home.close();
-
-  // --- live pages: chat and firehose show what is published after they loaded ----------
-  const chat = await open('/chat');
-  const fire = await open('/firehose');
-  await chat.waitForSelector('#live[data-state="on"]');
-  await fire.waitForSelector('#live[data-state="on"]');
-  const t0 = Date.now() * 1000;
-  const [cmd, ...args] = JSON.parse(env.PUBLISH);
-  const pub = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: 120000 });
-  if (pub.status !== 0) fail(`publish failed: ${pub.stderr}`);
-  let texts = [];
-  let latest = null;
-  for (let i = 0; i < 100 && (!texts.length || !latest); i += 1) {
-    const r = await (await fetch(`${base}/api/packets?portnum=1&since=${t0}&limit=100`)).json();
-    texts = (r.packets || []).filter((p) => p.payload && !p.reply_id && !(p.decoded && p.decoded.emoji) && !/^seq \d+$/i.test(p.payload));
-    const all = await (await fetch(`${base}/api/packets?since=${t0}&limit=1`)).json();
-    latest = (all.packets || [])[0] || null;
-    if (!texts.length || !latest) await new Promise((r) => setTimeout(r, 200));
-  }
-  if (!texts.length) fail('no new text message was stored after publishing');
-  else {
-    const want = texts[texts.length - 1];
-    try {
-      await chat.waitForSelector(`#chat-list article[data-id="${want.id}"]`, { timeout: 10000 });
-      const shown = await chat.textContent(`#chat-list article[data-id="${want.id}"] > .text`);
-      if (shown !== want.payload) fail(`chat shows ${JSON.stringify(shown)} for ${JSON.stringify(want.payload)}`);
-      else ok(`chat shows message ${want.id} published after the page loaded`);
-    } catch { fail(`chat never showed message ${want.id}`); }
-  }
-  if (latest) {
-    try {
-      await fire.waitForSelector(`#feed tr[data-id="${latest.id}"]`, { timeout: 10000 });
-      ok(`firehose shows packet ${latest.id} published after the page loaded`);
-    } catch { fail(`firehose never showed packet ${latest.id}`); }
-  }
-  // Pause holds rows back.
-  await fire.click('#pause');
-  if ((await fire.getAttribute('#pause', 'data-paused')) !== 'true') fail('pause did not pause');
-  await fire.click('#pause');
-  await settle(chat, 'chat');
-  await settle(fire, 'firehose');
-  check(chat, '/chat (live)');
-  check(fire, '/firehose (live)');
-  // The hostile text is shown as text.
-  const hostileText = await chat.evaluate(() => [...document.querySelectorAll('.msg .text')].some((e) => e.textContent === '<script>alert(1)</script>'));
-  if (!hostileText) fail('chat does not show the hostile message as text'); else ok('hostile message rendered as text');
-  await chat.close();
-  await fire.close();
-
-  // --- every other page ---------------------------------------------------------------
-  const nodelist = await visit('/nodelist', 'nodelist', '#nl-body tr');
-  const rowsShown = await nodelist.$$eval('#nl-body tr:not([hidden])', (r) => r.length);
-  await nodelist.fill('#nl-search', '<img');
-  const matching = await nodelist.$$eval('#nl-body tr:not([hidden])', (r) => r.length);
-  if (!(rowsShown > 1 && matching >= 1 && matching < rowsShown)) fail(`nodelist search: ${rowsShown} → ${matching}`);
-  else ok('nodelist search filters rows');
-  await nodelist.fill('#nl-search', '');
-  await nodelist.click('#nl-body tr:not([hidden]) .star');
-  const fav = await nodelist.evaluate(() => localStorage.getItem('meshview.favorites'));
-  if (!fav || fav === '[]') fail('favourite not stored'); else ok('favourite stored in localStorage');
-  await nodelist.setViewportSize({ width: 420, height: 860 });
-  await settle(nodelist, 'nodelist-mobile');
-  await nodelist.close();
-
-  const node = await visit(`/node/${env.HOSTILE_NODE}`, 'node', '#chart-device[data-drawn], #chart-device .empty');
-  const title = await node.textContent('.node-card h1');
-  if (!title.includes('<img src=x onerror=alert(1)>')) fail(`node title is ${title}`); else ok('hostile node name rendered as text');
-  if (await node.$('img[src="x"]')) fail('an <img src=x> element exists');
-  await node.click('#show-qr');
-  await node.waitForSelector('#qr-box[data-drawn]');
-  await settle(node, 'node');
-  check(node, '/node (after QR)');
-  await node.close();
-
-  await (await visit(`/packet/${env.PACKET}`, 'packet', '#packet-map[data-nodes-drawn]')).close();
-
-  const map = await visit('/map', 'map', '#map[data-nodes-drawn]');
-  const drawn = await map.$$eval('path.node', (p) => p.length);
-  if (drawn < 5) fail(`map drew ${drawn} nodes`); else ok(`map draws ${drawn} nodes`);
-  await map.locator(`path.node-${env.MAP_NODE}`).first().dispatchEvent('click');
+/** Waits for `fn` (evaluated in the page) to be truthy; false after `ms`. */
+async function until(page, fn, arg, ms = 15000) {
   try {
-    await map.waitForSelector('#map[data-edges-drawn]', { state: 'attached' });
-    const edges = await map.$$eval('path.edge', (p) => p.length);
-    const said = Number(await map.getAttribute('#map', 'data-edges-drawn'));
-    if (edges < 1) fail('no edge drawn after clicking a node'); else ok(`map draws ${edges} edges on click`);
-    // One arrowhead (a filled triangle, not interactive) per edge, in the edge's colour.
-    const arrows = await map.$$eval('path.edge-arrow', (p) => p.map((e) => ({
-      d: e.getAttribute('d'), fill: e.getAttribute('fill'), box: { width: e.getBBox().width, height: e.getBBox().height },
-      tr: e.classList.contains('edge-arrow-traceroute'),
-      interactive: e.classList.contains('leaflet-interactive'),
-    })));
-    // (Leaflet empties the path of a shape outside the view.)
-    const visible = (as) => as.filter((a) => a.box.width > 0 || a.box.height > 0);
-    const triangles = arrows.filter((a) => /^M[^LM]+(L[^LM]+){2}z$/i.test(a.d.replace(/\s+/g, '')));
-    if (arrows.length !== edges || edges !== said || !triangles.length || triangles.length !== visible(arrows).length
-      || arrows.some((a) => a.interactive || a.fill !== (a.tr ? '#e8590c' : '#868e96'))) {
-      fail(`map: ${arrows.length} arrowheads (${triangles.length} triangles) for ${edges} edges (data-edges-drawn ${said})`);
-    } else ok(`map draws ${arrows.length} arrowheads, one per edge`);
-    // They keep their size in pixels when the map zooms.
-    // (Same orientation at every zoom, so each arrowhead's box stays the same, give or take
-    // the whole pixels Leaflet rounds path points to.)
-    const side = (a) => Math.max(a.box.width, a.box.height);
-    const zoom = () => Number(new URL(map.url()).searchParams.get('zoom'));
-    // (The URL holds the zoom from the first move on: zoom in twice, compare the two.)
-    await map.click('.leaflet-control-zoom-in');
-    await map.waitForTimeout(900);
-    const z0 = zoom();
-    await map.click('.leaflet-control-zoom-in');
-    await map.waitForTimeout(900);
-    const z1 = zoom();
-    const after = await map.$$eval('path.edge-arrow', (p) => p.map((e) => ({ box: { width: e.getBBox().width, height: e.getBBox().height } })));
-    const both = after.map((a, i) => [arrows[i], a]).filter(([x, y]) => visible([x]).length && visible([y]).length);
-    const worst = Math.max(0, ...both.map(([x, y]) => Math.abs(side(x) - side(y))));
-    if (!(z0 > 0) || z1 !== z0 + 1 || after.length !== edges || !both.length || worst > 2) {
-      fail(`map arrowheads after zooming ${z0} → ${z1}: ${after.length} drawn, ${both.length} compared, sizes differ by ${worst.toFixed(1)} px`);
-    } else ok(`map arrowheads keep their size (${both.length} compared, within ${worst.toFixed(1)} px) from zoom ${z0} to ${z1}`);
-  } catch (e) { fail(`map never drew edges: ${e.message || e}`); }
-  await settle(map, 'map-edges');
-  if (await map.$('script[src*="leaflet-heat"]')) fail('/map loads Leaflet.heat');
-  check(map, '/map (after click)');
+    await page.waitForFunction(fn, arg, { timeout: ms });
+    return true;
+  } catch { return false; }
+}
+
+const api = async (path) => {
+  const r = await fetch(base + path);
+  return { status: r.status, body: r.status === 200 ? await r.json() : null };
+};
+
+// Link quality and coverage: the node page, the map and the mesh graph.
+async function linkChecks() {
+  const num = Number(env.LINK_NODE);
+  const path = `/node/${num}`;
+  const page = await visit(path, 'node-links', '#links-table[data-rows]');
+  // The table lists every direct link of the node, both directions, each with a badge.
+  const want = (await api(`/api/links?node_id=${num}`)).body.links.filter((l) => l.from === num || l.to === num);
+  const rows = await page.$$eval('#links-table tbody tr.link-row', (r) => r.map((x) => ({
+    from: Number(x.dataset.from), to: Number(x.dataset.to),
+    badge: (x.querySelector('.qbadge') || {}).className || '',
+    dir: x.cells[0].textContent, snr: x.cells[2].textContent,
+  })));
+  const key = (l) => `${l.from}>${l.to}`;
+  const same = rows.length === want.length && want.every((l) => rows.some((r) => key(r) === key(l)));
+  const badgesMatch = rows.every((r) => {
+    const l = want.find((x) => key(x) === key(r));
+    return l && r.badge.includes(`q-${l.quality}`);
+  });
+  const heardBy = rows.filter((r) => r.from === num).length;
+  if (!rows.length || !same || !badgesMatch || !heardBy) {
+    fail(`node links table: ${rows.length} rows (${heardBy} hearing the node) for ${want.length} links; badges match: ${badgesMatch}`);
+  } else ok(`node page lists its ${rows.length} direct links (${heardBy} nodes hear it) with quality badges`);
+  if (!(await page.isHidden('#links-empty'))) fail('the "no links" note shows beside the links');
+
+  // A row with an SNR opens its SNR history chart.
+  const pick = rows.findIndex((r) => r.snr.trim() !== '');
+  if (pick < 0) fail('no link of the node has an SNR');
+  else {
+    await page.locator('#links-table tbody tr.link-row').nth(pick).locator('button.link-chart').click();
+    const drawn = await until(page, () => document.getElementById('chart-link').dataset.drawn);
+    const state = await page.evaluate(() => ({
+      drawn: document.getElementById('chart-link').dataset.drawn,
+      canvas: !!document.querySelector('#chart-link canvas'),
+      box: !document.getElementById('link-chart-box').hidden,
+      selected: document.querySelectorAll('#links-table tr.selected').length,
+    }));
+    if (!drawn || state.drawn !== '1' || !state.canvas || !state.box || state.selected !== 1) fail(`link SNR chart: ${JSON.stringify(state)}`);
+    else ok('a link row draws its SNR over time');
+  }
+
+  // Predicted coverage: a polygon on the node's map, labelled with its model; unchecking removes it.
+  await page.check('#cov-predicted');
+  if (!(await until(page, () => document.querySelectorAll('#node-map path.coverage-predicted').length === 1))) {
+    fail('predicted coverage: no polygon drawn');
+  } else {
+    const model = await page.getAttribute('#cov-model', 'data-model');
+    const label = (await page.textContent('#cov-model')).trim();
+    const d = await page.getAttribute('#node-map path.coverage-predicted', 'd');
+    if (!['area', 'terrain'].includes(model) || !label || !/^M[\d.\s-]+(L[\d.\s-]+){2,}/.test((d || '').replace(/,/g, ' '))) {
+      fail(`predicted coverage: model ${model}, label ${JSON.stringify(label)}, path ${d && d.slice(0, 40)}`);
+    } else ok(`predicted coverage drawn (${label})`);
+  }
+  await page.uncheck('#cov-predicted');
+  if (!(await until(page, () => !document.querySelector('#node-map path.coverage-predicted')))) fail('predicted coverage stays after unchecking');
+  else ok('predicted coverage toggles off');
+
+  // Observed coverage: the receivers' cells and the nodes that heard it, with the comparison.
+  const obs = await api(`/api/coverage/${num}/observed?hours=168&resolution=7`);
+  if (obs.status !== 200) fail(`/api/coverage/${num}/observed answered ${obs.status}`);
+  else {
+    await page.check('#cov-observed');
+    if (!(await until(page, () => document.getElementById('node-map').dataset.observed === 'shown'))) {
+      fail(`observed coverage never shown (${await page.getAttribute('#node-map', 'data-observed')})`);
+    } else {
+      const st = await page.evaluate(() => ({
+        cells: document.querySelectorAll('#node-map path.coverage-cell').length,
+        heard: document.querySelectorAll('#node-map path.coverage-heard').length,
+        summary: document.getElementById('cov-summary').textContent,
+      }));
+      const wantCells = obs.body.cells.filter((c) => (c.boundary || []).length >= 3).length;
+      const wantHeard = obs.body.heard_by.filter((h) => typeof h.lat === 'number' && typeof h.lon === 'number').length;
+      const c = obs.body.comparison;
+      const pct = c && typeof c.observed_outside_predicted === 'number' ? `${Math.round(c.observed_outside_predicted * 100)} %` : null;
+      if (!wantCells || st.cells !== wantCells || st.heard !== wantHeard || !st.summary.includes(String(obs.body.heard_by.length))
+        || (pct && !st.summary.includes(pct))) {
+        fail(`observed coverage: ${JSON.stringify(st)}; want ${wantCells} cells, ${wantHeard} receivers, ${pct}`);
+      } else ok(`observed coverage: ${st.cells} cells, ${st.heard} receivers; "${st.summary}"`);
+    }
+    // Both layers at once.
+    await page.check('#cov-predicted');
+    if (!(await until(page, () => document.querySelectorAll('#node-map path.coverage-predicted').length === 1
+      && document.querySelectorAll('#node-map path.coverage-cell').length > 0))) fail('predicted and observed coverage not shown together');
+    else ok('predicted and observed coverage side by side');
+  }
+  await settle(page, 'node-links');
+  if (await page.$('img[src="x"]')) fail('an <img src=x> element exists on the node page');
+  check(page, `${path} (links, chart, coverage)`);
+  await page.close();
+
+  // The hostile node's page: its links' names stay text.
+  const hostile = await visit(`/node/${env.HOSTILE_NODE}`, 'node-hostile-links', '#links-table[data-rows]');
+  if (await hostile.$('img[src="x"]')) fail('an <img src=x> element exists on the hostile node page');
+  check(hostile, '/node (hostile, links)');
+  await hostile.close();
+
+  // A node without a position: no coverage toggles, no coverage request, no error.
+  if (env.NO_POSITION_NODE) {
+    const p = `/node/${env.NO_POSITION_NODE}`;
+    const bare = await visit(p, 'node-no-position', '#links-table[data-rows]');
+    const st = await bare.evaluate(() => ({
+      toggles: !!document.getElementById('cov-predicted') || !!document.getElementById('cov-observed'),
+      note: !!document.getElementById('cov-none'),
+      asked: performance.getEntriesByType('resource').some((e) => e.name.includes('/api/coverage/')),
+    }));
+    if (st.toggles || !st.note || st.asked) fail(`${p}: ${JSON.stringify(st)}`);
+    else ok('a node without a position shows no coverage toggles and asks for none');
+    check(bare, `${p} (no position)`);
+    await bare.close();
+  } else ok('every simulated node has a position (no-position case not exercised)');
+
+  // The map: the legend; a click colours the node's edges by quality; every link by
+  // quality; the observed coverage cells.
+  const map = await visit('/map', 'map-quality', '#map[data-nodes-drawn]');
+  if (!(await map.$('.quality-legend .sw.q-good'))) fail('/map has no quality legend');
+  await map.locator(`path.node-${num}`).first().dispatchEvent('click');
+  if (!(await until(map, () => document.getElementById('map').dataset.edgesRated))) fail('/map: no edges after a click');
+  else {
+    const st = await map.evaluate(() => ({
+      rated: Number(document.getElementById('map').dataset.edgesRated),
+      drawn: Number(document.getElementById('map').dataset.edgesDrawn),
+      classes: [...document.querySelectorAll('path.edge')].filter((e) => /\bq-(good|fair|poor|unknown)\b/.test(e.getAttribute('class'))).length,
+    }));
+    if (!(st.rated >= 1) || st.classes !== st.rated || st.drawn < st.rated) fail(`/map quality edges: ${JSON.stringify(st)}`);
+    else ok(`/map colours ${st.rated} of ${st.drawn} edges by link quality`);
+  }
+  await map.check('#f-links');
+  if (!(await until(map, () => document.getElementById('map').dataset.meshLinks === 'shown'))) fail('/map: all links never shown');
+  else {
+    const n = await map.$$eval('path.mesh-link', (p) => p.length);
+    const said = Number(await map.getAttribute('#map', 'data-mesh-links-drawn'));
+    if (!(n > 0) || n !== said) fail(`/map all links: ${n} paths, ${said} said`);
+    else ok(`/map draws ${n} links by quality`);
+  }
+  await map.uncheck('#f-links');
+  if ((await map.$$eval('path.mesh-link', (p) => p.length)) !== 0) fail('/map all links stay after unchecking');
+  const meshObs = await api('/api/coverage/observed?hours=168&resolution=6');
+  if (meshObs.status !== 200) fail(`/api/coverage/observed answered ${meshObs.status}`);
+  else {
+    await map.check('#f-observed');
+    if (!(await until(map, () => document.getElementById('map').dataset.observed === 'shown'))) fail('/map observed coverage never shown');
+    else {
+      const n = await map.$$eval('path.observed-cell', (p) => p.length);
+      if (!(n > 0) || n !== meshObs.body.cells.length) fail(`/map observed cells: ${n} of ${meshObs.body.cells.length}`);
+      else ok(`/map draws ${n} observed coverage cells`);
+    }
+  }
+  await settle(map, 'map-quality');
+  check(map, '/map (quality, layers)');
   await map.close();
 
-  const tr = await visit(`/traceroute/${env.TRACEROUTE}`, 'traceroute', '.path.forward');
-  const legs = await tr.evaluate(() => ({
-    forward: document.querySelectorAll('.path.forward').length,
-    back: document.querySelectorAll('.path.return').length,
-    lines: document.querySelectorAll('.svg-wrap svg line').length,
-    snr: [...document.querySelectorAll('.path .snr')].some((e) => /dB/.test(e.textContent)),
+  // The mesh graph: the legend, edges rated by the link model.
+  const graph = await visit('/nodegraph', 'nodegraph-quality', '#graph[data-drawn]');
+  const g = await graph.evaluate(() => ({
+    legend: !!document.querySelector('.quality-legend .sw.q-poor'),
+    rated: Number(document.getElementById('graph').dataset.rated),
+    edges: Number(document.getElementById('g-edges').textContent),
+    colour: document.getElementById('graph').dataset.colour,
   }));
-  if (!legs.forward || !legs.back || !legs.lines || !legs.snr) fail(`traceroute legs ${JSON.stringify(legs)}`);
-  else ok('traceroute shows both legs with per-hop SNR');
-  await tr.close();
+  if (!g.legend || !(g.rated > 0) || g.rated > g.edges || g.colour !== 'quality') fail(`/nodegraph quality: ${JSON.stringify(g)}`);
+  else ok(`/nodegraph colours ${g.rated} of ${g.edges} links by quality`);
+  await graph.selectOption('#g-colour', 'type');
+  if ((await graph.getAttribute('#graph', 'data-colour')) !== 'type') fail('/nodegraph colour switch');
+  check(graph, '/nodegraph (quality)');
+  await graph.close();
+}
 
-  const svg = await ctx.request.get(`${base}/graph/traceroute/${env.TRACEROUTE}`);
-  if (svg.status() !== 200 || !(svg.headers()['content-type'] || '').startsWith('image/svg+xml')) fail('traceroute SVG');
-  else ok('traceroute SVG served');
+try {
+  if (env.SCOPE === 'links') await linkChecks();
+  else {
+    // --- the shell and the redirect ------------------------------------------------------
+    const home = await open('/');
+    if (!home.url().endsWith('/chat')) fail(`/ went to ${home.url()}`); else ok('/ redirects to site.starting');
+    const heading = await home.textContent('header .brand');
+    if (!heading.includes('Test Mesh') || !heading.includes('mesh.test')) fail(`header shows ${heading}`);
+    await home.close();
 
-  for (const [path, name, sel] of [
-    ['/stats', 'stats', '#chart-traffic[data-drawn]'],
-    ['/top', 'top', 'table.top tbody tr'],
-    ['/net', 'net', 'main .panel'],
-    ['/nodegraph', 'nodegraph', '#graph[data-drawn]'],
-    ['/kiosk', 'kiosk', '#map[data-nodes-drawn]'],
-    ['/api', 'api', '.endpoint'],
-  ]) {
-    await (await visit(path, name, sel)).close();
-  }
+    // --- live pages: chat and firehose show what is published after they loaded ----------
+    const chat = await open('/chat');
+    const fire = await open('/firehose');
+    await chat.waitForSelector('#live[data-state="on"]');
+    await fire.waitForSelector('#live[data-state="on"]');
+    const t0 = Date.now() * 1000;
+    const [cmd, ...args] = JSON.parse(env.PUBLISH);
+    const pub = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: 120000 });
+    if (pub.status !== 0) fail(`publish failed: ${pub.stderr}`);
+    let texts = [];
+    let latest = null;
+    for (let i = 0; i < 100 && (!texts.length || !latest); i += 1) {
+      const r = await (await fetch(`${base}/api/packets?portnum=1&since=${t0}&limit=100`)).json();
+      texts = (r.packets || []).filter((p) => p.payload && !p.reply_id && !(p.decoded && p.decoded.emoji) && !/^seq \d+$/i.test(p.payload));
+      const all = await (await fetch(`${base}/api/packets?since=${t0}&limit=1`)).json();
+      latest = (all.packets || [])[0] || null;
+      if (!texts.length || !latest) await new Promise((r) => setTimeout(r, 200));
+    }
+    if (!texts.length) fail('no new text message was stored after publishing');
+    else {
+      const want = texts[texts.length - 1];
+      try {
+        await chat.waitForSelector(`#chat-list article[data-id="${want.id}"]`, { timeout: 10000 });
+        const shown = await chat.textContent(`#chat-list article[data-id="${want.id}"] > .text`);
+        if (shown !== want.payload) fail(`chat shows ${JSON.stringify(shown)} for ${JSON.stringify(want.payload)}`);
+        else ok(`chat shows message ${want.id} published after the page loaded`);
+      } catch { fail(`chat never showed message ${want.id}`); }
+    }
+    if (latest) {
+      try {
+        await fire.waitForSelector(`#feed tr[data-id="${latest.id}"]`, { timeout: 10000 });
+        ok(`firehose shows packet ${latest.id} published after the page loaded`);
+      } catch { fail(`firehose never showed packet ${latest.id}`); }
+    }
+    // Pause holds rows back.
+    await fire.click('#pause');
+    if ((await fire.getAttribute('#pause', 'data-paused')) !== 'true') fail('pause did not pause');
+    await fire.click('#pause');
+    await settle(chat, 'chat');
+    await settle(fire, 'firehose');
+    check(chat, '/chat (live)');
+    check(fire, '/firehose (live)');
+    // The hostile text is shown as text.
+    const hostileText = await chat.evaluate(() => [...document.querySelectorAll('.msg .text')].some((e) => e.textContent === '<script>alert(1)</script>'));
+    if (!hostileText) fail('chat does not show the hostile message as text'); else ok('hostile message rendered as text');
+    await chat.close();
+    await fire.close();
 
-  // The heatmap: a Leaflet.heat canvas with colour on it, no per-node shapes; hovering
-  // counts the nodes near the pointer.
-  const heat = await visit('/heatmap', 'heatmap', 'canvas.leaflet-heatmap-layer');
-  const heatState = await heat.evaluate(() => {
-    const c = document.querySelector('canvas.leaflet-heatmap-layer');
-    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    let painted = 0;
-    for (let i = 3; i < px.length; i += 4) if (px[i] > 0) painted += 1;
-    return {
-      nodes: Number(document.getElementById('map').dataset.nodesDrawn),
-      painted,
-      shapes: document.querySelectorAll('#map .leaflet-overlay-pane path').length,
-      script: !!document.querySelector('script[src*="leaflet-heat"]'),
-    };
-  });
-  if (!(heatState.nodes > 0) || heatState.painted < 100 || heatState.shapes || !heatState.script) {
-    fail(`heatmap: ${JSON.stringify(heatState)}`);
-  } else ok(`heatmap paints ${heatState.painted} px for ${heatState.nodes} nodes`);
-  const box = await heat.locator('#map').boundingBox();
-  await heat.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-  await heat.mouse.move(box.x + box.width / 2 + 5, box.y + box.height / 2 + 5);
-  const hoverText = await heat.textContent('#hover');
-  if (!/^\d+ nodes nearby \(\d+ m radius\)$/.test(hoverText)) fail(`heatmap hover says ${JSON.stringify(hoverText)}`);
-  else ok(`heatmap hover: ${hoverText}`);
-  check(heat, '/heatmap');
-  await heat.close();
+    // --- every other page ---------------------------------------------------------------
+    const nodelist = await visit('/nodelist', 'nodelist', '#nl-body tr');
+    const rowsShown = await nodelist.$$eval('#nl-body tr:not([hidden])', (r) => r.length);
+    await nodelist.fill('#nl-search', '<img');
+    const matching = await nodelist.$$eval('#nl-body tr:not([hidden])', (r) => r.length);
+    if (!(rowsShown > 1 && matching >= 1 && matching < rowsShown)) fail(`nodelist search: ${rowsShown} → ${matching}`);
+    else ok('nodelist search filters rows');
+    await nodelist.fill('#nl-search', '');
+    await nodelist.click('#nl-body tr:not([hidden]) .star');
+    const fav = await nodelist.evaluate(() => localStorage.getItem('meshview.favorites'));
+    if (!fav || fav === '[]') fail('favourite not stored'); else ok('favourite stored in localStorage');
+    await nodelist.setViewportSize({ width: 420, height: 860 });
+    await settle(nodelist, 'nodelist-mobile');
+    await nodelist.close();
 
-  // --- language switch and theme --------------------------------------------------------
-  const lang = await open('/nodelist');
-  await Promise.all([lang.waitForNavigation(), lang.selectOption('#lang-switch', 'es')]);
-  await lang.waitForSelector('body[data-ready="1"]', { state: 'attached' });
-  const es = await lang.textContent('nav.menu');
-  if (!es.includes('Nodos')) fail(`Spanish menu: ${es}`); else ok('language switch to Spanish');
-  await lang.goto(base + '/stats');
-  await lang.waitForSelector('body[data-ready="1"]', { state: 'attached' });
-  const kept = await lang.textContent('nav.menu');
-  if (!kept.includes('Nodos')) fail('language not remembered'); else ok('language remembered across pages');
-  await lang.goto(base + '/map?lang=ru');
-  await lang.waitForSelector('body[data-ready="1"]', { state: 'attached' });
-  if (!(await lang.textContent('nav.menu')).includes('Узлы')) fail('?lang=ru'); else ok('?lang=ru switches to Russian');
-  await lang.click('#theme-toggle');
-  const theme = await lang.getAttribute('html', 'data-theme');
-  if (!['dark', 'light'].includes(theme)) fail(`theme ${theme}`); else ok(`theme toggled to ${theme}`);
-  await settle(lang, 'map-ru-theme');
-  await Promise.all([lang.waitForNavigation(), lang.selectOption('#lang-switch', 'en')]);
-  check(lang, 'language/theme pages');
-  await lang.close();
+    const node = await visit(`/node/${env.HOSTILE_NODE}`, 'node', '#chart-device[data-drawn], #chart-device .empty');
+    const title = await node.textContent('.node-card h1');
+    if (!title.includes('<img src=x onerror=alert(1)>')) fail(`node title is ${title}`); else ok('hostile node name rendered as text');
+    if (await node.$('img[src="x"]')) fail('an <img src=x> element exists');
+    await node.click('#show-qr');
+    await node.waitForSelector('#qr-box[data-drawn]');
+    await settle(node, 'node');
+    check(node, '/node (after QR)');
+    await node.close();
 
-  // Unknown pages are HTML 404s; nothing reads files outside the embedded sets.
-  for (const p of ['/static/..%2F..%2FCargo.toml', '/static/../Cargo.toml', '/nosuch', '/api/lang?lang=..%2F..%2Fx']) {
-    const r = await ctx.request.get(base + p);
-    const body = await r.text();
-    if (r.status() === 200 && !p.startsWith('/api/lang')) fail(`${p} answered 200`);
-    if (body.includes('[package]')) fail(`${p} leaked a file`);
-  }
-  ok('no path reaches files');
+    await (await visit(`/packet/${env.PACKET}`, 'packet', '#packet-map[data-nodes-drawn]')).close();
 
-  // The site icon: declared by the pages, and /favicon.ico (asked for by browsers on
-  // their own) leads to it.
-  {
-    const page = await open('/nodelist');
-    const href = await page.getAttribute('link[rel="icon"]', 'href');
-    const icon = href && (await ctx.request.get(base + href));
-    const viaIco = await ctx.request.get(base + '/favicon.ico');
-    if (!icon || icon.status() !== 200 || !(icon.headers()['content-type'] || '').startsWith('image/svg+xml')) {
-      fail(`site icon ${href}: ${icon && icon.status()}`);
-    } else if (viaIco.status() !== 200 || (await viaIco.text()) !== (await icon.text())) {
-      fail(`/favicon.ico: ${viaIco.status()}`);
-    } else ok('site icon declared and served');
-    await page.close();
+    const map = await visit('/map', 'map', '#map[data-nodes-drawn]');
+    const drawn = await map.$$eval('path.node', (p) => p.length);
+    if (drawn < 5) fail(`map drew ${drawn} nodes`); else ok(`map draws ${drawn} nodes`);
+    await map.locator(`path.node-${env.MAP_NODE}`).first().dispatchEvent('click');
+    try {
+      await map.waitForSelector('#map[data-edges-drawn]', { state: 'attached' });
+      const edges = await map.$$eval('path.edge', (p) => p.length);
+      const said = Number(await map.getAttribute('#map', 'data-edges-drawn'));
+      if (edges < 1) fail('no edge drawn after clicking a node'); else ok(`map draws ${edges} edges on click`);
+      // One arrowhead (a filled triangle, not interactive) per edge, in the edge's colour.
+      // (Each in its edge's colour: the link's quality, else the edge type's.)
+      const strokes = await map.$$eval('path.edge', (p) => p.map((e) => e.getAttribute('stroke')));
+      const arrows = await map.$$eval('path.edge-arrow', (p) => p.map((e) => ({
+        d: e.getAttribute('d'), fill: e.getAttribute('fill'), box: { width: e.getBBox().width, height: e.getBBox().height },
+        tr: e.classList.contains('edge-arrow-traceroute'),
+        interactive: e.classList.contains('leaflet-interactive'),
+      })));
+      // (Leaflet empties the path of a shape outside the view.)
+      const visible = (as) => as.filter((a) => a.box.width > 0 || a.box.height > 0);
+      const triangles = arrows.filter((a) => /^M[^LM]+(L[^LM]+){2}z$/i.test(a.d.replace(/\s+/g, '')));
+      if (arrows.length !== edges || edges !== said || !triangles.length || triangles.length !== visible(arrows).length
+        || arrows.some((a, i) => a.interactive || a.fill !== strokes[i])) {
+        fail(`map: ${arrows.length} arrowheads (${triangles.length} triangles) for ${edges} edges (data-edges-drawn ${said})`);
+      } else ok(`map draws ${arrows.length} arrowheads, one per edge`);
+      // They keep their size in pixels when the map zooms.
+      // (Same orientation at every zoom, so each arrowhead's box stays the same, give or take
+      // the whole pixels Leaflet rounds path points to.)
+      const side = (a) => Math.max(a.box.width, a.box.height);
+      const zoom = () => Number(new URL(map.url()).searchParams.get('zoom'));
+      // (The URL holds the zoom from the first move on: zoom in twice, compare the two.)
+      await map.click('.leaflet-control-zoom-in');
+      await map.waitForTimeout(900);
+      const z0 = zoom();
+      await map.click('.leaflet-control-zoom-in');
+      await map.waitForTimeout(900);
+      const z1 = zoom();
+      const after = await map.$$eval('path.edge-arrow', (p) => p.map((e) => ({ box: { width: e.getBBox().width, height: e.getBBox().height } })));
+      const both = after.map((a, i) => [arrows[i], a]).filter(([x, y]) => visible([x]).length && visible([y]).length);
+      const worst = Math.max(0, ...both.map(([x, y]) => Math.abs(side(x) - side(y))));
+      if (!(z0 > 0) || z1 !== z0 + 1 || after.length !== edges || !both.length || worst > 2) {
+        fail(`map arrowheads after zooming ${z0} → ${z1}: ${after.length} drawn, ${both.length} compared, sizes differ by ${worst.toFixed(1)} px`);
+      } else ok(`map arrowheads keep their size (${both.length} compared, within ${worst.toFixed(1)} px) from zoom ${z0} to ${z1}`);
+    } catch (e) { fail(`map never drew edges: ${e.message || e}`); }
+    await settle(map, 'map-edges');
+    if (await map.$('script[src*="leaflet-heat"]')) fail('/map loads Leaflet.heat');
+    check(map, '/map (after click)');
+    await map.close();
+
+    const tr = await visit(`/traceroute/${env.TRACEROUTE}`, 'traceroute', '.path.forward');
+    const legs = await tr.evaluate(() => ({
+      forward: document.querySelectorAll('.path.forward').length,
+      back: document.querySelectorAll('.path.return').length,
+      lines: document.querySelectorAll('.svg-wrap svg line').length,
+      snr: [...document.querySelectorAll('.path .snr')].some((e) => /dB/.test(e.textContent)),
+    }));
+    if (!legs.forward || !legs.back || !legs.lines || !legs.snr) fail(`traceroute legs ${JSON.stringify(legs)}`);
+    else ok('traceroute shows both legs with per-hop SNR');
+    await tr.close();
+
+    const svg = await ctx.request.get(`${base}/graph/traceroute/${env.TRACEROUTE}`);
+    if (svg.status() !== 200 || !(svg.headers()['content-type'] || '').startsWith('image/svg+xml')) fail('traceroute SVG');
+    else ok('traceroute SVG served');
+
+    for (const [path, name, sel] of [
+      ['/stats', 'stats', '#chart-traffic[data-drawn]'],
+      ['/top', 'top', 'table.top tbody tr'],
+      ['/net', 'net', 'main .panel'],
+      ['/nodegraph', 'nodegraph', '#graph[data-drawn]'],
+      ['/kiosk', 'kiosk', '#map[data-nodes-drawn]'],
+      ['/api', 'api', '.endpoint'],
+    ]) {
+      await (await visit(path, name, sel)).close();
+    }
+
+    // The heatmap: a Leaflet.heat canvas with colour on it, no per-node shapes; hovering
+    // counts the nodes near the pointer.
+    const heat = await visit('/heatmap', 'heatmap', 'canvas.leaflet-heatmap-layer');
+    const heatState = await heat.evaluate(() => {
+      const c = document.querySelector('canvas.leaflet-heatmap-layer');
+      const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let painted = 0;
+      for (let i = 3; i < px.length; i += 4) if (px[i] > 0) painted += 1;
+      return {
+        nodes: Number(document.getElementById('map').dataset.nodesDrawn),
+        painted,
+        shapes: document.querySelectorAll('#map .leaflet-overlay-pane path').length,
+        script: !!document.querySelector('script[src*="leaflet-heat"]'),
+      };
+    });
+    if (!(heatState.nodes > 0) || heatState.painted < 100 || heatState.shapes || !heatState.script) {
+      fail(`heatmap: ${JSON.stringify(heatState)}`);
+    } else ok(`heatmap paints ${heatState.painted} px for ${heatState.nodes} nodes`);
+    const box = await heat.locator('#map').boundingBox();
+    await heat.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await heat.mouse.move(box.x + box.width / 2 + 5, box.y + box.height / 2 + 5);
+    const hoverText = await heat.textContent('#hover');
+    if (!/^\d+ nodes nearby \(\d+ m radius\)$/.test(hoverText)) fail(`heatmap hover says ${JSON.stringify(hoverText)}`);
+    else ok(`heatmap hover: ${hoverText}`);
+    check(heat, '/heatmap');
+    await heat.close();
+
+    // --- language switch and theme --------------------------------------------------------
+    const lang = await open('/nodelist');
+    await Promise.all([lang.waitForNavigation(), lang.selectOption('#lang-switch', 'es')]);
+    await lang.waitForSelector('body[data-ready="1"]', { state: 'attached' });
+    const es = await lang.textContent('nav.menu');
+    if (!es.includes('Nodos')) fail(`Spanish menu: ${es}`); else ok('language switch to Spanish');
+    await lang.goto(base + '/stats');
+    await lang.waitForSelector('body[data-ready="1"]', { state: 'attached' });
+    const kept = await lang.textContent('nav.menu');
+    if (!kept.includes('Nodos')) fail('language not remembered'); else ok('language remembered across pages');
+    await lang.goto(base + '/map?lang=ru');
+    await lang.waitForSelector('body[data-ready="1"]', { state: 'attached' });
+    if (!(await lang.textContent('nav.menu')).includes('Узлы')) fail('?lang=ru'); else ok('?lang=ru switches to Russian');
+    await lang.click('#theme-toggle');
+    const theme = await lang.getAttribute('html', 'data-theme');
+    if (!['dark', 'light'].includes(theme)) fail(`theme ${theme}`); else ok(`theme toggled to ${theme}`);
+    await settle(lang, 'map-ru-theme');
+    await Promise.all([lang.waitForNavigation(), lang.selectOption('#lang-switch', 'en')]);
+    check(lang, 'language/theme pages');
+    await lang.close();
+
+    // Unknown pages are HTML 404s; nothing reads files outside the embedded sets.
+    for (const p of ['/static/..%2F..%2FCargo.toml', '/static/../Cargo.toml', '/nosuch', '/api/lang?lang=..%2F..%2Fx']) {
+      const r = await ctx.request.get(base + p);
+      const body = await r.text();
+      if (r.status() === 200 && !p.startsWith('/api/lang')) fail(`${p} answered 200`);
+      if (body.includes('[package]')) fail(`${p} leaked a file`);
+    }
+    ok('no path reaches files');
+
+    // The site icon: declared by the pages, and /favicon.ico (asked for by browsers on
+    // their own) leads to it.
+    {
+      const page = await open('/nodelist');
+      const href = await page.getAttribute('link[rel="icon"]', 'href');
+      const icon = href && (await ctx.request.get(base + href));
+      const viaIco = await ctx.request.get(base + '/favicon.ico');
+      if (!icon || icon.status() !== 200 || !(icon.headers()['content-type'] || '').startsWith('image/svg+xml')) {
+        fail(`site icon ${href}: ${icon && icon.status()}`);
+      } else if (viaIco.status() !== 200 || (await viaIco.text()) !== (await icon.text())) {
+        fail(`/favicon.ico: ${viaIco.status()}`);
+      } else ok('site icon declared and served');
+      await page.close();
+    }
   }
 } catch (e) {
   fail(`unexpected: ${e.stack || e}`);

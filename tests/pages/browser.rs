@@ -1,27 +1,51 @@
-//! The browser run: `node tests/pages/browser.mjs` with the site's address and the ids
-//! to visit; it checks every page, the live updates, the map, the traceroute, hostile
-//! strings and the language switch, and saves screenshots in `test-artifacts/`.
+//! The browser runs: `node tests/pages/browser.mjs` with the site's address and the ids
+//! to visit. `SCOPE=all` checks every page, the live updates, the map, the traceroute,
+//! hostile strings and the language switch; `SCOPE=links` checks link quality and
+//! coverage (the node page's links table, SNR chart and coverage layers, the map's and
+//! the mesh graph's quality colours), on both backends. Screenshots go to
+//! `test-artifacts/`.
 
 use std::time::Duration;
 
+use crate::common::Backend;
 use crate::helpers::{Site, TILE_URL, chromium, root};
+
+/// One browser run at a time: each is a server and a Chromium, and the machines that
+/// run the suite may have two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_in_a_real_browser() {
+    run(Backend::Sqlite, "all").await;
+}
+
+async fn links_and_coverage(backend: Backend) {
+    run(backend, "links").await;
+}
+
+crate::both_backends!(links_and_coverage);
+
+async fn run(backend: Backend, scope: &str) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let driver = root().join("node_modules/playwright-core");
     assert!(
         driver.exists(),
         "node_modules is missing: run `npm ci` (scripts/test.sh does)"
     );
     let browser = chromium();
-    let site = Site::start().await;
+    let site = Site::start(backend).await;
     let hostile = site.hostile_node().await;
     let traceroute = site.two_leg_traceroute().await;
     let map_node = site.node_with_mapped_edge().await;
+    let link_node = site.node_with_links().await;
+    let no_position = site.node_without_position().await;
     let packet = site.get("/api/packets?limit=1").await["packets"][0]["id"]
         .as_i64()
         .unwrap();
-    let artifacts = root().join("test-artifacts");
+    let artifacts = root().join("test-artifacts").join(match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    });
     std::fs::create_dir_all(&artifacts).unwrap();
     let profile = tempfile::tempdir().unwrap();
 
@@ -42,6 +66,7 @@ async fn every_page_in_a_real_browser() {
     let mut cmd = tokio::process::Command::new("node");
     cmd.arg(root().join("tests/pages/browser.mjs"))
         .current_dir(root())
+        .env("SCOPE", scope)
         .env("BASE", &site.base)
         .env("CHROMIUM", &browser)
         .env("PROFILE", profile.path())
@@ -50,6 +75,11 @@ async fn every_page_in_a_real_browser() {
         .env("HOSTILE_NODE", hostile.to_string())
         .env("TRACEROUTE", traceroute.to_string())
         .env("MAP_NODE", map_node.to_string())
+        .env("LINK_NODE", link_node.to_string())
+        .env(
+            "NO_POSITION_NODE",
+            no_position.map(|n| n.to_string()).unwrap_or_default(),
+        )
         .env("PACKET", packet.to_string())
         .env("PUBLISH", publish.to_string())
         .env("MESHVIEW_MQTT__SERVER", "127.0.0.1")
@@ -65,7 +95,7 @@ async fn every_page_in_a_real_browser() {
     println!("{stdout}");
     assert!(
         out.status.success(),
-        "browser checks failed:\n{stdout}\n{stderr}\nserver log:\n{}",
+        "browser checks ({scope}) failed:\n{stdout}\n{stderr}\nserver log:\n{}",
         site.server.log()
     );
     assert!(stdout.contains("all page checks passed"), "{stdout}");

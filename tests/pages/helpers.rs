@@ -39,8 +39,8 @@ pub struct Site {
 }
 
 impl Site {
-    pub async fn start() -> Site {
-        let db = TestDb::new(Backend::Sqlite).await;
+    pub async fn start(backend: Backend) -> Site {
+        let db = TestDb::new(backend).await;
         let region = unique_region();
         let mut sim = Simulator::new(SimConfig {
             packets: 900,
@@ -144,6 +144,54 @@ impl Site {
             })
             .and_then(|e| e["from"].as_i64())
             .expect("an edge between two mapped nodes")
+    }
+}
+
+impl Site {
+    /// Nodes on the live map (active in 3 days, a position other than (0, 0)), by number.
+    async fn mapped(&self) -> std::collections::BTreeSet<i64> {
+        let nodes = self.get("/api/nodes?days_active=3").await;
+        nodes["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| {
+                n["last_lat"].as_i64().unwrap_or(0) != 0
+                    && n["last_long"].as_i64().unwrap_or(0) != 0
+            })
+            .filter_map(|n| n["node_id"].as_i64())
+            .collect()
+    }
+
+    /// The mapped node that most mapped nodes heard directly (the link model's `from`):
+    /// the richest node page for links and observed coverage.
+    pub async fn node_with_links(&self) -> i64 {
+        let mapped = self.mapped().await;
+        let links = self.get("/api/links").await;
+        let mut heard: std::collections::BTreeMap<i64, usize> = Default::default();
+        for l in links["links"].as_array().unwrap() {
+            let (from, to) = (l["from"].as_i64().unwrap(), l["to"].as_i64().unwrap());
+            if mapped.contains(&from) && mapped.contains(&to) {
+                *heard.entry(from).or_default() += 1;
+            }
+        }
+        heard
+            .into_iter()
+            .max_by_key(|&(n, c)| (c, std::cmp::Reverse(n)))
+            .map(|(n, _)| n)
+            .expect("a mapped node that mapped nodes heard (the link model has links)")
+    }
+
+    /// A node without a position, when the simulated mesh has one.
+    pub async fn node_without_position(&self) -> Option<i64> {
+        let mapped = self.mapped().await;
+        let nodes = self.get("/api/nodes").await;
+        nodes["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n["node_id"].as_i64())
+            .find(|n| !mapped.contains(n))
     }
 }
 

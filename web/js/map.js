@@ -1,7 +1,12 @@
 // /map and /kiosk: every node with a position, coloured by channel; filters; a click
-// shows the node's radio links (/api/edges); the stream makes senders blink.
+// shows the node's radio links (/api/edges, coloured by the link model's quality from
+// /api/links); toggles for every link by quality and for the observed coverage cells;
+// the stream makes senders blink.
 import { data, el, t, follow, getJson, hex, portLabel, timeAgo } from './common.js';
 import { L, PALETTE, makeMap, fitConfigBounds, card, spread } from './mapkit.js';
+import {
+  qualityColour, qualityOfSnr, qualityName, confidenceStyle, indexLinks, linkKey, linkLines, fmtSnr,
+} from './links.js';
 
 const kiosk = !!data.kiosk;
 const nodes = data.nodes || [];
@@ -81,10 +86,14 @@ function applyFilters() {
   if (!kiosk) localStorage.setItem(FKEY, JSON.stringify(filters));
 }
 
-function edgeCard(e, from, to) {
-  const lines = [[t('map', 'link_type'), e.type === 'traceroute' ? t('map', 'traceroute_links') : t('map', 'neighbor_links')]];
+const TYPE_LABEL = { traceroute: 'traceroute_links', neighbor: 'neighbor_links', link: 'link_model' };
+
+function edgeCard(e, from, to, link) {
+  const lines = [[t('map', 'link_type'), t('map', TYPE_LABEL[e.type] || 'link_model')]];
   if (typeof e.snr === 'number') lines.push(['SNR', `${e.snr.toFixed(2)} dB`]);
-  lines.push([t('map', 'count'), e.count], [t('map', 'last_seen'), timeAgo(e.last_seen_us)]);
+  if (e.count) lines.push([t('map', 'count'), e.count]);
+  if (e.last_seen_us) lines.push([t('map', 'last_seen'), timeAgo(e.last_seen_us)]);
+  lines.push(...linkLines(link));
   return card(`${from.short || hex(from.num)} → ${to.short || hex(to.num)}`, null, lines);
 }
 
@@ -135,21 +144,37 @@ async function select(n) {
   const side = document.getElementById('selected');
   side.replaceChildren(nodeCard(n));
   side.classList.remove('muted');
-  let edges = [];
-  try { edges = (await getJson(`/api/edges?node_id=${n.num}`)).edges || []; } catch { edges = []; }
+  const [edges, links] = await Promise.all([
+    getJson(`/api/edges?node_id=${n.num}`).then((b) => b.edges || []).catch(() => []),
+    getJson(`/api/links?node_id=${n.num}`).then((b) => b.links || []).catch(() => []),
+  ]);
   if (mine !== selection) return;
+  // Every edge as today, coloured by the model's verdict on the same direction when it
+  // has one; then the links only the model knows (direct receptions, relays).
+  const idx = indexLinks(links);
+  const seen = new Set(edges.map((e) => linkKey(e.from, e.to)));
+  const all = [
+    ...edges.map((e) => ({ e, link: idx.get(linkKey(e.from, e.to)) })),
+    ...links.filter((l) => !seen.has(linkKey(l.from, l.to)))
+      .map((l) => ({ e: { from: l.from, to: l.to, type: 'link', last_seen_us: l.last_seen_us }, link: l })),
+  ];
   let drawn = 0;
-  for (const e of edges) {
+  let rated = 0;
+  for (const { e, link } of all) {
     const a = pos.get(e.from); const b = pos.get(e.to);
     const from = byNum.get(e.from); const to = byNum.get(e.to);
     if (!a || !b || !from || !to) continue;
     const tr = e.type === 'traceroute';
-    const colour = tr ? '#e8590c' : '#868e96';
+    const look = link
+      ? { color: qualityColour(link.quality), ...confidenceStyle(link.confidence) }
+      : { color: tr ? '#e8590c' : '#868e96', weight: tr ? 3 : 2, opacity: 0.9 };
+    const colour = look.color;
     const line = L.polyline([a, b], {
-      color: colour, weight: tr ? 3 : 2, opacity: 0.9,
-      dashArray: tr ? null : '6 6', className: `edge edge-${e.type}`,
+      ...look, dashArray: e.type === 'neighbor' ? '6 6' : null,
+      className: `edge edge-${e.type} q-${link ? link.quality : 'none'}`,
     }).addTo(edgeLayer);
-    line.bindTooltip(edgeCard(e, from, to), { sticky: true });
+    line.bindTooltip(edgeCard(e, from, to, link), { sticky: true });
+    if (link) rated += 1;
     // The arrowhead shows who heard whom: it points at the receiver (`to`).
     shownEdges.push({ a, b, colour, type: e.type, gap: (isRouter(to) ? 9 : 7) + 2 });
     drawn += 1;
@@ -157,6 +182,7 @@ async function select(n) {
   drawArrows();
   side.append(el('p', { class: 'muted', text: `${drawn} ${t('map', 'links')}` }));
   mapEl.dataset.edgesDrawn = String(drawn);
+  mapEl.dataset.edgesRated = String(rated);
   mapEl.dataset.selected = String(n.num);
 }
 
@@ -207,6 +233,78 @@ if (!kiosk) {
   });
 }
 applyFilters();
+
+// --- mesh-wide layers: every confident link by quality; observed coverage cells --------
+const meshLinks = { layer: L.layerGroup(), loaded: null };
+const observedCells = { layer: L.layerGroup(), loaded: null };
+
+async function loadMeshLinks() {
+  const body = await getJson('/api/links?min_confidence=0.3');
+  // One line per pair of nodes: the more confident direction speaks for it.
+  const best = new Map();
+  for (const l of body.links || []) {
+    const k = l.from < l.to ? linkKey(l.from, l.to) : linkKey(l.to, l.from);
+    const had = best.get(k);
+    if (!had || l.confidence > had.confidence) best.set(k, l);
+  }
+  let drawn = 0;
+  for (const l of best.values()) {
+    const a = pos.get(l.from); const b = pos.get(l.to);
+    const from = byNum.get(l.from); const to = byNum.get(l.to);
+    if (!a || !b || !from || !to) continue;
+    L.polyline([a, b], {
+      color: qualityColour(l.quality), ...confidenceStyle(l.confidence), className: `mesh-link q-${l.quality}`,
+    }).bindTooltip(edgeCard({ type: 'link', last_seen_us: l.last_seen_us }, from, to, l), { sticky: true })
+      .addTo(meshLinks.layer);
+    drawn += 1;
+  }
+  mapEl.dataset.meshLinksDrawn = String(drawn);
+}
+
+async function loadObserved() {
+  const body = await getJson('/api/coverage/observed?hours=168&resolution=6');
+  let drawn = 0;
+  for (const c of body.cells || []) {
+    const ring = (c.boundary || []).filter((p) => Array.isArray(p) && p.length === 2);
+    if (ring.length < 3) continue;
+    const colour = qualityColour(qualityOfSnr(c.median_snr));
+    L.polygon(ring, { color: colour, weight: 1, fillColor: colour, fillOpacity: 0.35, className: 'observed-cell' })
+      .bindTooltip(card(t('map', 'observed_coverage'), null, [
+        [t('map', 'transmitters'), c.transmitters], [t('map', 'receivers'), c.receivers],
+        [t('base', 'samples'), c.samples], [t('base', 'median_snr'), fmtSnr(c.median_snr)],
+        [t('map', 'best_snr'), fmtSnr(c.best_snr)], [t('base', 'link_quality'), qualityName(qualityOfSnr(c.median_snr))],
+      ]), { sticky: true })
+      .addTo(observedCells.layer);
+    drawn += 1;
+  }
+  mapEl.dataset.observedCells = String(drawn);
+}
+
+function layerToggle(id, state, load, name) {
+  const box = document.getElementById(id);
+  if (!box) return;
+  box.addEventListener('change', async () => {
+    if (!box.checked) { state.layer.remove(); mapEl.dataset[name] = 'hidden'; return; }
+    box.disabled = true;
+    try {
+      if (!state.loaded) state.loaded = load();
+      await state.loaded;
+      // (Below the nodes, so they stay clickable.)
+      if (box.checked) { state.layer.addTo(map); state.layer.eachLayer((x) => x.bringToBack && x.bringToBack()); }
+      mapEl.dataset[name] = 'shown';
+    } catch {
+      state.loaded = null;
+      box.checked = false;
+      mapEl.dataset[name] = 'failed';
+    } finally {
+      box.disabled = false;
+    }
+  });
+}
+if (!kiosk) {
+  layerToggle('f-links', meshLinks, loadMeshLinks, 'meshLinks');
+  layerToggle('f-observed', observedCells, loadObserved, 'observed');
+}
 
 // Live: blink the sender; list senders without a position.
 const unmapped = document.getElementById('unmapped');

@@ -1,11 +1,26 @@
-// /nodegraph: the radio links (/api/edges) as a force graph, by channel and link type;
-// search and click to focus a node.
+// /nodegraph: the radio links (/api/edges) as a force graph, by channel and link type,
+// coloured by the link model's quality (or by type); search and click to focus a node.
 import { data, el, t, hex } from './common.js';
 import { chart } from './charts.js';
+import { qualityColour, qualityName, confidenceStyle } from './links.js';
 
 const nodes = data.nodes || [];
-// Edges come as [from, to, type, snr] (a big mesh has tens of thousands).
-const edges = (data.edges || []).map(([from, to, type, snr]) => ({ from, to, type, snr }));
+// Edges come as [from, to, type, snr, quality?, confidence?] (a big mesh has tens of
+// thousands); the last two when the link model rates the same direction.
+const edges = (data.edges || []).map(([from, to, type, snr, quality, confidence]) => ({
+  from, to, type, snr, quality: quality || null, confidence: typeof confidence === 'number' ? confidence : null,
+}));
+const colourSel = document.getElementById('g-colour');
+const TYPE_COLOUR = { traceroute: '#ff5733', neighbor: '#049acd' };
+
+/** An edge's line: by quality (width and opacity by confidence) or, unrated, as before. */
+function lineOf(e) {
+  if (colourSel.value === 'quality' && e.quality) {
+    const { weight, opacity } = confidenceStyle(e.confidence);
+    return { color: qualityColour(e.quality), width: weight * 0.8, opacity, curveness: 0.1 };
+  }
+  return { color: TYPE_COLOUR[e.type] || '#868e96', width: 1.5, opacity: 0.8, curveness: 0.1 };
+}
 const byNum = new Map(nodes.map((n) => [n.num, n]));
 const chSel = document.getElementById('g-channel');
 const typeSel = document.getElementById('g-type');
@@ -48,13 +63,16 @@ function draw() {
         };
       }),
       links: es.map((e) => ({
-        source: String(e.from), target: String(e.to),
-        lineStyle: { color: e.type === 'traceroute' ? '#ff5733' : '#049acd', width: 1.5, opacity: 0.8, curveness: 0.1 },
+        source: String(e.from), target: String(e.to), lineStyle: lineOf(e),
       })),
     }],
-  }, [['from', 'to', 'type', 'snr'], ...es.map((e) => [hex(e.from), hex(e.to), e.type, e.snr ?? ''])]);
+  }, [['from', 'to', 'type', 'snr', 'quality', 'confidence'],
+    ...es.map((e) => [hex(e.from), hex(e.to), e.type, e.snr ?? '', e.quality ? qualityName(e.quality) : '', e.confidence ?? ''])]);
   document.getElementById('g-nodes').textContent = String(shown.length);
   document.getElementById('g-edges').textContent = String(es.length);
+  const g = document.getElementById('graph');
+  g.dataset.rated = String(es.filter((e) => e.quality).length);
+  g.dataset.colour = colourSel.value;
   if (graph) {
     graph.on('click', (p) => {
       if (p.dataType !== 'node') return;
@@ -76,6 +94,7 @@ function showInfo(n, es) {
 }
 
 chSel.addEventListener('change', draw);
+colourSel.addEventListener('change', draw);
 typeSel.addEventListener('change', draw);
 search.addEventListener('input', () => {
   draw();
@@ -86,5 +105,7 @@ search.addEventListener('input', () => {
     showInfo(hit, edges);
   }
 });
-document.getElementById('g-reset').addEventListener('click', () => { search.value = ''; chSel.value = ''; typeSel.value = ''; draw(); });
+document.getElementById('g-reset').addEventListener('click', () => {
+  search.value = ''; chSel.value = ''; typeSel.value = ''; colourSel.value = 'quality'; draw();
+});
 draw();

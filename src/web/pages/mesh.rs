@@ -1,8 +1,8 @@
 //! The mesh-wide views: `/map` (live), `/kiosk` (the live map alone, full screen),
-//! `/heatmap` and `/nodegraph`. The node list (and for the graph, the links) is
-//! embedded in the page; the scripts draw it and follow the stream.
+//! `/heatmap` and `/nodegraph`. The node list (and for the graph, the links with their
+//! quality) is embedded in the page; the scripts draw it and follow the stream.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use askama::Template;
 use axum::extract::State;
@@ -12,6 +12,7 @@ use super::live::prefs_title;
 use super::shell::{Lib, Prefs, Shell};
 use super::view::{self, NodeView, render};
 use super::{OrPage, PageResult};
+use crate::web::query::links::LinksQuestion;
 use crate::web::query::nodes::NodeQuery;
 use crate::web::{AppState, Ready, api};
 
@@ -154,11 +155,31 @@ pub async fn nodegraph(
 ) -> PageResult {
     let edges =
         api::edges::EdgeQuery::parse(&crate::web::params::Params::default()).or_page(&prefs)?;
-    // Both at once (on PostgreSQL they run side by side).
-    let (nodes, edge_list) =
-        tokio::join!(active_nodes(&db, &prefs, 0), edges.run(&db, api::now_us()));
+    let now = api::now_us();
+    // All at once (on PostgreSQL they run side by side).
+    let links_q = LinksQuestion::default();
+    let (nodes, edge_list, links) = tokio::join!(
+        active_nodes(&db, &prefs, 0),
+        edges.run(&db, now),
+        links_q.run(&db, now)
+    );
     let nodes = nodes?;
     let edge_list = edge_list.or_page(&prefs)?;
+    // The link model's verdict on each drawn edge (`to` heard `from`, as an edge): an
+    // extra, the graph stands without it.
+    let quality: HashMap<(i64, i64), (&'static str, f64)> = links
+        .map(|a| {
+            a.links
+                .into_iter()
+                .map(|l| {
+                    (
+                        (l.from, l.to),
+                        (l.quality, (l.confidence * 100.0).round() / 100.0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     // Only nodes with links are drawn.
     let linked: BTreeSet<i64> = edge_list.iter().flat_map(|e| [e.from, e.to]).collect();
     let nodes: Vec<NodeView> = nodes
@@ -198,7 +219,10 @@ pub async fn nodegraph(
         Value::Array(
             edge_list
                 .iter()
-                .map(|e| json!([e.from, e.to, e.kind, e.snr]))
+                .map(|e| match quality.get(&(e.from, e.to)) {
+                    Some((q, c)) => json!([e.from, e.to, e.kind, e.snr, q, c]),
+                    None => json!([e.from, e.to, e.kind, e.snr]),
+                })
                 .collect(),
         ),
     );
