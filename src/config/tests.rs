@@ -214,7 +214,7 @@ fn missing_file_is_fine_unless_named_explicitly() {
     let opts = |explicit| LoadOptions {
         path: &path,
         explicit,
-        database_override: Some("sqlite:///x.db"),
+        database_override: Some("sqlite://x.db"),
         env: vec![],
     };
     let c = Config::load(opts(false)).unwrap();

@@ -158,3 +158,20 @@ async fn ingest_names_a_missing_required_key() {
         out.stderr
     );
 }
+
+/// `sqlite:///abs/path` is sqlx's absolute path, not SQLAlchemy's relative one: the file is
+/// created where the operator said, not under the working directory.
+#[tokio::test]
+async fn plain_sqlite_url_with_three_slashes_is_absolute() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let target = db.dir.path().join("abs").join("packets.db");
+    std::fs::create_dir(target.parent().unwrap()).unwrap();
+    let url = format!("sqlite://{}", target.display());
+    assert!(url.starts_with("sqlite:///"), "{url}");
+    let out = db.run(&["db", "upgrade", "--database", &url]).await;
+    assert!(out.success, "{}", out.all());
+    assert!(target.is_file(), "{} was not created", target.display());
+    // Nothing under the working directory's relative reading of the path.
+    let relative = db.dir.path().join(target.strip_prefix("/").unwrap());
+    assert!(!relative.exists(), "{} exists", relative.display());
+}

@@ -35,8 +35,14 @@ impl DatabaseUrl {
         let dialect = scheme.split('+').next().unwrap_or("");
         match dialect {
             "sqlite" => {
-                // SQLAlchemy: sqlite:///rel.db and sqlite:////abs.db; sqlx: sqlite://rel.db.
-                let path = rest.strip_prefix('/').unwrap_or(rest);
+                // SQLAlchemy names a driver (`sqlite+aiosqlite:`) and writes the path after
+                // a third slash: `///rel.db`, `////abs.db`. A plain `sqlite:` URL follows sqlx:
+                // everything after `//` is the path, so `sqlite:///abs.db` is absolute.
+                let path = if scheme.contains('+') {
+                    rest.strip_prefix('/').unwrap_or(rest)
+                } else {
+                    rest
+                };
                 let path = path.split('?').next().unwrap_or("");
                 if path.is_empty() || path == ":memory:" {
                     return Err(format!(
@@ -118,6 +124,26 @@ mod tests {
                 path: "data/x.db".into()
             }
         );
+        // sqlx's convention for plain URLs: three slashes make an absolute path.
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/meshview/packets.db").unwrap(),
+            DatabaseUrl::Sqlite {
+                path: "/var/lib/meshview/packets.db".into()
+            }
+        );
+        assert_eq!(
+            DatabaseUrl::parse("SQLITE:///tmp/x.db?mode=rwc").unwrap(),
+            DatabaseUrl::Sqlite {
+                path: "/tmp/x.db".into()
+            }
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite+pysqlite:///rel.db").unwrap(),
+            DatabaseUrl::Sqlite {
+                path: "rel.db".into()
+            }
+        );
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
         assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
         assert!(DatabaseUrl::parse("sqlite+aiosqlite:///").is_err());
     }

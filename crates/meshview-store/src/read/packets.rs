@@ -415,7 +415,7 @@ mod tests {
     async fn packet_lists_walk_their_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plans.db");
-        let url = DatabaseUrl::parse(&format!("sqlite:///{}", path.display())).unwrap();
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
         let chain = Chain::embedded().unwrap();
         upgrade(&url, &chain, None, &UpgradeOptions::default())
             .await
