@@ -167,6 +167,9 @@ pub async fn nodegraph(
     let edge_list = edge_list.or_page(&prefs)?;
     // The link model's verdict on each drawn edge (`to` heard `from`, as an edge): an
     // extra, the graph stands without it.
+    let links = links.inspect_err(
+        |e| tracing::warn!(error = ?e, "link quality unavailable; the graph is drawn without it"),
+    );
     let quality: HashMap<(i64, i64), (&'static str, f64)> = links
         .map(|a| {
             a.links

@@ -104,6 +104,13 @@ impl Db {
     }
 }
 
+/// A single session's statements are the long jobs (migrations, adoption, rollup
+/// rebuilds, retention): a statement over a million rows is expected there, and sqlx's
+/// default "slow statement" warning would read as a fault. They are logged at debug level;
+/// the jobs report their own progress.
+const SESSION_SLOW_LEVEL: log::LevelFilter = log::LevelFilter::Debug;
+const SESSION_SLOW_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One connection, for work that must stay on a single session (migrations, advisory
 /// locks, `PRAGMA foreign_keys` around a table rebuild).
 #[derive(Debug)]
@@ -117,6 +124,7 @@ impl Conn {
         match url {
             DatabaseUrl::Sqlite { path } => {
                 let mut c = sqlite_options(path, role)
+                    .log_slow_statements(SESSION_SLOW_LEVEL, SESSION_SLOW_AFTER)
                     .connect()
                     .await
                     .map_err(|e| sqlite_open_error(path, role, &e))?;
@@ -127,12 +135,14 @@ impl Conn {
                 Ok(Conn::Sqlite(c))
             }
             DatabaseUrl::Postgres { url: u } => {
-                let c = PgConnection::connect_with(&pg_options(url, u)?)
-                    .await
-                    .map_err(|e| StoreError::ConnectPostgres {
+                let options =
+                    pg_options(url, u)?.log_slow_statements(SESSION_SLOW_LEVEL, SESSION_SLOW_AFTER);
+                let c = PgConnection::connect_with(&options).await.map_err(|e| {
+                    StoreError::ConnectPostgres {
                         url: url.redacted(),
                         cause: e.to_string(),
-                    })?;
+                    }
+                })?;
                 Ok(Conn::Postgres(c))
             }
         }
