@@ -84,6 +84,36 @@ async fn reader_waits_while_a_migration_is_in_progress(backend: Backend) {
         "{detail}"
     );
 
+    // The writer publishes its progress: /health, the API and the pages say how far.
+    let mut progress = migrations::progress::Reporter::start(&db.url, 8).await;
+    progress.step("the link-quality model").await;
+    progress.rows(41, 100).await;
+    let expected = "upgrading: step 1 of 8 (the link-quality model), 41 %";
+    reader
+        .wait_for_line(expected, Duration::from_secs(20))
+        .await;
+    let (status, body) = get_json(&format!("{base}/health")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains(expected),
+        "{body}"
+    );
+    let (status, body) = get_json(&format!("{base}/api/nodes")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains(expected), "{body}");
+    let page = crate::common::http()
+        .get(format!("{base}/nodelist"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 503);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("step 1 of 8") && html.contains("41 %"),
+        "{html}"
+    );
+    progress.finish().await;
+
     // The writer finishes: the reader starts serving without a restart.
     release(held).await;
     migrations::upgrade(&db.url, &chain, None, &UpgradeOptions::default())

@@ -72,7 +72,11 @@ pub enum WaitError {
 }
 
 /// One look at the database: its schema state and whether a writer holds the lock.
-async fn probe(url: &DatabaseUrl, chain: &Chain) -> Result<(SchemaState, bool), MigrateError> {
+/// The schema's state, whether a writer holds the migration lock, and the progress it
+/// published.
+type Probe = (SchemaState, bool, Option<migrations::progress::Progress>);
+
+async fn probe(url: &DatabaseUrl, chain: &Chain) -> Result<Probe, MigrateError> {
     let mut conn = Conn::open(url, Role::Reader).await?;
     let result = async {
         let state = migrations::read_state(&mut conn, chain).await?;
@@ -81,7 +85,12 @@ async fn probe(url: &DatabaseUrl, chain: &Chain) -> Result<(SchemaState, bool), 
             DatabaseUrl::Postgres { .. } => None,
         };
         let held = migrations::lock::is_held(&mut conn, sqlite_path).await?;
-        Ok((state, held))
+        let progress = if held {
+            migrations::progress::read(&mut conn, sqlite_path).await
+        } else {
+            None
+        };
+        Ok((state, held, progress))
     }
     .await;
     conn.close().await;
@@ -103,11 +112,16 @@ pub async fn wait_for_schema(
     let mut last_message = String::new();
     loop {
         let message = match probe(url, chain).await {
-            Ok((state, _)) if state.is_at_head(chain) => {
+            Ok((state, _, _)) if state.is_at_head(chain) => {
                 tracing::info!(revision = head, "schema is current");
                 return Ok(());
             }
-            Ok((state, lock_held)) => {
+            Ok((_, true, Some(progress))) => {
+                // Each new report is progress: the wait's no-progress limit restarts.
+                last_progress = Instant::now();
+                format!("{}; head {head}", progress.describe())
+            }
+            Ok((state, lock_held, _)) => {
                 let current = state.current().map(str::to_string);
                 if lock_held || last_current.as_ref() != Some(&current) {
                     last_progress = Instant::now();

@@ -34,6 +34,11 @@ pub async fn backfill(conn: &mut Conn) -> Result<u64, StoreError> {
     let (mut at, mut after_id) = (i64::MIN, i64::MIN);
     let (mut read, mut written) = (0u64, 0u64);
     let mut last_log = std::time::Instant::now();
+    // The total, for progress (the port's index counts it).
+    let total = conn
+        .scalar_i64("SELECT COUNT(*) FROM packet WHERE portnum = 1 AND import_time_us IS NOT NULL")
+        .await
+        .context("counting stored text messages")? as u64;
     loop {
         type Row = (i64, Option<i64>, Option<Vec<u8>>, i64);
         // The same statement on either backend (sqlx types differ per database).
@@ -66,6 +71,7 @@ pub async fn backfill(conn: &mut Conn) -> Result<u64, StoreError> {
         crate::write::insert_texts(conn, &texts)
             .await
             .context("writing packet_text")?;
+        crate::migrations::progress::rows(read, total).await;
         if last_log.elapsed().as_secs() >= 5 {
             last_log = std::time::Instant::now();
             tracing::info!(

@@ -11,8 +11,10 @@ pub mod adopt;
 pub mod chain;
 pub mod hooks;
 pub mod lock;
+pub mod progress;
 pub mod revision;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use sqlx::Row;
@@ -529,11 +531,24 @@ async fn upgrade_locked(
     }
 
     set_in_progress(conn, true).await?;
+    let steps = usize::from(state.needs_adoption) + pending.len();
+    let reporter = Arc::new(tokio::sync::Mutex::new(
+        progress::Reporter::start(url, steps).await,
+    ));
     let outcome = async {
         let mut previous = state.current().unwrap_or("base").to_string();
         let mut pending = pending;
         if state.needs_adoption {
-            let adopted_at = adopt::adopt(conn, url, chain, &state, opts).await?;
+            reporter
+                .lock()
+                .await
+                .step("adopting the MeshView database")
+                .await;
+            let adopted_at = progress::scope(
+                reporter.clone(),
+                adopt::adopt(conn, url, chain, &state, opts),
+            )
+            .await?;
             report.adopted_from = Some(
                 state
                     .meshview_revision
@@ -547,13 +562,18 @@ async fn upgrade_locked(
             previous = adopted_at;
         }
         for m in pending {
-            report.steps.push(run_step(conn, m, true, &previous).await?);
+            reporter.lock().await.step(&m.message).await;
+            let step = progress::scope(reporter.clone(), run_step(conn, m, true, &previous));
+            report.steps.push(step.await?);
             previous = m.revision.clone();
         }
         report.to = Some(previous);
         Ok::<_, MigrateError>(())
     }
     .await;
+    if let Ok(r) = Arc::try_unwrap(reporter) {
+        r.into_inner().finish().await;
+    }
     if let Err(e) = set_in_progress(conn, false).await {
         tracing::error!(error = %e, "could not clear migration_status.in_progress");
     }
@@ -677,9 +697,17 @@ pub async fn rebuild_rollups(url: &DatabaseUrl, chain: &Chain) -> Result<Rebuilt
             ));
         }
         let conn = &mut conn;
+        let reporter = Arc::new(tokio::sync::Mutex::new(progress::Reporter::log_only(
+            "rebuilding rollups",
+            3,
+        )));
+        let r = reporter.clone();
         let rebuilt = in_transaction!(conn, {
+            r.lock().await.step("hourly traffic").await;
             crate::rollups::rebuild_traffic_hourly(conn).await?;
-            let links = crate::rollups::links::rebuild(conn).await?;
+            r.lock().await.step("the link-quality model").await;
+            let links = progress::scope(r.clone(), crate::rollups::links::rebuild(conn)).await?;
+            r.lock().await.step("links per source (edges)").await;
             let edges = crate::rollups::rebuild_node_link(conn).await?;
             Ok(Rebuilt { edges, links })
         })?;

@@ -627,14 +627,14 @@ pub async fn rebuild(conn: &mut Conn) -> Result<u64, StoreError> {
     }
     .context("reading the receptions' time range")?;
     if let (Some(first), Some(last)) = (first, last) {
+        let windows = ((last - first) / WINDOW_US + 1) as u64;
+        let mut done = 0;
         let mut resolver = RelayResolver::default();
         // Direct receptions, then relays (which need all of the direct evidence).
         for relays in [false, true] {
             if relays {
                 resolver.load(&candidates(conn).await?);
             }
-            let what = if relays { "relayed" } else { "direct" };
-            let mut reported = 0;
             let mut start = first;
             while start <= last {
                 let rows = receptions_in(conn, start, start + WINDOW_US, relays).await?;
@@ -657,11 +657,8 @@ pub async fn rebuild(conn: &mut Conn) -> Result<u64, StoreError> {
                 }
                 write(conn, &r).await?;
                 start += WINDOW_US;
-                let done = ((start - first) as f64 / (last - first + 1) as f64 * 100.0).min(100.0);
-                if done as i32 / 10 > reported {
-                    reported = done as i32 / 10;
-                    tracing::info!("link quality: {what} receptions {:.0} %", done);
-                }
+                done += 1;
+                crate::migrations::progress::rows(done, 2 * windows).await;
             }
         }
     }
