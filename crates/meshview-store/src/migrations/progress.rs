@@ -135,11 +135,9 @@ impl Reporter {
 
     /// `done` of `total` rows of the current step.
     pub async fn rows(&mut self, done: u64, total: u64) {
-        let pct = if total == 0 {
-            100
-        } else {
-            (done.min(total) * 100 / total) as u8
-        };
+        let pct = (done.min(total) * 100)
+            .checked_div(total)
+            .map_or(100, |p| p as u8);
         if self.current.percent == Some(pct) {
             return;
         }
