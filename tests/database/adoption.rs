@@ -227,8 +227,95 @@ async fn unknown_meshview_revision_is_refused(backend: Backend) {
     assert_eq!(db.count("schema_migrations").await, 0);
 }
 
+/// The tables' contents, for comparing two databases.
+async fn fingerprint(db: &TestDb) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for (t, sql) in [
+        (
+            "node",
+            "SELECT COUNT(*) + COALESCE(SUM(node_id), 0) FROM node",
+        ),
+        (
+            "packet",
+            "SELECT COUNT(*) + COALESCE(SUM(id), 0) FROM packet",
+        ),
+        (
+            "packet_seen",
+            "SELECT COUNT(*) + COALESCE(SUM(packet_id + node_id), 0) FROM packet_seen",
+        ),
+        ("traceroute", "SELECT COUNT(*) FROM traceroute"),
+        ("node_public_key", "SELECT COUNT(*) FROM node_public_key"),
+        ("packet_text", "SELECT COUNT(*) FROM packet_text"),
+        (
+            "link_quality",
+            "SELECT COUNT(*) + COALESCE(SUM(reception_samples), 0) FROM link_quality",
+        ),
+        (
+            "schema_migrations",
+            "SELECT COUNT(*) FROM schema_migrations",
+        ),
+    ] {
+        out.push((t.to_string(), db.scalar(sql).await));
+    }
+    out
+}
+
+/// `kill -9` at any moment of an adoption and its migrations leaves a database the next
+/// start completes, ending exactly where an uninterrupted upgrade ends.
+async fn kill_during_adoption_then_complete(backend: Backend) {
+    let prepare = |db: TestDb| async move {
+        meshview_fixture::create_head(&db).await;
+        meshview_fixture::fill_head(&db).await;
+        meshview_fixture::fill_bulk(&db, 20_000).await;
+        db
+    };
+    // The reference: one uninterrupted upgrade, timed.
+    let clean = prepare(TestDb::new(backend).await).await;
+    let started = std::time::Instant::now();
+    let out = clean.run(&["db", "upgrade"]).await;
+    assert!(out.success, "{}", out.all());
+    let took = started.elapsed();
+    let want = fingerprint(&clean).await;
+
+    let db = prepare(TestDb::new(backend).await).await;
+    let chain = meshview_store::migrations::Chain::embedded().unwrap();
+    let mut interrupted = 0;
+    for tenth in [1u32, 3, 5, 7, 9] {
+        let mut cmd = db.command(&["db", "upgrade"]);
+        cmd.kill_on_drop(true);
+        let mut child = crate::common::Spawned::start(cmd);
+        tokio::time::sleep(took * tenth / 10).await;
+        if child.child.try_wait().unwrap().is_none() {
+            child.child.start_kill().unwrap(); // SIGKILL
+            interrupted += 1;
+        }
+        child.child.wait().await.unwrap();
+        // Whatever the moment, the database is at a revision it knows (or still
+        // MeshView's), never half-migrated.
+        let status = meshview_store::migrations::status(&db.url, &chain)
+            .await
+            .unwrap();
+        if let Some(rev) = status.current() {
+            assert!(chain.position(rev).is_some(), "unknown revision {rev}");
+        }
+        eprintln!(
+            "killed at {}/10 of {took:?}: at {:?}",
+            tenth,
+            status.current()
+        );
+    }
+    assert!(
+        interrupted > 0,
+        "the upgrade ({took:?}) always finished before the kill"
+    );
+    let out = db.run(&["db", "upgrade"]).await;
+    assert!(out.success, "{}", out.all());
+    assert_eq!(fingerprint(&db).await, want);
+}
+
 both_backends!(
     adopt_meshview_head,
     adopt_meshview_initial_revision,
     unknown_meshview_revision_is_refused,
+    kill_during_adoption_then_complete,
 );

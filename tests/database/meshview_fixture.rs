@@ -124,3 +124,17 @@ pub async fn create_initial(db: &TestDb) {
     ))
     .await;
 }
+
+/// `n` more packets from node 10, each heard by gateways 20 and 21 (relayed and direct),
+/// so an adoption and the link backfill take long enough to be interrupted.
+pub async fn fill_bulk(db: &TestDb, n: i64) {
+    db.exec(&format!(
+        "INSERT INTO packet (id, portnum, from_node_id, to_node_id, payload, import_time_us, channel)
+         WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n})
+         SELECT 100000 + i, 1, 10, 4294967295, NULL, 1700001000000000 + i * 1000, 'LongFast' FROM s;
+         INSERT INTO packet_seen (packet_id, node_id, rx_time, hop_limit, hop_start, channel, rx_snr, rx_rssi, topic, import_time_us)
+         WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n})
+         SELECT 100000 + i, 20 + (i % 2), 1700001000 + i, 3 - (i % 2), 3, 'LongFast', -4.5, -100, 't', 1700001000000000 + i * 1000 + 1 FROM s;"
+    ))
+    .await;
+}
