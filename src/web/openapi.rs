@@ -44,7 +44,7 @@ use super::{api, health, metrics, stream};
         api::config::lang,
         stream::stream,
     ),
-    components(schemas(NodeIdParam, PeriodParam)),
+    components(schemas(NodeIdParam, PeriodParam, ErrorBody)),
     tags(
         (name = "api", description = "MeshView's JSON API."),
         (name = "operations", description = "Health, version and metrics."),
