@@ -84,6 +84,7 @@ pub const KEYS: &[KeySpec] = &[
     k("mqtt", "redact_direct_messages", "false"),
     k("mqtt", "decode_json", "false"),
     k("mqtt", "queue_size", "20000"),
+    k("mqtt", "persistent_session", "true"),
     k(
         "database",
         "connection_string",

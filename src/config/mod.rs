@@ -129,6 +129,9 @@ pub struct Mqtt {
     pub decode_json: bool,
     /// Accepted messages buffered for the database writer.
     pub queue_size: usize,
+    /// A persistent MQTT session (stable client id, QoS 1, acknowledgements after commit),
+    /// so messages published while the writer is down are kept by the broker.
+    pub persistent_session: bool,
 }
 
 #[derive(Clone)]
@@ -551,6 +554,7 @@ impl Raw {
             redact_direct_messages: self.bool("mqtt", "redact_direct_messages")?,
             decode_json: self.bool("mqtt", "decode_json")?,
             queue_size,
+            persistent_session: self.bool("mqtt", "persistent_session")?,
         };
 
         let url_raw = self.str("database", "connection_string");

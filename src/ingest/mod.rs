@@ -62,10 +62,25 @@ pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
         _ => Pipeline::from_config(&cfg, stats.clone())?,
     };
     let db = Db::open(&cfg.database.url, Role::Writer).await?;
-    let (tx, rx) = mpsc::channel::<WriteOp>(cfg.mqtt.queue_size);
+    let (tx, rx) = mpsc::channel::<(WriteOp, Option<u64>)>(cfg.mqtt.queue_size);
+    // The writer's last committed ticket, from which the MQTT source acknowledges.
+    let (committed_tx, committed_rx) = tokio::sync::watch::channel(0u64);
+    let session = match &source {
+        Source::Mqtt => Some(
+            mqtt::MqttSettings::from_config(&cfg.mqtt)?.session(&store_identity(&cfg.database.url)),
+        ),
+        _ => None,
+    };
     let writer = {
         let (db, stats) = (db.clone(), stats.clone());
-        let mut writer = BatchWriter::new(db);
+        let mut writer = BatchWriter::new(db).with_committed(committed_tx);
+        if session.as_ref().is_some_and(|s| s.persistent) {
+            // The broker sends at most its window of unacknowledged messages (Mosquitto:
+            // max_inflight_messages, 20 by default) before it waits for acknowledgements,
+            // which come after the commit: commit as soon as the stream pauses rather than
+            // waiting out the batch's 50 ms.
+            writer = writer.with_idle_flush(Duration::from_millis(1));
+        }
         if let Some(live) = ctx.live.clone() {
             writer = writer.with_live(live);
         }
@@ -82,18 +97,39 @@ pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
     let result = match source {
         Source::Mqtt => {
             let settings = mqtt::MqttSettings::from_config(&cfg.mqtt)?;
-            mqtt::run(settings, ctx.shutdown.clone(), async |topic, payload| {
-                if let Some(op) = pipeline.handle(topic, payload, now_us()) {
-                    enqueue(&tx, op, &stats).await;
+            let session = session.expect("an MQTT source has a session");
+            let patient = session.persistent;
+            let (pipeline, stats_ref, shutdown) = (&mut pipeline, &*stats, ctx.shutdown.clone());
+            // The handler owns the queue's sender: the transport drops it at shutdown, which
+            // lets the writer drain while the transport still acknowledges its commits.
+            let handler = async move |topic: &str, payload: &[u8], ticket: Option<u64>| {
+                match pipeline.handle(topic, payload, now_us()) {
+                    Some(op) => enqueue(&tx, (op, ticket), stats_ref, patient, &shutdown).await,
+                    None => mqtt::Delivery::Done,
                 }
-            })
+            };
+            mqtt::run(
+                settings,
+                session,
+                ctx.shutdown.clone(),
+                &stats,
+                committed_rx,
+                handler,
+            )
             .await
         }
-        Source::Replay(path) => replay(&path, &mut pipeline, &tx, &ctx).await,
-        Source::Demo(sim) => demo(sim, &mut pipeline, &tx, &ctx).await,
+        Source::Replay(path) => {
+            let r = replay(&path, &mut pipeline, &tx, &ctx).await;
+            drop(tx);
+            r
+        }
+        Source::Demo(sim) => {
+            let r = demo(sim, &mut pipeline, &tx, &ctx).await;
+            drop(tx);
+            r
+        }
     };
-    // Closing the queue lets the writer drain and commit everything accepted.
-    drop(tx);
+    // The queue is closed: the writer drains and commits everything accepted.
     writer.await.context("batch writer")?;
     reporter.abort();
     if ctx.shutdown.is_cancelled() {
@@ -119,25 +155,64 @@ pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
 
 /// Hands an accepted write to the batch writer. A full queue is waited on for a moment
 /// (bursts, a slow commit); after that the message is dropped and counted, so a stalled
-/// database never makes memory grow.
-async fn enqueue(tx: &mpsc::Sender<WriteOp>, op: WriteOp, stats: &stats::IngestStats) {
-    match tx.try_send(op) {
-        Ok(()) => {}
-        Err(mpsc::error::TrySendError::Full(op)) => {
-            match tokio::time::timeout(Duration::from_secs(2), tx.send(op)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => stats.dropped("writer_stopped"),
-                Err(_) => stats.dropped("queue_full"),
+/// database never makes memory grow. `patient` (a persistent session, whose unacknowledged
+/// messages the broker keeps): wait as long as it takes, or until shutdown, when the
+/// message is left to the broker.
+async fn enqueue(
+    tx: &mpsc::Sender<(WriteOp, Option<u64>)>,
+    item: (WriteOp, Option<u64>),
+    stats: &stats::IngestStats,
+    patient: bool,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> mqtt::Delivery {
+    let queued = mqtt::Delivery::Queued;
+    match tx.try_send(item) {
+        Ok(()) => queued,
+        Err(mpsc::error::TrySendError::Full(item)) if patient => tokio::select! {
+            r = tx.send(item) => match r {
+                Ok(()) => queued,
+                Err(_) => mqtt::Delivery::Abandoned,
+            },
+            _ = shutdown.cancelled() => mqtt::Delivery::Abandoned,
+        },
+        Err(mpsc::error::TrySendError::Full(item)) => {
+            match tokio::time::timeout(Duration::from_secs(2), tx.send(item)).await {
+                Ok(Ok(())) => queued,
+                Ok(Err(_)) => {
+                    stats.dropped("writer_stopped");
+                    mqtt::Delivery::Done
+                }
+                Err(_) => {
+                    stats.dropped("queue_full");
+                    mqtt::Delivery::Done
+                }
             }
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => stats.dropped("writer_stopped"),
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            stats.dropped("writer_stopped");
+            mqtt::Delivery::Abandoned
+        }
+    }
+}
+
+/// The database as the derived MQTT client id knows it: the SQLite file's absolute path,
+/// or the PostgreSQL URL without its password (changing a password keeps the session).
+fn store_identity(url: &meshview_store::DatabaseUrl) -> String {
+    match url {
+        meshview_store::DatabaseUrl::Sqlite { path } => {
+            let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            // The file exists once the writer has opened it; resolve symbolic links then.
+            let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
+            format!("sqlite://{}", abs.display())
+        }
+        meshview_store::DatabaseUrl::Postgres { .. } => url.redacted(),
     }
 }
 
 async fn replay(
     path: &std::path::Path,
     pipeline: &mut Pipeline,
-    tx: &mpsc::Sender<WriteOp>,
+    tx: &mpsc::Sender<(WriteOp, Option<u64>)>,
     ctx: &WriterContext,
 ) -> anyhow::Result<()> {
     let file = tokio::fs::File::open(path)
@@ -158,7 +233,7 @@ async fn replay(
             Ok((topic, payload)) => {
                 if let Some(op) = pipeline.handle(&topic, &payload, now_us()) {
                     // Backpressure instead of drops: a replay has no deadline.
-                    if tx.send(op).await.is_err() {
+                    if tx.send((op, None)).await.is_err() {
                         break;
                     }
                 }
@@ -182,7 +257,7 @@ async fn replay(
 async fn demo(
     sim: meshview_sim::SimConfig,
     pipeline: &mut Pipeline,
-    tx: &mpsc::Sender<WriteOp>,
+    tx: &mpsc::Sender<(WriteOp, Option<u64>)>,
     ctx: &WriterContext,
 ) -> anyhow::Result<()> {
     tracing::info!(
@@ -203,7 +278,7 @@ async fn demo(
                 _ = ctx.shutdown.cancelled() => return Ok(()),
             }
             if let Some(op) = pipeline.handle(&msg.topic, &msg.payload, now_us())
-                && tx.send(op).await.is_err()
+                && tx.send((op, None)).await.is_err()
             {
                 return Ok(());
             }

@@ -16,7 +16,14 @@ pub async fn publish(
     mut progress: impl FnMut(usize),
 ) -> anyhow::Result<usize> {
     let mut opts = MqttOptions::new(
-        format!("{}-sim", settings.client_id),
+        // Its own id: never the writer's, whose session it would take over.
+        format!(
+            "{}-sim",
+            settings
+                .client_id
+                .clone()
+                .unwrap_or_else(crate::ingest::mqtt::random_client_id)
+        ),
         &settings.host,
         settings.port,
     );

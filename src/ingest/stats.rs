@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::metrics::histogram::Histogram;
@@ -45,6 +45,32 @@ pub struct IngestStats {
     last_received_us: AtomicU64,
     dropped: Mutex<BTreeMap<&'static str, u64>>,
     noted: Mutex<BTreeMap<&'static str, u64>>,
+    /// [`MqttSession`] as a number; 0 while no MQTT source runs.
+    mqtt_session: AtomicU8,
+}
+
+/// The MQTT session the writer has with its broker (see `ingest::mqtt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MqttSession {
+    /// Clean session, QoS 0: what is published while the writer is away is lost
+    /// (`mqtt.persistent_session = false`, or shared subscriptions without a client id).
+    Clean = 1,
+    /// Persistent session, QoS 1, acknowledged after commit.
+    Persistent = 2,
+    /// A persistent session was asked for, and the broker refused it (a subscription
+    /// downgraded to QoS 0, or the client id rejected): the writer carries on as with a
+    /// clean session.
+    Refused = 3,
+}
+
+impl MqttSession {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MqttSession::Clean => "clean",
+            MqttSession::Persistent => "persistent",
+            MqttSession::Refused => "refused",
+        }
+    }
 }
 
 /// A consistent-enough copy for reporting.
@@ -68,6 +94,9 @@ pub struct StatsSnapshot {
     pub dropped: BTreeMap<String, u64>,
     /// Oddities that were stored anyway (e.g. a NODEINFO claiming another node's id).
     pub noted: BTreeMap<String, u64>,
+    /// `clean`, `persistent` or `refused`; absent without an MQTT source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_session: Option<&'static str>,
 }
 
 impl IngestStats {
@@ -93,6 +122,26 @@ impl IngestStats {
     /// Counts an oddity in a message that was still accepted.
     pub fn noted(&self, what: &'static str) {
         *self.noted.lock().unwrap().entry(what).or_insert(0) += 1;
+    }
+
+    /// Records the MQTT session; a refusal stays (a later grant of another topic does not
+    /// undo it).
+    pub fn set_mqtt_session(&self, session: MqttSession) {
+        let _ = self
+            .mqtt_session
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                (old != MqttSession::Refused as u8 || session == MqttSession::Refused)
+                    .then_some(session as u8)
+            });
+    }
+
+    pub fn mqtt_session(&self) -> Option<MqttSession> {
+        match self.mqtt_session.load(Ordering::Relaxed) {
+            1 => Some(MqttSession::Clean),
+            2 => Some(MqttSession::Persistent),
+            3 => Some(MqttSession::Refused),
+            _ => None,
+        }
     }
 
     pub fn db_retry(&self) {
@@ -166,6 +215,7 @@ impl IngestStats {
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
+            mqtt_session: self.mqtt_session().map(MqttSession::as_str),
         }
     }
 }

@@ -85,6 +85,12 @@ pub enum HealthStatus {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WriterHealth {
+    /// The writer's MQTT session: `persistent` (messages published while it is away are
+    /// kept by the broker and acknowledged after commit), `clean` (they are lost), or
+    /// `refused` (a persistent session was asked for and the broker refused it). Absent
+    /// without an MQTT source (replay, demo).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_session: Option<&'static str>,
     pub packets_stored: u64,
     pub queue_depth: u64,
     pub received: u64,
@@ -170,6 +176,7 @@ fn writer_health(state: &AppState) -> Option<WriterHealth> {
         (us > 0).then(|| ((((now - us as i64).max(0)) as f64) / 100_000.0).round() / 10.0)
     };
     Some(WriterHealth {
+        mqtt_session: s.mqtt_session,
         packets_stored: s.packets_stored,
         queue_depth: s.queue_depth,
         received: s.received,

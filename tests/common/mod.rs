@@ -427,11 +427,24 @@ pub struct Broker {
 
 impl Broker {
     pub async fn start(port: u16) -> Broker {
+        Broker::start_with(port, "").await
+    }
+
+    /// [`Broker::start`] with more lines of configuration.
+    ///
+    /// The writer's persistent session needs the broker to queue for it while it is away:
+    /// Mosquitto keeps 1000 messages per session by default (`max_queued_messages`), and
+    /// drops QoS 1 messages beyond that; the tests' streams are bigger. The window of
+    /// unacknowledged messages (`max_inflight_messages`, 20) stays at its default.
+    pub async fn start_with(port: u16, extra: &str) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                 max_queued_messages 100000\n{extra}"
+            ),
         )
         .unwrap();
         let child = std::process::Command::new("mosquitto")

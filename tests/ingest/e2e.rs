@@ -8,7 +8,7 @@ use meshview_protocol::{Message, NodeId, links, pb};
 use meshview_sim::{SimConfig, Simulator, hex};
 
 use crate::both_backends;
-use crate::common::{Backend, TestDb};
+use crate::common::{Backend, Broker, TestDb, free_port};
 use crate::helpers::{pairs, start_ingest, traceroutes, unique_prefix, wait_for_count};
 
 fn sim_config(prefix: &str) -> SimConfig {
@@ -25,9 +25,15 @@ fn sim_config(prefix: &str) -> SimConfig {
 async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend) {
     let db = TestDb::new(backend).await;
     let prefix = unique_prefix("e2e");
+    // A private broker configured as docs/ingest.md asks of an operator: the publisher
+    // sends at QoS 1 as fast as it can, faster than the writer commits, and the writer's
+    // persistent session is fed from the broker's queue (Mosquitto's default of 1000
+    // queued messages would drop the rest of the burst).
+    let port = free_port();
+    let _broker = Broker::start(port).await;
     let mut writer = start_ingest(
         &db,
-        1883,
+        port,
         &format!("[\"{prefix}/#\"]"),
         &[(
             "MESHVIEW_MQTT__SECONDARY_KEYS",
@@ -59,7 +65,8 @@ async fn simulated_mesh_through_mosquitto_matches_ground_truth(backend: Backend)
         "--seed",
         "7",
     ]);
-    cmd.env("MESHVIEW_MQTT__SERVER", "127.0.0.1");
+    cmd.env("MESHVIEW_MQTT__SERVER", "127.0.0.1")
+        .env("MESHVIEW_MQTT__PORT", port.to_string());
     let out = crate::common::run_command(cmd).await;
     assert!(out.success, "{}", out.all());
     let packets = wait_for_count(

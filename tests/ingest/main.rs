@@ -9,4 +9,5 @@ mod helpers;
 mod hostile;
 mod outages;
 mod real_traffic;
+mod sessions;
 mod transport;

@@ -65,7 +65,11 @@ async fn broker_restart_mid_stream() {
 async fn database_outage_is_retried_and_nothing_is_lost() {
     let db = TestDb::new(Backend::Postgres).await;
     let prefix = unique_prefix("dbdown");
-    let mut writer = start_ingest(&db, 1883, &format!("[\"{prefix}/#\"]"), &[keys()]);
+    // A private broker that queues enough: while the database is away the writer
+    // acknowledges nothing, so the broker keeps the stream (docs/ingest.md).
+    let port = free_port();
+    let _broker = Broker::start(port).await;
+    let mut writer = start_ingest(&db, port, &format!("[\"{prefix}/#\"]"), &[keys()]);
     writer
         .wait_for_line("MQTT connected", Duration::from_secs(30))
         .await;
@@ -84,7 +88,7 @@ async fn database_outage_is_retried_and_nothing_is_lost() {
         .await
         .unwrap();
     let (n, receptions) = truth_packets(&prefix, 3, 200);
-    publish(&db, 1883, &prefix, 3, 200).await;
+    publish(&db, port, &prefix, 3, 200).await;
     writer
         .wait_for_line("database unavailable; retrying", Duration::from_secs(30))
         .await;
@@ -130,11 +134,13 @@ async fn database_outage_is_retried_and_nothing_is_lost() {
 async fn sigterm_flushes_what_was_accepted() {
     let db = TestDb::new(Backend::Sqlite).await;
     let prefix = unique_prefix("term");
-    let writer: Spawned = start_ingest(&db, 1883, &format!("[\"{prefix}/#\"]"), &[keys()]);
+    let port = free_port();
+    let _broker = Broker::start(port).await;
+    let writer: Spawned = start_ingest(&db, port, &format!("[\"{prefix}/#\"]"), &[keys()]);
     writer
         .wait_for_line("MQTT connected", Duration::from_secs(30))
         .await;
-    publish(&db, 1883, &prefix, 4, 1500).await;
+    publish(&db, port, &prefix, 4, 1500).await;
     // Stop right away, with messages still queued or in the current batch.
     let mut writer = writer;
     writer.terminate();

@@ -129,8 +129,28 @@ pub struct BatchWriter {
     slots: IdSlots,
     relays: RelayResolver,
     live: Option<LiveSender>,
+    committed: Option<tokio::sync::watch::Sender<u64>>,
+    idle_flush: Option<Duration>,
     pub max_batch: usize,
     pub max_delay: Duration,
+}
+
+/// What the batch writer's queue carries: a write, and optionally a ticket that the writer
+/// reports back once the write is committed (see [`BatchWriter::with_committed`]).
+pub trait Queued: Send {
+    fn into_parts(self) -> (WriteOp, Option<u64>);
+}
+
+impl Queued for WriteOp {
+    fn into_parts(self) -> (WriteOp, Option<u64>) {
+        (self, None)
+    }
+}
+
+impl Queued for (WriteOp, Option<u64>) {
+    fn into_parts(self) -> (WriteOp, Option<u64>) {
+        self
+    }
 }
 
 impl BatchWriter {
@@ -140,6 +160,8 @@ impl BatchWriter {
             slots: IdSlots::default(),
             relays: RelayResolver::default(),
             live: None,
+            committed: None,
+            idle_flush: None,
             max_batch: 8000,
             max_delay: Duration::from_millis(50),
         }
@@ -156,28 +178,66 @@ impl BatchWriter {
         self.slots.owner.clear();
     }
 
+    /// Reports, after each commit, the ticket of the batch's last ticketed write: every
+    /// write queued with a ticket up to it is then committed (or, for a data failure that no
+    /// retry fixes, given up and counted). Tickets must grow in queue order; the MQTT source
+    /// acknowledges its messages to the broker from this.
+    pub fn with_committed(mut self, committed: tokio::sync::watch::Sender<u64>) -> Self {
+        self.committed = Some(committed);
+        self
+    }
+
+    /// Also commits when no write arrived for `idle`, before the batch's deadline: a source
+    /// that waits for commits (a broker's window of unacknowledged messages) then never
+    /// waits out the whole delay.
+    pub fn with_idle_flush(mut self, idle: Duration) -> Self {
+        self.idle_flush = Some(idle);
+        self
+    }
+
     /// Drains `rx` until it closes, committing by size or time; flushes what is pending
     /// before returning, so a shutdown loses nothing that was accepted.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<WriteOp>, stats: &impl WriteObserver) {
+    pub async fn run<Q: Queued>(mut self, mut rx: mpsc::Receiver<Q>, stats: &impl WriteObserver) {
         let mut batch: Vec<WriteOp> = Vec::with_capacity(self.max_batch);
+        let mut ticket: Option<u64> = None;
+        let take = |q: Q, batch: &mut Vec<WriteOp>, ticket: &mut Option<u64>| {
+            let (op, t) = q.into_parts();
+            batch.push(op);
+            if t.is_some() {
+                *ticket = t;
+            }
+        };
         loop {
             let first = match rx.recv().await {
-                Some(op) => op,
+                Some(q) => q,
                 None => break,
             };
-            batch.push(first);
+            take(first, &mut batch, &mut ticket);
             let deadline = tokio::time::Instant::now() + self.max_delay;
             while batch.len() < self.max_batch {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(op)) => batch.push(op),
+                let until = match self.idle_flush {
+                    Some(idle) => deadline.min(tokio::time::Instant::now() + idle),
+                    None => deadline,
+                };
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(q)) => take(q, &mut batch, &mut ticket),
                     Ok(None) | Err(_) => break,
                 }
             }
             self.commit_with_retry(&mut batch, stats).await;
+            self.report_committed(ticket.take());
             stats.queue_depth(rx.len());
         }
         if !batch.is_empty() {
             self.commit_with_retry(&mut batch, stats).await;
+            self.report_committed(ticket.take());
+        }
+    }
+
+    fn report_committed(&self, ticket: Option<u64>) {
+        if let (Some(tx), Some(t)) = (&self.committed, ticket) {
+            // Nobody listening any more (the source stopped) is fine.
+            tx.send_replace(t);
         }
     }
 
