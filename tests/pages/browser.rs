@@ -84,6 +84,9 @@ async fn run(backend: Backend, scope: &str) {
         .env("PUBLISH", publish.to_string())
         .env("MESHVIEW_MQTT__SERVER", "127.0.0.1")
         .env("MESHVIEW_MQTT__PORT", "1883")
+        // The machine's shared broker keeps sessions on disk: a persistent one per test
+        // database would pile up there (the session tests use private brokers).
+        .env("MESHVIEW_MQTT__PERSISTENT_SESSION", "false")
         .env("MESHVIEW_DATABASE__CONNECTION_STRING", &site.db.url_string)
         .kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())

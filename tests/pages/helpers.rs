@@ -64,6 +64,9 @@ impl Site {
         writer_env(&mut cmd);
         cmd.env("MESHVIEW_MQTT__SERVER", "127.0.0.1")
             .env("MESHVIEW_MQTT__PORT", "1883")
+            // The machine's shared broker keeps sessions on disk: a persistent one per test
+            // database would pile up there (the session tests use private brokers).
+            .env("MESHVIEW_MQTT__PERSISTENT_SESSION", "false")
             .env("MESHVIEW_MQTT__TOPICS", format!("[\"{region}/#\"]"))
             .env("MESHVIEW_SERVER__BIND", "127.0.0.1")
             .env("MESHVIEW_SERVER__PORT", "0")
