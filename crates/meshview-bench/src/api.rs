@@ -301,7 +301,7 @@ fn api_cases() -> Vec<Case> {
         P::NeighborinfoApp as i32,
     ];
     const WORDS: [&str; 6] = ["mesh", "hello", "ping", "signal", "node", "73"];
-    let mut v = vec![
+    vec![
         case("/api/nodes", "all (limit 10000)", 2, |_, _| {
             "/api/nodes".into()
         }),
@@ -464,8 +464,19 @@ fn api_cases() -> Vec<Case> {
         case("/api/node/{id}/impersonation-check", "node", 2, |s, r| {
             format!("/api/node/{}/impersonation-check", pick(&s.nodes, r))
         }),
-        case("/api/coverage/{id}", "node (501)", 0, |s, r| {
-            format!("/api/coverage/{}", pick(&s.nodes, r))
+        case("/api/links", "all", 1, |_, _| "/api/links".into()),
+        case("/api/links", "node_id", 1, |s, r| {
+            format!("/api/links?node_id={}", pick(&s.nodes, r))
+        }),
+        // Gateways always have a position (the simulator's fixed installations).
+        case("/api/coverage/{id}", "gateway, perimeter", 1, |s, r| {
+            format!("/api/coverage/{}?mode=perimeter", pick(&s.busy_nodes, r))
+        }),
+        case("/api/coverage/{id}/observed", "gateway", 1, |s, r| {
+            format!("/api/coverage/{}/observed", pick(&s.busy_nodes, r))
+        }),
+        case("/api/coverage/observed", "mesh", 0, |_, _| {
+            "/api/coverage/observed".into()
         }),
         case("/api/config", "", 1, |_, _| "/api/config".into()),
         case("/api/lang", "section", 1, |_, r| {
@@ -480,13 +491,7 @@ fn api_cases() -> Vec<Case> {
         case("/health", "", 1, |_, _| "/health".into()),
         case("/version", "", 0, |_, _| "/version".into()),
         case("/metrics", "", 1, |_, _| "/metrics".into()),
-    ];
-    for c in &mut v {
-        if c.endpoint == "/api/coverage/{id}" {
-            c.expect = 501;
-        }
-    }
-    v
+    ]
 }
 
 fn page_cases() -> Vec<Case> {
