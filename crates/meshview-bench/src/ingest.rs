@@ -268,8 +268,11 @@ async fn through_broker(
 ) -> anyhow::Result<(f64, u64)> {
     cfg.require_mqtt_server()?;
     let mut cmd = writer_command(config_path, url);
+    // Each run subscribes to a topic prefix of its own: a persistent session would stay
+    // behind in the broker after every run, queueing for a writer that never returns.
     cmd.arg("ingest")
-        .env("MESHVIEW_MQTT__TOPICS", format!("[\"{prefix}/#\"]"));
+        .env("MESHVIEW_MQTT__TOPICS", format!("[\"{prefix}/#\"]"))
+        .env("MESHVIEW_MQTT__PERSISTENT_SESSION", "false");
     let mut child = cmd.spawn().context("starting the writer")?;
     let pid = child.id().unwrap_or(0);
     let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("piped")).lines();
