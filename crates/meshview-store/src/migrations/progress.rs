@@ -91,25 +91,17 @@ impl Reporter {
                 }
             },
         };
-        Reporter {
-            sink,
-            current: Progress {
-                task: "upgrading".into(),
-                step: 0,
-                steps,
-                what: String::new(),
-                percent: None,
-                at: 0,
-            },
-            last_sent: None,
-            last_logged_tenth: None,
-        }
+        Reporter::new(sink, "upgrading", steps)
     }
 
     /// Progress for the log only (a rebuild from the command line: no reader waits).
     pub fn log_only(task: &str, steps: usize) -> Reporter {
+        Reporter::new(Sink::LogOnly, task, steps)
+    }
+
+    fn new(sink: Sink, task: &str, steps: usize) -> Reporter {
         Reporter {
-            sink: Sink::LogOnly,
+            sink,
             current: Progress {
                 task: task.to_string(),
                 step: 0,
