@@ -218,7 +218,6 @@ impl Config {
 
     /// Loads the file (if present), applies environment overrides, then validates.
     pub fn load(opts: LoadOptions<'_>) -> Result<Config, ConfigError> {
-        let mut warnings = Vec::new();
         let (text, source) = match std::fs::read_to_string(opts.path) {
             Ok(t) => (t, Some(opts.path.to_path_buf())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !opts.explicit => {
@@ -231,17 +230,31 @@ impl Config {
                 });
             }
         };
-        let mut raw = Raw::parse(&text).map_err(|message| ConfigError::File {
-            path: opts.path.to_path_buf(),
+        let mut cfg = Config::from_text(&text, opts.path, &opts.env, opts.database_override)?;
+        cfg.source = source;
+        Ok(cfg)
+    }
+
+    /// What [`Config::load`] does once the file is read, on INI text in memory: parses
+    /// `text` (`path` only names it in errors), applies the environment overrides and
+    /// `database_override`, then validates. `source` is left `None`.
+    pub fn from_text(
+        text: &str,
+        path: &Path,
+        env: &[(String, String)],
+        database_override: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let mut warnings = Vec::new();
+        let mut raw = Raw::parse(text).map_err(|message| ConfigError::File {
+            path: path.to_path_buf(),
             message,
         })?;
-        raw.apply_env(&opts.env, &mut warnings);
-        if let Some(url) = opts.database_override {
+        raw.apply_env(env, &mut warnings);
+        if let Some(url) = database_override {
             raw.set("database", "connection_string", url);
         }
         raw.warn_unknown(&mut warnings);
         let mut cfg = raw.build()?;
-        cfg.source = source;
         cfg.warnings.extend(warnings);
         Ok(cfg)
     }

@@ -16,6 +16,9 @@ mod api;
 mod cache;
 pub mod compat;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod limits;
 pub mod metrics;

@@ -54,7 +54,7 @@ impl Period {
 }
 
 impl Params {
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Params {
         Params(
             pairs

@@ -43,7 +43,9 @@ impl DatabaseUrl {
                 } else {
                     rest
                 };
-                let path = path.split('?').next().unwrap_or("");
+                // Whitespace around the path (`x.db ?mode=rwc`) is a typo, as around the
+                // whole string: trimmed, so the redacted form names the same file.
+                let path = path.split('?').next().unwrap_or("").trim();
                 if path.is_empty() || path == ":memory:" {
                     return Err(format!(
                         "a database file (an in-memory database would lose everything on restart); {}",
@@ -169,6 +171,28 @@ mod tests {
         let e = DatabaseUrl::parse("mysql://u:p@h/db").unwrap_err();
         assert!(e.contains("\"mysql\""), "{e}");
         assert!(DatabaseUrl::parse("packets.db").is_err());
+    }
+
+    /// Found by the `database_url` fuzz target: whitespace before the query string stayed
+    /// in the path, so the redacted URL (which has no query) named another file.
+    #[test]
+    fn fuzz_sqlite_path_whitespace_before_query() {
+        let input = b"sqlite:///\x9db.db\0\0\0\0\0\0\0\x0c?mode=rAc";
+        let s = String::from_utf8_lossy(input);
+        let url = DatabaseUrl::parse(&s).unwrap();
+        assert_eq!(
+            url,
+            DatabaseUrl::Sqlite {
+                path: "/\u{fffd}b.db\0\0\0\0\0\0\0".into()
+            }
+        );
+        assert_eq!(DatabaseUrl::parse(&url.redacted()).unwrap(), url);
+        assert_eq!(
+            DatabaseUrl::parse("sqlite+aiosqlite:///packets.db ?mode=rwc").unwrap(),
+            DatabaseUrl::Sqlite {
+                path: "packets.db".into()
+            }
+        );
     }
 
     #[test]
