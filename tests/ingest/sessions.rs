@@ -275,7 +275,7 @@ async fn clean_session_forgets_what_was_published_while_down() {
         .wait_for_line("MQTT subscribed", Duration::from_secs(30))
         .await;
     let base = writer.base_url().await;
-    let (_, health) = get_json(&format!("{base}/health")).await;
+    let health = writer_health(&base).await;
     assert_eq!(health["writer"]["mqtt_session"], "clean", "{health}");
     assert!(writer.log().contains("session=clean"), "{}", writer.log());
 
@@ -304,6 +304,19 @@ async fn clean_session_forgets_what_was_published_while_down() {
     drop(broker);
 }
 
+/// `/health` once it reports the writer: in `meshview run` the web side may still be
+/// checking the schema when the writer has connected.
+async fn writer_health(base: &str) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, health) = get_json(&format!("{base}/health")).await;
+        if !health["writer"]["mqtt_session"].is_null() || tokio::time::Instant::now() > deadline {
+            return health;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A broker that grants only QoS 0: the writer says the persistent session was refused (log
 /// and `/health`) and ingests as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,7 +339,7 @@ async fn a_refused_session_is_reported_and_ingest_goes_on() {
         .wait_for_line("the broker granted QoS 0", Duration::from_secs(30))
         .await;
     let base = writer.base_url().await;
-    let (_, health) = get_json(&format!("{base}/health")).await;
+    let health = writer_health(&base).await;
     assert_eq!(health["writer"]["mqtt_session"], "refused", "{health}");
     let (n, _) = truth_packets(&prefix, 33, 60);
     // The publisher's QoS 1 is over this broker's limit too: publish at QoS 0 by hand.
