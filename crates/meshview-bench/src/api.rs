@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use rand::rngs::StdRng;
-use rand::seq::IndexedRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
@@ -73,6 +73,13 @@ pub struct ApiArgs {
     /// started here runs it with them on, as `meshview serve` runs for operators.
     #[arg(long)]
     pub mix_without_cache: bool,
+    /// Start the server without elevation tiles (coverage then runs in area mode only); by
+    /// default a server started here gets synthetic SRTM tiles over the nodes' area.
+    #[arg(long)]
+    pub no_terrain: bool,
+    /// Nodes whose coverage is predicted twice (cold, then cached) per coverage variant.
+    #[arg(long, default_value_t = 10)]
+    pub coverage_nodes: usize,
     /// The stored period to draw times and packets from (days back from the newest packet).
     #[arg(long, default_value_t = 14.0)]
     pub days: f64,
@@ -243,8 +250,23 @@ struct Sample {
     channels: Vec<String>,
     roles: Vec<String>,
     hw_models: Vec<String>,
+    /// Nodes with a known position (coverage predictions need one).
+    located: Vec<i64>,
+    /// Links the model knows, `(from, to)`, most confident first; one made-up pair (its
+    /// history answers 404) when it knows none.
+    links: Vec<(i64, i64)>,
+    /// Known links whose two ends have a position (line-of-sight profiles need both).
+    located_links: Vec<(i64, i64)>,
+    /// Whether the server has elevation tiles (`None`: a server given with `--url`).
+    terrain: Option<bool>,
     newest_us: i64,
     oldest_us: i64,
+}
+
+impl Sample {
+    fn has_links(&self) -> bool {
+        self.links.first().is_some_and(|&(f, t)| f != t)
+    }
 }
 
 type PathFn = Box<dyn Fn(&Sample, &mut StdRng) -> String + Send + Sync>;
@@ -255,22 +277,39 @@ struct Case {
     variant: &'static str,
     path: PathFn,
     /// Relative frequency in the mixed load (0 = not in the mix).
-    weight: u32,
-    expect: u16,
+    weight: f64,
+    /// The status a correct answer has on this sample.
+    expect: fn(&Sample) -> u16,
+    /// At most this many requests in the sequential pass (rows that compute for a long
+    /// time, such as coverage predictions).
+    max_requests: Option<usize>,
 }
 
 fn case(
     endpoint: &'static str,
     variant: &'static str,
-    weight: u32,
+    weight: impl Into<f64>,
     path: impl Fn(&Sample, &mut StdRng) -> String + Send + Sync + 'static,
 ) -> Case {
     Case {
         endpoint,
         variant,
         path: Box::new(path),
-        weight,
-        expect: 200,
+        weight: weight.into(),
+        expect: |_| 200,
+        max_requests: None,
+    }
+}
+
+impl Case {
+    fn at_most(mut self, n: usize) -> Case {
+        self.max_requests = Some(n);
+        self
+    }
+
+    fn expecting(mut self, f: fn(&Sample) -> u16) -> Case {
+        self.expect = f;
+        self
     }
 }
 
@@ -464,20 +503,106 @@ fn api_cases() -> Vec<Case> {
         case("/api/node/{id}/impersonation-check", "node", 2, |s, r| {
             format!("/api/node/{}/impersonation-check", pick(&s.nodes, r))
         }),
-        case("/api/links", "all", 1, |_, _| "/api/links".into()),
-        case("/api/links", "node_id", 1, |s, r| {
+        // The link-quality model (docs/links.md): the map's link layer asks for every
+        // link, node pages for a node's.
+        case("/api/links", "all (168 h)", 2, |_, _| "/api/links".into()),
+        case("/api/links", "node_id", 2, |s, r| {
             format!("/api/links?node_id={}", pick(&s.nodes, r))
         }),
-        // Gateways always have a position (the simulator's fixed installations).
-        case("/api/coverage/{id}", "gateway, perimeter", 1, |s, r| {
-            format!("/api/coverage/{}?mode=perimeter", pick(&s.busy_nodes, r))
+        case("/api/links", "min_confidence=0.5, 24 h", 1, |_, _| {
+            "/api/links?min_confidence=0.5&hours=24".into()
         }),
-        case("/api/coverage/{id}/observed", "gateway", 1, |s, r| {
-            format!("/api/coverage/{}/observed", pick(&s.busy_nodes, r))
+        case(
+            "/api/links/{from}/{to}",
+            "a known link, 168 h",
+            1,
+            |s, r| {
+                let (f, t) = pick(&s.links, r);
+                format!("/api/links/{f}/{t}")
+            },
+        )
+        .expecting(|s| if s.has_links() { 200 } else { 404 }),
+        // The line of sight of a link over the elevation tiles (node page, on demand).
+        case(
+            "/api/links/{from}/{to}/profile",
+            "a located link",
+            0.05,
+            |s, r| {
+                let (f, t) = pick(&s.located_links, r);
+                format!("/api/links/{f}/{t}/profile")
+            },
+        )
+        .at_most(COVERAGE_REQUESTS)
+        .expecting(|s| {
+            if s.terrain != Some(false) && s.located_links.first().is_some_and(|l| l.0 != l.1) {
+                200
+            } else {
+                404
+            }
         }),
-        case("/api/coverage/observed", "mesh", 0, |_, _| {
+        // Predicted coverage (ITM) of a located node; every request of the sequential pass
+        // is cold (caches off). Clicked on a node page now and then: rare in the mix.
+        case("/api/coverage/{id}", "area, perimeter", 0.05, |s, r| {
+            format!(
+                "/api/coverage/{}?model=area&mode=perimeter",
+                pick(&s.located, r)
+            )
+        })
+        .at_most(COVERAGE_REQUESTS)
+        .expecting(located_status),
+        case("/api/coverage/{id}", "area, heatmap", 0.05, |s, r| {
+            format!("/api/coverage/{}?model=area", pick(&s.located, r))
+        })
+        .at_most(COVERAGE_REQUESTS)
+        .expecting(located_status),
+        // The default model: terrain when the server has elevation tiles (a server started
+        // here gets synthetic ones), else area mode.
+        case(
+            "/api/coverage/{id}",
+            "best (terrain), perimeter",
+            0.01,
+            |s, r| format!("/api/coverage/{}?mode=perimeter", pick(&s.located, r)),
+        )
+        .at_most(TERRAIN_REQUESTS)
+        .expecting(located_status),
+        case(
+            "/api/coverage/{id}",
+            "best (terrain), heatmap",
+            0.01,
+            |s, r| format!("/api/coverage/{}", pick(&s.located, r)),
+        )
+        .at_most(TERRAIN_REQUESTS)
+        .expecting(located_status),
+        // Observed coverage from the link model: who heard a node directly (and how that
+        // compares with its prediction), and the mesh's cells.
+        case(
+            "/api/coverage/{id}/observed",
+            "node, 168 h, res 7",
+            1,
+            |s, r| format!("/api/coverage/{}/observed", pick(&s.nodes, r)),
+        )
+        .at_most(COVERAGE_REQUESTS),
+        case(
+            "/api/coverage/{id}/observed",
+            "node, 24 h, res 8",
+            0.5,
+            |s, r| {
+                format!(
+                    "/api/coverage/{}/observed?hours=24&resolution=8",
+                    pick(&s.nodes, r)
+                )
+            },
+        )
+        .at_most(COVERAGE_REQUESTS),
+        case("/api/coverage/observed", "mesh, 168 h, res 6", 1, |_, _| {
             "/api/coverage/observed".into()
         }),
+        case(
+            "/api/coverage/observed",
+            "mesh, 24 h, res 8",
+            0.5,
+            |_, _| "/api/coverage/observed?hours=24&resolution=8".into(),
+        ),
         case("/api/config", "", 1, |_, _| "/api/config".into()),
         case("/api/lang", "section", 1, |_, r| {
             format!(
@@ -492,6 +617,16 @@ fn api_cases() -> Vec<Case> {
         case("/version", "", 0, |_, _| "/version".into()),
         case("/metrics", "", 1, |_, _| "/metrics".into()),
     ]
+}
+
+/// Requests per area-mode coverage row in the sequential pass (each is a full ITM run).
+const COVERAGE_REQUESTS: usize = 40;
+/// Requests per terrain coverage row in the sequential pass (up to seconds each).
+const TERRAIN_REQUESTS: usize = 10;
+
+/// Coverage answers 404 for a node without a position.
+fn located_status(s: &Sample) -> u16 {
+    if s.located.is_empty() { 404 } else { 200 }
 }
 
 fn page_cases() -> Vec<Case> {
@@ -576,6 +711,8 @@ async fn measure(
     rng: &mut StdRng,
     n: usize,
 ) -> anyhow::Result<(Summary, Option<String>)> {
+    let n = c.max_requests.map_or(n, |m| n.min(m));
+    let expect = (c.expect)(sample);
     let mut ms = Vec::with_capacity(n);
     let (mut bytes, mut errors, mut first_error) = (0u64, 0usize, None);
     // One unmeasured request warms the connection (and the reader's caches): its time
@@ -589,7 +726,7 @@ async fn measure(
         let r = http.get(&path).await?;
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
         bytes += r.body.len() as u64;
-        if r.status != c.expect {
+        if r.status != expect {
             errors += 1;
             first_error.get_or_insert_with(|| {
                 format!(
@@ -622,13 +759,14 @@ async fn mixed(
     seconds: f64,
     seed: u64,
 ) -> anyhow::Result<MixResult> {
-    let weights: Vec<(usize, u32)> = cases
+    let weights: Vec<(usize, f64)> = cases
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.weight > 0)
+        .filter(|(_, c)| c.weight > 0.0)
         .map(|(i, c)| (i, c.weight))
         .collect();
-    let total_weight: u32 = weights.iter().map(|w| w.1).sum();
+    let total_weight: f64 = weights.iter().map(|w| w.1).sum();
+    let expected: Vec<u16> = cases.iter().map(|c| (c.expect)(&sample)).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -636,13 +774,13 @@ async fn mixed(
     for worker in 0..concurrency {
         let (cases, sample, stop, errors) =
             (cases.clone(), sample.clone(), stop.clone(), errors.clone());
-        let weights = weights.clone();
+        let (weights, expected) = (weights.clone(), expected.clone());
         let mut http = Http::new(addr);
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(seed.wrapping_add(1000 + worker as u64));
             let mut ms = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                let mut x = rng.random_range(0..total_weight);
+                let mut x = rng.random_range(0.0..total_weight);
                 let mut idx = weights[0].0;
                 for (i, w) in &weights {
                     if x < *w {
@@ -655,7 +793,7 @@ async fn mixed(
                 let path = (c.path)(&sample, &mut rng);
                 let t = Instant::now();
                 match http.get(&path).await {
-                    Ok(r) if r.status == c.expect => {}
+                    Ok(r) if r.status == expected[idx] => {}
                     _ => {
                         errors.fetch_add(1, Ordering::Relaxed);
                     }
@@ -681,6 +819,73 @@ async fn mixed(
     })
 }
 
+/// Coverage of `n` located nodes per variant: each asked twice in a row, the first answer
+/// computed (cold), the second from the server's cache when it has one.
+async fn coverage_table(
+    out: &mut String,
+    http: &mut Http,
+    sample: &Sample,
+    rng: &mut StdRng,
+    n: usize,
+    cache: bool,
+) -> anyhow::Result<()> {
+    const VARIANTS: [(&str, &str); 4] = [
+        ("area, perimeter", "?model=area&mode=perimeter"),
+        ("area, heatmap", "?model=area"),
+        ("best, perimeter", "?mode=perimeter"),
+        ("best, heatmap", ""),
+    ];
+    let mut nodes = sample.located.clone();
+    nodes.shuffle(rng);
+    nodes.truncate(n);
+    writeln!(
+        out,
+        "\n| coverage `/api/coverage/{{id}}` ({} nodes, caches {}) | model answered | first ms | cold p50 ms | cold p95 ms | cold max ms | again p50 ms | again p95 ms | bytes |",
+        nodes.len(),
+        if cache { "on" } else { "off" }
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
+    for (label, query) in VARIANTS {
+        let (mut cold, mut again, mut bytes) = (Vec::new(), Vec::new(), 0u64);
+        let mut models = std::collections::BTreeSet::new();
+        for &node in &nodes {
+            let path = format!("/api/coverage/{node}{query}");
+            let t = Instant::now();
+            let r = http.get(&path).await?;
+            cold.push(t.elapsed().as_secs_f64() * 1000.0);
+            let body = json(&r, &path)?;
+            bytes += r.body.len() as u64;
+            if let Some(m) = body["model"].as_str() {
+                models.insert(m.to_string());
+            }
+            let t = Instant::now();
+            let r = http.get(&path).await?;
+            again.push(t.elapsed().as_secs_f64() * 1000.0);
+            if r.status != 200 {
+                bail!("{path}: HTTP {} the second time", r.status);
+            }
+        }
+        let first = cold.first().copied().unwrap_or(f64::NAN);
+        let (c, a) = (summarize(cold, bytes, 0), summarize(again, 0, 0));
+        eprintln!(
+            "  coverage {label}: cold p50 {:.1} ms, p95 {:.1} ms; again p50 {:.2} ms",
+            c.p50, c.p95, a.p50
+        );
+        writeln!(
+            out,
+            "| {label} | {} | {first:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.0} |",
+            models.into_iter().collect::<Vec<_>>().join(", "),
+            c.p50,
+            c.p95,
+            c.max,
+            a.p50,
+            a.p95,
+            c.mean_bytes
+        )?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------
 // The sample of real identifiers.
 
@@ -695,7 +900,12 @@ fn json(r: &Response, what: &str) -> anyhow::Result<Value> {
     serde_json::from_slice(&r.body).with_context(|| format!("{what}: not JSON"))
 }
 
-async fn sample(http: &mut Http, days: f64, rng: &mut StdRng) -> anyhow::Result<Sample> {
+async fn sample(
+    http: &mut Http,
+    days: f64,
+    terrain: Option<bool>,
+    rng: &mut StdRng,
+) -> anyhow::Result<Sample> {
     let nodes_json = json(&http.get("/api/nodes").await?, "/api/nodes")?;
     let list = nodes_json["nodes"].as_array().cloned().unwrap_or_default();
     let strings = |key: &str| {
@@ -718,6 +928,34 @@ async fn sample(http: &mut Http, days: f64, rng: &mut StdRng) -> anyhow::Result<
         .filter_map(|n| n["node_id"].as_i64())
         .collect();
     let (roles, hw_models) = (strings("role"), strings("hw_model"));
+    let located: Vec<i64> = list
+        .iter()
+        .filter(|n| {
+            let (lat, lon) = (n["last_lat"].as_i64(), n["last_long"].as_i64());
+            lat.is_some() && lon.is_some() && (lat, lon) != (Some(0), Some(0))
+        })
+        .filter_map(|n| n["node_id"].as_i64())
+        .collect();
+    let links_json = json(&http.get("/api/links").await?, "/api/links")?;
+    let mut links: Vec<(i64, i64)> = links_json["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| Some((l["from"].as_i64()?, l["to"].as_i64()?)))
+        .take(500)
+        .collect();
+    if links.is_empty() {
+        links.push((nodes[0], nodes[0]));
+    }
+    let located_set: std::collections::HashSet<i64> = located.iter().copied().collect();
+    let mut located_links: Vec<(i64, i64)> = links
+        .iter()
+        .copied()
+        .filter(|(f, t)| f != t && located_set.contains(f) && located_set.contains(t))
+        .collect();
+    if located_links.is_empty() {
+        located_links.push((nodes[0], nodes[0]));
+    }
     let latest = json(&http.get("/api/packets?limit=1").await?, "/api/packets")?;
     let newest_us = latest["latest_import_time"]
         .as_i64()
@@ -787,6 +1025,10 @@ async fn sample(http: &mut Http, days: f64, rng: &mut StdRng) -> anyhow::Result<
         channels,
         roles,
         hw_models,
+        located,
+        links,
+        located_links,
+        terrain,
         newest_us,
         oldest_us,
     })
@@ -834,6 +1076,7 @@ async fn start_server(
     cfg: &Config,
     config_path: Option<&Path>,
     cache: bool,
+    elevation_dir: Option<&Path>,
 ) -> anyhow::Result<Server> {
     let mut cmd = crate::meshview_command()?;
     if let Some(p) = config_path {
@@ -855,6 +1098,9 @@ async fn start_server(
         .kill_on_drop(true);
     if !cache {
         cmd.env("MESHVIEW_AGGREGATE_CACHE", "off");
+    }
+    if let Some(dir) = elevation_dir {
+        cmd.env("MESHVIEW_COVERAGE__ELEVATION_DIR", dir);
     }
     let mut child = cmd.spawn().context("starting meshview serve")?;
     let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("piped")).lines();
@@ -919,6 +1165,27 @@ pub async fn run(
     config_path: Option<&Path>,
     args: &ApiArgs,
 ) -> anyhow::Result<String> {
+    // Synthetic elevation tiles over the nodes' area, for coverage's terrain mode.
+    let tiles = match &args.url {
+        None if !args.no_terrain => match crate::terrain::node_area(&cfg.database.url).await? {
+            Some(area) => {
+                let dir = tempfile::Builder::new()
+                    .prefix("meshview-bench-terrain")
+                    .tempdir()?;
+                let t = Instant::now();
+                let n = crate::terrain::write_tiles(dir.path(), area)?;
+                eprintln!(
+                    "bench api: wrote {n} synthetic SRTM tiles over the nodes' area to {} in {:.1} s",
+                    dir.path().display(),
+                    t.elapsed().as_secs_f64()
+                );
+                Some((dir, n))
+            }
+            None => None,
+        },
+        _ => None,
+    };
+    let elevation_dir = tiles.as_ref().map(|(d, _)| d.path());
     let mut server = match &args.url {
         Some(u) => {
             let parsed = url::Url::parse(u).with_context(|| format!("--url {u}"))?;
@@ -942,14 +1209,15 @@ pub async fn run(
                 cfg.database.url.redacted(),
                 if args.cache { "on" } else { "off" }
             );
-            start_server(cfg, config_path, args.cache).await?
+            start_server(cfg, config_path, args.cache, elevation_dir).await?
         }
     };
     let mut rng = StdRng::seed_from_u64(args.seed);
     let mut http = Http::new(&server.addr);
     let mut started_rss = server.memory_mb();
     eprintln!("bench api: sampling identifiers from {}", server.addr);
-    let sample = Arc::new(sample(&mut http, args.days, &mut rng).await?);
+    let terrain = args.url.is_none().then_some(tiles.is_some());
+    let sample = Arc::new(sample(&mut http, args.days, terrain, &mut rng).await?);
     let api = Arc::new(api_cases());
     let pages = page_cases();
 
@@ -964,12 +1232,23 @@ pub async fn run(
             on_off(!args.mix_without_cache)
         ),
     };
+    let terrain_note = match (&args.url, &tiles) {
+        (Some(_), _) => "elevation tiles as configured on that server".to_string(),
+        (None, Some((_, n))) => format!("{n} synthetic elevation tiles"),
+        (None, None) => "no elevation tiles".to_string(),
+    };
     writeln!(
         out,
-        "`meshview-bench api` {date}; server {}; {} nodes, {} packet ids and {} traceroute ids \
-         sampled; caches {cache_note}.\n",
+        "`meshview-bench api` {date}; server {}; {} nodes ({} located), {} links, {} packet ids \
+         and {} traceroute ids sampled; caches {cache_note}; {terrain_note}.\n",
         server.addr,
         sample.nodes.len(),
+        sample.located.len(),
+        if sample.has_links() {
+            sample.links.len()
+        } else {
+            0
+        },
         sample.packets.len(),
         sample.traceroutes.len(),
     )?;
@@ -1078,8 +1357,21 @@ pub async fn run(
             "bench api: restarting meshview serve (caches {})",
             on_off(mix_cache)
         );
-        server = start_server(cfg, config_path, mix_cache).await?;
+        server = start_server(cfg, config_path, mix_cache, elevation_dir).await?;
         started_rss = server.memory_mb();
+    }
+    // Coverage predictions, cold then cached, on the mixed load's server.
+    if !sample.located.is_empty() && args.coverage_nodes > 0 {
+        let mut h = Http::new(&server.addr);
+        coverage_table(
+            &mut out,
+            &mut h,
+            &sample,
+            &mut rng,
+            args.coverage_nodes,
+            mix_cache,
+        )
+        .await?;
     }
     eprintln!(
         "  mixed load: {} connections for {} s…",

@@ -9,6 +9,7 @@
 mod api;
 mod ingest;
 mod seed;
+mod terrain;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -231,6 +231,18 @@ impl SimConfig {
     }
 }
 
+/// The radio fields of one gateway's reception ([`Simulator::reception_facts`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReceptionFacts {
+    /// `hop_start` minus the relays before the gateway.
+    pub hop_limit: u32,
+    /// The low byte of the node the gateway heard (the sender on a zero-hop reception).
+    pub relay_node: u32,
+    /// Observed SNR of that link, quarter dB.
+    pub rx_snr: f32,
+    pub rx_rssi: i32,
+}
+
 /// One MQTT message to publish.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimMessage {
@@ -271,13 +283,22 @@ pub struct Simulator {
     queue: BinaryHeap<Queued>,
     seq: u64,
     truth: GroundTruth,
+    /// Node number → index.
+    index: std::collections::HashMap<u32, usize>,
 }
 
 impl Simulator {
     pub fn new(config: SimConfig) -> anyhow::Result<Simulator> {
         let secondary = config.validate()?;
+        let traffic = Traffic::new(&config, secondary);
+        let index = traffic
+            .node_ids()
+            .enumerate()
+            .map(|(i, id)| (id, i))
+            .collect();
         Ok(Simulator {
-            traffic: Traffic::new(&config, secondary),
+            traffic,
+            index,
             queue: BinaryHeap::new(),
             seq: 0,
             truth: GroundTruth::default(),
@@ -294,6 +315,31 @@ impl Simulator {
     /// configuration; [`GroundTruth::links`] is the part the yielded messages evidence.
     pub fn radio_links(&self) -> std::collections::BTreeMap<(String, String), f32> {
         self.traffic.radio_links()
+    }
+
+    /// The gateways (node numbers) other than `from` that `from`'s packets reach within
+    /// its hop limit: those that could hear them.
+    pub fn reachable_gateways(&mut self, from: u32) -> Vec<u32> {
+        match self.index.get(&from) {
+            Some(&s) => self.traffic.reachable_gateways(s),
+            None => Vec::new(),
+        }
+    }
+
+    /// Radio facts for one more gateway hearing a packet of `from`, consistent with the
+    /// radio model (a random shortest path of links, its last transmitter, the observed
+    /// SNR and RSSI of that link), drawn from `rng` so the message stream is unchanged.
+    /// `None` when `from`'s packets do not reach `gateway` or either is unknown. For
+    /// tools that model a denser gateway network (`meshview-bench seed`); the ground
+    /// truth does not count such receptions.
+    pub fn reception_facts(
+        &mut self,
+        from: u32,
+        gateway: u32,
+        rng: &mut rand::rngs::StdRng,
+    ) -> Option<ReceptionFacts> {
+        let (&s, &g) = (self.index.get(&from)?, self.index.get(&gateway)?);
+        self.traffic.reception_facts(s, g, rng)
     }
 
     fn generate_next_packet(&mut self) {

@@ -363,6 +363,51 @@ impl Traffic {
         &self.mesh.nodes[i]
     }
 
+    /// Node numbers, by index.
+    pub fn node_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.mesh.nodes.iter().map(|n| n.id)
+    }
+
+    /// The gateways (node numbers) other than node `s` that its packets reach within its
+    /// hop limit.
+    pub fn reachable_gateways(&mut self, s: usize) -> Vec<u32> {
+        self.mesh.radio.ensure(s);
+        self.mesh
+            .radio
+            .reachable_gateways(s)
+            .into_iter()
+            .map(|(g, _)| self.node(g).id)
+            .collect()
+    }
+
+    /// The radio facts of gateway `g` hearing node `s`'s packet over a random shortest
+    /// path of links, as [`Traffic::reception`] makes them, drawn from `rng` (not the
+    /// generator's own stream); `None` when the packet does not reach `g`.
+    pub fn reception_facts(
+        &mut self,
+        s: usize,
+        g: usize,
+        rng: &mut StdRng,
+    ) -> Option<crate::ReceptionFacts> {
+        if s == g {
+            return None;
+        }
+        self.mesh.radio.ensure(s);
+        let radio = &self.mesh.radio;
+        if !radio.reaches(s, g) {
+            return None;
+        }
+        let r = radio.last_relayer(s, g, rng);
+        let hops = u32::from(radio.dist(s)[r]);
+        let true_snr = radio.snr(r, g)?;
+        Some(crate::ReceptionFacts {
+            hop_limit: self.node(s).hop_start - hops,
+            relay_node: self.node(r).relay_byte(),
+            rx_snr: quarter_db(radio::observe(true_snr, rng)),
+            rx_rssi: radio::rssi(true_snr, rng),
+        })
+    }
+
     /// Every radio link of the mesh: `(!from, !to)` → true SNR (dB).
     pub fn radio_links(&self) -> std::collections::BTreeMap<(String, String), f32> {
         self.mesh

@@ -406,9 +406,11 @@ pub async fn write_sqlite(
     let links = r.sorted_links();
     let mut bins = Vec::new();
     for chunk in links.chunks(CHUNK / 2) {
+        // A join, not `(from, to) IN (VALUES …)`: SQLite plans the row-value IN as a scan
+        // of the whole of link_snr (every batch, hundreds of thousands of rows on a big
+        // mesh), the join as one primary-key search per link.
         let mut q = QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT from_node_id, to_node_id, snr_bin, samples FROM link_snr \
-             WHERE (from_node_id, to_node_id) IN (VALUES ",
+            "SELECT s.from_node_id, s.to_node_id, s.snr_bin, s.samples FROM (VALUES ",
         );
         let mut sep = q.separated(", ");
         for ((f, t), _) in chunk {
@@ -418,7 +420,10 @@ pub async fn write_sqlite(
                 .push_bind_unseparated(*t)
                 .push_unseparated(")");
         }
-        q.push(")");
+        q.push(
+            ") AS v JOIN link_snr s \
+             ON s.from_node_id = v.column1 AND s.to_node_id = v.column2",
+        );
         bins.extend(
             q.build_query_as::<(i64, i64, i32, i64)>()
                 .persistent(false)
