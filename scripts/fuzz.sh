@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds="${2:?--seconds needs a number}"; shift 2 ;;
         --target) targets+=("${2:?--target needs a name}"); shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -46,12 +46,18 @@ flags=(--sanitizer none --debug-assertions)
 echo "==> seeds"
 nice -n 19 cargo run --quiet -p meshview-sim --example fuzz_seeds -- fuzz/corpus
 
+echo "==> building the fuzz targets"
+nice -n 19 cargo fuzz build "${flags[@]}"
+# The binaries are run directly: `cargo fuzz run` would re-check the build before each
+# target (and in a git worktree, where .git is a file, build.rs makes that a rebuild).
+bin="fuzz/target/$(rustc -vV | sed -n 's/^host: //p')/release"
+
 status=0
 for t in "${targets[@]}"; do
     echo "==> $t: ${seconds}s"
-    mkdir -p "fuzz/artifacts/$t"
-    if ! nice -n 19 cargo fuzz run "${flags[@]}" "$t" "fuzz/corpus/$t" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
+    mkdir -p "fuzz/artifacts/$t" "fuzz/corpus/$t"
+    if ! nice -n 19 "$bin/$t" -artifact_prefix="fuzz/artifacts/$t/" -max_total_time="$seconds" \
+        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "fuzz/corpus/$t"; then
         echo "==> $t FAILED: the crash input is in fuzz/artifacts/$t/" >&2
         status=1
     fi
