@@ -674,6 +674,13 @@ impl ProfileQuestion {
             )
             .map_err(|e| match e {
                 CoverageError::Terrain(t) => ApiError::NotFound(format!("elevation: {t}")),
+                // The distance is the two nodes' doing, not a parameter the client sent:
+                // name the end it chose.
+                CoverageError::InvalidParam {
+                    param: "distance_m",
+                    reason,
+                    ..
+                } => ApiError::bad("to", format!("the nodes' distance {reason}")),
                 CoverageError::InvalidParam { param, reason, .. } => ApiError::bad(param, reason),
             })?;
             let (itm_loss_db, itm_error) = match p.itm_loss_db {
