@@ -85,7 +85,12 @@ async fn reader_waits_while_a_migration_is_in_progress(backend: Backend) {
     );
 
     // The writer publishes its progress: /health, the API and the pages say how far.
-    let mut progress = migrations::progress::Reporter::start(&db.url, 8).await;
+    let mut progress = meshview_store::progress::Reporter::start(
+        &db.url,
+        db.sqlite_path().map(lock::sqlite_lock_path),
+        8,
+    )
+    .await;
     progress.step("the link-quality model").await;
     progress.rows(41, 100).await;
     let expected = "upgrading: step 1 of 8 (the link-quality model), 41 %";

@@ -74,7 +74,7 @@ pub enum WaitError {
 /// One look at the database: its schema state and whether a writer holds the lock.
 /// The schema's state, whether a writer holds the migration lock, and the progress it
 /// published.
-type Probe = (SchemaState, bool, Option<migrations::progress::Progress>);
+type Probe = (SchemaState, bool, Option<crate::progress::Progress>);
 
 async fn probe(url: &DatabaseUrl, chain: &Chain) -> Result<Probe, MigrateError> {
     let mut conn = Conn::open(url, Role::Reader).await?;
@@ -86,7 +86,8 @@ async fn probe(url: &DatabaseUrl, chain: &Chain) -> Result<Probe, MigrateError> 
         };
         let held = migrations::lock::is_held(&mut conn, sqlite_path).await?;
         let progress = if held {
-            migrations::progress::read(&mut conn, sqlite_path).await
+            let lock = sqlite_path.map(migrations::lock::sqlite_lock_path);
+            crate::progress::read(&mut conn, lock.as_deref()).await
         } else {
             None
         };

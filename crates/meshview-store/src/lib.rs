@@ -22,6 +22,7 @@ mod error;
 pub mod joblog;
 pub mod migrations;
 pub mod ops;
+pub mod progress;
 pub mod read;
 pub mod retention;
 pub mod rollups;

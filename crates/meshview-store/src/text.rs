@@ -71,7 +71,7 @@ pub async fn backfill(conn: &mut Conn) -> Result<u64, StoreError> {
         crate::write::insert_texts(conn, &texts)
             .await
             .context("writing packet_text")?;
-        crate::migrations::progress::rows(read, total).await;
+        crate::progress::rows(read, total).await;
         if last_log.elapsed().as_secs() >= 5 {
             last_log = std::time::Instant::now();
             tracing::info!(

@@ -247,7 +247,7 @@ pub(super) async fn adopt(
         }
         for (i, (t, old_cols)) in present.iter().enumerate() {
             copy_table(conn, t, old_cols, &mut summary).await?;
-            super::progress::rows(i as u64 + 1, present.len() as u64).await;
+            crate::progress::rows(i as u64 + 1, present.len() as u64).await;
         }
         // Pre-3.0 rows never got _us values; derive node recency from their packets so
         // legacy nodes show up in lists and age out by the normal retention.

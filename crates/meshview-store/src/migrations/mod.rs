@@ -11,10 +11,11 @@ pub mod adopt;
 pub mod chain;
 pub mod hooks;
 pub mod lock;
-pub mod progress;
 pub mod revision;
 
 use std::sync::Arc;
+
+use crate::progress;
 use std::time::Instant;
 
 use sqlx::Row;
@@ -458,6 +459,14 @@ pub struct UpgradeOptions {
     pub backup_before_adoption: bool,
 }
 
+/// The SQLite migration lock file (where upgrade progress is published).
+fn sqlite_lock(url: &DatabaseUrl) -> Option<std::path::PathBuf> {
+    match url {
+        DatabaseUrl::Sqlite { path } => Some(lock::sqlite_lock_path(path)),
+        DatabaseUrl::Postgres { .. } => None,
+    }
+}
+
 /// Takes the migration lock and opens the connection migrations run on.
 async fn lock_and_open(url: &DatabaseUrl) -> Result<(lock::MigrationLock, Conn), MigrateError> {
     Ok(match url {
@@ -533,7 +542,7 @@ async fn upgrade_locked(
     set_in_progress(conn, true).await?;
     let steps = usize::from(state.needs_adoption) + pending.len();
     let reporter = Arc::new(tokio::sync::Mutex::new(
-        progress::Reporter::start(url, steps).await,
+        progress::Reporter::start(url, sqlite_lock(url), steps).await,
     ));
     let outcome = async {
         let mut previous = state.current().unwrap_or("base").to_string();

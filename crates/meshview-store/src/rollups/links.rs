@@ -663,7 +663,7 @@ pub async fn rebuild(conn: &mut Conn) -> Result<u64, StoreError> {
                 write(conn, &r).await?;
                 start += WINDOW_US;
                 done += 1;
-                crate::migrations::progress::rows(done, 2 * windows).await;
+                crate::progress::rows(done, 2 * windows).await;
             }
         }
     }

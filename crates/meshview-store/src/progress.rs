@@ -74,10 +74,13 @@ const PG_TABLE: &str = "CREATE TABLE IF NOT EXISTS meshview_upgrade_progress (\
 impl Reporter {
     /// Sets up publishing for an upgrade of `steps` steps. Failing to publish never fails
     /// the upgrade: it is logged and progress goes to the log only.
-    pub async fn start(url: &DatabaseUrl, steps: usize) -> Reporter {
-        let sink = match url {
-            DatabaseUrl::Sqlite { path } => Sink::File(super::lock::sqlite_lock_path(path)),
-            DatabaseUrl::Postgres { .. } => match Conn::open(url, Role::Writer).await {
+    /// `sqlite_lock` is the SQLite migration lock file the upgrade holds (where readers
+    /// look); ignored on PostgreSQL.
+    pub async fn start(url: &DatabaseUrl, sqlite_lock: Option<PathBuf>, steps: usize) -> Reporter {
+        let sink = match (url, sqlite_lock) {
+            (DatabaseUrl::Sqlite { .. }, Some(lock)) => Sink::File(lock),
+            (DatabaseUrl::Sqlite { .. }, None) => Sink::LogOnly,
+            (DatabaseUrl::Postgres { .. }, _) => match Conn::open(url, Role::Writer).await {
                 Ok(mut c) => match c.execute(PG_TABLE).await {
                     Ok(()) => Sink::Table(Box::new(c)),
                     Err(e) => {
@@ -198,12 +201,11 @@ async fn write_row(conn: &mut Conn, json: Option<&str>) -> Result<(), StoreError
     .context("publishing upgrade progress")
 }
 
-/// The progress a running upgrade published, if any (readers, while the lock is held).
-pub async fn read(conn: &mut Conn, sqlite_path: Option<&std::path::Path>) -> Option<Progress> {
+/// The progress a running upgrade published, if any (readers, while the lock is held;
+/// `sqlite_lock` is the SQLite migration lock file).
+pub async fn read(conn: &mut Conn, sqlite_lock: Option<&std::path::Path>) -> Option<Progress> {
     let text = match conn {
-        Conn::Sqlite(_) => {
-            std::fs::read_to_string(super::lock::sqlite_lock_path(sqlite_path?)).ok()?
-        }
+        Conn::Sqlite(_) => std::fs::read_to_string(sqlite_lock?).ok()?,
         Conn::Postgres(c) => {
             let exists: Option<String> =
                 sqlx::query_scalar("SELECT to_regclass('meshview_upgrade_progress')::text")
