@@ -83,7 +83,7 @@ pub const KEYS: &[KeySpec] = &[
     k("mqtt", "flood_per_hour", "600"),
     k("mqtt", "redact_direct_messages", "false"),
     k("mqtt", "decode_json", "false"),
-    k("mqtt", "queue_size", "20000"),
+    k("mqtt", "queue_size", "10000"),
     k("mqtt", "persistent_session", "true"),
     k(
         "database",

@@ -36,6 +36,12 @@ pub const MARK_EVERY: Duration = Duration::from_millis(100);
 const MAX_LIST_BYTES: usize = 128 * 1024;
 /// All kept packet lists together (the reader's memory budget is 128 MB).
 const MAX_LISTS_BYTES: usize = 4 * 1024 * 1024;
+/// Serialized answers bigger than this are not kept (the biggest page of links is about
+/// 1.5 MB, a 2,000-node list about 1 MB).
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// All kept serialized answers together: without a budget, sixteen clients asking for
+/// different big answers within the TTL would hold them all.
+const MAX_BODIES_BYTES: usize = 16 * 1024 * 1024;
 
 /// Set to `off` to measure the queries behind cached answers (`meshview-bench api`
 /// does, unless asked to keep the cache).
@@ -205,7 +211,7 @@ impl Cache {
     fn with_ttl(enabled: bool, ttl: Duration) -> Cache {
         Cache {
             values: Store::new(ttl),
-            bodies: Store::new(ttl),
+            bodies: Store::with_budget(ttl, MAX_BODY_BYTES, MAX_BODIES_BYTES),
             lists: Store::with_budget(ttl, MAX_LIST_BYTES, MAX_LISTS_BYTES),
             mark: tokio::sync::Mutex::default(),
             inflight: Mutex::default(),

@@ -87,6 +87,8 @@ pub struct AppState {
     pg_size: Arc<std::sync::Mutex<Option<health::CountedSize>>>,
     /// The operator's elevation tiles (`[coverage] elevation_dir`), if any.
     pub terrain: Option<Arc<meshview_radio::terrain::Terrain>>,
+    /// Default-parameter coverage perimeters by position, computed once each.
+    pub predictions: Arc<query::coverage::Predictions>,
 }
 
 /// Opens `[coverage] elevation_dir`. A folder that cannot be read is logged and coverage
@@ -123,6 +125,7 @@ impl AppState {
             sender_sums: Arc::default(),
             pg_size: Arc::default(),
             terrain: open_terrain(&config),
+            predictions: Arc::default(),
             config,
         }
     }

@@ -25,14 +25,65 @@ fn by_pair(body: &Value) -> HashMap<Pair, Value> {
         .collect()
 }
 
+/// Every link `query` matches, walking its pages (`limit` per page): each page says the
+/// same `total`, pages follow each other without repeat or gap, the last says so.
+async fn all_links(s: &Served, query: &str, limit: i64) -> HashMap<Pair, Value> {
+    let sep = if query.contains('?') { '&' } else { '?' };
+    let (mut all, mut order) = (HashMap::new(), Vec::new());
+    let mut offset = 0;
+    let mut total = None;
+    loop {
+        let body = s
+            .ok(&format!("{query}{sep}limit={limit}&offset={offset}"))
+            .await;
+        let t = body["total"].as_i64().unwrap();
+        assert_eq!(
+            *total.get_or_insert(t),
+            t,
+            "total changed between pages: {body}"
+        );
+        let page = body["links"].as_array().unwrap();
+        assert!(page.len() as i64 <= limit, "{body}");
+        for l in page {
+            let k = (l["from"].as_i64().unwrap(), l["to"].as_i64().unwrap());
+            assert!(all.insert(k, l.clone()).is_none(), "{k:?} on two pages");
+            order.push(l["confidence"].as_f64().unwrap());
+        }
+        match body["next_offset"].as_i64() {
+            Some(next) => {
+                assert_eq!(next, offset + page.len() as i64, "{body}");
+                offset = next;
+            }
+            None => {
+                assert_eq!(offset + page.len() as i64, t, "the last page ends at total");
+                break;
+            }
+        }
+    }
+    assert!(
+        order.windows(2).all(|w| w[0] >= w[1]),
+        "most confident first"
+    );
+    all
+}
+
 /// The model against the simulator's radio truth: every link it reports exists, it finds
 /// the links the traffic evidenced, and its median SNR is the link's true SNR.
 async fn links_match_truth(backend: Backend) {
     let s = Served::start(backend).await;
     check_truth(&s).await;
 
+    // Pages: walked in small pages, the same links as one big page.
+    let got = by_pair(&s.ok("/api/links?limit=5000").await);
+    assert_eq!(all_links(&s, "/api/links", 37).await, got);
+    let first = s.ok("/api/links?limit=5").await;
+    assert_eq!(first["links"].as_array().unwrap().len(), 5.min(got.len()));
+    assert_eq!(first["total"].as_i64().unwrap(), got.len() as i64);
+    let past = s.ok("/api/links?offset=50000").await;
+    assert_eq!(past["links"], serde_json::json!([]), "{past}");
+    assert!(past["next_offset"].is_null(), "{past}");
+
     // Filters: one node's links touch it; a confidence floor holds.
-    let got = by_pair(&s.ok("/api/links").await);
     let (&(a, _), _) = got.iter().next().unwrap();
     let mine = by_pair(&s.ok(&format!("/api/links?node_id={a}")).await);
     assert!(!mine.is_empty());
@@ -41,7 +92,7 @@ async fn links_match_truth(backend: Backend) {
         mine.len(),
         got.keys().filter(|&&(f, t)| f == a || t == a).count()
     );
-    let sure = by_pair(&s.ok("/api/links?min_confidence=0.9").await);
+    let sure = all_links(&s, "/api/links?min_confidence=0.9", 1000).await;
     assert!(
         sure.values()
             .all(|l| l["confidence"].as_f64().unwrap() >= 0.9)
@@ -68,9 +119,8 @@ async fn links_match_truth_on_a_crowded_mesh(backend: Backend) {
 }
 
 async fn check_truth(s: &Served) {
-    let body = s.ok("/api/links").await;
-    let got = by_pair(&body);
-    assert!(!got.is_empty(), "no links: {body}");
+    let got = all_links(s, "/api/links", 5000).await;
+    assert!(!got.is_empty(), "no links");
     let truth: HashMap<Pair, &meshview_sim::LinkTruth> = s
         .truth
         .links
@@ -146,7 +196,7 @@ async fn check_truth(s: &Served) {
 /// One link's history, its reverse, 404 and 400s; the rebuild agrees with the writer.
 async fn link_history_and_rebuild(backend: Backend) {
     let s = Served::start(backend).await;
-    let before = by_pair(&s.ok("/api/links?hours=200").await);
+    let before = all_links(&s, "/api/links?hours=200", 5000).await;
     let (&(f, t), link) = before
         .iter()
         .max_by_key(|(_, l)| l["snr_samples"].as_i64().unwrap())
@@ -176,13 +226,16 @@ async fn link_history_and_rebuild(backend: Backend) {
         .await;
     s.bad("/api/links?hours=9000", "hours").await;
     s.bad("/api/links?node_id=abc", "node_id").await;
+    s.bad("/api/links?limit=0", "limit").await;
+    s.bad("/api/links?limit=5001", "limit").await;
+    s.bad("/api/links?offset=-1", "offset").await;
 
     // `db rebuild-rollups` recomputes the model from the raw rows: the same links with the
     // same direct evidence. (Relays may differ: the rebuild names them knowing every
     // direct link, the writer only those seen so far.)
     let out = run_command(s.db.command(&["db", "rebuild-rollups"])).await;
     assert!(out.success, "rebuild failed:\n{}", out.all());
-    let after = by_pair(&s.ok("/api/links?hours=201").await);
+    let after = all_links(&s, "/api/links?hours=201", 5000).await;
     let direct = |m: &HashMap<Pair, Value>| -> HashMap<Pair, [i64; 3]> {
         m.iter()
             .filter_map(|(k, l)| {

@@ -239,10 +239,16 @@ const meshLinks = { layer: L.layerGroup(), loaded: null };
 const observedCells = { layer: L.layerGroup(), loaded: null };
 
 async function loadMeshLinks() {
-  const body = await getJson('/api/links?min_confidence=0.3');
+  // Every confident link, a page at a time (the API's pages are most confident first).
+  const all = [];
+  for (let offset = 0; offset !== null && offset !== undefined;) {
+    const body = await getJson(`/api/links?min_confidence=0.3&limit=5000&offset=${offset}`);
+    all.push(...(body.links || []));
+    offset = body.next_offset;
+  }
   // One line per pair of nodes: the more confident direction speaks for it.
   const best = new Map();
-  for (const l of body.links || []) {
+  for (const l of all) {
     const k = l.from < l.to ? linkKey(l.from, l.to) : linkKey(l.to, l.from);
     const had = best.get(k);
     if (!had || l.confidence > had.confidence) best.set(k, l);

@@ -24,6 +24,13 @@ pub struct LinksParams {
     /// Only links with a sample in the last `hours` hours (default 168, at most 8784).
     #[param(minimum = 1, maximum = 8784)]
     hours: Option<i64>,
+    /// Links per page (default 1000, at most 5000).
+    #[param(minimum = 1, maximum = 5000)]
+    limit: Option<i64>,
+    /// Links to skip, in the answer's order (default 0): the previous page's
+    /// `next_offset`.
+    #[param(minimum = 0, maximum = 50000)]
+    offset: Option<i64>,
 }
 
 #[derive(utoipa::IntoParams)]
@@ -40,7 +47,8 @@ pub struct LinkHistoryParams {
 /// Every directed radio link (`to` heard `from`) the model knows with a sample in the
 /// window, fused over traceroute hops, neighbour reports, direct gateway receptions and
 /// attributable relays: samples per source, newest and median SNR, mean RSSI, a
-/// confidence and a quality class. Most confident first.
+/// confidence and a quality class. Most confident first, a page at a time: `total`
+/// counts every match and `next_offset` is the next page's `offset` (`null` on the last).
 #[utoipa::path(
     get,
     path = "/api/links",

@@ -176,9 +176,9 @@ pub async fn observed(
     params: Params,
 ) -> ApiResult<Response> {
     let q = ObservedQuestion::parse(parse_node("node_id", &id)?, &params)?;
-    let terrain = state.terrain.clone();
+    let (terrain, predictions) = (state.terrain.clone(), state.predictions.clone());
     cached_raw(&state, q.key(), || async move {
-        to_body(&q.run(&db, now_us(), terrain).await?)
+        to_body(&q.run(&db, now_us(), terrain, predictions).await?)
     })
     .await
 }

@@ -157,7 +157,7 @@ pub async fn nodegraph(
         api::edges::EdgeQuery::parse(&crate::web::params::Params::default()).or_page(&prefs)?;
     let now = api::now_us();
     // All at once (on PostgreSQL they run side by side).
-    let links_q = LinksQuestion::default();
+    let links_q = LinksQuestion::default().all();
     let (nodes, edge_list, links) = tokio::join!(
         active_nodes(&db, &prefs, 0),
         edges.run(&db, now),

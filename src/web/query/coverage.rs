@@ -2,11 +2,12 @@
 //! radio crate's ITM over the node's last position, with MeshView's parameters, defaults
 //! and answer shapes; over terrain when the operator has elevation tiles.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use meshview_radio::coverage::{
     self, CoverageError, CoverageParams, FREQ_MHZ_RANGE, HEIGHT_M_RANGE, MAX_RADIUS_KM,
-    MIN_STEP_KM, Model, RELIABILITY_RANGE, THRESHOLD_DBM_RANGE, TX_DBM_RANGE,
+    MIN_STEP_KM, Model, Perimeter, RELIABILITY_RANGE, THRESHOLD_DBM_RANGE, TX_DBM_RANGE,
 };
 use meshview_radio::terrain::Terrain;
 use serde::Serialize;
@@ -330,6 +331,55 @@ pub struct ObservedAnswer {
     pub comparison: Option<Comparison>,
 }
 
+/// Positions whose perimeter [`Predictions`] keeps; beyond this it starts over. A
+/// perimeter is about 1 KB (72 bearings), so this is at most a few MB.
+const MAX_PREDICTIONS: usize = 4_096;
+
+/// The default-parameter perimeter of each node position, computed once: the observed
+/// coverage's comparison needs one per node (about 0.1 s over terrain), and it depends
+/// only on the position and the server's elevation tiles, which are fixed for the
+/// process, so a kept perimeter never goes stale (a node that moves has a new key). This
+/// is the "cached after" of predicted coverage, not a freshness trade-off: it stays on
+/// when the answer caches are switched off.
+#[derive(Default)]
+pub struct Predictions {
+    kept: Mutex<HashMap<(i64, i64), Arc<Perimeter>>>,
+}
+
+impl Predictions {
+    /// The perimeter at (lat, lon) in 1e-7 degrees, with MeshView's default parameters
+    /// and the best model `terrain` allows. CPU-bound: call it off the async threads.
+    pub fn default_perimeter(
+        &self,
+        lat_e7: i64,
+        lon_e7: i64,
+        terrain: Option<&Terrain>,
+    ) -> Result<Arc<Perimeter>, CoverageError> {
+        let key = (lat_e7, lon_e7);
+        if let Some(p) = self.kept.lock().expect("predictions lock").get(&key) {
+            return Ok(p.clone());
+        }
+        // Computed outside the lock: two askers of one new position may both compute it.
+        let p = Arc::new(coverage::perimeter(
+            lat_e7 as f64 / 1e7,
+            lon_e7 as f64 / 1e7,
+            &CoverageParams::default(),
+            terrain,
+        )?);
+        let mut kept = self.kept.lock().expect("predictions lock");
+        if kept.len() >= MAX_PREDICTIONS {
+            kept.clear();
+        }
+        kept.insert(key, p.clone());
+        Ok(p)
+    }
+
+    /// Positions kept (for the tests).
+    pub fn len(&self) -> usize {
+        self.kept.lock().expect("predictions lock").len()
+    }
+}
+
 /// Where a node was heard directly, from the link-quality model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ObservedQuestion {
@@ -358,31 +408,37 @@ impl ObservedQuestion {
         db: &Reader,
         now_us: i64,
         terrain: Option<Arc<Terrain>>,
+        predictions: Arc<Predictions>,
     ) -> ApiResult<ObservedAnswer> {
         let node = db
             .node(self.node)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("node {} not found", self.node)))?;
         let position = match (node.last_lat, node.last_long) {
-            (Some(lat), Some(lon)) if (lat, lon) != (0, 0) => {
-                Some([lat as f64 / 1e7, lon as f64 / 1e7])
-            }
+            (Some(lat), Some(lon)) if (lat, lon) != (0, 0) => Some((lat, lon)),
             _ => None,
         };
         let links = db
             .heard_by(self.node, now_us - self.hours * HOUR_US)
             .await?;
         let q = *self;
-        tokio::task::spawn_blocking(move || q.answer(position, &links, terrain))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            let predicted = position
+                .map(|(lat, lon)| predictions.default_perimeter(lat, lon, terrain.as_deref()))
+                .transpose()
+                .map_err(invalid)?;
+            let position = position.map(|(lat, lon)| [lat as f64 / 1e7, lon as f64 / 1e7]);
+            q.answer(position, &links, predicted.as_deref())
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
     }
 
     fn answer(
         &self,
         position: Option<[f64; 2]>,
         links: &[meshview_store::read::PositionedLink],
-        terrain: Option<Arc<Terrain>>,
+        predicted: Option<&Perimeter>,
     ) -> ApiResult<ObservedAnswer> {
         let heard_by: Vec<Receiver> = links
             .iter()
@@ -432,9 +488,9 @@ impl ObservedQuestion {
                 }
             })
             .collect();
-        let comparison = match position {
-            None => None,
-            Some([lat, lon]) => Some(self.compare(lat, lon, &heard_by, &heard_cells, terrain)?),
+        let comparison = match (position, predicted) {
+            (Some([lat, lon]), Some(p)) => Some(self.compare(lat, lon, &heard_by, &heard_cells, p)),
+            _ => None,
         };
         Ok(ObservedAnswer {
             node_id: self.node,
@@ -453,11 +509,10 @@ impl ObservedQuestion {
         lon: f64,
         heard_by: &[Receiver],
         heard_cells: &std::collections::HashSet<h3o::CellIndex>,
-        terrain: Option<Arc<Terrain>>,
-    ) -> ApiResult<Comparison> {
+        p: &Perimeter,
+    ) -> Comparison {
         let params = CoverageParams::default();
-        let p = coverage::perimeter(lat, lon, &params, terrain.as_deref()).map_err(invalid)?;
-        let (model, _) = describe(p.model);
+        let (model, _) = describe(p.model.clone());
         let inside = |la: f64, lo: f64| point_in_polygon(la, lo, &p.points);
         let outside = heard_by.iter().filter(|r| !inside(r.lat, r.lon)).count();
         let observed = heard_by.len() as i64;
@@ -477,7 +532,7 @@ impl ObservedQuestion {
                 }
             }
         }
-        Ok(Comparison {
+        Comparison {
             model,
             observed,
             observed_outside_predicted: (observed > 0)
@@ -487,7 +542,7 @@ impl ObservedQuestion {
             predicted_never_heard: (predicted > 0).then(|| {
                 ((predicted - predicted_heard) as f64 / predicted as f64 * 1000.0).round() / 1000.0
             }),
-        })
+        }
     }
 }
 
@@ -832,7 +887,20 @@ mod tests {
             at(4, 37.52, -122.0, -9.0),
             at(5, 39.0, -122.0, -14.0),
         ];
-        let a = q.answer(Some([37.5, -122.0]), &links, None).unwrap();
+        let memo = Predictions::default();
+        let predicted = memo
+            .default_perimeter(375_000_000, -1_220_000_000, None)
+            .unwrap();
+        assert!(Arc::ptr_eq(
+            &predicted,
+            &memo
+                .default_perimeter(375_000_000, -1_220_000_000, None)
+                .unwrap()
+        ));
+        assert_eq!(memo.len(), 1);
+        let a = q
+            .answer(Some([37.5, -122.0]), &links, Some(&predicted))
+            .unwrap();
         assert_eq!(a.heard_by.len(), 4);
         assert_eq!(a.heard_by[0].id, "!00000002");
         assert!(a.heard_by[3].distance_km.unwrap() > 160.0);

@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::Params;
-use meshview_store::read::{LinkHourRow, LinkQualityFilter, LinkQualityRow, Reader};
+use meshview_store::read::{
+    LinkHourRow, LinkQualityFilter, LinkQualityRow, MAX_QUALITY_LINKS, Reader,
+};
 
 const HOUR_US: i64 = 3_600_000_000;
 /// Default window: links heard in the last week.
@@ -99,18 +101,33 @@ impl Link {
     }
 }
 
-/// `/api/links`' answer.
+/// `/api/links`' answer: one page of the matching links.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LinksAnswer {
     pub links: Vec<Link>,
+    /// Links matching the filters, on every page.
+    pub total: i64,
+    /// The `offset` of the next page; `null` on the last one.
+    #[schema(required = true)]
+    pub next_offset: Option<i64>,
 }
 
-/// Which links: touching a node, at least this confident, heard in the window.
+/// Links per page unless `limit` says otherwise: a map or a list of the strongest links
+/// needs no more, and a 2,000-node mesh's every link (20,000, 6 MB of JSON) is a
+/// download no client should make by default.
+pub const DEFAULT_LIMIT: i64 = 1_000;
+/// The biggest page (about 1.5 MB of JSON); clients wanting more walk the pages.
+pub const MAX_LIMIT: i64 = 5_000;
+
+/// Which links: touching a node, at least this confident, heard in the window; one page
+/// of them in the answer's order.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LinksQuestion {
     pub node: Option<i64>,
     pub min_confidence: f64,
     pub hours: i64,
+    pub limit: i64,
+    pub offset: i64,
 }
 
 impl Default for LinksQuestion {
@@ -119,6 +136,8 @@ impl Default for LinksQuestion {
             node: None,
             min_confidence: 0.0,
             hours: DEFAULT_HOURS,
+            limit: DEFAULT_LIMIT,
+            offset: 0,
         }
     }
 }
@@ -129,18 +148,31 @@ impl LinksQuestion {
             node: p.node("node_id")?,
             min_confidence: p.float_range("min_confidence", 0.0, 1.0)?.unwrap_or(0.0),
             hours: p.int_range("hours", 1, MAX_HOURS)?.unwrap_or(DEFAULT_HOURS),
+            limit: p.int_range("limit", 1, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT),
+            offset: p.int_range("offset", 0, MAX_QUALITY_LINKS)?.unwrap_or(0),
         })
+    }
+
+    /// Every matching link on one page (the pages that draw the whole model in-process).
+    pub fn all(self) -> LinksQuestion {
+        LinksQuestion {
+            limit: MAX_QUALITY_LINKS,
+            offset: 0,
+            ..self
+        }
     }
 
     /// The key of the cached answer.
     pub fn key(&self) -> String {
         format!(
-            "links|{:?}|{}|{}",
-            self.node, self.min_confidence, self.hours
+            "links|{:?}|{}|{}|{}|{}",
+            self.node, self.min_confidence, self.hours, self.limit, self.offset
         )
     }
 
-    /// Most confident first, then newest.
+    /// Most confident first, then newest, then by node numbers: a total order that does
+    /// not change with time, so pages neither repeat nor skip a link while no new sample
+    /// arrives (a link heard meanwhile moves up).
     pub async fn run(&self, db: &Reader, now_us: i64) -> ApiResult<LinksAnswer> {
         let rows = db
             .link_quality(LinkQualityFilter {
@@ -148,18 +180,31 @@ impl LinksQuestion {
                 since_us: now_us - self.hours * HOUR_US,
             })
             .await?;
-        let mut links: Vec<Link> = rows
+        // Rank the rows, then build only the page's links (their ids are strings). The
+        // rank orders as the confidence does but does not move with `now`.
+        let mut ranked: Vec<(f64, &LinkQualityRow)> = rows
             .iter()
-            .map(|r| Link::from_row(r, now_us))
-            .filter(|l| l.confidence >= self.min_confidence)
+            .filter(|r| r.confidence(now_us) >= self.min_confidence)
+            .map(|r| (r.rank(), r))
             .collect();
-        links.sort_by(|a, b| {
-            b.confidence
-                .total_cmp(&a.confidence)
+        ranked.sort_unstable_by(|(ra, a), (rb, b)| {
+            rb.total_cmp(ra)
                 .then(b.last_seen_us.cmp(&a.last_seen_us))
                 .then((a.from, a.to).cmp(&(b.from, b.to)))
         });
-        Ok(LinksAnswer { links })
+        let total = ranked.len() as i64;
+        let links: Vec<Link> = ranked
+            .iter()
+            .skip(self.offset as usize)
+            .take(self.limit as usize)
+            .map(|(_, r)| Link::from_row(r, now_us))
+            .collect();
+        let end = self.offset + links.len() as i64;
+        Ok(LinksAnswer {
+            links,
+            total,
+            next_offset: (end < total).then_some(end),
+        })
     }
 }
 
@@ -270,7 +315,9 @@ mod tests {
             LinksQuestion {
                 node: Some(0xabcd),
                 min_confidence: 0.5,
-                hours: 24
+                hours: 24,
+                limit: DEFAULT_LIMIT,
+                offset: 0,
             }
         );
         for (k, v) in [
@@ -280,6 +327,9 @@ mod tests {
             ("hours", "0"),
             ("hours", "100000"),
             ("node_id", "!zz"),
+            ("limit", "0"),
+            ("limit", "5001"),
+            ("offset", "-1"),
         ] {
             let e = LinksQuestion::parse(&Params::from_pairs(&[(k, v)])).unwrap_err();
             assert!(format!("{e:?}").contains(k), "{k}={v}: {e:?}");

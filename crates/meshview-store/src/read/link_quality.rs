@@ -6,8 +6,9 @@ use super::{Reader, Sql};
 use crate::StoreError;
 use crate::row::OwnedRow;
 
-/// A big mesh has a few thousand live links; this bounds a pathological table.
-pub const MAX_QUALITY_LINKS: i64 = 20_000;
+/// A 2,000-node mesh has about 20,000 directed links in a week; this bounds a
+/// pathological table (a read of this many rows holds about 6 MB).
+pub const MAX_QUALITY_LINKS: i64 = 50_000;
 
 /// Which links to read.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +66,22 @@ impl LinkQualityRow {
     /// the remaining doubt, and the whole fades with a 7-day half-life since the last
     /// sample, so a link that stopped being heard loses confidence instead of lingering.
     pub fn confidence(&self, now_us: i64) -> f64 {
+        let age_days = (now_us - self.last_seen_us).max(0) as f64 / 86_400e6;
+        let fresh = 0.5f64.powf(age_days / HALF_LIFE_DAYS);
+        (self.evidence() * fresh * 1000.0).round() / 1000.0
+    }
+
+    /// Orders links as their confidence does, at any moment: the fading factor is the
+    /// same function of `now` for every link, so the log of the confidence differs from
+    /// this only by a term common to all (links heard "in the future" aside). Lists that
+    /// are paged sort by it, so a page asked a second later continues the previous one.
+    pub fn rank(&self) -> f64 {
+        self.evidence().ln()
+            + std::f64::consts::LN_2 * (self.last_seen_us as f64 / 86_400e6) / HALF_LIFE_DAYS
+    }
+
+    /// The evidence part of the confidence, before fading.
+    fn evidence(&self) -> f64 {
         let c = &self.samples;
         let strength = (c.traceroute + c.neighbor + c.reception) as f64 + 0.5 * c.relay as f64;
         let mut sure = 1.0 - (-strength / 2.0).exp();
@@ -75,9 +92,7 @@ impl LinkQualityRow {
         if kinds >= 2 {
             sure = 1.0 - (1.0 - sure) * 0.5;
         }
-        let age_days = (now_us - self.last_seen_us).max(0) as f64 / 86_400e6;
-        let fresh = 0.5f64.powf(age_days / HALF_LIFE_DAYS);
-        (sure * fresh * 1000.0).round() / 1000.0
+        sure
     }
 }
 
@@ -324,5 +339,28 @@ mod tests {
         assert_eq!(six.confidence(7 * day), 0.475);
         assert_eq!(six.confidence(-day), 0.95);
         assert_eq!(one.mean_rssi(), Some(-100.5));
+    }
+
+    #[test]
+    fn rank_orders_links_as_their_confidence_does_at_any_moment() {
+        let day = 86_400_000_000i64;
+        let links: Vec<LinkQualityRow> = [(1, 0), (6, 0), (6, 3 * day), (2, 5 * day), (40, -day)]
+            .iter()
+            .map(|&(n, last)| {
+                row(
+                    SourceCounts {
+                        reception: n,
+                        ..Default::default()
+                    },
+                    last,
+                )
+            })
+            .collect();
+        let mut by_rank: Vec<&LinkQualityRow> = links.iter().collect();
+        by_rank.sort_by(|a, b| b.rank().total_cmp(&a.rank()));
+        for now in [5 * day, 9 * day, 60 * day] {
+            let c: Vec<f64> = by_rank.iter().map(|l| l.confidence(now)).collect();
+            assert!(c.windows(2).all(|w| w[0] >= w[1]), "at {now}: {c:?}");
+        }
     }
 }
