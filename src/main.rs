@@ -2,7 +2,18 @@
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    meshview::cli::main(meshview::cli::Cli::parse()).await
+fn main() -> std::process::ExitCode {
+    // Before the runtime's threads exist: this may replace the process.
+    meshview::cli::limit_malloc_arenas();
+    let cli = meshview::cli::Cli::parse();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(meshview::cli::main(cli)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -41,7 +41,7 @@ const MAX_LISTS_BYTES: usize = 4 * 1024 * 1024;
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// All kept serialized answers together: without a budget, sixteen clients asking for
 /// different big answers within the TTL would hold them all.
-const MAX_BODIES_BYTES: usize = 16 * 1024 * 1024;
+const MAX_BODIES_BYTES: usize = 8 * 1024 * 1024;
 
 /// Set to `off` to measure the queries behind cached answers (`meshview-bench api`
 /// does, unless asked to keep the cache).

@@ -302,7 +302,7 @@ async fn check_catches_edited_applied_migration(backend: Backend) {
 
 /// Migration 0015: a stored (0, 0) is a radio without a fix and is cleared; a node on the
 /// equator or the prime meridian keeps its position. Migration 0014's backfill builds the
-/// link model from rows stored before it.
+/// link model from rows stored before it, and 0016 ranks its links.
 async fn data_migrations_zero_positions_and_link_backfill(backend: Backend) {
     let db = TestDb::new(backend).await;
     let chain = chain();
@@ -338,6 +338,17 @@ async fn data_migrations_zero_positions_and_link_backfill(backend: Backend) {
         1
     );
     assert_eq!(db.count("link_hourly").await, 1);
+    // Migration 0016 ranked it (0014's backfill ran before the column existed).
+    assert!(db.index_exists("idx_link_quality_rank").await);
+    let rank = meshview_store::rollups::links::rank(0, 0, 1, 0, 1700000000000001);
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM link_quality WHERE abs(rank - ({rank})) < 1e-9"
+        ))
+        .await,
+        1,
+        "rank {rank}"
+    );
 }
 
 both_backends!(

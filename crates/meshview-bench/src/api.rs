@@ -39,13 +39,13 @@ use tokio::net::TcpStream;
 use meshview::config::{Config, DatabaseUrl};
 
 /// Latency target of an API endpoint (p95).
-const API_TARGET_MS: f64 = 50.0;
+pub(crate) const API_TARGET_MS: f64 = 50.0;
 /// Latency target of a page's HTML (p95).
 const PAGE_TARGET_MS: f64 = 100.0;
 /// Mixed-load target.
 const MIX_TARGET_RPS: f64 = 2000.0;
 /// Reader memory target.
-const RSS_TARGET_MB: f64 = 128.0;
+pub(crate) const RSS_TARGET_MB: f64 = 128.0;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ApiArgs {
@@ -90,18 +90,18 @@ pub struct ApiArgs {
 // ---------------------------------------------------------------------------------------
 // A small HTTP/1.1 client.
 
-struct Response {
-    status: u16,
-    body: Vec<u8>,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
 }
 
-struct Http {
+pub(crate) struct Http {
     addr: String,
     stream: Option<BufStream<TcpStream>>,
 }
 
 impl Http {
-    fn new(addr: &str) -> Http {
+    pub(crate) fn new(addr: &str) -> Http {
         Http {
             addr: addr.to_string(),
             stream: None,
@@ -118,7 +118,7 @@ impl Http {
 
     /// GET `path`, reusing the connection; a request on a connection the server closed
     /// meanwhile is sent again once on a new one.
-    async fn get(&mut self, path: &str) -> anyhow::Result<Response> {
+    pub(crate) async fn get(&mut self, path: &str) -> anyhow::Result<Response> {
         for attempt in 0..2 {
             let reused = self.stream.is_some();
             if self.stream.is_none() {
@@ -241,7 +241,7 @@ impl Http {
 // What is requested.
 
 /// Real identifiers to build requests from.
-struct Sample {
+pub(crate) struct Sample {
     nodes: Vec<i64>,
     /// Nodes with many packets (gateways and busy senders).
     busy_nodes: Vec<i64>,
@@ -272,7 +272,7 @@ impl Sample {
 type PathFn = Box<dyn Fn(&Sample, &mut StdRng) -> String + Send + Sync>;
 
 /// One row of the API table.
-struct Case {
+pub(crate) struct Case {
     endpoint: &'static str,
     variant: &'static str,
     path: PathFn,
@@ -283,6 +283,8 @@ struct Case {
     /// At most this many requests in the sequential pass (rows that compute for a long
     /// time, such as coverage predictions).
     max_requests: Option<usize>,
+    /// The row's p95 target (ms): [`API_TARGET_MS`] unless the issue sets another.
+    target_ms: f64,
 }
 
 fn case(
@@ -298,10 +300,18 @@ fn case(
         weight: weight.into(),
         expect: |_| 200,
         max_requests: None,
+        target_ms: API_TARGET_MS,
     }
 }
 
 impl Case {
+    /// A target of its own: predicted coverage is ≤ 200 ms cold in area mode, ≤ 2 s over
+    /// terrain (every request of the sequential pass is cold).
+    fn target(mut self, ms: f64) -> Case {
+        self.target_ms = ms;
+        self
+    }
+
     fn at_most(mut self, n: usize) -> Case {
         self.max_requests = Some(n);
         self
@@ -328,7 +338,7 @@ fn some_time(s: &Sample, rng: &mut StdRng) -> i64 {
 
 /// Every endpoint of docs/api.md with realistic parameter variants; weights model a busy
 /// public site (live lists and packet details dominate, aggregates are polled).
-fn api_cases() -> Vec<Case> {
+pub(crate) fn api_cases() -> Vec<Case> {
     use meshview_protocol::pb::PortNum as P;
     const PORTS: [i32; 7] = [
         P::TextMessageApp as i32,
@@ -549,11 +559,13 @@ fn api_cases() -> Vec<Case> {
             )
         })
         .at_most(COVERAGE_REQUESTS)
+        .target(200.0)
         .expecting(located_status),
         case("/api/coverage/{id}", "area, heatmap", 0.05, |s, r| {
             format!("/api/coverage/{}?model=area", pick(&s.located, r))
         })
         .at_most(COVERAGE_REQUESTS)
+        .target(200.0)
         .expecting(located_status),
         // The default model: terrain when the server has elevation tiles (a server started
         // here gets synthetic ones), else area mode.
@@ -564,6 +576,7 @@ fn api_cases() -> Vec<Case> {
             |s, r| format!("/api/coverage/{}?mode=perimeter", pick(&s.located, r)),
         )
         .at_most(TERRAIN_REQUESTS)
+        .target(2000.0)
         .expecting(located_status),
         case(
             "/api/coverage/{id}",
@@ -572,20 +585,24 @@ fn api_cases() -> Vec<Case> {
             |s, r| format!("/api/coverage/{}", pick(&s.located, r)),
         )
         .at_most(TERRAIN_REQUESTS)
+        .target(2000.0)
         .expecting(located_status),
         // Observed coverage from the link model: who heard a node directly (and how that
-        // compares with its prediction), and the mesh's cells.
+        // compares with its prediction), and the mesh's cells. The pages ask for them only
+        // when a coverage toggle is switched on (node page, map), so they are as rare in
+        // the mix as the predictions behind the same toggles; a node's first comparison
+        // walks its terrain (~30 ms of CPU).
         case(
             "/api/coverage/{id}/observed",
             "node, 168 h, res 7",
-            1,
+            0.05,
             |s, r| format!("/api/coverage/{}/observed", pick(&s.nodes, r)),
         )
         .at_most(COVERAGE_REQUESTS),
         case(
             "/api/coverage/{id}/observed",
             "node, 24 h, res 8",
-            0.5,
+            0.02,
             |s, r| {
                 format!(
                     "/api/coverage/{}/observed?hours=24&resolution=8",
@@ -594,13 +611,16 @@ fn api_cases() -> Vec<Case> {
             },
         )
         .at_most(COVERAGE_REQUESTS),
-        case("/api/coverage/observed", "mesh, 168 h, res 6", 1, |_, _| {
-            "/api/coverage/observed".into()
-        }),
+        case(
+            "/api/coverage/observed",
+            "mesh, 168 h, res 6",
+            0.1,
+            |_, _| "/api/coverage/observed".into(),
+        ),
         case(
             "/api/coverage/observed",
             "mesh, 24 h, res 8",
-            0.5,
+            0.05,
             |_, _| "/api/coverage/observed?hours=24&resolution=8".into(),
         ),
         case("/api/config", "", 1, |_, _| "/api/config".into()),
@@ -670,14 +690,14 @@ fn page_cases() -> Vec<Case> {
 // Measuring.
 
 #[derive(Debug, Clone, Default)]
-struct Summary {
+pub(crate) struct Summary {
     /// The first (unmeasured, cold) request, in ms.
     first: f64,
     n: usize,
-    p50: f64,
-    p95: f64,
-    p99: f64,
-    max: f64,
+    pub(crate) p50: f64,
+    pub(crate) p95: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
     mean_bytes: f64,
     errors: usize,
 }
@@ -743,15 +763,15 @@ async fn measure(
 }
 
 #[derive(Debug, Default)]
-struct MixResult {
-    requests: u64,
-    errors: u64,
-    seconds: f64,
-    latency: Summary,
+pub(crate) struct MixResult {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) seconds: f64,
+    pub(crate) latency: Summary,
 }
 
 /// `concurrency` connections, each sending weighted random API requests back to back.
-async fn mixed(
+pub(crate) async fn mixed(
     addr: &str,
     cases: Arc<Vec<Case>>,
     sample: Arc<Sample>,
@@ -829,11 +849,22 @@ async fn coverage_table(
     n: usize,
     cache: bool,
 ) -> anyhow::Result<()> {
-    const VARIANTS: [(&str, &str); 4] = [
-        ("area, perimeter", "?model=area&mode=perimeter"),
-        ("area, heatmap", "?model=area"),
-        ("best, perimeter", "?mode=perimeter"),
-        ("best, heatmap", ""),
+    // (label, first query, second query). Observed coverage is asked the second time
+    // for another window: not the answer cache's, but the prediction the server kept.
+    const VARIANTS: [(&str, &str, &str); 5] = [
+        (
+            "area, perimeter",
+            "?model=area&mode=perimeter",
+            "?model=area&mode=perimeter",
+        ),
+        ("area, heatmap", "?model=area", "?model=area"),
+        ("best, perimeter", "?mode=perimeter", "?mode=perimeter"),
+        ("best, heatmap", "", ""),
+        (
+            "observed (`/{id}/observed`), then another window",
+            "/observed",
+            "/observed?hours=167",
+        ),
     ];
     let mut nodes = sample.located.clone();
     nodes.shuffle(rng);
@@ -845,7 +876,7 @@ async fn coverage_table(
         if cache { "on" } else { "off" }
     )?;
     writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
-    for (label, query) in VARIANTS {
+    for (label, query, again_query) in VARIANTS {
         let (mut cold, mut again, mut bytes) = (Vec::new(), Vec::new(), 0u64);
         let mut models = std::collections::BTreeSet::new();
         for &node in &nodes {
@@ -855,9 +886,13 @@ async fn coverage_table(
             cold.push(t.elapsed().as_secs_f64() * 1000.0);
             let body = json(&r, &path)?;
             bytes += r.body.len() as u64;
-            if let Some(m) = body["model"].as_str() {
+            let model = body["model"]
+                .as_str()
+                .or(body["comparison"]["model"].as_str());
+            if let Some(m) = model {
                 models.insert(m.to_string());
             }
+            let path = format!("/api/coverage/{node}{again_query}");
             let t = Instant::now();
             let r = http.get(&path).await?;
             again.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -900,7 +935,7 @@ fn json(r: &Response, what: &str) -> anyhow::Result<Value> {
     serde_json::from_slice(&r.body).with_context(|| format!("{what}: not JSON"))
 }
 
-async fn sample(
+pub(crate) async fn sample(
     http: &mut Http,
     days: f64,
     terrain: Option<bool>,
@@ -947,11 +982,25 @@ async fn sample(
     if links.is_empty() {
         links.push((nodes[0], nodes[0]));
     }
-    let located_set: std::collections::HashSet<i64> = located.iter().copied().collect();
+    // Positions of the located nodes: a profile needs two ends at least a metre apart
+    // (two nodes reporting one spot answer 400).
+    let position: std::collections::HashMap<i64, (i64, i64)> = list
+        .iter()
+        .filter_map(|n| {
+            Some((
+                n["node_id"].as_i64()?,
+                (n["last_lat"].as_i64()?, n["last_long"].as_i64()?),
+            ))
+        })
+        .filter(|(id, _)| located.contains(id))
+        .collect();
     let mut located_links: Vec<(i64, i64)> = links
         .iter()
         .copied()
-        .filter(|(f, t)| f != t && located_set.contains(f) && located_set.contains(t))
+        .filter(|(f, t)| match (position.get(f), position.get(t)) {
+            (Some(a), Some(b)) => f != t && a != b,
+            _ => false,
+        })
         .collect();
     if located_links.is_empty() {
         located_links.push((nodes[0], nodes[0]));
@@ -1037,18 +1086,18 @@ async fn sample(
 // ---------------------------------------------------------------------------------------
 // The server under test.
 
-struct Server {
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) addr: String,
     child: Option<tokio::process::Child>,
 }
 
 impl Server {
-    fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(|c| c.id())
     }
 
     /// (VmHWM, VmRSS) in MB.
-    fn memory_mb(&self) -> Option<(f64, f64)> {
+    pub(crate) fn memory_mb(&self) -> Option<(f64, f64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
         let field = |name: &str| -> Option<f64> {
             let kb: f64 = status
@@ -1072,7 +1121,7 @@ fn connection_string(url: &DatabaseUrl) -> String {
     }
 }
 
-async fn start_server(
+pub(crate) async fn start_server(
     cfg: &Config,
     config_path: Option<&Path>,
     cache: bool,
@@ -1256,14 +1305,14 @@ pub async fn run(
     // Sequential API.
     writeln!(
         out,
-        "| endpoint | parameters | first ms | n | p50 ms | p95 ms | p99 ms | max ms | bytes | p95 ≤ {API_TARGET_MS:.0} ms |"
+        "| endpoint | parameters | first ms | n | p50 ms | p95 ms | p99 ms | max ms | bytes | p95 ≤ target ({API_TARGET_MS:.0} ms unless given) |"
     )?;
     writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
     let mut problems = Vec::new();
     let mut api_misses = 0;
     for c in api.iter() {
         let (s, err) = measure(&mut http, c, &sample, &mut rng, args.requests).await?;
-        let ok = s.p95 <= API_TARGET_MS;
+        let ok = s.p95 <= c.target_ms;
         api_misses += usize::from(!ok);
         eprintln!(
             "  {} {}: p50 {:.2} ms, p95 {:.2} ms",
@@ -1281,7 +1330,12 @@ pub async fn run(
             s.p99,
             s.max,
             s.mean_bytes,
-            if ok { "yes" } else { "**no**" }
+            match (ok, c.target_ms == API_TARGET_MS) {
+                (true, true) => "yes".to_string(),
+                (true, false) => format!("yes (≤ {:.0} ms)", c.target_ms),
+                (false, true) => "**no**".to_string(),
+                (false, false) => format!("**no** (≤ {:.0} ms)", c.target_ms),
+            }
         )?;
         if let Some(e) = err {
             problems.push(format!("{} unexpected answers, e.g. {e}", s.errors));
@@ -1334,7 +1388,12 @@ pub async fn run(
             s.p95,
             s.max,
             s.mean_bytes,
-            if ok { "yes" } else { "**no**" }
+            match (ok, c.target_ms == API_TARGET_MS) {
+                (true, true) => "yes".to_string(),
+                (true, false) => format!("yes (≤ {:.0} ms)", c.target_ms),
+                (false, true) => "**no**".to_string(),
+                (false, false) => format!("**no** (≤ {:.0} ms)", c.target_ms),
+            }
         )?;
         if let Some(e) = err {
             problems.push(format!("{} unexpected answers, e.g. {e}", s.errors));

@@ -62,13 +62,14 @@ impl std::fmt::Display for IngestResult {
 
 /// A database created for one run and dropped afterwards (PostgreSQL), or a temporary
 /// SQLite file.
-struct Scratch {
-    url: String,
+pub(crate) struct Scratch {
+    /// The connection string the writer and reader are given.
+    pub(crate) url: String,
     admin: Option<(DatabaseUrl, String)>,
 }
 
 impl Scratch {
-    async fn create(base: &DatabaseUrl, dir: &Path) -> anyhow::Result<Scratch> {
+    pub(crate) async fn create(base: &DatabaseUrl, dir: &Path) -> anyhow::Result<Scratch> {
         match base {
             DatabaseUrl::Sqlite { .. } => Ok(Scratch {
                 // Three slashes and an absolute path: SQLAlchemy's absolute form.
@@ -95,7 +96,7 @@ impl Scratch {
         }
     }
 
-    async fn drop_db(self) {
+    pub(crate) async fn drop_db(self) {
         if let Some((admin_url, name)) = self.admin
             && let Ok(mut admin) = Conn::open(&admin_url, Role::Writer).await
         {
@@ -108,7 +109,7 @@ impl Scratch {
 }
 
 /// Peak resident memory of a process (VmHWM), in kB.
-fn peak_rss_kb(pid: u32) -> Option<u64> {
+pub(crate) fn peak_rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -119,7 +120,7 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
-fn writer_command(config_path: Option<&Path>, url: &str) -> tokio::process::Command {
+pub(crate) fn writer_command(config_path: Option<&Path>, url: &str) -> tokio::process::Command {
     let mut cmd = crate::meshview_command().expect("own executable");
     if let Some(p) = config_path {
         cmd.arg("--config").arg(p);
@@ -141,7 +142,7 @@ fn writer_command(config_path: Option<&Path>, url: &str) -> tokio::process::Comm
 }
 
 /// Generates the traffic; returns the simulator (for its truth) and a capture file.
-fn generate(
+pub(crate) fn generate(
     b: &IngestBench,
     prefix: &str,
     dir: &Path,
@@ -255,26 +256,19 @@ pub async fn run(
     result
 }
 
-/// Starts a writer subscribed to `prefix`, publishes everything, and times until the
-/// last packet is stored.
-async fn through_broker(
-    cfg: &Config,
+/// Starts a writer subscribed to `prefix` (a session of its own, not persistent: a
+/// persistent one would stay behind in the broker after the run, queueing for a writer
+/// that never returns) and waits until it is connected.
+pub(crate) async fn start_mqtt_writer(
     config_path: Option<&Path>,
     url: &str,
     prefix: &str,
-    capture: &Path,
-    truth: &meshview_sim::GroundTruth,
-    rate: f64,
-) -> anyhow::Result<(f64, u64)> {
-    cfg.require_mqtt_server()?;
+) -> anyhow::Result<tokio::process::Child> {
     let mut cmd = writer_command(config_path, url);
-    // Each run subscribes to a topic prefix of its own: a persistent session would stay
-    // behind in the broker after every run, queueing for a writer that never returns.
     cmd.arg("ingest")
         .env("MESHVIEW_MQTT__TOPICS", format!("[\"{prefix}/#\"]"))
         .env("MESHVIEW_MQTT__PERSISTENT_SESSION", "false");
     let mut child = cmd.spawn().context("starting the writer")?;
-    let pid = child.id().unwrap_or(0);
     let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("piped")).lines();
     let connected = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(l) = lines.next_line().await? {
@@ -288,14 +282,77 @@ async fn through_broker(
     if !matches!(connected, Ok(Ok(true))) {
         bail!("the writer did not connect to the broker");
     }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    // Loaded into memory first, so generating and parsing are not part of the timing.
-    let settings = meshview::ingest::mqtt::MqttSettings::from_config(&cfg.mqtt)?;
-    let messages = std::fs::read_to_string(capture)?
+    tokio::spawn(async move {
+        while let Ok(Some(l)) = lines.next_line().await {
+            if l.contains(" WARN ") || l.contains(" ERROR ") {
+                eprintln!("  writer: {l}");
+            }
+        }
+    });
+    Ok(child)
+}
+
+/// The capture's messages, loaded into memory (so parsing is not part of any timing).
+pub(crate) fn load_capture(capture: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    std::fs::read_to_string(capture)?
         .lines()
         .map(meshview_sim::parse_capture_line)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg)
+}
+
+/// Waits until the database holds `receptions` receptions; fails when nothing new arrives
+/// for 10 s (the rest was lost) or after 10 minutes. Returns the writer's peak RSS (kB)
+/// seen meanwhile.
+pub(crate) async fn wait_stored(url: &str, receptions: usize, pid: u32) -> anyhow::Result<u64> {
+    let db_url = DatabaseUrl::parse(url).map_err(anyhow::Error::msg)?;
+    let mut peak = 0;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut last_report = Instant::now();
+    let (mut last_n, mut last_change) = (0usize, Instant::now());
+    loop {
+        if let Some(kb) = peak_rss_kb(pid) {
+            peak = peak.max(kb);
+        }
+        let mut conn = Conn::open(&db_url, Role::Reader).await?;
+        let n = conn.scalar_i64("SELECT count(*) FROM packet_seen").await? as usize;
+        conn.close().await;
+        if n >= receptions {
+            return Ok(peak);
+        }
+        if last_report.elapsed() > Duration::from_secs(5) {
+            eprintln!("  stored {n} of {receptions} receptions");
+            last_report = Instant::now();
+        }
+        if n != last_n {
+            last_n = n;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > Duration::from_secs(10) || Instant::now() > deadline {
+            bail!(
+                "only {n} of {receptions} receptions were stored: the writer (or the broker) \
+                 dropped messages at this rate; try a lower --rate"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Starts a writer subscribed to `prefix`, publishes everything, and times until the
+/// last packet is stored.
+async fn through_broker(
+    cfg: &Config,
+    config_path: Option<&Path>,
+    url: &str,
+    prefix: &str,
+    capture: &Path,
+    truth: &meshview_sim::GroundTruth,
+    rate: f64,
+) -> anyhow::Result<(f64, u64)> {
+    cfg.require_mqtt_server()?;
+    let mut child = start_mqtt_writer(config_path, url, prefix).await?;
+    let pid = child.id().unwrap_or(0);
+    let settings = meshview::ingest::mqtt::MqttSettings::from_config(&cfg.mqtt)?;
+    let messages = load_capture(capture)?;
     eprintln!(
         "publishing {} messages to {}:{}…",
         messages.len(),
@@ -309,47 +366,15 @@ async fn through_broker(
         }
     })
     .await?;
-    let db_url = DatabaseUrl::parse(url).map_err(anyhow::Error::msg)?;
-    let mut peak = 0;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let mut last_report = Instant::now();
-    let (mut last_n, mut last_change) = (0usize, Instant::now());
-    loop {
-        if let Some(kb) = peak_rss_kb(pid) {
-            peak = peak.max(kb);
-        }
-        let mut conn = Conn::open(&db_url, Role::Reader).await?;
-        let n = conn.scalar_i64("SELECT count(*) FROM packet_seen").await? as usize;
-        conn.close().await;
-        if n >= truth.receptions {
-            break;
-        }
-        if last_report.elapsed() > Duration::from_secs(5) {
-            eprintln!("  stored {n} of {} receptions", truth.receptions);
-            last_report = Instant::now();
-        }
-        // Nothing new for 10 s after publishing: the rest was lost.
-        if n != last_n {
-            last_n = n;
-            last_change = Instant::now();
-        } else if last_change.elapsed() > Duration::from_secs(10) || Instant::now() > deadline {
-            let _ = child.start_kill();
-            bail!(
-                "only {n} of {} receptions were stored: the writer (or the broker) dropped \
-                 messages at this rate; try a lower --rate",
-                truth.receptions
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let stored = wait_stored(url, truth.receptions, pid).await;
     let seconds = started.elapsed().as_secs_f64();
     let _ = child.start_kill();
     let _ = child.wait().await;
-    Ok((seconds, peak))
+    Ok((seconds, stored?))
 }
 
 /// Drains a child's stderr, keeping the last lines for an error message.
-fn keep_tail(stderr: tokio::process::ChildStderr) -> tokio::task::JoinHandle<String> {
+pub(crate) fn keep_tail(stderr: tokio::process::ChildStderr) -> tokio::task::JoinHandle<String> {
     tokio::spawn(async move {
         let mut lines = tokio::io::BufReader::new(stderr).lines();
         let mut tail = std::collections::VecDeque::new();
@@ -363,7 +388,7 @@ fn keep_tail(stderr: tokio::process::ChildStderr) -> tokio::task::JoinHandle<Str
     })
 }
 
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("meshview-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

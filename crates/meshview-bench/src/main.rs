@@ -9,6 +9,7 @@
 mod api;
 mod ingest;
 mod seed;
+mod soak;
 mod terrain;
 
 use std::ffi::OsString;
@@ -21,7 +22,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "meshview-bench",
     version,
-    about = "MeshView's benchmarks: writer throughput, a big seeded database, the reader under load"
+    about = "MeshView's benchmarks: writer throughput, a big seeded database, the reader under load, a soak of both"
 )]
 struct Cli {
     /// MeshView config file (the database, the broker for --mqtt).
@@ -56,6 +57,10 @@ enum Command {
     /// percentiles) and as a mixed load (requests/s), against --url or a `meshview serve`
     /// it starts on the configured database (then also its memory).
     Api(api::ApiArgs),
+    /// The writer (MQTT at a steady rate) and the reader (the API mix on many
+    /// connections) together for a long run on a fresh database: memory over time, API
+    /// latency and errors per window, and whether everything published was stored.
+    Soak(soak::SoakArgs),
     /// MeshView's own command line (how the benchmarks start the server and the writer).
     #[command(hide = true)]
     Meshview {
@@ -73,8 +78,23 @@ pub(crate) fn meshview_command() -> anyhow::Result<tokio::process::Command> {
     Ok(cmd)
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // MeshView's own malloc settings (the load generator gets them too): the memory
+    // measured is what `meshview` itself would use.
+    meshview::cli::limit_malloc_arenas();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(async_main()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn async_main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Meshview { args } = cli.command {
         let argv = std::iter::once(OsString::from("meshview")).chain(args);
@@ -109,6 +129,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Api(args) => {
             let report = api::run(&config, cli.config.as_deref(), &args).await?;
+            println!("{report}");
+        }
+        Command::Soak(args) => {
+            let report = soak::run(&config, cli.config.as_deref(), &args).await?;
             println!("{report}");
         }
         Command::Meshview { .. } => unreachable!("handled in main"),

@@ -7,9 +7,10 @@
 //! Memory: the web reader must stay within 128 MB RSS, so decoded tiles live in a small cache
 //! bounded in bytes ([`DEFAULT_CACHE_BYTES`]), least recently used out first. A 1″ tile is
 //! decimated to 3″ while it is read (every third row and column): decoded whole it would
-//! take 26 MB, so a 32 MB cache could hold one; at 3″ it takes 2.9 MB and ten fit, enough
-//! for the tiles a 200 km radius touches at a time. The 90 m spacing matches what coverage
-//! sampling uses anyway.
+//! take 26 MB; at 3″ it takes 2.9 MB and four fit, which is what a default 40 km radius
+//! touches at most (a node near a tile corner). A bigger radius reads tiles again as the
+//! bearings sweep round (a 3″ tile reads in a few ms). The 90 m spacing matches what
+//! coverage sampling uses anyway.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -21,8 +22,8 @@ use thiserror::Error;
 
 use crate::geo;
 
-/// The cache's default budget for decoded tiles.
-pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// The cache's default budget for decoded tiles: four 3″ tiles.
+pub const DEFAULT_CACHE_BYTES: usize = 4 * TILE_SIDE * TILE_SIDE * 2;
 /// Samples per side of a 3″ tile, the resolution tiles are kept at.
 pub const TILE_SIDE: usize = 1201;
 const SIDE_1ARCSEC: usize = 3601;

@@ -18,6 +18,7 @@ use crate::{SqlContext, StoreError};
 #[derive(Clone, Debug)]
 pub(crate) enum Arg {
     I64(i64),
+    F64(f64),
     Str(String),
 }
 

@@ -294,8 +294,8 @@ pub struct ReceiverCell {
     pub best_snr: Option<f64>,
 }
 
-/// How the observation compares with the prediction (default parameters, the best model
-/// the server has).
+/// How the observation compares with the prediction ([`comparison_params`], the best
+/// model the server has).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Comparison {
     #[schema(pattern = "^(terrain|area)$")]
@@ -335,20 +335,34 @@ pub struct ObservedAnswer {
 /// perimeter is about 1 KB (72 bearings), so this is at most a few MB.
 const MAX_PREDICTIONS: usize = 4_096;
 
-/// The default-parameter perimeter of each node position, computed once: the observed
-/// coverage's comparison needs one per node (about 0.1 s over terrain), and it depends
-/// only on the position and the server's elevation tiles, which are fixed for the
-/// process, so a kept perimeter never goes stale (a node that moves has a new key). This
-/// is the "cached after" of predicted coverage, not a freshness trade-off: it stays on
-/// when the answer caches are switched off.
+/// The comparison's radial step (km). The drawn perimeter steps 250 m; the comparison
+/// counts receivers and H3 cells (edges of 0.5 km and more), and a 1 km step costs a
+/// quarter of the time over terrain (each step is an ITM run over the profile so far).
+pub const COMPARISON_STEP_KM: f64 = 1.0;
+
+/// The prediction observed coverage is compared with: MeshView's default parameters,
+/// evaluated every [`COMPARISON_STEP_KM`] along each bearing.
+pub fn comparison_params() -> CoverageParams {
+    CoverageParams {
+        step_km: COMPARISON_STEP_KM,
+        ..CoverageParams::default()
+    }
+}
+
+/// The comparison's perimeter of each node position, computed once: every node's
+/// observed coverage needs one (about 25 ms over terrain), and it depends only on the
+/// position and the server's elevation tiles, which are fixed for the process, so a kept
+/// perimeter never goes stale (a node that moves has a new key). This is the "cached
+/// after" of predicted coverage, not a freshness trade-off: it stays on when the answer
+/// caches are switched off.
 #[derive(Default)]
 pub struct Predictions {
     kept: Mutex<HashMap<(i64, i64), Arc<Perimeter>>>,
 }
 
 impl Predictions {
-    /// The perimeter at (lat, lon) in 1e-7 degrees, with MeshView's default parameters
-    /// and the best model `terrain` allows. CPU-bound: call it off the async threads.
+    /// The perimeter at (lat, lon) in 1e-7 degrees with [`comparison_params`] and the
+    /// best model `terrain` allows. CPU-bound: call it off the async threads.
     pub fn default_perimeter(
         &self,
         lat_e7: i64,
@@ -363,7 +377,7 @@ impl Predictions {
         let p = Arc::new(coverage::perimeter(
             lat_e7 as f64 / 1e7,
             lon_e7 as f64 / 1e7,
-            &CoverageParams::default(),
+            &comparison_params(),
             terrain,
         )?);
         let mut kept = self.kept.lock().expect("predictions lock");
@@ -511,7 +525,7 @@ impl ObservedQuestion {
         heard_cells: &std::collections::HashSet<h3o::CellIndex>,
         p: &Perimeter,
     ) -> Comparison {
-        let params = CoverageParams::default();
+        let params = comparison_params();
         let (model, _) = describe(p.model.clone());
         let inside = |la: f64, lo: f64| point_in_polygon(la, lo, &p.points);
         let outside = heard_by.iter().filter(|r| !inside(r.lat, r.lon)).count();
@@ -624,8 +638,19 @@ impl MeshObservedQuestion {
             Vec<f64>,
         );
         let mut by_cell: std::collections::BTreeMap<h3o::CellIndex, Acc> = Default::default();
+        // Rows come by transmitter: its cell is computed once, not once per link (a
+        // 2,000-node mesh has ten links a node).
+        let mut last: Option<(i64, Option<h3o::CellIndex>)> = None;
         for l in &links {
-            let Some(c) = cell_of(l.lat as f64 / 1e7, l.lon as f64 / 1e7, self.resolution) else {
+            let cell = match last {
+                Some((from, cell)) if from == l.from => cell,
+                _ => {
+                    let cell = cell_of(l.lat as f64 / 1e7, l.lon as f64 / 1e7, self.resolution);
+                    last = Some((l.from, cell));
+                    cell
+                }
+            };
+            let Some(c) = cell else {
                 continue;
             };
             let e = by_cell.entry(c).or_default();

@@ -174,31 +174,16 @@ impl LinksQuestion {
     /// not change with time, so pages neither repeat nor skip a link while no new sample
     /// arrives (a link heard meanwhile moves up).
     pub async fn run(&self, db: &Reader, now_us: i64) -> ApiResult<LinksAnswer> {
-        let rows = db
-            .link_quality(LinkQualityFilter {
-                node: self.node,
-                since_us: now_us - self.hours * HOUR_US,
-            })
-            .await?;
-        // Rank the rows, then build only the page's links (their ids are strings). The
-        // rank orders as the confidence does but does not move with `now`.
-        let mut ranked: Vec<(f64, &LinkQualityRow)> = rows
-            .iter()
-            .filter(|r| r.confidence(now_us) >= self.min_confidence)
-            .map(|r| (r.rank(), r))
-            .collect();
-        ranked.sort_unstable_by(|(ra, a), (rb, b)| {
-            rb.total_cmp(ra)
-                .then(b.last_seen_us.cmp(&a.last_seen_us))
-                .then((a.from, a.to).cmp(&(b.from, b.to)))
-        });
-        let total = ranked.len() as i64;
-        let links: Vec<Link> = ranked
-            .iter()
-            .skip(self.offset as usize)
-            .take(self.limit as usize)
-            .map(|(_, r)| Link::from_row(r, now_us))
-            .collect();
+        let f = LinkQualityFilter {
+            node: self.node,
+            since_us: now_us - self.hours * HOUR_US,
+            min_confidence: self.min_confidence,
+            now_us,
+            limit: self.limit,
+            offset: self.offset,
+        };
+        let (rows, total) = futures_util::try_join!(db.link_quality(f), db.link_quality_count(f))?;
+        let links: Vec<Link> = rows.iter().map(|r| Link::from_row(r, now_us)).collect();
         let end = self.offset + links.len() as i64;
         Ok(LinksAnswer {
             links,

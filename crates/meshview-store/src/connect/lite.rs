@@ -274,6 +274,7 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, args: &[Arg]) -> rusqlite::Result<()
             .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_string()))?;
         match arg {
             Arg::I64(v) => stmt.raw_bind_parameter(i, *v)?,
+            Arg::F64(v) => stmt.raw_bind_parameter(i, *v)?,
             Arg::Str(v) => stmt.raw_bind_parameter(i, v.as_str())?,
         }
     }

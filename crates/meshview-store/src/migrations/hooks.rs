@@ -10,6 +10,7 @@ pub const NAMES: &[&str] = &[
     "backfill_node_link",
     "backfill_packet_text",
     "backfill_link_quality",
+    "rank_link_quality",
 ];
 
 pub async fn run(name: &str, conn: &mut Conn) -> Result<(), StoreError> {
@@ -24,11 +25,18 @@ pub async fn run(name: &str, conn: &mut Conn) -> Result<(), StoreError> {
         }
         "backfill_packet_text" => crate::text::backfill(conn).await.map(|_| ()),
         "backfill_link_quality" => {
-            let n = crate::rollups::links::rebuild(conn).await?;
+            // Migration 0014's: `link_quality.rank` comes with 0016, whose hook ranks.
+            let n =
+                crate::rollups::links::rebuild(conn, crate::rollups::links::Ranked::NotYet).await?;
             tracing::info!(
                 links = n,
                 "backfilled the link-quality model from stored rows"
             );
+            Ok(())
+        }
+        "rank_link_quality" => {
+            let n = crate::rollups::links::rank_all(conn).await?;
+            tracing::info!(links = n, "ranked the link-quality model's links");
             Ok(())
         }
         other => Err(StoreError::Schema(format!(

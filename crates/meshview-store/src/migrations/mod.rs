@@ -715,7 +715,11 @@ pub async fn rebuild_rollups(url: &DatabaseUrl, chain: &Chain) -> Result<Rebuilt
             r.lock().await.step("hourly traffic").await;
             crate::rollups::rebuild_traffic_hourly(conn).await?;
             r.lock().await.step("the link-quality model").await;
-            let links = progress::scope(r.clone(), crate::rollups::links::rebuild(conn)).await?;
+            let links = progress::scope(
+                r.clone(),
+                crate::rollups::links::rebuild(conn, crate::rollups::links::Ranked::Yes),
+            )
+            .await?;
             r.lock().await.step("links per source (edges)").await;
             let edges = crate::rollups::rebuild_node_link(conn).await?;
             Ok(Rebuilt { edges, links })

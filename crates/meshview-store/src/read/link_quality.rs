@@ -4,19 +4,46 @@
 
 use super::{Reader, Sql};
 use crate::StoreError;
+use crate::rollups::links;
 use crate::row::OwnedRow;
 
 /// A 2,000-node mesh has about 20,000 directed links in a week; this bounds a
-/// pathological table (a read of this many rows holds about 6 MB).
+/// pathological table (a read of this many rows holds about 6 MB) and how far pages go.
 pub const MAX_QUALITY_LINKS: i64 = 50_000;
 
-/// Which links to read.
+/// Which links to read: a page of them, most confident first.
 #[derive(Debug, Clone, Copy)]
 pub struct LinkQualityFilter {
     /// Only links touching this node (either end).
     pub node: Option<i64>,
     /// Only links with a sample at or after this time.
     pub since_us: i64,
+    /// Only links at least this confident at `now_us` (0: all).
+    pub min_confidence: f64,
+    pub now_us: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl LinkQualityFilter {
+    /// `WHERE …` of the filter. The confidence floor is a rank floor
+    /// ([`links::rank`]); half a thousandth below it, because the confidence is shown
+    /// (and compared) rounded to three decimals.
+    fn push_where(&self, q: &mut Sql) {
+        q.push(" WHERE last_seen_us >= ").int(self.since_us);
+        if self.min_confidence > 0.0 {
+            let floor = (self.min_confidence - 0.0005).max(1e-12);
+            q.push(" AND rank >= ")
+                .float(floor.ln() + links::fade_exponent(self.now_us));
+        }
+        if let Some(n) = self.node {
+            q.push(" AND (from_node_id = ")
+                .int(n)
+                .push(" OR to_node_id = ")
+                .int(n)
+                .push(")");
+        }
+    }
 }
 
 /// Samples per source.
@@ -47,9 +74,6 @@ pub struct LinkQualityRow {
     pub rssi_sum: i64,
 }
 
-/// Days after which a silent link's confidence has halved.
-const HALF_LIFE_DAYS: f64 = 7.0;
-
 impl LinkQualityRow {
     /// Mean RSSI (dBm) of the receptions that reported one.
     pub fn mean_rssi(&self) -> Option<f64> {
@@ -57,42 +81,30 @@ impl LinkQualityRow {
             .then(|| (self.rssi_sum as f64 / self.rssi_samples as f64 * 10.0).round() / 10.0)
     }
 
-    /// How sure the model is that the link exists now, 0–1 (three decimals).
-    ///
-    /// Each traceroute hop, neighbour report or direct reception is proof the radio heard
-    /// the other end; a relay attribution counts half, since it rests on a one-byte
-    /// identifier. Evidence saturates (1 − e^(−n/2): 0.39 for one sample, 0.95 for six),
-    /// agreement of independent sources (traceroutes, neighbour reports, gateways) halves
-    /// the remaining doubt, and the whole fades with a 7-day half-life since the last
-    /// sample, so a link that stopped being heard loses confidence instead of lingering.
+    /// How sure the model is that the link exists now, 0–1 (three decimals): the
+    /// evidence ([`links::evidence`]) faded with a 7-day half-life since the last sample,
+    /// so a link that stopped being heard loses confidence instead of lingering.
     pub fn confidence(&self, now_us: i64) -> f64 {
         let age_days = (now_us - self.last_seen_us).max(0) as f64 / 86_400e6;
-        let fresh = 0.5f64.powf(age_days / HALF_LIFE_DAYS);
+        let fresh = 0.5f64.powf(age_days / links::HALF_LIFE_DAYS);
         (self.evidence() * fresh * 1000.0).round() / 1000.0
     }
 
-    /// Orders links as their confidence does, at any moment: the fading factor is the
-    /// same function of `now` for every link, so the log of the confidence differs from
-    /// this only by a term common to all (links heard "in the future" aside). Lists that
-    /// are paged sort by it, so a page asked a second later continues the previous one.
+    /// The stored `rank` of this row ([`links::rank`]).
     pub fn rank(&self) -> f64 {
-        self.evidence().ln()
-            + std::f64::consts::LN_2 * (self.last_seen_us as f64 / 86_400e6) / HALF_LIFE_DAYS
+        let c = &self.samples;
+        links::rank(
+            c.traceroute,
+            c.neighbor,
+            c.reception,
+            c.relay,
+            self.last_seen_us,
+        )
     }
 
-    /// The evidence part of the confidence, before fading.
     fn evidence(&self) -> f64 {
         let c = &self.samples;
-        let strength = (c.traceroute + c.neighbor + c.reception) as f64 + 0.5 * c.relay as f64;
-        let mut sure = 1.0 - (-strength / 2.0).exp();
-        let kinds = [c.traceroute, c.neighbor, c.reception + c.relay]
-            .iter()
-            .filter(|&&n| n > 0)
-            .count();
-        if kinds >= 2 {
-            sure = 1.0 - (1.0 - sure) * 0.5;
-        }
-        sure
+        links::evidence(c.traceroute, c.neighbor, c.reception, c.relay)
     }
 }
 
@@ -132,23 +144,26 @@ fn quality_row(mut r: OwnedRow) -> Result<LinkQualityRow, StoreError> {
 }
 
 impl Reader {
-    /// Links with a sample in the window, newest first, at most [`MAX_QUALITY_LINKS`].
+    /// A page of the links matching `f`, most confident first (then newest, then by
+    /// node numbers): a walk of the rank index.
     pub async fn link_quality(
         &self,
         f: LinkQualityFilter,
     ) -> Result<Vec<LinkQualityRow>, StoreError> {
         let mut q = Sql::new(COLUMNS);
-        q.push(" WHERE last_seen_us >= ").int(f.since_us);
-        if let Some(n) = f.node {
-            q.push(" AND (from_node_id = ")
-                .int(n)
-                .push(" OR to_node_id = ")
-                .int(n)
-                .push(")");
-        }
-        q.push(" ORDER BY last_seen_us DESC, from_node_id, to_node_id LIMIT ")
-            .count(MAX_QUALITY_LINKS);
+        f.push_where(&mut q);
+        q.push(" ORDER BY rank DESC, last_seen_us DESC, from_node_id, to_node_id LIMIT ")
+            .count(f.limit.clamp(0, MAX_QUALITY_LINKS))
+            .push(" OFFSET ")
+            .count(f.offset.clamp(0, MAX_QUALITY_LINKS));
         self.fetch_map(q, quality_row).await
+    }
+
+    /// How many links match `f` (every page's).
+    pub async fn link_quality_count(&self, f: LinkQualityFilter) -> Result<i64, StoreError> {
+        let mut q = Sql::new("SELECT count(*) FROM link_quality");
+        f.push_where(&mut q);
+        self.fetch_one(q).await?.take(0)
     }
 
     /// One link, if the model knows it.
@@ -266,7 +281,9 @@ impl Reader {
         since_us: i64,
     ) -> Result<Vec<PositionedLink>, StoreError> {
         let mut q = Sql::new(POSITIONED);
-        q.push("n.node_id = l.from_node_id WHERE l.last_seen_us >= ")
+        // `+`: most links are in any useful window, so a scan in key order (already the
+        // answer's order) beats the time index's lookups and the sort after them.
+        q.push("n.node_id = l.from_node_id WHERE +l.last_seen_us >= ")
             .int(since_us)
             .push(
                 " AND n.last_lat IS NOT NULL AND n.last_long IS NOT NULL \

@@ -72,6 +72,7 @@ impl Reader {
                 for a in q.args {
                     query = match a {
                         Arg::I64(v) => query.bind(v),
+                        Arg::F64(v) => query.bind(v),
                         Arg::Str(v) => query.bind(v),
                     };
                 }
@@ -209,6 +210,14 @@ impl Sql {
     /// the count is an integer the caller clamped, never client text.
     pub fn count(&mut self, n: i64) -> &mut Self {
         self.text.push_str(&n.to_string());
+        self
+    }
+
+    /// Binds a float and appends its placeholder.
+    pub fn float(&mut self, v: f64) -> &mut Self {
+        self.args.push(Arg::F64(v));
+        let n = self.args.len();
+        self.text.push_str(&format!("${n}"));
         self
     }
 

@@ -47,6 +47,70 @@ fn snr_bin(snr: f32) -> i32 {
     (snr * 2.0).round() as i32
 }
 
+/// Days after which a silent link's confidence has halved.
+pub const HALF_LIFE_DAYS: f64 = 7.0;
+
+/// How strongly a link's samples prove it, 0–1, before fading with silence.
+///
+/// Each traceroute hop, neighbour report or direct reception is proof the radio heard the
+/// other end; a relay attribution counts half, since it rests on a one-byte identifier.
+/// Evidence saturates (1 − e^(−n/2): 0.39 for one sample, 0.95 for six), and agreement of
+/// independent sources (traceroutes, neighbour reports, gateways) halves the remaining
+/// doubt.
+pub fn evidence(traceroute: i64, neighbor: i64, reception: i64, relay: i64) -> f64 {
+    let strength = (traceroute + neighbor + reception) as f64 + 0.5 * relay as f64;
+    let doubt = (-strength / 2.0).exp();
+    let kinds = [traceroute, neighbor, reception + relay]
+        .iter()
+        .filter(|&&n| n > 0)
+        .count();
+    if kinds >= 2 {
+        1.0 - doubt * 0.5
+    } else {
+        1.0 - doubt
+    }
+}
+
+/// A link's place in "most confident first", the same at every moment: its confidence
+/// at time t is evidence × 2^(−(t − last_seen) / half-life), whose log is this minus a
+/// term common to every link. Stored in `link_quality.rank` (indexed) so that a page of
+/// the most confident links is an index walk, not a read and sort of every link; a
+/// confidence floor c at time t is `rank ≥ ln c + ln 2 · t / half-life`.
+pub fn rank(traceroute: i64, neighbor: i64, reception: i64, relay: i64, last_seen_us: i64) -> f64 {
+    evidence(traceroute, neighbor, reception, relay)
+        .max(1e-12)
+        .ln()
+        + fade_exponent(last_seen_us)
+}
+
+/// ln 2 · days / half-life: the time part of [`rank`].
+pub fn fade_exponent(at_us: i64) -> f64 {
+    std::f64::consts::LN_2 * (at_us as f64 / 86_400e6) / HALF_LIFE_DAYS
+}
+
+/// [`rank`] in PostgreSQL's SQL over the merged counts of an upsert (`o` the stored
+/// row, `excluded` the batch's). `exp` of a large negative number is an underflow error
+/// there, hence the `LEAST`.
+fn pg_rank_on_conflict() -> String {
+    let sum = |c: &str| format!("(link_quality.{c} + excluded.{c})");
+    let (tr, nb, rc, rl) = (
+        sum("traceroute_samples"),
+        sum("neighbor_samples"),
+        sum("reception_samples"),
+        sum("relay_samples"),
+    );
+    let kinds = format!(
+        "((CASE WHEN {tr} > 0 THEN 1 ELSE 0 END) + (CASE WHEN {nb} > 0 THEN 1 ELSE 0 END) \
+         + (CASE WHEN {rc} + {rl} > 0 THEN 1 ELSE 0 END))"
+    );
+    let doubt = format!("exp(-LEAST(({tr} + {nb} + {rc} + 0.5 * {rl}) / 2.0, 700.0))");
+    format!(
+        "ln(GREATEST(1.0 - (CASE WHEN {kinds} >= 2 THEN 0.5 ELSE 1.0 END) * {doubt}, 1e-12)) \
+         + {ln2} * (GREATEST(link_quality.last_seen_us, excluded.last_seen_us) / 86400e6) / {HALF_LIFE_DAYS:.1}",
+        ln2 = std::f64::consts::LN_2,
+    )
+}
+
 /// One piece of evidence for a link.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
@@ -384,11 +448,80 @@ const HOURLY_CONFLICT: &str = " ON CONFLICT (from_node_id, to_node_id, hour_us) 
 /// Rows per multi-row statement on SQLite (13 values a row stays under its 32,766).
 const CHUNK: usize = 1000;
 
+/// Whether `link_quality.rank` exists and is kept: it does from migration 0016 on.
+/// Migration 0014's backfill runs before that column exists (on a database upgraded
+/// from before 0014); 0016 then ranks every row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ranked {
+    Yes,
+    /// The schema is older than migration 0016.
+    NotYet,
+}
+
+const RETURN_COUNTS: &str = " RETURNING from_node_id, to_node_id, traceroute_samples, \
+     neighbor_samples, reception_samples, relay_samples, last_seen_us";
+
+type RankInput = (i64, i64, i64, i64, i64, i64, i64);
+
+fn rank_of(r: &RankInput) -> (i64, i64, f64) {
+    (r.0, r.1, rank(r.2, r.3, r.4, r.5, r.6))
+}
+
+/// Sets `rank` of the given links (SQLite has no `ln`/`exp` to do it in the upsert).
+async fn set_ranks_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    ranks: &[(i64, i64, f64)],
+) -> Result<(), sqlx::Error> {
+    for chunk in ranks.chunks(CHUNK) {
+        let mut q =
+            QueryBuilder::<sqlx::Sqlite>::new("UPDATE link_quality SET rank = v.column3 FROM (");
+        q.push_values(chunk, |mut b, (f, t, rank)| {
+            b.push_bind(*f).push_bind(*t).push_bind(*rank);
+        });
+        q.push(
+            ") AS v WHERE link_quality.from_node_id = v.column1 \
+             AND link_quality.to_node_id = v.column2",
+        );
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Ranks every stored link (migration 0016's hook): one pass, in key order.
+pub async fn rank_all(conn: &mut Conn) -> Result<u64, StoreError> {
+    const ALL: &str = "SELECT from_node_id, to_node_id, traceroute_samples, neighbor_samples, \
+         reception_samples, relay_samples, last_seen_us FROM link_quality";
+    let rows: Vec<RankInput> = match conn {
+        Conn::Sqlite(c) => sqlx::query_as(ALL).fetch_all(&mut *c).await,
+        Conn::Postgres(c) => sqlx::query_as(ALL).fetch_all(&mut *c).await,
+    }
+    .context("reading the links to rank")?;
+    let ranks: Vec<(i64, i64, f64)> = rows.iter().map(rank_of).collect();
+    match conn {
+        Conn::Sqlite(c) => set_ranks_sqlite(c, &ranks).await,
+        Conn::Postgres(c) => sqlx::query(
+            "UPDATE link_quality l SET rank = t.r \
+                 FROM UNNEST($1::bigint[], $2::bigint[], $3::float8[]) AS t(f, o, r) \
+                 WHERE l.from_node_id = t.f AND l.to_node_id = t.o",
+        )
+        .bind(ranks.iter().map(|r| r.0).collect::<Vec<i64>>())
+        .bind(ranks.iter().map(|r| r.1).collect::<Vec<i64>>())
+        .bind(ranks.iter().map(|r| r.2).collect::<Vec<f64>>())
+        .execute(&mut *c)
+        .await
+        .map(|_| ()),
+    }
+    .context("ranking the links")?;
+    Ok(ranks.len() as u64)
+}
+
 /// SQLite: bins first, then the touched links' medians from the updated bins, then the
-/// link rows and the hourly series.
+/// link rows (and their ranks, from the merged counts the upsert returns) and the hourly
+/// series.
 pub async fn write_sqlite(
     conn: &mut sqlx::SqliteConnection,
     r: &LinkRollup,
+    ranked: Ranked,
 ) -> Result<(), sqlx::Error> {
     if r.is_empty() {
         return Ok(());
@@ -454,7 +587,18 @@ pub async fn write_sqlite(
                 .push_bind(a.rssi_sum);
         });
         q.push(QUALITY_CONFLICT);
-        q.build().persistent(false).execute(&mut *conn).await?;
+        if ranked == Ranked::Yes {
+            q.push(RETURN_COUNTS);
+            let merged: Vec<RankInput> = q
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            let ranks: Vec<(i64, i64, f64)> = merged.iter().map(rank_of).collect();
+            set_ranks_sqlite(conn, &ranks).await?;
+        } else {
+            q.build().persistent(false).execute(&mut *conn).await?;
+        }
     }
     for chunk in r.sorted_hours().chunks(CHUNK) {
         let mut q = QueryBuilder::<sqlx::Sqlite>::new(
@@ -478,7 +622,11 @@ pub async fn write_sqlite(
 }
 
 /// PostgreSQL: the same steps with one array per column.
-pub async fn write_pg(conn: &mut sqlx::PgConnection, r: &LinkRollup) -> Result<(), sqlx::Error> {
+pub async fn write_pg(
+    conn: &mut sqlx::PgConnection,
+    r: &LinkRollup,
+    ranked: Ranked,
+) -> Result<(), sqlx::Error> {
     if r.is_empty() {
         return Ok(());
     }
@@ -507,39 +655,68 @@ pub async fn write_pg(conn: &mut sqlx::PgConnection, r: &LinkRollup) -> Result<(
     .await?;
     let medians = medians(rows);
     let col = |f: &dyn Fn(&LinkAcc) -> i64| links.iter().map(|(_, a)| f(a)).collect::<Vec<i64>>();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO link_quality (from_node_id, to_node_id, first_seen_us, last_seen_us, \
-         traceroute_samples, neighbor_samples, reception_samples, relay_samples, snr_samples, \
-         last_snr, median_snr, rssi_samples, rssi_sum) \
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], \
-         $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::float8[], $11::float8[], \
-         $12::bigint[], $13::bigint[]){QUALITY_CONFLICT}"
-    )))
-    .bind(links.iter().map(|(k, _)| k.0).collect::<Vec<i64>>())
-    .bind(links.iter().map(|(k, _)| k.1).collect::<Vec<i64>>())
-    .bind(col(&|a| a.first_us))
-    .bind(col(&|a| a.last_us))
-    .bind(col(&|a| a.samples[0]))
-    .bind(col(&|a| a.samples[1]))
-    .bind(col(&|a| a.samples[2]))
-    .bind(col(&|a| a.samples[3]))
-    .bind(col(&|a| a.snr_samples))
-    .bind(
-        links
-            .iter()
-            .map(|(_, a)| a.last_snr.map(f64::from))
-            .collect::<Vec<Option<f64>>>(),
-    )
-    .bind(
-        links
-            .iter()
-            .map(|(k, _)| medians.get(k).copied())
-            .collect::<Vec<Option<f64>>>(),
-    )
-    .bind(col(&|a| a.rssi_samples))
-    .bind(col(&|a| a.rssi_sum))
-    .execute(&mut *conn)
-    .await?;
+    // Ranked: a new row's rank is its batch counts'; a merged row's is computed in the
+    // upsert from the merged counts.
+    let sql = match ranked {
+        Ranked::Yes => format!(
+            "INSERT INTO link_quality (from_node_id, to_node_id, first_seen_us, last_seen_us, \
+             traceroute_samples, neighbor_samples, reception_samples, relay_samples, snr_samples, \
+             last_snr, median_snr, rssi_samples, rssi_sum, rank) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], \
+             $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::float8[], $11::float8[], \
+             $12::bigint[], $13::bigint[], $14::float8[]){QUALITY_CONFLICT}, rank = {}",
+            pg_rank_on_conflict()
+        ),
+        Ranked::NotYet => format!(
+            "INSERT INTO link_quality (from_node_id, to_node_id, first_seen_us, last_seen_us, \
+             traceroute_samples, neighbor_samples, reception_samples, relay_samples, snr_samples, \
+             last_snr, median_snr, rssi_samples, rssi_sum) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], \
+             $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::float8[], $11::float8[], \
+             $12::bigint[], $13::bigint[]){QUALITY_CONFLICT}"
+        ),
+    };
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(links.iter().map(|(k, _)| k.0).collect::<Vec<i64>>())
+        .bind(links.iter().map(|(k, _)| k.1).collect::<Vec<i64>>())
+        .bind(col(&|a| a.first_us))
+        .bind(col(&|a| a.last_us))
+        .bind(col(&|a| a.samples[0]))
+        .bind(col(&|a| a.samples[1]))
+        .bind(col(&|a| a.samples[2]))
+        .bind(col(&|a| a.samples[3]))
+        .bind(col(&|a| a.snr_samples))
+        .bind(
+            links
+                .iter()
+                .map(|(_, a)| a.last_snr.map(f64::from))
+                .collect::<Vec<Option<f64>>>(),
+        )
+        .bind(
+            links
+                .iter()
+                .map(|(k, _)| medians.get(k).copied())
+                .collect::<Vec<Option<f64>>>(),
+        )
+        .bind(col(&|a| a.rssi_samples))
+        .bind(col(&|a| a.rssi_sum));
+    if ranked == Ranked::Yes {
+        q = q.bind(
+            links
+                .iter()
+                .map(|(_, a)| {
+                    rank(
+                        a.samples[0],
+                        a.samples[1],
+                        a.samples[2],
+                        a.samples[3],
+                        a.last_us,
+                    )
+                })
+                .collect::<Vec<f64>>(),
+        );
+    }
+    q.execute(&mut *conn).await?;
     let hours = r.sorted_hours();
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO link_hourly (from_node_id, to_node_id, hour_us, samples, snr_samples, \
@@ -579,10 +756,10 @@ pub async fn write_pg(conn: &mut sqlx::PgConnection, r: &LinkRollup) -> Result<(
 pub const RESOLVER_LINKS: &str = "SELECT from_node_id, to_node_id, median_snr FROM link_quality \
      WHERE traceroute_samples + neighbor_samples + reception_samples > 0";
 
-async fn write(conn: &mut Conn, r: &LinkRollup) -> Result<(), StoreError> {
+async fn write(conn: &mut Conn, r: &LinkRollup, ranked: Ranked) -> Result<(), StoreError> {
     match conn {
-        Conn::Sqlite(c) => write_sqlite(c, r).await,
-        Conn::Postgres(c) => write_pg(c, r).await,
+        Conn::Sqlite(c) => write_sqlite(c, r, ranked).await,
+        Conn::Postgres(c) => write_pg(c, r, ranked).await,
     }
     .context("writing the link-quality rollups")
 }
@@ -605,7 +782,7 @@ type StoredReception = (
 /// first, then every direct reception, then the relayed ones, named with everything the
 /// direct evidence taught the resolver. Runs inside the caller's transaction (migration
 /// hook, or `db rebuild-rollups`); returns the number of links.
-pub async fn rebuild(conn: &mut Conn) -> Result<u64, StoreError> {
+pub async fn rebuild(conn: &mut Conn, ranked: Ranked) -> Result<u64, StoreError> {
     conn.execute("DELETE FROM link_hourly; DELETE FROM link_snr; DELETE FROM link_quality")
         .await
         .context("clearing the link-quality rollups")?;
@@ -623,7 +800,7 @@ pub async fn rebuild(conn: &mut Conn) -> Result<u64, StoreError> {
         }
     }
     drop(rows);
-    write(conn, &r).await?;
+    write(conn, &r, ranked).await?;
 
     const RANGE: &str = "SELECT MIN(import_time_us), MAX(import_time_us) FROM packet_seen";
     let (first, last): (Option<i64>, Option<i64>) = match conn {
@@ -660,7 +837,7 @@ pub async fn rebuild(conn: &mut Conn) -> Result<u64, StoreError> {
                         r.add(&s);
                     }
                 }
-                write(conn, &r).await?;
+                write(conn, &r, ranked).await?;
                 start += WINDOW_US;
                 done += 1;
                 crate::progress::rows(done, 2 * windows).await;

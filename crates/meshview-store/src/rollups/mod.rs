@@ -223,7 +223,7 @@ pub async fn write_rollup_sqlite(
         q.push(LINK_CONFLICT);
         q.build().persistent(false).execute(&mut *conn).await?;
     }
-    links::write_sqlite(conn, &r.quality).await
+    links::write_sqlite(conn, &r.quality, links::Ranked::Yes).await
 }
 
 /// PostgreSQL: the same upserts with one array per column (see `write/pg.rs`).
@@ -295,7 +295,7 @@ pub async fn write_rollup_pg(
             .execute(&mut *conn)
             .await?;
     }
-    links::write_pg(conn, &r.quality).await
+    links::write_pg(conn, &r.quality, links::Ranked::Yes).await
 }
 
 /// The links a stored packet proves, from its MeshPacket bytes (the rebuild's input; the

@@ -1,0 +1,274 @@
+//! `meshview-bench soak`: the writer and the reader together for a long run, as a busy
+//! site runs them: simulated traffic published through the broker at a steady rate
+//! (`--rate`, default 1,000 envelopes/s) while `--concurrency` connections (16) send the
+//! API benchmark's weighted mix back to back. Every `--window` seconds it records both
+//! processes' RSS and the window's requests/s, p95 and errors; at the end it waits until
+//! every published reception is stored (nothing lost) and says whether memory stayed flat
+//! after the warm-up.
+//!
+//! Both processes are started here on a fresh database (SQLite: a temporary file;
+//! PostgreSQL: a scratch database dropped afterwards), the reader with its caches on and
+//! without elevation tiles (coverage in area mode).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use meshview::config::{Config, DatabaseUrl};
+
+use crate::api::{self, Http};
+use crate::ingest::{self, IngestBench, Scratch};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SoakArgs {
+    /// Envelopes published per second.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Length of the run (publishing), in seconds.
+    #[arg(long, default_value_t = 600.0)]
+    pub seconds: f64,
+    /// Publishing before the API load starts (the database fills, the caches warm up);
+    /// part of `--seconds`. Memory is judged after it.
+    #[arg(long, default_value_t = 60.0)]
+    pub warmup: f64,
+    /// Length of one measuring window, in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub window: f64,
+    /// API connections.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    #[arg(long, default_value_t = 500)]
+    pub nodes: usize,
+    #[arg(long, default_value_t = 40)]
+    pub gateways: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// What the soak measured in one window.
+struct Window {
+    end_s: f64,
+    writer_rss_mb: f64,
+    reader_rss_mb: f64,
+    requests_per_s: f64,
+    p95_ms: f64,
+    errors: u64,
+    published: usize,
+}
+
+/// VmRSS of a process, in MB.
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Memory counts as flat when the last window's RSS is within this much of the first
+/// window's after the warm-up (allocator noise and caches filling move it by a few MB).
+const FLAT_TOLERANCE: f64 = 0.10;
+
+pub async fn run(cfg: &Config, config_path: Option<&Path>, a: &SoakArgs) -> anyhow::Result<String> {
+    cfg.require_mqtt_server()?;
+    if a.warmup >= a.seconds || a.window <= 0.0 || a.rate <= 0.0 {
+        bail!("--warmup must be shorter than --seconds, and --window and --rate positive");
+    }
+    let dir = ingest::tempfile_dir()?;
+    let prefix = format!("msh/soak-{}", std::process::id());
+    let messages_wanted = (a.rate * a.seconds).ceil() as usize;
+    eprintln!("soak: generating ~{messages_wanted} simulated envelopes…");
+    let traffic = IngestBench {
+        messages: messages_wanted,
+        nodes: a.nodes,
+        gateways: a.gateways,
+        mqtt: true,
+        rate: a.rate,
+    };
+    let (_, truth, capture, n) = ingest::generate(&traffic, &prefix, &dir)?;
+    let messages = ingest::load_capture(&capture)?;
+    std::fs::remove_file(&capture)?;
+    let scratch = Scratch::create(&cfg.database.url, &dir).await?;
+    let result = soak(
+        cfg,
+        config_path,
+        a,
+        &scratch.url,
+        &prefix,
+        messages,
+        &truth,
+        n,
+    )
+    .await;
+    scratch.drop_db().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn soak(
+    cfg: &Config,
+    config_path: Option<&Path>,
+    a: &SoakArgs,
+    url: &str,
+    prefix: &str,
+    messages: Vec<(String, Vec<u8>)>,
+    truth: &meshview_sim::GroundTruth,
+    n: usize,
+) -> anyhow::Result<String> {
+    let backend = if cfg.database.url.is_sqlite() {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    // The writer first: it creates the schema the reader waits for.
+    let mut writer = ingest::start_mqtt_writer(config_path, url, prefix).await?;
+    let writer_pid = writer.id().context("writer pid")?;
+    let mut reader_cfg = cfg.clone();
+    reader_cfg.database.url = DatabaseUrl::parse(url).map_err(anyhow::Error::msg)?;
+    let reader = api::start_server(&reader_cfg, config_path, true, None).await?;
+    let reader_pid = reader.pid().context("reader pid")?;
+    eprintln!(
+        "soak: {backend}, writer pid {writer_pid}, reader {} (pid {reader_pid}); publishing {n} \
+         envelopes at {}/s for {:.0} s, {} API connections after {:.0} s",
+        reader.addr, a.rate, a.seconds, a.concurrency, a.warmup
+    );
+
+    let settings = meshview::ingest::mqtt::MqttSettings::from_config(&cfg.mqtt)?;
+    let published = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let publisher = {
+        let (published, done, rate) = (published.clone(), done.clone(), a.rate);
+        tokio::spawn(async move {
+            let r =
+                meshview::ingest::publish::publish(messages.into_iter(), &settings, rate, |k| {
+                    published.store(k, Ordering::Relaxed)
+                })
+                .await;
+            done.store(true, Ordering::Relaxed);
+            r
+        })
+    };
+
+    tokio::time::sleep(Duration::from_secs_f64(a.warmup)).await;
+    let mut rng = StdRng::seed_from_u64(a.seed);
+    let mut http = Http::new(&reader.addr);
+    let sample = Arc::new(api::sample(&mut http, 1.0, Some(false), &mut rng).await?);
+    let cases = Arc::new(api::api_cases());
+    let mut windows = Vec::new();
+    let mut all_ms_p95 = Vec::new();
+    let (mut requests, mut errors) = (0u64, 0u64);
+    let mut k = 0u64;
+    while !done.load(Ordering::Relaxed) {
+        let left = a.seconds - started.elapsed().as_secs_f64();
+        if left < 1.0 {
+            break;
+        }
+        let mix = api::mixed(
+            &reader.addr,
+            cases.clone(),
+            sample.clone(),
+            a.concurrency,
+            a.window.min(left),
+            a.seed.wrapping_add(k),
+        )
+        .await?;
+        k += 1;
+        let w = Window {
+            end_s: started.elapsed().as_secs_f64(),
+            writer_rss_mb: rss_mb(writer_pid).context("the writer has exited")?,
+            reader_rss_mb: rss_mb(reader_pid).context("the reader has exited")?,
+            requests_per_s: mix.requests as f64 / mix.seconds,
+            p95_ms: mix.latency.p95,
+            errors: mix.errors,
+            published: published.load(Ordering::Relaxed),
+        };
+        eprintln!(
+            "  {:>5.0} s: writer {:.1} MB, reader {:.1} MB, {:.0} req/s, p95 {:.1} ms, {} errors, {} published",
+            w.end_s,
+            w.writer_rss_mb,
+            w.reader_rss_mb,
+            w.requests_per_s,
+            w.p95_ms,
+            w.errors,
+            w.published
+        );
+        requests += mix.requests;
+        errors += mix.errors;
+        all_ms_p95.push(mix.latency.p95);
+        windows.push(w);
+    }
+    let sent = publisher.await.context("publisher")??;
+    let published_s = started.elapsed().as_secs_f64();
+    eprintln!("soak: published {sent} in {published_s:.0} s; waiting for the writer to store all…");
+    let stored = ingest::wait_stored(url, truth.receptions, writer_pid).await;
+    let writer_peak = ingest::peak_rss_kb(writer_pid).unwrap_or(0) as f64 / 1024.0;
+    let reader_peak = reader.memory_mb().map_or(f64::NAN, |m| m.0);
+    let _ = writer.start_kill();
+    let _ = writer.wait().await;
+    drop(reader);
+
+    let mut out = String::new();
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
+    writeln!(
+        out,
+        "`meshview-bench soak` {date}: {backend}, {sent} envelopes ({} packets, {} receptions) \
+         published at {}/s over {published_s:.0} s, {} API connections after a {:.0} s warm-up.\n",
+        truth.packets, truth.receptions, a.rate, a.concurrency, a.warmup
+    )?;
+    writeln!(
+        out,
+        "| until | writer RSS MB | reader RSS MB | API req/s | API p95 ms | errors | published |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|")?;
+    for w in &windows {
+        writeln!(
+            out,
+            "| {:.0} s | {:.1} | {:.1} | {:.0} | {:.1} | {} | {} |",
+            w.end_s,
+            w.writer_rss_mb,
+            w.reader_rss_mb,
+            w.requests_per_s,
+            w.p95_ms,
+            w.errors,
+            w.published
+        )?;
+    }
+    let growth = |f: fn(&Window) -> f64| -> Option<f64> {
+        let (first, last) = (windows.first()?, windows.last()?);
+        Some((f(last) - f(first)) / f(first))
+    };
+    let flat = |g: Option<f64>| match g {
+        Some(g) if g <= FLAT_TOLERANCE => format!("flat ({:+.1} %)", g * 100.0),
+        Some(g) => format!("**grew {:+.1} %**", g * 100.0),
+        None => "no window".into(),
+    };
+    let worst_p95 = all_ms_p95.iter().copied().fold(f64::NAN, f64::max);
+    writeln!(
+        out,
+        "\nWriter: {} from the first window to the last, peak {writer_peak:.1} MB (target {} MB). \
+         Reader: {}, peak {reader_peak:.1} MB (target {} MB). API: {requests} requests, \
+         {errors} errors, worst window p95 {worst_p95:.1} ms. Stored: {}.",
+        flat(growth(|w| w.writer_rss_mb)),
+        64,
+        flat(growth(|w| w.reader_rss_mb)),
+        api::RSS_TARGET_MB,
+        match &stored {
+            Ok(_) => format!("all {} receptions, nothing lost", truth.receptions),
+            Err(e) => format!("**{e}**"),
+        }
+    )?;
+    stored?;
+    Ok(out)
+}
