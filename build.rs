@@ -4,14 +4,22 @@
 fn main() {
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs");
-    let rev = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
+    // A build without the repository (a container's context) is told the revision.
+    println!("cargo:rerun-if-env-changed=MESHVIEW_GIT_REVISION");
+    let given = std::env::var("MESHVIEW_GIT_REVISION")
         .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.trim().is_empty() && s != "unknown");
+    let rev = given
+        .or_else(|| {
+            std::process::Command::new("git")
+                .args(["rev-parse", "--short=12", "HEAD"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .and_then(|o| String::from_utf8(o.stdout).ok())
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=MESHVIEW_GIT_REVISION={rev}");
     web_assets::generate();
