@@ -47,6 +47,10 @@ pub struct IngestStats {
     noted: Mutex<BTreeMap<&'static str, u64>>,
     /// [`MqttSession`] as a number; 0 while no MQTT source runs.
     mqtt_session: AtomicU8,
+    /// Since when (µs) the batch writer's commits have been failing and retried, with the
+    /// last error; 0 while they succeed. A full disk, a database that is down.
+    store_failing_since_us: AtomicU64,
+    store_error: Mutex<Option<String>>,
 }
 
 /// The MQTT session the writer has with its broker (see `ingest::mqtt`).
@@ -97,6 +101,11 @@ pub struct StatsSnapshot {
     /// `clean`, `persistent` or `refused`; absent without an MQTT source.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mqtt_session: Option<&'static str>,
+    /// Since when (µs) commits have been failing; 0 while they succeed.
+    pub store_failing_since_us: u64,
+    /// The last failure while `store_failing_since_us` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_error: Option<String>,
 }
 
 impl IngestStats {
@@ -216,6 +225,27 @@ impl IngestStats {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
             mqtt_session: self.mqtt_session().map(MqttSession::as_str),
+            store_failing_since_us: g(&self.store_failing_since_us),
+            store_error: self.store_error.lock().unwrap().clone(),
+        }
+    }
+
+    /// A commit failed for a reason that passes (it is retried).
+    pub fn store_failing(&self, error: &impl std::fmt::Display) {
+        let now = meshview_store::now_us().max(1) as u64;
+        let _ = self.store_failing_since_us.compare_exchange(
+            0,
+            now,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        *self.store_error.lock().unwrap() = Some(error.to_string());
+    }
+
+    /// A commit succeeded: whatever failed before is over.
+    fn store_recovered(&self) {
+        if self.store_failing_since_us.swap(0, Ordering::Relaxed) != 0 {
+            *self.store_error.lock().unwrap() = None;
         }
     }
 }
@@ -224,9 +254,11 @@ impl IngestStats {
 impl meshview_store::write::WriteObserver for IngestStats {
     fn flushed(&self, items: usize, counts: FlushCounts, took: Duration) {
         self.record_flush(items, counts, took);
+        self.store_recovered();
     }
-    fn retried(&self) {
+    fn retried(&self, error: &meshview_store::StoreError) {
         self.db_retry();
+        self.store_failing(error);
     }
     fn queue_depth(&self, n: usize) {
         self.set_queue_depth(n);

@@ -96,7 +96,22 @@ pub struct WriterHealth {
     pub received: u64,
     pub seconds_since_last_received: Option<f64>,
     pub seconds_since_last_stored: Option<f64>,
+    /// `ok`, or `failing` while the writer's commits fail and are retried (the database
+    /// is down, its disk is full): it holds what it received (unacknowledged, with a
+    /// persistent session) until a commit succeeds again.
+    #[schema(pattern = "^(ok|failing)$")]
+    pub storing: &'static str,
+    /// Seconds since the commits started failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds_failing: Option<f64>,
+    /// The last failure, while failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_error: Option<String>,
 }
+
+/// Commits failing for this long make `/health` unhealthy: a moment's lock or a failover
+/// is retried quietly, a full disk or a stopped database is not.
+const STORE_FAILING_UNHEALTHY_S: f64 = 5.0;
 
 /// Health
 ///
@@ -137,6 +152,16 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         Phase::Ready(db) => db,
     };
     body.writer = writer_health(&state);
+    let writer_failing = body.writer.as_ref().and_then(|w| {
+        w.seconds_failing
+            .filter(|&s| s >= STORE_FAILING_UNHEALTHY_S)
+            .map(|s| {
+                format!(
+                    "the writer cannot store (for {s:.0} s, retrying): {}",
+                    w.store_error.as_deref().unwrap_or("unknown error")
+                )
+            })
+    });
     let probed = tokio::time::timeout(PROBE_TIMEOUT, probe(&db, &state))
         .await
         .unwrap_or_else(|_| {
@@ -147,12 +172,18 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         });
     match probed {
         Ok(facts) => {
-            body.status = HealthStatus::Healthy;
             body.database = "connected";
             body.schema_revision = Some(state.schema_revision.clone());
             body.seconds_since_last_message = facts.seconds_since_last_packet;
             body.database_size_bytes = facts.size_bytes;
             body.database_size = facts.size_bytes.map(human_size);
+            if let Some(detail) = writer_failing {
+                // Readable but not writable (a full disk): serving, but not healthy.
+                body.status = HealthStatus::Unhealthy;
+                body.detail = Some(detail);
+                return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+            }
+            body.status = HealthStatus::Healthy;
             (StatusCode::OK, Json(body))
         }
         Err(e) => {
@@ -182,6 +213,13 @@ fn writer_health(state: &AppState) -> Option<WriterHealth> {
         received: s.received,
         seconds_since_last_received: ago(s.last_received_us),
         seconds_since_last_stored: ago(s.last_stored_us),
+        storing: if s.store_failing_since_us > 0 {
+            "failing"
+        } else {
+            "ok"
+        },
+        seconds_failing: ago(s.store_failing_since_us),
+        store_error: s.store_error,
     })
 }
 

@@ -202,7 +202,7 @@ impl Drop for TestDb {
     }
 }
 
-async fn admin_conn() -> Conn {
+pub async fn admin_conn() -> Conn {
     let url = DatabaseUrl::parse(&pg_admin_url()).unwrap();
     Conn::open(&url, Role::Writer)
         .await

@@ -1,9 +1,10 @@
 //! Ingest area: the writer against real captured traffic, hostile input, the simulated
-//! mesh through the real Mosquitto, broker and database outages, and shutdown.
+//! mesh through the real Mosquitto, broker and database outages, a full disk, and shutdown.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod disk_full;
 mod e2e;
 mod helpers;
 mod hostile;

@@ -29,11 +29,16 @@ pub struct IngestBench {
     /// rate the writer keeps up with, with nothing lost, is the result.
     #[arg(long, default_value_t = 20_000.0)]
     pub rate: f64,
+    /// With --mqtt: kill the writer with SIGKILL this many times at random moments while
+    /// publishing, restarting it each time (a persistent session, as operators run it);
+    /// the database must still hold exactly the simulator's packets and receptions.
+    #[arg(long, default_value_t = 0)]
+    pub kills: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct IngestResult {
-    pub mode: &'static str,
+    pub mode: String,
     pub backend: &'static str,
     pub messages: usize,
     pub packets: usize,
@@ -176,6 +181,11 @@ pub async fn run(
     config_path: Option<&Path>,
     b: &IngestBench,
 ) -> anyhow::Result<IngestResult> {
+    if b.kills > 0 && !b.mqtt {
+        bail!(
+            "--kills needs --mqtt (a replayed capture has no broker to keep what a killed writer lost)"
+        );
+    }
     let dir = tempfile_dir()?;
     let prefix = format!("msh/bench-{}", std::process::id());
     eprintln!("generating ~{} simulated envelopes…", b.messages);
@@ -188,16 +198,7 @@ pub async fn run(
     };
     let result = async {
         let (seconds, peak_kb) = if b.mqtt {
-            through_broker(
-                cfg,
-                config_path,
-                &scratch.url,
-                &prefix,
-                &capture,
-                &truth,
-                b.rate,
-            )
-            .await?
+            through_broker(cfg, config_path, &scratch.url, &prefix, &capture, &truth, b).await?
         } else {
             eprintln!("replaying {n} envelopes into a fresh {backend} database…");
             let mut cmd = writer_command(config_path, &scratch.url);
@@ -236,10 +237,10 @@ pub async fn run(
             );
         }
         Ok(IngestResult {
-            mode: if b.mqtt {
-                "MQTT end to end"
-            } else {
-                "capture replay"
+            mode: match (b.mqtt, b.kills) {
+                (false, _) => "capture replay".to_string(),
+                (true, 0) => "MQTT end to end".to_string(),
+                (true, k) => format!("MQTT, writer killed {k} times"),
             },
             backend,
             messages: n,
@@ -256,18 +257,22 @@ pub async fn run(
     result
 }
 
-/// Starts a writer subscribed to `prefix` (a session of its own, not persistent: a
-/// persistent one would stay behind in the broker after the run, queueing for a writer
-/// that never returns) and waits until it is connected.
+/// Starts a writer subscribed to `prefix` and waits until it is connected. Its session is
+/// clean unless `persistent`: a persistent one stays behind in the broker after the run
+/// (harmless here, as nothing is published to the run's own topics afterwards).
 pub(crate) async fn start_mqtt_writer(
     config_path: Option<&Path>,
     url: &str,
     prefix: &str,
+    persistent: bool,
 ) -> anyhow::Result<tokio::process::Child> {
     let mut cmd = writer_command(config_path, url);
     cmd.arg("ingest")
         .env("MESHVIEW_MQTT__TOPICS", format!("[\"{prefix}/#\"]"))
-        .env("MESHVIEW_MQTT__PERSISTENT_SESSION", "false");
+        .env(
+            "MESHVIEW_MQTT__PERSISTENT_SESSION",
+            if persistent { "true" } else { "false" },
+        );
     let mut child = cmd.spawn().context("starting the writer")?;
     let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("piped")).lines();
     let connected = tokio::time::timeout(Duration::from_secs(30), async {
@@ -346,11 +351,11 @@ async fn through_broker(
     prefix: &str,
     capture: &Path,
     truth: &meshview_sim::GroundTruth,
-    rate: f64,
+    b: &IngestBench,
 ) -> anyhow::Result<(f64, u64)> {
+    let (rate, kills) = (b.rate, b.kills);
     cfg.require_mqtt_server()?;
-    let mut child = start_mqtt_writer(config_path, url, prefix).await?;
-    let pid = child.id().unwrap_or(0);
+    let mut child = start_mqtt_writer(config_path, url, prefix, kills > 0).await?;
     let settings = meshview::ingest::mqtt::MqttSettings::from_config(&cfg.mqtt)?;
     let messages = load_capture(capture)?;
     eprintln!(
@@ -360,17 +365,37 @@ async fn through_broker(
         settings.port
     );
     let started = Instant::now();
-    meshview::ingest::publish::publish(messages.into_iter(), &settings, rate, |n| {
-        if n.is_multiple_of(100_000) {
-            eprintln!("  published {n}")
+    // Published at QoS 1 to the broker, which keeps what a killed writer had not
+    // acknowledged and delivers it to the next one.
+    let expected = messages.len() as f64 / rate.max(1.0);
+    let publisher = tokio::spawn(async move {
+        meshview::ingest::publish::publish(messages.into_iter(), &settings, rate, |n| {
+            if n.is_multiple_of(100_000) {
+                eprintln!("  published {n}")
+            }
+        })
+        .await
+    });
+    let mut peak = 0;
+    for k in 0..kills {
+        // Random moments spread over the publishing time.
+        let wait = rand::random_range(0.2..1.8) * expected / kills as f64;
+        tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        if let Some(kb) = child.id().and_then(peak_rss_kb) {
+            peak = peak.max(kb);
         }
-    })
-    .await?;
+        child.start_kill()?; // SIGKILL: no flush, no acknowledgement
+        let _ = child.wait().await;
+        eprintln!("  writer killed ({} of {kills}); restarting", k + 1);
+        child = start_mqtt_writer(config_path, url, prefix, true).await?;
+    }
+    publisher.await.context("publisher")??;
+    let pid = child.id().unwrap_or(0);
     let stored = wait_stored(url, truth.receptions, pid).await;
     let seconds = started.elapsed().as_secs_f64();
     let _ = child.start_kill();
     let _ = child.wait().await;
-    Ok((seconds, stored?))
+    Ok((seconds, stored?.max(peak)))
 }
 
 /// Drains a child's stderr, keeping the last lines for an error message.

@@ -37,6 +37,11 @@ pub struct SoakArgs {
     /// part of `--seconds`. Memory is judged after it.
     #[arg(long, default_value_t = 60.0)]
     pub warmup: f64,
+    /// Envelopes of another simulated capture replayed into the database before the run
+    /// (as fast as the writer goes): a database bigger than the reader's page caches, so
+    /// that they fill during the warm-up instead of showing as growth during the run.
+    #[arg(long, default_value_t = 300_000)]
+    pub preload: usize,
     /// Length of one measuring window, in seconds.
     #[arg(long, default_value_t = 60.0)]
     pub window: f64,
@@ -96,25 +101,71 @@ pub async fn run(cfg: &Config, config_path: Option<&Path>, a: &SoakArgs) -> anyh
         gateways: a.gateways,
         mqtt: true,
         rate: a.rate,
+        kills: 0,
     };
     let (_, truth, capture, n) = ingest::generate(&traffic, &prefix, &dir)?;
     let messages = ingest::load_capture(&capture)?;
     std::fs::remove_file(&capture)?;
     let scratch = Scratch::create(&cfg.database.url, &dir).await?;
-    let result = soak(
-        cfg,
-        config_path,
-        a,
-        &scratch.url,
-        &prefix,
-        messages,
-        &truth,
-        n,
-    )
-    .await;
+    let preloaded = match a.preload {
+        0 => Ok(0),
+        n => preload(config_path, &scratch.url, n, a, &dir).await,
+    };
+    let result = match preloaded {
+        Ok(before) => {
+            soak(
+                cfg,
+                config_path,
+                a,
+                &scratch.url,
+                &prefix,
+                messages,
+                &truth,
+                n,
+                before,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     scratch.drop_db().await;
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// Replays `n` envelopes of another simulated mesh into the database; returns the
+/// receptions it then holds.
+async fn preload(
+    config_path: Option<&Path>,
+    url: &str,
+    n: usize,
+    a: &SoakArgs,
+    dir: &Path,
+) -> anyhow::Result<usize> {
+    eprintln!("soak: preloading ~{n} envelopes…");
+    let traffic = IngestBench {
+        messages: n,
+        nodes: a.nodes,
+        gateways: a.gateways,
+        mqtt: false,
+        rate: 0.0,
+        kills: 0,
+    };
+    let pre = dir.join("preload");
+    std::fs::create_dir_all(&pre)?;
+    let (_, truth, capture, _) = ingest::generate(&traffic, "msh/soak-preload", &pre)?;
+    let status = ingest::writer_command(config_path, url)
+        .arg("ingest")
+        .arg("--replay")
+        .arg(&capture)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await?;
+    std::fs::remove_dir_all(&pre)?;
+    if !status.success() {
+        bail!("preloading the database failed ({status})");
+    }
+    Ok(truth.receptions)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -127,6 +178,7 @@ async fn soak(
     messages: Vec<(String, Vec<u8>)>,
     truth: &meshview_sim::GroundTruth,
     n: usize,
+    preloaded: usize,
 ) -> anyhow::Result<String> {
     let backend = if cfg.database.url.is_sqlite() {
         "SQLite"
@@ -134,7 +186,7 @@ async fn soak(
         "PostgreSQL"
     };
     // The writer first: it creates the schema the reader waits for.
-    let mut writer = ingest::start_mqtt_writer(config_path, url, prefix).await?;
+    let mut writer = ingest::start_mqtt_writer(config_path, url, prefix, false).await?;
     let writer_pid = writer.id().context("writer pid")?;
     let mut reader_cfg = cfg.clone();
     reader_cfg.database.url = DatabaseUrl::parse(url).map_err(anyhow::Error::msg)?;
@@ -214,7 +266,7 @@ async fn soak(
     let sent = publisher.await.context("publisher")??;
     let published_s = started.elapsed().as_secs_f64();
     eprintln!("soak: published {sent} in {published_s:.0} s; waiting for the writer to store all…");
-    let stored = ingest::wait_stored(url, truth.receptions, writer_pid).await;
+    let stored = ingest::wait_stored(url, preloaded + truth.receptions, writer_pid).await;
     let writer_peak = ingest::peak_rss_kb(writer_pid).unwrap_or(0) as f64 / 1024.0;
     let reader_peak = reader.memory_mb().map_or(f64::NAN, |m| m.0);
     let _ = writer.start_kill();
@@ -225,8 +277,9 @@ async fn soak(
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     writeln!(
         out,
-        "`meshview-bench soak` {date}: {backend}, {sent} envelopes ({} packets, {} receptions) \
-         published at {}/s over {published_s:.0} s, {} API connections after a {:.0} s warm-up.\n",
+        "`meshview-bench soak` {date}: {backend}, {preloaded} receptions preloaded, then {sent} \
+         envelopes ({} packets, {} receptions) published at {}/s over {published_s:.0} s, {} API \
+         connections after a {:.0} s warm-up.\n",
         truth.packets, truth.receptions, a.rate, a.concurrency, a.warmup
     )?;
     writeln!(
@@ -280,7 +333,11 @@ async fn soak(
         flat(growth(|w| w.reader_rss_mb)),
         api::RSS_TARGET_MB,
         match &stored {
-            Ok(_) => format!("all {} receptions, nothing lost", truth.receptions),
+            Ok(_) => format!(
+                "all {} receptions published, nothing lost ({} with the preload)",
+                truth.receptions,
+                preloaded + truth.receptions
+            ),
             Err(e) => format!("**{e}**"),
         }
     )?;

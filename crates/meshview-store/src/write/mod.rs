@@ -44,8 +44,9 @@ struct IdSlots {
 pub trait WriteObserver: Sync {
     /// A batch of `items` was committed (or given up item by item) in `took`.
     fn flushed(&self, items: usize, counts: FlushCounts, took: Duration);
-    /// The database was unavailable; the batch (or item) waits and is retried.
-    fn retried(&self);
+    /// The database was unavailable (`error`: down, busy, its disk full); the batch (or
+    /// item) waits and is retried. [`WriteObserver::flushed`] says it is over.
+    fn retried(&self, error: &StoreError);
     /// Writes still queued after a commit.
     fn queue_depth(&self, n: usize);
 }
@@ -259,7 +260,7 @@ impl BatchWriter {
                 }
                 Err(e) if e.is_transient() => {
                     attempts += 1;
-                    stats.retried();
+                    stats.retried(&e);
                     if attempts == 1 || attempts.is_power_of_two() {
                         tracing::warn!(error = %e, attempts, items = batch.len(), "database unavailable; retrying the batch");
                     }
@@ -285,7 +286,7 @@ impl BatchWriter {
                                     counts.receptions_duplicate += c.receptions_duplicate;
                                 }
                                 Err(e) if e.is_transient() => {
-                                    stats.retried();
+                                    stats.retried(&e);
                                     tokio::time::sleep(wait).await;
                                     wait = (wait * 2).min(Duration::from_secs(5));
                                     continue;
@@ -314,8 +315,22 @@ impl BatchWriter {
             // IMMEDIATE: take SQLite's write lock up front, so a batch waits (busy timeout)
             // for another writer instead of failing when its read snapshot goes stale.
             Db::Sqlite(pool, _) => {
-                let tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(outage)?;
-                self.flush_in(tx, &plan, true).await
+                let mut conn = pool.acquire().await.map_err(outage)?;
+                let result = match sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await
+                {
+                    Ok(tx) => self.flush_in(tx, &plan, true).await,
+                    Err(e) => Err(outage(e)),
+                };
+                // After some failures (a full disk, I/O errors) SQLite has already rolled
+                // the transaction back itself; sqlx still counts it open, its ROLLBACK
+                // fails, and every later BEGIN on that connection would fail with "non-zero
+                // transaction depth" (found by tests/ingest/disk_full.rs: the writer never
+                // recovered). A failed batch's connection is closed instead; the pool opens
+                // a fresh one for the retry.
+                if result.is_err() {
+                    conn.close_on_drop();
+                }
+                result
             }
             Db::Postgres(pool) => {
                 let tx = pool.begin().await.map_err(outage)?;
