@@ -34,6 +34,9 @@ pub struct IngestBench {
     /// the database must still hold exactly the simulator's packets and receptions.
     #[arg(long, default_value_t = 0)]
     pub kills: usize,
+    /// The simulated mesh's seed (nodes, packet ids, times).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +162,7 @@ pub(crate) fn generate(
         gateways: b.gateways,
         packets: (b.messages as f64 / 2.4).ceil() as usize,
         region_topic: prefix.to_string(),
+        seed: b.seed,
         ..SimConfig::default()
     };
     let mut sim = Simulator::new(sim_cfg.clone())?;

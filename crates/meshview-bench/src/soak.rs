@@ -1,14 +1,16 @@
 //! `meshview-bench soak`: the writer and the reader together for a long run, as a busy
 //! site runs them: simulated traffic published through the broker at a steady rate
 //! (`--rate`, default 1,000 envelopes/s) while `--concurrency` connections (16) send the
-//! API benchmark's weighted mix back to back. Every `--window` seconds it records both
-//! processes' RSS and the window's requests/s, p95 and errors; at the end it waits until
+//! API benchmark's weighted mix back to back. Every `--window` seconds it records the most
+//! RSS each process held in the window (sampled every second) and the window's
+//! requests/s, p95 and errors; at the end it waits until
 //! every published reception is stored (nothing lost) and says whether memory stayed flat
 //! after the warm-up.
 //!
 //! Both processes are started here on a fresh database (SQLite: a temporary file;
-//! PostgreSQL: a scratch database dropped afterwards), the reader with its caches on and
-//! without elevation tiles (coverage in area mode).
+//! PostgreSQL: a scratch database dropped afterwards), first filled with another
+//! simulated mesh (`--preload`), the reader with its caches on and without elevation
+//! tiles (coverage in area mode).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -102,6 +104,7 @@ pub async fn run(cfg: &Config, config_path: Option<&Path>, a: &SoakArgs) -> anyh
         mqtt: true,
         rate: a.rate,
         kills: 0,
+        seed: a.seed,
     };
     let (_, truth, capture, n) = ingest::generate(&traffic, &prefix, &dir)?;
     let messages = ingest::load_capture(&capture)?;
@@ -150,6 +153,9 @@ async fn preload(
         mqtt: false,
         rate: 0.0,
         kills: 0,
+        // Another mesh than the run's: the same seed would repeat its packets, which
+        // the writer (rightly) stores once.
+        seed: a.seed.wrapping_add(1_000),
     };
     let pre = dir.join("preload");
     std::fs::create_dir_all(&pre)?;
@@ -224,6 +230,21 @@ async fn soak(
     let mut all_ms_p95 = Vec::new();
     let (mut requests, mut errors) = (0u64, 0u64);
     let mut k = 0u64;
+    // RSS sampled every second; a window reports the most each process held in it.
+    let peaks = Arc::new(std::sync::Mutex::new((0.0f64, 0.0f64)));
+    let sampler = {
+        let peaks = peaks.clone();
+        tokio::spawn(async move {
+            loop {
+                if let (Some(w), Some(r)) = (rss_mb(writer_pid), rss_mb(reader_pid)) {
+                    let mut p = peaks.lock().unwrap();
+                    p.0 = p.0.max(w);
+                    p.1 = p.1.max(r);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
     while !done.load(Ordering::Relaxed) {
         let left = a.seconds - started.elapsed().as_secs_f64();
         if left < 1.0 {
@@ -239,10 +260,13 @@ async fn soak(
         )
         .await?;
         k += 1;
+        rss_mb(writer_pid).context("the writer has exited")?;
+        rss_mb(reader_pid).context("the reader has exited")?;
+        let (writer_max, reader_max) = std::mem::take(&mut *peaks.lock().unwrap());
         let w = Window {
             end_s: started.elapsed().as_secs_f64(),
-            writer_rss_mb: rss_mb(writer_pid).context("the writer has exited")?,
-            reader_rss_mb: rss_mb(reader_pid).context("the reader has exited")?,
+            writer_rss_mb: writer_max,
+            reader_rss_mb: reader_max,
             requests_per_s: mix.requests as f64 / mix.seconds,
             p95_ms: mix.latency.p95,
             errors: mix.errors,
@@ -263,6 +287,7 @@ async fn soak(
         all_ms_p95.push(mix.latency.p95);
         windows.push(w);
     }
+    sampler.abort();
     let sent = publisher.await.context("publisher")??;
     let published_s = started.elapsed().as_secs_f64();
     eprintln!("soak: published {sent} in {published_s:.0} s; waiting for the writer to store all…");
@@ -284,7 +309,7 @@ async fn soak(
     )?;
     writeln!(
         out,
-        "| until | writer RSS MB | reader RSS MB | API req/s | API p95 ms | errors | published |"
+        "| until | writer RSS MB (most in the window) | reader RSS MB (most in the window) | API req/s | API p95 ms | errors | published |"
     )?;
     writeln!(out, "|---|---|---|---|---|---|---|")?;
     for w in &windows {
