@@ -66,6 +66,7 @@ case "$ENGINE" in *podman) isolation=(--isolation=chroot) ;; esac
     --build-arg BUILDER="$BUILDER" --build-arg BASE="$BASE" \
     --build-arg GIT_REVISION="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
     -t "$IMAGE" .
+rm -rf vendor  # only the build needed it
 "$ENGINE" image inspect --format '{{.Size}}' "$IMAGE" |
     awk '{printf "==> image size: %.1f MB\n", $1 / 1e6}'
 
