@@ -350,7 +350,7 @@ pub fn comparison_params() -> CoverageParams {
 }
 
 /// The comparison's perimeter of each node position, computed once: every node's
-/// observed coverage needs one (about 25 ms over terrain), and it depends only on the
+/// observed coverage needs one (about 30 ms over terrain), and it depends only on the
 /// position and the server's elevation tiles, which are fixed for the process, so a kept
 /// perimeter never goes stale (a node that moves has a new key). This is the "cached
 /// after" of predicted coverage, not a freshness trade-off: it stays on when the answer
@@ -363,7 +363,7 @@ pub struct Predictions {
 impl Predictions {
     /// The perimeter at (lat, lon) in 1e-7 degrees with [`comparison_params`] and the
     /// best model `terrain` allows. CPU-bound: call it off the async threads.
-    pub fn default_perimeter(
+    pub fn comparison_perimeter(
         &self,
         lat_e7: i64,
         lon_e7: i64,
@@ -438,7 +438,7 @@ impl ObservedQuestion {
         let q = *self;
         tokio::task::spawn_blocking(move || {
             let predicted = position
-                .map(|(lat, lon)| predictions.default_perimeter(lat, lon, terrain.as_deref()))
+                .map(|(lat, lon)| predictions.comparison_perimeter(lat, lon, terrain.as_deref()))
                 .transpose()
                 .map_err(invalid)?;
             let position = position.map(|(lat, lon)| [lat as f64 / 1e7, lon as f64 / 1e7]);
@@ -914,12 +914,12 @@ mod tests {
         ];
         let memo = Predictions::default();
         let predicted = memo
-            .default_perimeter(375_000_000, -1_220_000_000, None)
+            .comparison_perimeter(375_000_000, -1_220_000_000, None)
             .unwrap();
         assert!(Arc::ptr_eq(
             &predicted,
             &memo
-                .default_perimeter(375_000_000, -1_220_000_000, None)
+                .comparison_perimeter(375_000_000, -1_220_000_000, None)
                 .unwrap()
         ));
         assert_eq!(memo.len(), 1);
