@@ -88,7 +88,7 @@ pub fn fade_exponent(at_us: i64) -> f64 {
     std::f64::consts::LN_2 * (at_us as f64 / 86_400e6) / HALF_LIFE_DAYS
 }
 
-/// [`rank`] in PostgreSQL's SQL over the merged counts of an upsert (`o` the stored
+/// [`rank`] in PostgreSQL's SQL over the merged counts of an upsert (`link_quality` the stored
 /// row, `excluded` the batch's). `exp` of a large negative number is an underflow error
 /// there, hence the `LEAST`.
 fn pg_rank_on_conflict() -> String {
