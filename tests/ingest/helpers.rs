@@ -94,6 +94,18 @@ pub fn start_ingest(db: &TestDb, port: u16, topics: &str, extra: &[(&str, &str)]
     Spawned::start(cmd)
 }
 
+/// `meshview run` (writer and web, the web on a free port) subscribed to `prefix/#` on the
+/// broker at `port`.
+pub fn run_cmd(db: &TestDb, port: u16, prefix: &str) -> tokio::process::Command {
+    let mut cmd = db.command(&["run"]);
+    cmd.env("MESHVIEW_MQTT__SERVER", "127.0.0.1")
+        .env("MESHVIEW_MQTT__PORT", port.to_string())
+        .env("MESHVIEW_MQTT__TOPICS", format!("[\"{prefix}/#\"]"))
+        .env("MESHVIEW_SERVER__BIND", "127.0.0.1")
+        .env("MESHVIEW_SERVER__PORT", "0");
+    cmd
+}
+
 /// Polls `sql` until it returns `want` (or times out with the last value).
 pub async fn wait_for_count(db: &TestDb, sql: &str, want: i64, timeout: Duration) -> i64 {
     let deadline = tokio::time::Instant::now() + timeout;

@@ -13,7 +13,7 @@ use rand::Rng;
 
 use crate::both_backends;
 use crate::common::{Backend, Broker, Spawned, TestDb, free_port, get_json};
-use crate::helpers::{keys, pairs, publish, start_ingest, truth_packets, unique_prefix};
+use crate::helpers::{keys, pairs, publish, run_cmd, start_ingest, truth_packets, unique_prefix};
 
 /// The writer's environment in these tests: the simulator's key, no flood guard (the stream
 /// is many simulated hours compressed into seconds).
@@ -258,13 +258,8 @@ async fn clean_session_forgets_what_was_published_while_down() {
     let broker = Broker::start(port).await;
     let prefix = unique_prefix("clean");
     let start = || {
-        let mut cmd = db.command(&["run"]);
-        cmd.env("MESHVIEW_MQTT__SERVER", "127.0.0.1")
-            .env("MESHVIEW_MQTT__PORT", port.to_string())
-            .env("MESHVIEW_MQTT__TOPICS", format!("[\"{prefix}/#\"]"))
-            .env("MESHVIEW_MQTT__PERSISTENT_SESSION", "false")
-            .env("MESHVIEW_SERVER__BIND", "127.0.0.1")
-            .env("MESHVIEW_SERVER__PORT", "0");
+        let mut cmd = run_cmd(&db, port, &prefix);
+        cmd.env("MESHVIEW_MQTT__PERSISTENT_SESSION", "false");
         for (k, v) in writer_env() {
             cmd.env(k, v);
         }
@@ -325,12 +320,7 @@ async fn a_refused_session_is_reported_and_ingest_goes_on() {
     let port = free_port();
     let broker = Broker::start_with(port, "max_qos 0\n").await;
     let prefix = unique_prefix("refused");
-    let mut cmd = db.command(&["run"]);
-    cmd.env("MESHVIEW_MQTT__SERVER", "127.0.0.1")
-        .env("MESHVIEW_MQTT__PORT", port.to_string())
-        .env("MESHVIEW_MQTT__TOPICS", format!("[\"{prefix}/#\"]"))
-        .env("MESHVIEW_SERVER__BIND", "127.0.0.1")
-        .env("MESHVIEW_SERVER__PORT", "0");
+    let mut cmd = run_cmd(&db, port, &prefix);
     for (k, v) in writer_env() {
         cmd.env(k, v);
     }

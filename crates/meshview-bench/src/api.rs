@@ -1098,18 +1098,9 @@ impl Server {
 
     /// (VmHWM, VmRSS) in MB.
     pub(crate) fn memory_mb(&self) -> Option<(f64, f64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        let field = |name: &str| -> Option<f64> {
-            let kb: f64 = status
-                .lines()
-                .find(|l| l.starts_with(name))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            Some(kb / 1024.0)
-        };
-        Some((field("VmHWM:")?, field("VmRSS:")?))
+        let pid = self.pid()?;
+        let mb = |field| crate::status_kb(pid, field).map(|kb| kb as f64 / 1024.0);
+        Some((mb("VmHWM:")?, mb("VmRSS:")?))
     }
 }
 

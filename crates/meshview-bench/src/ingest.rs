@@ -118,14 +118,7 @@ impl Scratch {
 
 /// Peak resident memory of a process (VmHWM), in kB.
 pub(crate) fn peak_rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    crate::status_kb(pid, "VmHWM:")
 }
 
 pub(crate) fn writer_command(config_path: Option<&Path>, url: &str) -> tokio::process::Command {

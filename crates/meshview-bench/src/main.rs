@@ -69,6 +69,19 @@ enum Command {
     },
 }
 
+/// A field of `/proc/<pid>/status` counted in kB (`VmRSS:`, `VmHWM:`): how the benchmarks
+/// read their children's memory.
+pub(crate) fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// A child process running MeshView's command line: `meshview-bench meshview …`.
 pub(crate) fn meshview_command() -> anyhow::Result<tokio::process::Command> {
     use anyhow::Context as _;

@@ -69,17 +69,25 @@ struct Window {
     published: usize,
 }
 
+impl Window {
+    /// The window as a row of the report's table (also printed as the run goes).
+    fn row(&self) -> String {
+        format!(
+            "| {:.0} s | {:.1} | {:.1} | {:.0} | {:.1} | {} | {} |",
+            self.end_s,
+            self.writer_rss_mb,
+            self.reader_rss_mb,
+            self.requests_per_s,
+            self.p95_ms,
+            self.errors,
+            self.published
+        )
+    }
+}
+
 /// VmRSS of a process, in MB.
 fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
+    crate::status_kb(pid, "VmRSS:").map(|kb| kb as f64 / 1024.0)
 }
 
 /// Memory counts as flat when, over the second half of the run, RSS grew by at most
@@ -227,7 +235,6 @@ async fn soak(
     let sample = Arc::new(api::sample(&mut http, 1.0, Some(false), &mut rng).await?);
     let cases = Arc::new(api::api_cases());
     let mut windows = Vec::new();
-    let mut all_ms_p95 = Vec::new();
     let (mut requests, mut errors) = (0u64, 0u64);
     let mut k = 0u64;
     // RSS sampled every second; a window reports the most each process held in it.
@@ -272,19 +279,9 @@ async fn soak(
             errors: mix.errors,
             published: published.load(Ordering::Relaxed),
         };
-        eprintln!(
-            "  {:>5.0} s: writer {:.1} MB, reader {:.1} MB, {:.0} req/s, p95 {:.1} ms, {} errors, {} published",
-            w.end_s,
-            w.writer_rss_mb,
-            w.reader_rss_mb,
-            w.requests_per_s,
-            w.p95_ms,
-            w.errors,
-            w.published
-        );
+        eprintln!("  {}", w.row());
         requests += mix.requests;
         errors += mix.errors;
-        all_ms_p95.push(mix.latency.p95);
         windows.push(w);
     }
     sampler.abort();
@@ -313,17 +310,7 @@ async fn soak(
     )?;
     writeln!(out, "|---|---|---|---|---|---|---|")?;
     for w in &windows {
-        writeln!(
-            out,
-            "| {:.0} s | {:.1} | {:.1} | {:.0} | {:.1} | {} | {} |",
-            w.end_s,
-            w.writer_rss_mb,
-            w.reader_rss_mb,
-            w.requests_per_s,
-            w.p95_ms,
-            w.errors,
-            w.published
-        )?;
+        writeln!(out, "{}", w.row())?;
     }
     // From the window closest to half-time to the last.
     let half = windows
@@ -347,7 +334,7 @@ async fn soak(
         ),
         None => "no window".into(),
     };
-    let worst_p95 = all_ms_p95.iter().copied().fold(f64::NAN, f64::max);
+    let worst_p95 = windows.iter().map(|w| w.p95_ms).fold(f64::NAN, f64::max);
     writeln!(
         out,
         "\nWriter: {}, peak {writer_peak:.1} MB (target {} MB). \

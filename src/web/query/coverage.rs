@@ -388,8 +388,9 @@ impl Predictions {
         Ok(p)
     }
 
-    /// Positions kept (for the tests).
-    pub fn len(&self) -> usize {
+    /// Positions kept.
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.kept.lock().expect("predictions lock").len()
     }
 }

@@ -90,18 +90,6 @@ impl LinkQualityRow {
         (self.evidence() * fresh * 1000.0).round() / 1000.0
     }
 
-    /// The stored `rank` of this row ([`links::rank`]).
-    pub fn rank(&self) -> f64 {
-        let c = &self.samples;
-        links::rank(
-            c.traceroute,
-            c.neighbor,
-            c.reception,
-            c.relay,
-            self.last_seen_us,
-        )
-    }
-
     fn evidence(&self) -> f64 {
         let c = &self.samples;
         links::evidence(c.traceroute, c.neighbor, c.reception, c.relay)
@@ -374,7 +362,17 @@ mod tests {
             })
             .collect();
         let mut by_rank: Vec<&LinkQualityRow> = links.iter().collect();
-        by_rank.sort_by(|a, b| b.rank().total_cmp(&a.rank()));
+        let rank = |l: &LinkQualityRow| {
+            let c = &l.samples;
+            links::rank(
+                c.traceroute,
+                c.neighbor,
+                c.reception,
+                c.relay,
+                l.last_seen_us,
+            )
+        };
+        by_rank.sort_by(|a, b| rank(b).total_cmp(&rank(a)));
         for now in [5 * day, 9 * day, 60 * day] {
             let c: Vec<f64> = by_rank.iter().map(|l| l.confidence(now)).collect();
             assert!(c.windows(2).all(|w| w[0] >= w[1]), "at {now}: {c:?}");
