@@ -125,12 +125,17 @@ async fn adopt_meshview_head(backend: Backend) {
             .is_err(),
         "(node_id, public_key) not unique"
     );
-    // Ids keep counting after the adopted rows.
+    // Ids keep counting after every id MeshView gave, the orphan's set aside (3) included.
     c.execute("INSERT INTO traceroute (packet_id, gateway_node_id, done) VALUES (1, 20, FALSE)")
         .await
         .unwrap();
     c.close().await;
-    assert_eq!(db.scalar("SELECT max(id) FROM traceroute").await, 3);
+    assert_eq!(
+        db.scalar("SELECT max(id) FROM adopted_orphan_traceroute")
+            .await,
+        3
+    );
+    assert_eq!(db.scalar("SELECT max(id) FROM traceroute").await, 4);
 
     // A second start is a no-op.
     let again = db.run(&["db", "upgrade"]).await;

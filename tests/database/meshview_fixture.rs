@@ -2,53 +2,23 @@
 //! its schema (MeshView 3.0.5: its models and its Alembic history), at its head revision and
 //! at its initial revision, filled with the oddities real ones carry.
 
+use meshview_sim::meshview_db::{self, Dialect};
+
 use crate::common::{Backend, TestDb};
 use crate::migrations::blob;
 
-fn types(b: Backend) -> (&'static str, &'static str, &'static str, &'static str) {
-    // (blob, float, autoincrement integer primary key, datetime)
+fn dialect(b: Backend) -> Dialect {
     match b {
-        Backend::Sqlite => ("BLOB", "FLOAT", "INTEGER NOT NULL PRIMARY KEY", "DATETIME"),
-        Backend::Postgres => (
-            "BYTEA",
-            "DOUBLE PRECISION",
-            "SERIAL PRIMARY KEY",
-            "TIMESTAMP WITHOUT TIME ZONE",
-        ),
+        Backend::Sqlite => Dialect::Sqlite,
+        Backend::Postgres => Dialect::Postgres,
     }
 }
 
 /// MeshView 3.0.5 at alembic head 23dad03d2e42 (incl. its `example` table and the
 /// missing traceroute(packet_id) index).
 pub async fn create_head(db: &TestDb) {
-    let (blob_t, float_t, serial, datetime) = types(db.backend);
-    db.exec(&format!(
-        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
-         INSERT INTO alembic_version VALUES ('23dad03d2e42');
-         CREATE TABLE migration_status (id INTEGER PRIMARY KEY CHECK (id = 1), in_progress BOOLEAN NOT NULL DEFAULT FALSE, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
-         INSERT INTO migration_status (id, in_progress) VALUES (1, FALSE);
-         CREATE TABLE node (id VARCHAR NOT NULL, node_id BIGINT, long_name VARCHAR, short_name VARCHAR, hw_model VARCHAR, firmware VARCHAR, role VARCHAR, last_lat BIGINT, last_long BIGINT, channel VARCHAR, first_seen_us BIGINT, last_seen_us BIGINT, is_mqtt_gateway BOOLEAN, PRIMARY KEY (id), UNIQUE (node_id));
-         CREATE INDEX idx_node_node_id ON node (node_id);
-         CREATE INDEX idx_node_first_seen_us ON node (first_seen_us);
-         CREATE INDEX idx_node_last_seen_us ON node (last_seen_us);
-         CREATE TABLE packet (id BIGINT NOT NULL, portnum INTEGER, from_node_id BIGINT, to_node_id BIGINT, payload {blob_t}, import_time_us BIGINT, channel VARCHAR, PRIMARY KEY (id));
-         CREATE INDEX idx_packet_from_node_id ON packet (from_node_id);
-         CREATE INDEX idx_packet_to_node_id ON packet (to_node_id);
-         CREATE INDEX idx_packet_import_time_us ON packet (import_time_us);
-         CREATE INDEX idx_packet_from_node_time_us ON packet (from_node_id, import_time_us);
-         CREATE TABLE packet_seen (packet_id BIGINT NOT NULL, node_id BIGINT NOT NULL, rx_time BIGINT NOT NULL, hop_limit INTEGER, hop_start INTEGER, channel VARCHAR, rx_snr {float_t}, rx_rssi INTEGER, topic VARCHAR, import_time_us BIGINT, PRIMARY KEY (packet_id, node_id, rx_time), FOREIGN KEY (packet_id) REFERENCES packet (id));
-         CREATE INDEX idx_packet_seen_node_id ON packet_seen (node_id);
-         CREATE INDEX idx_packet_seen_packet_id ON packet_seen (packet_id);
-         CREATE INDEX idx_packet_seen_import_time_us ON packet_seen (import_time_us);
-         CREATE TABLE traceroute (id {serial}, packet_id BIGINT, gateway_node_id BIGINT, done BOOLEAN, route {blob_t}, import_time_us BIGINT, route_return {blob_t}, FOREIGN KEY (packet_id) REFERENCES packet (id));
-         CREATE INDEX idx_traceroute_import_time_us ON traceroute (import_time_us);
-         CREATE TABLE node_public_key (id {serial}, node_id BIGINT NOT NULL, public_key VARCHAR NOT NULL, first_seen_us BIGINT, last_seen_us BIGINT);
-         CREATE INDEX idx_node_public_key_node_id ON node_public_key (node_id);
-         CREATE INDEX idx_node_public_key_public_key ON node_public_key (public_key);
-         CREATE TABLE example (id {serial}, name VARCHAR(100) NOT NULL, description TEXT, value {float_t}, is_active BOOLEAN DEFAULT TRUE NOT NULL, created_at {datetime} DEFAULT CURRENT_TIMESTAMP NOT NULL, updated_at {datetime});
-         CREATE INDEX idx_example_name ON example (name);"
-    ))
-    .await;
+    db.exec(&meshview_db::head_schema(dialect(db.backend)))
+        .await;
 }
 
 /// Fills a head-schema MeshView database: 3 nodes (one with NULL times from before 3.0),
@@ -97,21 +67,8 @@ pub async fn fill_head(db: &TestDb) {
 /// MeshView's first Alembic revision (c88468b7ab0b): DateTime columns beside (or instead
 /// of) the microsecond ones, no node_public_key, no first/last-seen.
 pub async fn create_initial(db: &TestDb) {
-    let (blob_t, float_t, serial, datetime) = types(db.backend);
-    db.exec(&format!(
-        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
-         INSERT INTO alembic_version VALUES ('c88468b7ab0b');
-         CREATE TABLE node (id VARCHAR NOT NULL, node_id BIGINT, long_name VARCHAR, short_name VARCHAR, hw_model VARCHAR, firmware VARCHAR, role VARCHAR, last_lat BIGINT, last_long BIGINT, channel VARCHAR, last_update {datetime}, PRIMARY KEY (id), UNIQUE (node_id));
-         CREATE INDEX idx_node_node_id ON node (node_id);
-         CREATE TABLE packet (id BIGINT NOT NULL, portnum INTEGER, from_node_id BIGINT, to_node_id BIGINT, payload {blob_t}, import_time {datetime}, import_time_us BIGINT, channel VARCHAR, PRIMARY KEY (id));
-         CREATE INDEX idx_packet_from_node_id ON packet (from_node_id);
-         CREATE INDEX idx_packet_import_time ON packet (import_time);
-         CREATE TABLE packet_seen (packet_id BIGINT NOT NULL, node_id BIGINT NOT NULL, rx_time BIGINT NOT NULL, hop_limit INTEGER, hop_start INTEGER, channel VARCHAR, rx_snr {float_t}, rx_rssi INTEGER, topic VARCHAR, import_time {datetime}, PRIMARY KEY (packet_id, node_id, rx_time), FOREIGN KEY (packet_id) REFERENCES packet (id));
-         CREATE INDEX idx_packet_seen_node_id ON packet_seen (node_id);
-         CREATE TABLE traceroute (id {serial}, packet_id BIGINT, gateway_node_id BIGINT, done BOOLEAN, route {blob_t}, import_time {datetime}, FOREIGN KEY (packet_id) REFERENCES packet (id));
-         CREATE INDEX idx_traceroute_import_time ON traceroute (import_time);"
-    ))
-    .await;
+    db.exec(&meshview_db::initial_schema(dialect(db.backend)))
+        .await;
     let b = db.backend;
     db.exec(&format!(
         "INSERT INTO node VALUES ('!0000000a', 10, 'Alpha', 'A', 'HELTEC_V3', '2.3.0', 'CLIENT', 373000000, -1224000000, 'LongFast', '2025-10-20 12:00:00.123456');

@@ -224,22 +224,32 @@ async fn sqlite_table_rebuild(backend: Backend) {
                    DROP TABLE parent;
                    ALTER TABLE parent_new RENAME TO parent;
                    CREATE INDEX idx_parent_name ON parent (name);";
+    // Orphaning by a plain statement (enforced as it runs) and by a rebuild (enforcement
+    // paused, the whole database checked before commit).
     let orphaning = "DELETE FROM parent WHERE id = 1;";
-    let chain = test_chain(&[
-        (
-            "aaaaaaaaaaaa",
-            None,
-            create,
-            "DROP TABLE child; DROP TABLE parent;",
-        ),
-        (
-            "bbbbbbbbbbbb",
-            Some("aaaaaaaaaaaa"),
-            rebuild,
-            "DROP INDEX idx_parent_name;",
-        ),
-        ("cccccccccccc", Some("bbbbbbbbbbbb"), orphaning, "SELECT 1;"),
-    ]);
+    let orphaning_rebuild =
+        "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '');
+                   INSERT INTO parent_new (id, name) SELECT id, name FROM parent WHERE id <> 1;
+                   DROP TABLE parent;
+                   ALTER TABLE parent_new RENAME TO parent;";
+    let chain_to = |last: &'static str| {
+        test_chain(&[
+            (
+                "aaaaaaaaaaaa",
+                None,
+                create,
+                "DROP TABLE child; DROP TABLE parent;",
+            ),
+            (
+                "bbbbbbbbbbbb",
+                Some("aaaaaaaaaaaa"),
+                rebuild,
+                "DROP INDEX idx_parent_name;",
+            ),
+            ("cccccccccccc", Some("bbbbbbbbbbbb"), last, "SELECT 1;"),
+        ])
+    };
+    let chain = chain_to(orphaning);
     upgrade(&db, &chain, Some("aaaaaaaaaaaa")).await.unwrap();
     db.exec("INSERT INTO parent VALUES (1, NULL), (2, 'two'); INSERT INTO child VALUES (10, 1), (20, 2);")
         .await;
@@ -259,11 +269,17 @@ async fn sqlite_table_rebuild(backend: Backend) {
             .is_err()
     );
     c.close().await;
-    // A migration that would leave orphans fails as a whole.
-    let err = upgrade(&db, &chain, None).await.unwrap_err();
-    assert!(err.to_string().contains("foreign key"), "{err}");
-    assert_eq!(current(&db, &chain).await.as_deref(), Some("bbbbbbbbbbbb"));
-    assert_eq!(db.count("parent").await, 2);
+    // A migration that would leave orphans fails as a whole, either way.
+    for chain in [chain, chain_to(orphaning_rebuild)] {
+        let err = upgrade(&db, &chain, None).await.unwrap_err();
+        assert!(
+            err.to_string().to_lowercase().contains("foreign key"),
+            "{err}"
+        );
+        assert_eq!(current(&db, &chain).await.as_deref(), Some("bbbbbbbbbbbb"));
+        assert_eq!(db.count("parent").await, 2);
+        assert_eq!(db.count("child").await, 2);
+    }
 }
 
 mod sqlite_only {

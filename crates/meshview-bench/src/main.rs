@@ -6,6 +6,7 @@
 //! running MeshView's own command line (`meshview-bench meshview …`, hidden): the same
 //! library code as the `meshview` binary, with no second executable to find or keep in step.
 
+mod adopt;
 mod api;
 mod ingest;
 mod seed;
@@ -22,7 +23,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "meshview-bench",
     version,
-    about = "MeshView's benchmarks: writer throughput, a big seeded database, the reader under load, a soak of both"
+    about = "MeshView's benchmarks: writer throughput, a big seeded database, the reader under load, a soak of both, adopting a big MeshView database"
 )]
 struct Cli {
     /// MeshView config file (the database, the broker for --mqtt).
@@ -61,6 +62,11 @@ enum Command {
     /// connections) together for a long run on a fresh database: memory over time, API
     /// latency and errors per window, and whether everything published was stored.
     Soak(soak::SoakArgs),
+    /// Adoption of a big Python MeshView database: builds one with MeshView 3.0.5's
+    /// schema (--database, SQLite) from a seeded database (--source) unless it exists,
+    /// then times `meshview db upgrade` on a copy: each step, the peak memory, and every
+    /// row checked.
+    Adopt(adopt::AdoptArgs),
     /// MeshView's own command line (how the benchmarks start the server and the writer).
     #[command(hide = true)]
     Meshview {
@@ -146,6 +152,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Soak(args) => {
             let report = soak::run(&config, cli.config.as_deref(), &args).await?;
+            println!("{report}");
+        }
+        Command::Adopt(args) => {
+            let report = adopt::run(&config, &args).await?;
             println!("{report}");
         }
         Command::Meshview { .. } => unreachable!("handled in main"),

@@ -103,6 +103,7 @@
 mod capture;
 mod junk;
 mod mesh;
+pub mod meshview_db;
 mod radio;
 mod traffic;
 mod truth;

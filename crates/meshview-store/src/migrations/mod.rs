@@ -157,21 +157,49 @@ pub(crate) async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool, S
     Ok(n > 0)
 }
 
-/// Opens a transaction for one schema change. SQLite: foreign-key enforcement is paused
-/// for the table-rebuild pattern (it can only change outside a transaction) and the
-/// whole result is checked before commit.
-async fn begin(conn: &mut Conn) -> Result<(), sqlx::Error> {
+/// How a schema change's transaction treats SQLite's foreign keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForeignKeys {
+    /// Enforced statement by statement, as on every connection: a change that would
+    /// orphan a row fails there, and nothing is left to check at commit.
+    Enforced,
+    /// Paused for the table-rebuild pattern (dropping or renaming a parent table would
+    /// otherwise cascade or repoint its children; the pragma only changes outside a
+    /// transaction), and the whole database checked with `PRAGMA foreign_key_check`
+    /// before commit. That check reads every child row (12 s on the 3-million-packet
+    /// database), so only steps that rebuild tables pay it.
+    CheckedAtCommit,
+}
+
+impl ForeignKeys {
+    /// What a migration's SQL needs: rebuilds (`DROP TABLE`, `RENAME`) are checked at
+    /// commit, everything else is enforced as it runs.
+    pub(crate) fn for_sql(sql: &str) -> ForeignKeys {
+        let upper = sql.to_ascii_uppercase();
+        if upper.contains("DROP TABLE") || upper.contains("RENAME") {
+            ForeignKeys::CheckedAtCommit
+        } else {
+            ForeignKeys::Enforced
+        }
+    }
+}
+
+/// Opens a transaction for one schema change (see [`ForeignKeys`]).
+async fn begin(conn: &mut Conn, fk: ForeignKeys) -> Result<(), sqlx::Error> {
     match conn.backend() {
         Backend::Sqlite => {
-            exec(conn, "PRAGMA foreign_keys = OFF").await?;
+            if fk == ForeignKeys::CheckedAtCommit {
+                exec(conn, "PRAGMA foreign_keys = OFF").await?;
+            }
             exec(conn, "BEGIN IMMEDIATE").await
         }
         Backend::Postgres => exec(conn, "BEGIN").await,
     }
 }
 
-async fn commit(conn: &mut Conn) -> Result<(), StoreError> {
-    if let Conn::Sqlite(c) = conn {
+async fn commit(conn: &mut Conn, fk: ForeignKeys) -> Result<(), StoreError> {
+    let check = fk == ForeignKeys::CheckedAtCommit;
+    if let (Conn::Sqlite(c), true) = (&mut *conn, check) {
         let violations = sqlx::query("PRAGMA foreign_key_check")
             .fetch_all(&mut *c)
             .await
@@ -186,7 +214,7 @@ async fn commit(conn: &mut Conn) -> Result<(), StoreError> {
         }
     }
     exec(conn, "COMMIT").await.context("committing")?;
-    if conn.backend() == Backend::Sqlite {
+    if conn.backend() == Backend::Sqlite && check {
         exec(conn, "PRAGMA foreign_keys = ON")
             .await
             .context("re-enabling foreign keys")?;
@@ -205,11 +233,11 @@ async fn rollback(conn: &mut Conn) {
 
 /// Runs `body` inside [`begin`]/[`commit`], rolling back on any error.
 macro_rules! in_transaction {
-    ($conn:expr, $body:expr) => {{
-        begin($conn).await.context("starting a transaction")?;
+    ($conn:expr, $fk:expr, $body:expr) => {{
+        begin($conn, $fk).await.context("starting a transaction")?;
         let result: Result<_, StoreError> = async { $body }.await;
         match result {
-            Ok(v) => match commit($conn).await {
+            Ok(v) => match commit($conn, $fk).await {
                 Ok(()) => Ok(v),
                 Err(e) => {
                     rollback($conn).await;
@@ -411,7 +439,7 @@ async fn run_step(
         m.message
     );
     let sql = if up { m.up(backend) } else { m.down(backend) };
-    let result: Result<(), StoreError> = in_transaction!(conn, {
+    let result: Result<(), StoreError> = in_transaction!(conn, ForeignKeys::for_sql(sql), {
         exec(conn, sql)
             .await
             .context(format!("running {}/{}", m.dir, file_name(backend, up)))?;
@@ -467,12 +495,24 @@ fn sqlite_lock(url: &DatabaseUrl) -> Option<std::path::PathBuf> {
     }
 }
 
+/// The page cache of the connection upgrades run on (SQLite; negative = KiB).
+const UPGRADE_SQLITE_CACHE: &str = "PRAGMA cache_size = -16384";
+
 /// Takes the migration lock and opens the connection migrations run on.
 async fn lock_and_open(url: &DatabaseUrl) -> Result<(lock::MigrationLock, Conn), MigrateError> {
     Ok(match url {
         DatabaseUrl::Sqlite { path } => {
             let lock = lock::MigrationLock::acquire(lock::LockTarget::Sqlite(path)).await?;
-            (lock, Conn::open(url, Role::Writer).await?)
+            let mut conn = Conn::open(url, Role::Writer).await?;
+            // Upgrades join millions of receptions to their packets and build indexes
+            // over them: a bigger cache than the writer's 6 MiB (sized for its batches;
+            // it starts after the upgrade) saves re-reading index pages. SQLite's sorter
+            // takes as much again while it builds an index, so 16 MiB keeps an adoption of
+            // 3 million packets within 128 MB (docs/benchmarks.md).
+            conn.execute(UPGRADE_SQLITE_CACHE)
+                .await
+                .context("sizing the upgrade's page cache")?;
+            (lock, conn)
         }
         DatabaseUrl::Postgres { .. } => {
             let mut conn = Conn::open(url, Role::Writer).await?;
@@ -540,7 +580,13 @@ async fn upgrade_locked(
     }
 
     set_in_progress(conn, true).await?;
-    let steps = usize::from(state.needs_adoption) + pending.len();
+    // Adoption itself brings the database to its point of the chain; only the migrations
+    // after it remain.
+    let adoption_pos = chain.position(adopt::ADOPTION_POINT);
+    let after_adoption =
+        |m: &Migration| !state.needs_adoption || chain.position(&m.revision) > adoption_pos;
+    let steps =
+        usize::from(state.needs_adoption) + pending.iter().filter(|m| after_adoption(m)).count();
     let reporter = Arc::new(tokio::sync::Mutex::new(
         progress::Reporter::start(url, sqlite_lock(url), steps).await,
     ));
@@ -564,10 +610,7 @@ async fn upgrade_locked(
                     .clone()
                     .unwrap_or_else(|| "pre-Alembic".into()),
             );
-            let adopted_pos = chain
-                .position(&adopted_at)
-                .expect("adoption point is in the chain");
-            pending.retain(|m| chain.position(&m.revision) > Some(adopted_pos));
+            pending.retain(|m| after_adoption(m));
             previous = adopted_at;
         }
         for m in pending {
@@ -711,7 +754,7 @@ pub async fn rebuild_rollups(url: &DatabaseUrl, chain: &Chain) -> Result<Rebuilt
             3,
         )));
         let r = reporter.clone();
-        let rebuilt = in_transaction!(conn, {
+        let rebuilt = in_transaction!(conn, ForeignKeys::Enforced, {
             r.lock().await.step("hourly traffic").await;
             crate::rollups::rebuild_traffic_hourly(conn).await?;
             r.lock().await.step("the link-quality model").await;
@@ -730,4 +773,32 @@ pub async fn rebuild_rollups(url: &DatabaseUrl, chain: &Chain) -> Result<Rebuilt
     lock.release(&mut conn).await;
     conn.close().await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ForeignKeys;
+
+    #[test]
+    fn only_table_rebuilds_pause_foreign_keys() {
+        let rebuild = "CREATE TABLE t_new (id INTEGER);\nINSERT INTO t_new SELECT id FROM t;\n\
+                       drop table t;\nALTER TABLE t_new RENAME TO t;";
+        assert_eq!(ForeignKeys::for_sql(rebuild), ForeignKeys::CheckedAtCommit);
+        assert_eq!(
+            ForeignKeys::for_sql("ALTER TABLE node RENAME COLUMN a TO b;"),
+            ForeignKeys::CheckedAtCommit
+        );
+        for plain in [
+            "CREATE INDEX idx_x ON packet (portnum);",
+            "DELETE FROM traceroute WHERE id NOT IN (SELECT MIN(id) FROM traceroute GROUP BY packet_id);",
+            "ALTER TABLE link_quality ADD COLUMN rank FLOAT NOT NULL DEFAULT 0;",
+            "DROP INDEX idx_packet_to_node_id;",
+        ] {
+            assert_eq!(
+                ForeignKeys::for_sql(plain),
+                ForeignKeys::Enforced,
+                "{plain}"
+            );
+        }
+    }
 }

@@ -786,31 +786,60 @@ pub async fn rebuild(conn: &mut Conn, ranked: Ranked) -> Result<u64, StoreError>
     conn.execute("DELETE FROM link_hourly; DELETE FROM link_snr; DELETE FROM link_quality")
         .await
         .context("clearing the link-quality rollups")?;
+    // Written a window of time at a time (each write merges into the rows so far), so
+    // memory holds one window's links and hours, not a whole history's: a year of a
+    // big mesh's traceroutes is millions of (link, hour) pairs.
     const PACKETS: &str = "SELECT portnum, payload, import_time_us FROM packet \
-         WHERE portnum IN (70, 71) AND import_time_us IS NOT NULL";
-    let rows: Vec<(i32, Option<Vec<u8>>, i64)> = match conn {
-        Conn::Sqlite(c) => sqlx::query_as(PACKETS).fetch_all(&mut *c).await,
-        Conn::Postgres(c) => sqlx::query_as(PACKETS).fetch_all(&mut *c).await,
-    }
-    .context("reading traceroutes and neighbour reports")?;
-    let mut r = LinkRollup::default();
-    for (portnum, payload, at) in &rows {
-        for l in super::links_of_stored(*portnum, payload.as_deref().unwrap_or_default()) {
-            r.add(&link_sample(&l, *at));
+         WHERE portnum IN (70, 71) AND import_time_us >= $1 AND import_time_us < $2";
+    let packets = time_range(
+        conn,
+        "SELECT MIN(import_time_us), MAX(import_time_us) FROM packet WHERE portnum IN (70, 71)",
+    )
+    .await?;
+    let receptions = time_range(
+        conn,
+        "SELECT MIN(import_time_us), MAX(import_time_us) FROM packet_seen",
+    )
+    .await?;
+    let windows =
+        |range: Option<(i64, i64)>| range.map_or(0, |(a, b)| ((b - a) / WINDOW_US + 1) as u64);
+    // Progress: the packets' windows, then the receptions' twice (direct, relayed).
+    let total = windows(packets) + 2 * windows(receptions);
+    let mut done = 0;
+    if let Some((first, last)) = packets {
+        let mut start = first;
+        while start <= last {
+            let rows: Vec<(i32, Option<Vec<u8>>, i64)> = match conn {
+                Conn::Sqlite(c) => {
+                    sqlx::query_as(PACKETS)
+                        .bind(start)
+                        .bind(start + WINDOW_US)
+                        .fetch_all(&mut *c)
+                        .await
+                }
+                Conn::Postgres(c) => {
+                    sqlx::query_as(PACKETS)
+                        .bind(start)
+                        .bind(start + WINDOW_US)
+                        .fetch_all(&mut *c)
+                        .await
+                }
+            }
+            .context("reading traceroutes and neighbour reports")?;
+            let mut r = LinkRollup::default();
+            for (portnum, payload, at) in rows {
+                for l in super::links_of_stored(portnum, payload.as_deref().unwrap_or_default()) {
+                    r.add(&link_sample(&l, at));
+                }
+            }
+            write(conn, &r, ranked).await?;
+            start += WINDOW_US;
+            done += 1;
+            crate::progress::rows(done, total).await;
         }
     }
-    drop(rows);
-    write(conn, &r, ranked).await?;
 
-    const RANGE: &str = "SELECT MIN(import_time_us), MAX(import_time_us) FROM packet_seen";
-    let (first, last): (Option<i64>, Option<i64>) = match conn {
-        Conn::Sqlite(c) => sqlx::query_as(RANGE).fetch_one(&mut *c).await,
-        Conn::Postgres(c) => sqlx::query_as(RANGE).fetch_one(&mut *c).await,
-    }
-    .context("reading the receptions' time range")?;
-    if let (Some(first), Some(last)) = (first, last) {
-        let windows = ((last - first) / WINDOW_US + 1) as u64;
-        let mut done = 0;
+    if let Some((first, last)) = receptions {
         let mut resolver = RelayResolver::default();
         // Direct receptions, then relays (which need all of the direct evidence).
         for relays in [false, true] {
@@ -840,7 +869,7 @@ pub async fn rebuild(conn: &mut Conn, ranked: Ranked) -> Result<u64, StoreError>
                 write(conn, &r, ranked).await?;
                 start += WINDOW_US;
                 done += 1;
-                crate::progress::rows(done, 2 * windows).await;
+                crate::progress::rows(done, total).await;
             }
         }
     }
@@ -848,6 +877,16 @@ pub async fn rebuild(conn: &mut Conn, ranked: Ranked) -> Result<u64, StoreError>
         .await
         .context("counting links")
         .map(|n| n as u64)
+}
+
+/// The first and last time of a `SELECT MIN(…), MAX(…)`, if there are rows.
+async fn time_range(conn: &mut Conn, sql: &'static str) -> Result<Option<(i64, i64)>, StoreError> {
+    let (first, last): (Option<i64>, Option<i64>) = match conn {
+        Conn::Sqlite(c) => sqlx::query_as(sql).fetch_one(&mut *c).await,
+        Conn::Postgres(c) => sqlx::query_as(sql).fetch_one(&mut *c).await,
+    }
+    .context("reading a time range")?;
+    Ok(first.zip(last))
 }
 
 async fn candidates(conn: &mut Conn) -> Result<Vec<(i64, i64, Option<f64>)>, StoreError> {
