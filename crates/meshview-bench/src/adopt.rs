@@ -114,6 +114,9 @@ pub async fn run(config: &Config, a: &AdoptArgs) -> anyhow::Result<AdoptReport> 
         p.push(".adopting.db");
         PathBuf::from(p)
     });
+    if work == *meshview {
+        bail!("--work must not be the MeshView database itself: it is replaced on every run");
+    }
     remove_db(&work);
     let meshview_bytes = std::fs::metadata(meshview)?.len();
     eprintln!(
