@@ -298,8 +298,9 @@ pub async fn write_rollup_pg(
     links::write_pg(conn, &r.quality, links::Ranked::Yes).await
 }
 
-/// Runs `$body` on each row (of type `$ty`) of the query `$q` (no parameters) as it arrives, on either
-/// backend, without holding the result set: `Ok(())` or the first error.
+/// Runs `$body` on each row (of type `$ty`) of the query `$q` (no parameters) as it
+/// arrives, on either backend, without holding the result set: `Ok(())` or the first
+/// error.
 macro_rules! for_each_row {
     ($conn:expr, $q:expr, $ty:ty, |$row:pat_param| $body:block) => {{
         use futures_util::TryStreamExt as _;
