@@ -74,3 +74,83 @@ async fn bench_api_runs_as_shipped(backend: Backend) {
 }
 
 crate::both_backends!(bench_api_runs_as_shipped);
+
+/// `meshview-bench adopt` end to end on a small seeded database: it builds the MeshView
+/// database once, adopts a copy (every row checked by the benchmark itself), reuses the
+/// MeshView database on the next run, and refuses what would destroy it.
+#[tokio::test]
+async fn bench_adopt_runs_as_shipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+    let run = |args: Vec<String>| {
+        let mut cmd = tokio::process::Command::new(bench_exe());
+        cmd.args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        crate::common::run_command(cmd)
+    };
+    let seed = run(vec![
+        "--database".into(),
+        url("seed.db"),
+        "seed".into(),
+        "--packets".into(),
+        "3000".into(),
+        "--nodes".into(),
+        "40".into(),
+        "--gateways".into(),
+        "6".into(),
+        "--days".into(),
+        "1".into(),
+    ])
+    .await;
+    assert!(seed.success, "{}", seed.all());
+
+    let adopt = |extra: &[&str]| {
+        let mut args = vec!["--database".into(), url("meshview.db"), "adopt".into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run(args)
+    };
+    // No MeshView database yet and no source to build it from.
+    let missing = adopt(&[]).await;
+    assert!(!missing.success);
+    assert!(missing.all().contains("give --source"), "{}", missing.all());
+
+    let first = adopt(&["--source", &url("seed.db")]).await;
+    assert!(first.success, "{}", first.all());
+    assert!(
+        first.stderr.contains("building a MeshView 3.0.5 database"),
+        "{}",
+        first.stderr
+    );
+    for row in [
+        "adopting the MeshView database |",
+        "link quality: a rank the writer keeps",
+        "| MeshView database | packets | receptions |",
+    ] {
+        assert!(
+            first.stdout.contains(row),
+            "{row} missing: {}",
+            first.stdout
+        );
+    }
+    // The adopted copy is removed; the MeshView database stays for the next run.
+    assert!(!dir.path().join("meshview.db.adopting.db").exists());
+    let again = adopt(&[]).await;
+    assert!(again.success, "{}", again.all());
+    assert!(
+        !again.stderr.contains("building a MeshView"),
+        "{}",
+        again.stderr
+    );
+
+    let work = dir.path().join("meshview.db").display().to_string();
+    let refused = adopt(&["--work", &work]).await;
+    assert!(!refused.success);
+    assert!(
+        refused.all().contains("must not be the MeshView database"),
+        "{}",
+        refused.all()
+    );
+    assert!(dir.path().join("meshview.db").exists());
+}

@@ -126,7 +126,7 @@ pub async fn run(config: &Config, a: &AdoptArgs) -> anyhow::Result<AdoptReport> 
     );
     std::fs::copy(meshview, &work).with_context(|| format!("copying to {}", work.display()))?;
     let (packets, receptions) = {
-        let mut c = Conn::open(&sqlite_url(meshview)?, Role::Reader).await?;
+        let mut c = Conn::open(&sqlite_url(meshview), Role::Reader).await?;
         let counts = (
             c.scalar_i64("SELECT count(*) FROM packet").await?,
             c.scalar_i64("SELECT count(*) FROM packet_seen").await?,
@@ -140,7 +140,7 @@ pub async fn run(config: &Config, a: &AdoptArgs) -> anyhow::Result<AdoptReport> 
     cmd.args(["db", "upgrade"])
         .env(
             "MESHVIEW_DATABASE__CONNECTION_STRING",
-            format!("sqlite:///{}", work.display()),
+            format!("sqlite://{}", work.display()),
         )
         .env(
             "MESHVIEW_DATABASE__BACKUP_BEFORE_ADOPTION",
@@ -218,7 +218,7 @@ pub async fn run(config: &Config, a: &AdoptArgs) -> anyhow::Result<AdoptReport> 
         });
     }
 
-    let mut c = Conn::open(&sqlite_url(&work)?, Role::Writer).await?;
+    let mut c = Conn::open(&sqlite_url(&work), Role::Writer).await?;
     let kept = (
         c.scalar_i64("SELECT count(*) FROM packet").await?,
         c.scalar_i64("SELECT count(*) FROM packet_seen").await?,
@@ -259,8 +259,10 @@ fn step_of(line: &str) -> Option<String> {
     (close > open).then(|| format!("{}: {}", &rest[..open], &rest[open + 2..close]))
 }
 
-fn sqlite_url(path: &Path) -> anyhow::Result<DatabaseUrl> {
-    DatabaseUrl::parse(&format!("sqlite:///{}", path.display())).map_err(anyhow::Error::msg)
+fn sqlite_url(path: &Path) -> DatabaseUrl {
+    DatabaseUrl::Sqlite {
+        path: path.to_path_buf(),
+    }
 }
 
 /// Removes a SQLite database, its WAL files, lock file and pre-adoption copies.
@@ -292,7 +294,7 @@ async fn build(source: &Path, target: &Path) -> anyhow::Result<()> {
     );
     let partial = target.with_extension("partial");
     remove_db(&partial);
-    let mut c = Conn::open(&sqlite_url(&partial)?, Role::Writer).await?;
+    let mut c = Conn::open(&sqlite_url(&partial), Role::Writer).await?;
     // A scratch file made in one go: nothing to protect against a crash (it is rebuilt),
     // and a big cache keeps the primary keys' pages in memory while rows arrive.
     c.execute(

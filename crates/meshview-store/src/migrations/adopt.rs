@@ -477,45 +477,34 @@ async fn copy_table(
     // key at a random page (11.6 million receptions: 15 s with the orphan search, where
     // the row-by-row copy took 65–135 s). Orphans are then found in our copy, its key
     // index read in packet order, and moved aside.
-    if matches!(conn, Conn::Sqlite(_)) && old_order == new_order.as_slice() {
+    let transfer = matches!(conn, Conn::Sqlite(_)) && old_order == new_order.as_slice();
+    let mut kept = if transfer {
         run(conn, &format!("INSERT INTO {table} SELECT * FROM {old_t}")).await?;
-        let mut kept = rows;
-        if let Some(test) = orphan_test {
-            let n = count(
+        rows
+    } else {
+        let filter = orphan_test
+            .map(|t| format!(" WHERE NOT ({t})"))
+            .unwrap_or_default();
+        exec_count(
+            conn,
+            &format!(
+                "INSERT INTO {table} ({}) SELECT {} FROM {old_t} o{filter}",
+                targets.join(", "),
+                exprs.join(", ")
+            ),
+        )
+        .await?
+    };
+    if let Some(test) = orphan_test {
+        let n = if transfer {
+            count(
                 conn,
                 &format!("SELECT count(*) FROM {table} o WHERE {test}"),
             )
-            .await? as u64;
-            if n > 0 {
-                let aside = format!("adopted_orphan_{table}");
-                run(
-                    conn,
-                    &format!("CREATE TABLE {aside} AS SELECT * FROM {old_t} o WHERE {test}"),
-                )
-                .await?;
-                run(conn, &format!("DELETE FROM {table} AS o WHERE {test}")).await?;
-                summary.orphans_set_aside.push((aside, n));
-                kept -= n;
-            }
-        }
-        summary.rows_kept.push((table.to_string(), kept));
-        return Ok(());
-    }
-    let filter = orphan_test
-        .map(|t| format!(" WHERE NOT ({t})"))
-        .unwrap_or_default();
-    let kept = exec_count(
-        conn,
-        &format!(
-            "INSERT INTO {table} ({}) SELECT {} FROM {old_t} o{filter}",
-            targets.join(", "),
-            exprs.join(", ")
-        ),
-    )
-    .await?;
-    summary.rows_kept.push((table.to_string(), kept));
-    if let Some(test) = orphan_test {
-        let n = rows.saturating_sub(kept);
+            .await? as u64
+        } else {
+            rows.saturating_sub(kept)
+        };
         if n > 0 {
             let aside = format!("adopted_orphan_{table}");
             run(
@@ -523,8 +512,13 @@ async fn copy_table(
                 &format!("CREATE TABLE {aside} AS SELECT * FROM {old_t} o WHERE {test}"),
             )
             .await?;
+            if transfer {
+                run(conn, &format!("DELETE FROM {table} AS o WHERE {test}")).await?;
+                kept -= n;
+            }
             summary.orphans_set_aside.push((aside, n));
         }
     }
+    summary.rows_kept.push((table.to_string(), kept));
     Ok(())
 }

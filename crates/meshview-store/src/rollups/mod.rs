@@ -298,29 +298,6 @@ pub async fn write_rollup_pg(
     links::write_pg(conn, &r.quality, links::Ranked::Yes).await
 }
 
-/// Runs `$body` on each row (of type `$ty`) of the query `$q` (no parameters) as it
-/// arrives, on either backend, without holding the result set: `Ok(())` or the first
-/// error.
-macro_rules! for_each_row {
-    ($conn:expr, $q:expr, $ty:ty, |$row:pat_param| $body:block) => {{
-        use futures_util::TryStreamExt as _;
-        async {
-            match $conn {
-                Conn::Sqlite(c) => {
-                    let mut rows = sqlx::query_as::<_, $ty>($q).fetch(&mut *c);
-                    while let Some($row) = rows.try_next().await? $body
-                }
-                Conn::Postgres(c) => {
-                    let mut rows = sqlx::query_as::<_, $ty>($q).fetch(&mut *c);
-                    while let Some($row) = rows.try_next().await? $body
-                }
-            }
-            Ok::<(), sqlx::Error>(())
-        }
-        .await
-    }};
-}
-
 /// The links a stored packet proves, from its MeshPacket bytes (the rebuild's input; the
 /// writer takes them from the packet it has just decoded).
 pub fn links_of_stored(portnum: i32, payload: &[u8]) -> Vec<LinkObs> {
@@ -342,19 +319,37 @@ pub fn links_of_stored(portnum: i32, payload: &[u8]) -> Vec<LinkObs> {
 pub async fn rebuild_node_link(conn: &mut Conn) -> Result<u64, StoreError> {
     const Q: &str = "SELECT id, portnum, payload, import_time_us FROM packet \
                      WHERE portnum IN (70, 71) AND import_time_us IS NOT NULL ORDER BY import_time_us";
+    use futures_util::TryStreamExt as _;
+    type Row = (i64, i32, Option<Vec<u8>>, i64);
     let mut r = BatchRollup::default();
-    // Streamed: a big mesh stores hundreds of thousands of these (tens of MB of payloads).
-    for_each_row!(conn, Q, (i64, i32, Option<Vec<u8>>, i64), |(
-        id,
-        portnum,
-        payload,
-        at,
-    )| {
+    let mut add = |(id, portnum, payload, at): Row| {
         for l in links_of_stored(portnum, payload.as_deref().unwrap_or_default()) {
             r.add_link(&l, at, id);
         }
-    })
-    .context("reading traceroutes and neighbour reports")?;
+    };
+    // Streamed: a big mesh stores hundreds of thousands of these (tens of MB of payloads).
+    match conn {
+        Conn::Sqlite(c) => {
+            let mut rows = sqlx::query_as::<_, Row>(Q).fetch(&mut *c);
+            while let Some(row) = rows
+                .try_next()
+                .await
+                .context("reading traceroutes and neighbour reports")?
+            {
+                add(row);
+            }
+        }
+        Conn::Postgres(c) => {
+            let mut rows = sqlx::query_as::<_, Row>(Q).fetch(&mut *c);
+            while let Some(row) = rows
+                .try_next()
+                .await
+                .context("reading traceroutes and neighbour reports")?
+            {
+                add(row);
+            }
+        }
+    }
     conn.execute("DELETE FROM node_link")
         .await
         .context("clearing node_link")?;
