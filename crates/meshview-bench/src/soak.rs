@@ -1,11 +1,16 @@
 //! `meshview-bench soak`: the writer and the reader together for a long run, as a busy
 //! site runs them: simulated traffic published through the broker at a steady rate
 //! (`--rate`, default 1,000 envelopes/s) while `--concurrency` connections (16) send the
-//! API benchmark's weighted mix back to back. Every `--window` seconds it records the most
-//! RSS each process held in the window (sampled every second) and the window's
-//! requests/s, p95 and errors; at the end it waits until
-//! every published reception is stored (nothing lost) and says whether memory stayed flat
-//! after the warm-up.
+//! API benchmark's weighted mix back to back. Before publishing, the API load runs for
+//! `--quiet` seconds on the preloaded database: the reader's SQLite page caches fill only
+//! while nothing is written (each write empties them), as they do in a site's first
+//! quiet spell. Every `--window` seconds it records the most RSS each process held in
+//! the window (sampled every second; the reader's split into heap and file pages, with
+//! what its answer caches keep) and the window's requests/s, p95 and errors. The API load
+//! goes on for `--tail` seconds after publishing ends; then it waits until every
+//! published reception is stored (nothing lost) and says whether memory stayed flat:
+//! the writer's over the second half of publishing, the reader's against its quiet
+//! warm-up.
 //!
 //! Both processes are started here on a fresh database (SQLite: a temporary file;
 //! PostgreSQL: a scratch database dropped afterwards), first filled with another
@@ -15,7 +20,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -40,10 +45,21 @@ pub struct SoakArgs {
     #[arg(long, default_value_t = 60.0)]
     pub warmup: f64,
     /// Envelopes of another simulated capture replayed into the database before the run
-    /// (as fast as the writer goes): a database bigger than the reader's page caches, so
-    /// that they fill during the warm-up instead of showing as growth during the run.
-    #[arg(long, default_value_t = 300_000)]
+    /// (as fast as the writer goes): a database at least as big as the run makes it, so
+    /// that the reader's page caches fill in the quiet warm-up (to what the API load
+    /// touches then) instead of showing as growth later.
+    #[arg(long, default_value_t = 900_000)]
     pub preload: usize,
+    /// API load on the preloaded database before publishing starts, in seconds (0: none).
+    /// A reader's SQLite page caches fill only while the database stands still (every
+    /// write empties them), so a site's first quiet minute is where they reach their
+    /// size; the memory verdict is taken against what the reader held by then.
+    #[arg(long, default_value_t = 60.0)]
+    pub quiet: f64,
+    /// API load kept up after publishing ends, in seconds: tells a step that comes with
+    /// the end of the traffic from growth that would go on.
+    #[arg(long, default_value_t = 120.0)]
+    pub tail: f64,
     /// Length of one measuring window, in seconds.
     #[arg(long, default_value_t = 60.0)]
     pub window: f64,
@@ -62,21 +78,97 @@ pub struct SoakArgs {
 struct Window {
     end_s: f64,
     writer_rss_mb: f64,
-    reader_rss_mb: f64,
+    reader: ReaderMemory,
     requests_per_s: f64,
+    requests: u64,
     p95_ms: f64,
     errors: u64,
     published: usize,
+    phase: Phase,
+}
+
+/// Runs the API load window after window and records what each measured.
+struct Meter {
+    addr: String,
+    cases: Arc<Vec<api::Case>>,
+    concurrency: usize,
+    /// For `/metrics` between windows.
+    http: Http,
+    /// The most RSS the sampler saw since the last window (writer, reader).
+    peaks: Arc<std::sync::Mutex<(f64, ReaderMemory)>>,
+    windows: Vec<Window>,
+}
+
+impl Meter {
+    /// One window of `seconds`; its end is said in seconds since `started`, or, without
+    /// one (before publishing), as its length; `published`: envelopes sent so far.
+    async fn window(
+        &mut self,
+        sample: Arc<api::Sample>,
+        seconds: f64,
+        seed: u64,
+        phase: Phase,
+        started: Option<Instant>,
+        published: &AtomicUsize,
+    ) -> anyhow::Result<()> {
+        let mix = api::mixed(
+            &self.addr,
+            self.cases.clone(),
+            sample,
+            self.concurrency,
+            seconds,
+            seed,
+        )
+        .await?;
+        let cache_mb = cache_mb(&mut self.http)
+            .await
+            .context("the reader's /metrics")?;
+        let (writer_max, reader_max) = std::mem::take(&mut *self.peaks.lock().unwrap());
+        let w = Window {
+            end_s: started.map_or(-mix.seconds, |t| t.elapsed().as_secs_f64()),
+            writer_rss_mb: writer_max,
+            reader: ReaderMemory {
+                cache_mb,
+                ..reader_max
+            },
+            requests_per_s: mix.requests as f64 / mix.seconds,
+            requests: mix.requests,
+            p95_ms: mix.latency.p95,
+            errors: mix.errors,
+            published: published.load(Ordering::Relaxed),
+            phase,
+        };
+        eprintln!("  {}", w.row());
+        self.windows.push(w);
+        Ok(())
+    }
+}
+
+/// When a window ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before publishing, on the preloaded database.
+    Quiet,
+    /// It began while envelopes were still being published.
+    Publishing,
+    /// After publishing ended.
+    After,
 }
 
 impl Window {
     /// The window as a row of the report's table (also printed as the run goes).
     fn row(&self) -> String {
         format!(
-            "| {:.0} s | {:.1} | {:.1} | {:.0} | {:.1} | {} | {} |",
-            self.end_s,
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {} | {} |",
+            match self.phase {
+                Phase::Quiet => format!("before publishing ({:.0} s)", -self.end_s),
+                _ => format!("{:.0} s", self.end_s),
+            },
             self.writer_rss_mb,
-            self.reader_rss_mb,
+            self.reader.rss_mb,
+            self.reader.anon_mb,
+            self.reader.file_mb,
+            self.reader.cache_mb,
             self.requests_per_s,
             self.p95_ms,
             self.errors,
@@ -87,14 +179,97 @@ impl Window {
 
 /// VmRSS of a process, in MB.
 fn rss_mb(pid: u32) -> Option<f64> {
-    crate::status_kb(pid, "VmRSS:").map(|kb| kb as f64 / 1024.0)
+    status_mb(pid, "VmRSS:")
 }
 
-/// Memory counts as flat when, over the second half of the run, RSS grew by at most
-/// this share. The first half is left out of the verdict (not of the table): the
-/// database grows from empty, and the reader's page caches (four connections, 8 MiB
-/// each) and answer caches fill as it does.
+fn status_mb(pid: u32, field: &str) -> Option<f64> {
+    crate::status_kb(pid, field).map(|kb| kb as f64 / 1024.0)
+}
+
+/// The most the reader held in a window, and of what: its heap (`RssAnon`), the pages
+/// of files it maps (`RssFile`: the binary, SQLite's shared WAL index), and what its
+/// answer caches said they kept at the window's end (`meshview_cache_bytes`).
+#[derive(Debug, Default, Clone, Copy)]
+struct ReaderMemory {
+    rss_mb: f64,
+    anon_mb: f64,
+    file_mb: f64,
+    cache_mb: f64,
+}
+
+impl ReaderMemory {
+    fn sample(pid: u32) -> Option<ReaderMemory> {
+        Some(ReaderMemory {
+            rss_mb: status_mb(pid, "VmRSS:")?,
+            anon_mb: status_mb(pid, "RssAnon:")?,
+            file_mb: status_mb(pid, "RssFile:")? + status_mb(pid, "RssShmem:")?,
+            cache_mb: 0.0,
+        })
+    }
+
+    fn max(self, o: ReaderMemory) -> ReaderMemory {
+        ReaderMemory {
+            rss_mb: self.rss_mb.max(o.rss_mb),
+            anon_mb: self.anon_mb.max(o.anon_mb),
+            file_mb: self.file_mb.max(o.file_mb),
+            cache_mb: self.cache_mb.max(o.cache_mb),
+        }
+    }
+}
+
+/// What the reader's answer caches keep, in MB, from its `/metrics`.
+async fn cache_mb(http: &mut Http) -> anyhow::Result<f64> {
+    let r = http.get("/metrics").await?;
+    if r.status != 200 {
+        bail!("/metrics answered {}", r.status);
+    }
+    let text = String::from_utf8_lossy(&r.body);
+    let bytes: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("meshview_cache_bytes{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    Ok(bytes / (1024.0 * 1024.0))
+}
+
+/// Memory counts as flat when the windows it is judged over show no trend: the median
+/// of their last third is at most this share above the median of their first third.
+/// (Medians of thirds, not two single windows: a window's peak depends on which big
+/// answers happened to be computed at once, and one window can differ from the next by
+/// a few MB either way.)
 const FLAT_TOLERANCE: f64 = 0.05;
+
+/// The trend of one measure over some windows.
+struct Trend {
+    first: f64,
+    last: f64,
+    growth: f64,
+    most: f64,
+}
+
+fn trend(ws: &[&Window], f: fn(&Window) -> f64) -> Option<Trend> {
+    let third = ws.len() / 3;
+    if third == 0 {
+        return None;
+    }
+    let median = |part: &[&Window]| {
+        let mut v: Vec<f64> = part.iter().map(|w| f(w)).collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    let (first, last) = (median(&ws[..third]), median(&ws[ws.len() - third..]));
+    Some(Trend {
+        first,
+        last,
+        growth: (last - first) / first,
+        most: ws.iter().map(|w| f(w)).fold(f64::NAN, f64::max),
+    })
+}
 
 pub async fn run(cfg: &Config, config_path: Option<&Path>, a: &SoakArgs) -> anyhow::Result<String> {
     cfg.require_mqtt_server()?;
@@ -212,8 +387,43 @@ async fn soak(
         reader.addr, a.rate, a.seconds, a.concurrency, a.warmup
     );
 
+    let mut rng = StdRng::seed_from_u64(a.seed);
+    let mut k = 0u64;
+    // RSS sampled every second; a window reports the most each process held in it.
+    let peaks = Arc::new(std::sync::Mutex::new((0.0f64, ReaderMemory::default())));
+    let sampler = {
+        let peaks = peaks.clone();
+        tokio::spawn(async move {
+            loop {
+                if let (Some(w), Some(r)) = (rss_mb(writer_pid), ReaderMemory::sample(reader_pid)) {
+                    let mut p = peaks.lock().unwrap();
+                    p.0 = p.0.max(w);
+                    p.1 = p.1.max(r);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    let mut meter = Meter {
+        addr: reader.addr.clone(),
+        cases: Arc::new(api::api_cases()),
+        concurrency: a.concurrency,
+        http: Http::new(&reader.addr),
+        peaks,
+        windows: Vec::new(),
+    };
+    // The quiet warm-up: the API load on the preloaded database, nothing being written.
+    if a.quiet > 0.0 && preloaded > 0 {
+        let sample = Arc::new(api::sample(&mut meter.http, 1.0, Some(false), &mut rng).await?);
+        let seed = a.seed.wrapping_add(u64::MAX / 2);
+        let none = AtomicUsize::new(0);
+        meter
+            .window(sample, a.quiet, seed, Phase::Quiet, None, &none)
+            .await?;
+    }
+
     let settings = meshview::ingest::mqtt::MqttSettings::from_config(&cfg.mqtt)?;
-    let published = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let published = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let publisher = {
@@ -230,63 +440,54 @@ async fn soak(
     };
 
     tokio::time::sleep(Duration::from_secs_f64(a.warmup)).await;
-    let mut rng = StdRng::seed_from_u64(a.seed);
-    let mut http = Http::new(&reader.addr);
-    let sample = Arc::new(api::sample(&mut http, 1.0, Some(false), &mut rng).await?);
-    let cases = Arc::new(api::api_cases());
-    let mut windows = Vec::new();
-    let (mut requests, mut errors) = (0u64, 0u64);
-    let mut k = 0u64;
-    // RSS sampled every second; a window reports the most each process held in it.
-    let peaks = Arc::new(std::sync::Mutex::new((0.0f64, 0.0f64)));
-    let sampler = {
-        let peaks = peaks.clone();
-        tokio::spawn(async move {
-            loop {
-                if let (Some(w), Some(r)) = (rss_mb(writer_pid), rss_mb(reader_pid)) {
-                    let mut p = peaks.lock().unwrap();
-                    p.0 = p.0.max(w);
-                    p.1 = p.1.max(r);
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        })
-    };
-    while !done.load(Ordering::Relaxed) {
-        let left = a.seconds - started.elapsed().as_secs_f64();
-        if left < 1.0 {
-            break;
+    // The run's own nodes, packets and traceroutes, once there are some.
+    let sample = Arc::new(api::sample(&mut meter.http, 1.0, Some(false), &mut rng).await?);
+    // Windows end with publishing (n envelopes at the rate), then `--tail` more follow.
+    let publish_s = n as f64 / a.rate;
+    let mut tail_end: Option<Instant> = None;
+    let mut published_s = publish_s;
+    loop {
+        if tail_end.is_none() && done.load(Ordering::Relaxed) {
+            published_s = started.elapsed().as_secs_f64();
+            tail_end = Some(Instant::now() + Duration::from_secs_f64(a.tail));
         }
-        let mix = api::mixed(
-            &reader.addr,
-            cases.clone(),
-            sample.clone(),
-            a.concurrency,
-            a.window.min(left),
-            a.seed.wrapping_add(k),
-        )
-        .await?;
+        let left = match tail_end {
+            None => publish_s - started.elapsed().as_secs_f64(),
+            Some(end) => end.saturating_duration_since(Instant::now()).as_secs_f64(),
+        };
+        if left < 1.0 {
+            if tail_end.is_some() {
+                break;
+            }
+            // The publisher is running late: no window until it is done.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let phase = match tail_end {
+            None => Phase::Publishing,
+            Some(_) => Phase::After,
+        };
+        let seed = a.seed.wrapping_add(k);
         k += 1;
+        let seconds = a.window.min(left);
+        meter
+            .window(
+                sample.clone(),
+                seconds,
+                seed,
+                phase,
+                Some(started),
+                &published,
+            )
+            .await?;
         rss_mb(writer_pid).context("the writer has exited")?;
         rss_mb(reader_pid).context("the reader has exited")?;
-        let (writer_max, reader_max) = std::mem::take(&mut *peaks.lock().unwrap());
-        let w = Window {
-            end_s: started.elapsed().as_secs_f64(),
-            writer_rss_mb: writer_max,
-            reader_rss_mb: reader_max,
-            requests_per_s: mix.requests as f64 / mix.seconds,
-            p95_ms: mix.latency.p95,
-            errors: mix.errors,
-            published: published.load(Ordering::Relaxed),
-        };
-        eprintln!("  {}", w.row());
-        requests += mix.requests;
-        errors += mix.errors;
-        windows.push(w);
     }
     sampler.abort();
+    let windows = meter.windows;
+    let requests: u64 = windows.iter().map(|w| w.requests).sum();
+    let errors: u64 = windows.iter().map(|w| w.errors).sum();
     let sent = publisher.await.context("publisher")??;
-    let published_s = started.elapsed().as_secs_f64();
     eprintln!("soak: published {sent} in {published_s:.0} s; waiting for the writer to store all…");
     let stored = ingest::wait_stored(url, preloaded + truth.receptions, writer_pid).await;
     let writer_peak = ingest::peak_rss_kb(writer_pid).unwrap_or(0) as f64 / 1024.0;
@@ -306,43 +507,62 @@ async fn soak(
     )?;
     writeln!(
         out,
-        "| until | writer RSS MB (most in the window) | reader RSS MB (most in the window) | API req/s | API p95 ms | errors | published |"
+        "| until | writer RSS MB | reader RSS MB | reader heap (RssAnon) MB | reader file pages MB | reader caches MB | API req/s | API p95 ms | errors | published |"
     )?;
-    writeln!(out, "|---|---|---|---|---|---|---|")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
     for w in &windows {
         writeln!(out, "{}", w.row())?;
     }
-    // From the window closest to half-time to the last.
-    let half = windows
+    let quiet: Vec<&Window> = windows.iter().filter(|w| w.phase == Phase::Quiet).collect();
+    let during: Vec<&Window> = windows
         .iter()
-        .position(|w| w.end_s >= published_s / 2.0)
-        .unwrap_or(0);
-    let growth = |f: fn(&Window) -> f64| -> Option<(f64, f64, f64)> {
-        let (mid, last) = (windows.get(half)?, windows.last()?);
-        Some((f(mid), f(last), (f(last) - f(mid)) / f(mid)))
+        .filter(|w| w.phase == Phase::Publishing)
+        .collect();
+    let after: Vec<&Window> = windows.iter().filter(|w| w.phase == Phase::After).collect();
+    // What each process is judged over. The writer warms up while the database grows
+    // (its page cache fills with it): from half-time on. The reader's caches filled in
+    // the quiet warm-up, if there was one: from the start of publishing on.
+    let from_half: Vec<&Window> = windows
+        .iter()
+        .filter(|w| w.phase != Phase::Quiet && w.end_s >= published_s / 2.0)
+        .collect();
+    let reader_span = if quiet.is_empty() {
+        from_half.clone()
+    } else {
+        windows.iter().filter(|w| w.phase != Phase::Quiet).collect()
     };
-    let flat = |g: Option<(f64, f64, f64)>| match g {
-        Some((a, b, g)) if g <= FLAT_TOLERANCE => {
-            format!(
-                "flat over the second half ({a:.1} → {b:.1} MB, {:+.1} %)",
-                g * 100.0
-            )
-        }
-        Some((a, b, g)) => format!(
-            "**grew over the second half** ({a:.1} → {b:.1} MB, {:+.1} %)",
-            g * 100.0
+    let verdict = |ws: &[&Window], f: fn(&Window) -> f64| match trend(ws, f) {
+        Some(t) => format!(
+            "{} (median of the first third of its windows {:.1} MB, of the last third {:.1} MB, \
+             {:+.1} %; at most {:.1} MB)",
+            if t.growth <= FLAT_TOLERANCE {
+                "flat"
+            } else {
+                "**grew**"
+            },
+            t.first,
+            t.last,
+            t.growth * 100.0,
+            t.most
         ),
-        None => "no window".into(),
+        None => "too few windows to judge".into(),
     };
+    let most =
+        |ws: &[&Window], f: fn(&Window) -> f64| ws.iter().map(|w| f(w)).fold(f64::NAN, f64::max);
     let worst_p95 = windows.iter().map(|w| w.p95_ms).fold(f64::NAN, f64::max);
     writeln!(
         out,
-        "\nWriter: {}, peak {writer_peak:.1} MB (target {} MB). \
-         Reader: {}, peak {reader_peak:.1} MB (target {} MB). API: {requests} requests, \
+        "\nWriter from half-time on: {}, peak {writer_peak:.1} MB (target {} MB). \
+         Reader {}: {}, peak {reader_peak:.1} MB (target {} MB). API: {requests} requests, \
          {errors} errors, worst window p95 {worst_p95:.1} ms. Stored: {}.",
-        flat(growth(|w| w.writer_rss_mb)),
+        verdict(&from_half, |w| w.writer_rss_mb),
         64,
-        flat(growth(|w| w.reader_rss_mb)),
+        if quiet.is_empty() {
+            "from half-time on"
+        } else {
+            "after the quiet warm-up"
+        },
+        verdict(&reader_span, |w| w.reader.rss_mb),
         api::RSS_TARGET_MB,
         match &stored {
             Ok(_) => format!(
@@ -353,6 +573,67 @@ async fn soak(
             Err(e) => format!("**{e}**"),
         }
     )?;
+    if !after.is_empty() {
+        writeln!(
+            out,
+            "\nAfter publishing ({:.0} s of API load, nothing new stored): writer at most \
+             {:.1} MB, reader at most {:.1} MB (heap {:.1} MB; caches {:.1} MB) against \
+             {:.1} MB (heap {:.1} MB) while publishing.",
+            a.tail,
+            most(&after, |w| w.writer_rss_mb),
+            most(&after, |w| w.reader.rss_mb),
+            most(&after, |w| w.reader.anon_mb),
+            most(&after, |w| w.reader.cache_mb),
+            most(&during, |w| w.reader.rss_mb),
+            most(&during, |w| w.reader.anon_mb),
+        )?;
+    }
     stored?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(rss: &[f64]) -> Vec<Window> {
+        rss.iter()
+            .enumerate()
+            .map(|(i, &r)| Window {
+                end_s: i as f64 * 60.0,
+                writer_rss_mb: r,
+                reader: ReaderMemory::default(),
+                requests_per_s: 0.0,
+                requests: 0,
+                p95_ms: 0.0,
+                errors: 0,
+                published: 0,
+                phase: Phase::Publishing,
+            })
+            .collect()
+    }
+
+    fn judge(rss: &[f64]) -> Option<Trend> {
+        let ws = windows(rss);
+        let refs: Vec<&Window> = ws.iter().collect();
+        trend(&refs, |w| w.writer_rss_mb)
+    }
+
+    #[test]
+    fn one_high_window_is_not_a_trend_but_a_climb_is() {
+        // Noise around 78 MB with one window at 83: flat.
+        let t = judge(&[
+            78.5, 77.8, 77.2, 77.3, 76.5, 79.6, 77.8, 78.1, 80.4, 82.9, 79.1,
+        ])
+        .unwrap();
+        assert!(t.growth <= FLAT_TOLERANCE, "{}", t.growth);
+        assert_eq!(t.most, 82.9);
+        // A steady 1 MB a window: 70 → 80 MB grows.
+        let climb: Vec<f64> = (0..11).map(|i| 70.0 + i as f64).collect();
+        let t = judge(&climb).unwrap();
+        assert!(t.growth > FLAT_TOLERANCE, "{}", t.growth);
+        assert_eq!((t.first, t.last), (71.0, 79.0));
+        // Two windows are too few to tell.
+        assert!(judge(&[70.0, 90.0]).is_none());
+    }
 }
