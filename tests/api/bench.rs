@@ -154,3 +154,53 @@ async fn bench_adopt_runs_as_shipped() {
     );
     assert!(dir.path().join("meshview.db").exists());
 }
+
+/// `meshview-bench soak` as shipped, shortened: preload, quiet minute (seconds here),
+/// publishing through the machine's Mosquitto with the API load, the tail, the verdicts
+/// and nothing lost.
+#[tokio::test]
+async fn bench_soak_runs_as_shipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("unused.db").display());
+    let mut cmd = tokio::process::Command::new(bench_exe());
+    cmd.args(["--database", &db, "soak"])
+        .args([
+            "--seconds",
+            "24",
+            "--rate",
+            "100",
+            "--warmup",
+            "4",
+            "--window",
+            "4",
+        ])
+        .args(["--quiet", "4", "--tail", "8", "--preload", "3000"])
+        .args(["--nodes", "30", "--gateways", "4", "--concurrency", "2"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("MESHVIEW_MQTT__SERVER", "127.0.0.1")
+        .env("MESHVIEW_MQTT__PORT", "1883");
+    let out = crate::common::run_command(cmd).await;
+    assert!(out.success, "{}", out.all());
+    for want in [
+        "| before publishing (4 s) |",
+        "Writer from half-time on: ",
+        "Reader after the quiet warm-up: ",
+        "nothing lost",
+        "After publishing (8 s of API load",
+    ] {
+        assert!(out.stdout.contains(want), "{want} missing: {}", out.stdout);
+    }
+    // Every window answered without errors.
+    let windows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
+        .filter(|f| f.len() == 12 && (f[1].ends_with(" s") || f[1].starts_with("before")))
+        .collect();
+    assert!(windows.len() >= 6, "{}", out.stdout);
+    for f in &windows {
+        assert_eq!(f[9], "0", "errors in {f:?}");
+    }
+}
