@@ -266,7 +266,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("fill in its four SQL files, then rebuild; see docs/database-migrations.md");
         return Ok(ExitCode::SUCCESS);
     }
-    let config = load_config(cli.config.as_deref(), cli.database.as_deref())?;
+    let mut config = load_config(cli.config.as_deref(), cli.database.as_deref())?;
+    if let Command::Run { demo: true, .. } = cli.command {
+        // The demo's mesh is simulated in a box of its own: the maps open on it.
+        let (top, left, bottom, right) = SimConfig::default().bbox;
+        let site = &mut config.site;
+        (site.map_top_left_lat, site.map_top_left_lon) = (top, left);
+        (site.map_bottom_right_lat, site.map_bottom_right_lon) = (bottom, right);
+    }
     if let Command::Config(ConfigCommand::Show) = cli.command {
         println!("{config:#?}");
         return Ok(ExitCode::SUCCESS);

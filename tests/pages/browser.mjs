@@ -1,11 +1,13 @@
 // Drives headless Chromium (Debian's, through playwright-core) over every page of a
 // running MeshView. Run by tests/pages/browser.rs, which starts the server and passes:
-// SCOPE (`all`: every page; `links`: link quality and coverage), BASE, CHROMIUM, PROFILE,
+// SCOPE (`all`: every page; `links`: link quality and coverage; `layout`: every page at a
+// phone's and a desktop's size in both themes, with axe-core), BASE, CHROMIUM, PROFILE,
 // ARTIFACTS, TILE_PREFIX, HOSTILE_NODE, TRACEROUTE, MAP_NODE, LINK_NODE,
 // NO_POSITION_NODE (may be empty), PACKET, PUBLISH (a JSON command line that publishes
 // fresh traffic to the broker).
 import { chromium } from 'playwright-core';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 const env = process.env;
 const base = env.BASE;
@@ -24,9 +26,11 @@ const ctx = await chromium.launchPersistentContext(env.PROFILE, {
 });
 ctx.setDefaultTimeout(15000);
 
-/** Opens a page and records console errors, failed requests and dialogs. */
-async function open(path) {
+/** Opens a page (at the viewport size `vp`, if given) and records console errors, failed
+ * requests and dialogs. */
+async function open(path, vp) {
   const page = await ctx.newPage();
+  if (vp) await page.setViewportSize(vp);
   const problems = [];
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
@@ -259,8 +263,179 @@ async function linkChecks() {
   await graph.close();
 }
 
+// The sizes the pages are checked at: a phone (390×844) and a desktop (1360×900).
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1360, height: 900 };
+const AXE = readFileSync('node_modules/axe-core/axe.min.js', 'utf8');
+
+/** Every page at both sizes in both themes: nothing scrolls sideways, tables fit (or
+ * become cards), the phone menu folds and unfolds from the keyboard, the search stays
+ * reachable, touch targets are at least 40 px, and axe-core finds nothing serious. */
+async function layoutChecks() {
+  const pages = [
+    ['/chat', 'chat', '#chat-list'],
+    ['/firehose', 'firehose', '#feed'],
+    ['/nodelist', 'nodelist', '#nl-body tr'],
+    [`/node/${env.LINK_NODE}`, 'node', '#links-table[data-rows]'],
+    [`/packet/${env.PACKET}`, 'packet', '#packet-map[data-nodes-drawn]'],
+    ['/map', 'map', '#map[data-nodes-drawn]'],
+    [`/traceroute/${env.TRACEROUTE}`, 'traceroute', '.path.forward'],
+    ['/stats', 'stats', '#chart-traffic[data-drawn]'],
+    ['/top', 'top', 'table.top tbody tr'],
+    ['/net', 'net', 'main .panel'],
+    ['/nodegraph', 'nodegraph', '#graph[data-drawn]'],
+    ['/heatmap', 'heatmap', 'canvas.leaflet-heatmap-layer'],
+    ['/kiosk', 'kiosk', '#map[data-nodes-drawn]'],
+    ['/api', 'api', '.endpoint'],
+  ];
+  for (const theme of ['light', 'dark']) {
+    await ctx.addCookies([{ name: 'theme', value: theme, url: base }]);
+    for (const [size, vp] of [['phone', PHONE], ['desktop', DESKTOP]]) {
+      for (const [path, name, sel] of pages) {
+        const p = await open(path, vp);
+        const where = `${path} (${size}, ${theme})`;
+        try { await p.waitForSelector(sel, { state: 'attached' }); } catch { fail(`${where}: ${sel} never appeared`); }
+        await p.waitForTimeout(500);
+        await layoutOf(p, where, size);
+        if (name === 'map' || name === 'heatmap' || name === 'kiosk') await mapOpensOnNodes(p, where, name === 'heatmap');
+        if (name === 'nodegraph') await graphFits(p, where);
+        if (size === 'phone' && name !== 'kiosk') await phoneMenu(p, where);
+        await accessible(p, where);
+        if (theme === 'light' || name === 'nodelist') await p.screenshot({ path: `${artifacts}/${name}-${size}-${theme}.png` });
+        check(p, where);
+        await p.close();
+      }
+    }
+  }
+}
+
+async function layoutOf(page, where, size) {
+  const st = await page.evaluate((phone) => {
+    const vw = document.documentElement.clientWidth;
+    const over = [];
+    // Tables that overflow their box (a scrolling wrapper hides it from the page's width).
+    for (const t of document.querySelectorAll('table')) {
+      const box = t.parentElement.getBoundingClientRect();
+      const r = t.getBoundingClientRect();
+      if (r.width > 0 && r.width > box.width + 1) over.push(`table.${t.className || t.id} ${Math.round(r.width)} > ${Math.round(box.width)}`);
+    }
+    const small = [];
+    if (phone) {
+      // (Links in running text, such as the map's attribution, are exempt, as in WCAG's
+      // target-size rule.)
+      const targets = document.querySelectorAll('button, select, input:not([type=hidden]), nav.menu a, .leaflet-bar a');
+      for (const e of targets) {
+        const r = e.getBoundingClientRect();
+        if (!r.width || !r.height) continue;
+        const s = getComputedStyle(e);
+        if (s.visibility === 'hidden') continue;
+        const min = e.type === 'checkbox' || e.type === 'radio' ? 20 : 40;
+        if (r.height < min - 0.5) small.push(`${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : ''} ${Math.round(r.height)} px`);
+      }
+    }
+    // What sticks out on the right, innermost first (to say what to fix).
+    const wide = [...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > vw + 1 && ![...e.children].some((c) => c.getBoundingClientRect().right > vw + 1))
+      .slice(0, 4)
+      .map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${typeof e.className === 'string' && e.className ? '.' + e.className.split(' ')[0] : ''} → ${Math.round(e.getBoundingClientRect().right)}`);
+    return { vw, sw: document.documentElement.scrollWidth, over, small, wide };
+  }, size === 'phone');
+  if (st.sw > st.vw + 1) fail(`${where}: the page scrolls sideways (${st.sw} px wide in ${st.vw}: ${st.wide.join('; ')})`);
+  else if (st.over.length) fail(`${where}: tables overflow: ${st.over.join('; ')}`);
+  else if (st.small.length) fail(`${where}: touch targets under 40 px: ${[...new Set(st.small)].slice(0, 8).join('; ')}`);
+  else ok(`${where}: fits`);
+}
+
+/** A live map whose configured box misses the mesh opens on its nodes: (nearly) all of
+ * them in view, and not as a speck in a corner. The heatmap draws no shapes: its data
+ * says which view it chose. */
+async function mapOpensOnNodes(page, where, heat) {
+  const st = await page.evaluate((heatmap) => {
+    const m = document.getElementById('map');
+    const box = m.getBoundingClientRect();
+    let rects;
+    if (heatmap) {
+      rects = [];
+    } else {
+      rects = [...document.querySelectorAll('path.node')].map((e) => e.getBoundingClientRect()).filter((r) => r.width || r.height);
+    }
+    const c = rects.map((r) => [r.x + r.width / 2, r.y + r.height / 2]);
+    const inside = c.filter(([x, y]) => x >= box.left && x <= box.right && y >= box.top && y <= box.bottom);
+    const xs = inside.map((p) => p[0]);
+    const ys = inside.map((p) => p[1]);
+    const spread = inside.length ? Math.max((Math.max(...xs) - Math.min(...xs)) / box.width, (Math.max(...ys) - Math.min(...ys)) / box.height) : 0;
+    return { view: m.dataset.view, markers: Number(m.dataset.nodesDrawn || 0), drawn: rects.length, inside: inside.length, spread };
+  }, heat);
+  // (This run's configured box is far from the mesh.)
+  if (st.view !== 'nodes') fail(`${where}: the map opened on the ${st.view} view, not the nodes`);
+  else if (heat) ok(`${where}: opens on the nodes`);
+  else if (!(st.markers > 0) || st.inside < 0.9 * st.markers || st.spread < 0.25) {
+    fail(`${where}: the map opens on ${JSON.stringify(st)}`);
+  } else ok(`${where}: ${st.inside} of ${st.markers} nodes in view, spread over ${Math.round(st.spread * 100)} % (${st.view} view)`);
+}
+
+/** The mesh graph fits its frame once laid out, and `Fit to frame` brings it back after
+ * the user zoomed in. */
+async function graphFits(page, where) {
+  if (!(await until(page, () => document.getElementById('graph').dataset.fitted === '1'))) {
+    fail(`${where}: the graph never fitted its frame`);
+    return;
+  }
+  const first = await page.getAttribute('#graph', 'data-outside');
+  const box = await page.locator('#graph').boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  for (let i = 0; i < 5; i += 1) await page.mouse.wheel(0, -400);
+  await page.waitForTimeout(300);
+  await page.evaluate(() => { delete document.getElementById('graph').dataset.outside; });
+  await page.click('#g-fit');
+  const again = await page.getAttribute('#graph', 'data-outside');
+  if (first !== '0' || again !== '0') fail(`${where}: nodes outside the frame: ${first} after layout, ${again} after "fit"`);
+  else ok(`${where}: every node inside the frame, after layout and after "fit"`);
+}
+
+/** The phone menu: folded, opened by its button from the keyboard, closed by Escape;
+ * the node search visible. */
+async function phoneMenu(page, where) {
+  const folded = await page.isHidden('nav.menu');
+  const search = await page.evaluate(() => {
+    const i = document.querySelector('header .jump input');
+    if (!i) return 0;
+    const r = i.getBoundingClientRect();
+    return r.width;
+  });
+  await page.focus('#menu-toggle');
+  await page.keyboard.press('Enter');
+  const opened = await page.isVisible('nav.menu a');
+  const expanded = await page.getAttribute('#menu-toggle', 'aria-expanded');
+  await page.keyboard.press('Tab');
+  const focusInMenu = await page.evaluate(() => !!document.activeElement.closest('nav.menu'));
+  await page.keyboard.press('Escape');
+  const closed = await page.isHidden('nav.menu');
+  const refocused = await page.evaluate(() => document.activeElement.id === 'menu-toggle');
+  if (!folded || !opened || expanded !== 'true' || !focusInMenu || !closed || !refocused || !(search >= 200)) {
+    fail(`${where}: phone menu ${JSON.stringify({ folded, opened, expanded, focusInMenu, closed, refocused, search })}`);
+  } else ok(`${where}: menu folds behind its button; search ${Math.round(search)} px wide`);
+}
+
+/** axe-core: no serious or critical violation. */
+async function accessible(page, where) {
+  await page.evaluate(AXE);
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}, ${v.nodes.length}×: ${v.nodes.slice(0, 3).map((n) => {
+        const d = ((n.any || [])[0] || {}).data || {};
+        return n.target.join(' ') + (d.fgColor ? ` ${d.fgColor} on ${d.bgColor}` : '');
+      }).join(', ')})`);
+  });
+  if (found.length) fail(`${where}: axe: ${found.join('; ')}`);
+  else ok(`${where}: axe finds nothing serious`);
+}
+
 try {
   if (env.SCOPE === 'links') await linkChecks();
+  else if (env.SCOPE === 'layout') await layoutChecks();
   else {
     // --- the shell and the redirect ------------------------------------------------------
     const home = await open('/');
@@ -347,6 +522,10 @@ try {
     const map = await visit('/map', 'map', '#map[data-nodes-drawn]');
     const drawn = await map.$$eval('path.node', (p) => p.length);
     if (drawn < 5) fail(`map drew ${drawn} nodes`); else ok(`map draws ${drawn} nodes`);
+    // The configured box holds the simulated mesh: the map keeps it.
+    const view = await map.getAttribute('#map', 'data-view');
+    if (view !== 'config') fail(`/map opened on the ${view} view, not the configured box`);
+    else ok('/map keeps the configured box, which holds the nodes');
     await map.locator(`path.node-${env.MAP_NODE}`).first().dispatchEvent('click');
     try {
       await map.waitForSelector('#map[data-edges-drawn]', { state: 'attached' });

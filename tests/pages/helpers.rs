@@ -39,7 +39,8 @@ pub struct Site {
 }
 
 impl Site {
-    pub async fn start(backend: Backend) -> Site {
+    /// `settings`: more of the server's settings, as `MESHVIEW_…` variables.
+    pub async fn start(backend: Backend, settings: &[(&str, &str)]) -> Site {
         let db = TestDb::new(backend).await;
         let region = unique_region();
         let mut sim = Simulator::new(SimConfig {
@@ -72,7 +73,8 @@ impl Site {
             .env("MESHVIEW_SERVER__PORT", "0")
             .env("MESHVIEW_SITE__TITLE", "Test Mesh")
             .env("MESHVIEW_SITE__DOMAIN", "mesh.test")
-            .env("MESHVIEW_SITE__MAP_TILE_URL", TILE_URL);
+            .env("MESHVIEW_SITE__MAP_TILE_URL", TILE_URL)
+            .envs(settings.iter().copied());
         let server = Spawned::start(cmd);
         let base = server.base_url().await;
         wait_healthy(&base, &server).await;

@@ -1,5 +1,5 @@
 // Shared by every page: page data, translations, safe DOM building, times, the live
-// stream, CSV export, the language switch and the theme toggle.
+// stream, CSV export, the narrow-screen menu, the language switch and the theme toggle.
 // Mesh data is only ever inserted as text (textContent / createTextNode).
 
 const dataEl = document.getElementById('page-data');
@@ -154,6 +154,28 @@ function setCookie(name, value) {
   document.cookie = `${name}=${encodeURIComponent(value)}; Path=/; Max-Age=31536000; SameSite=Lax`;
 }
 
+/**
+ * Names every cell of a table that becomes cards on a phone after its column's header
+ * (`data-label`, which the card shows before the value), rows added later included.
+ * Cells that name themselves, and columns without a header, are left as they are.
+ */
+function labelCells(table) {
+  const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+  const label = (rows) => {
+    for (const tr of rows) {
+      [...tr.children].forEach((td, i) => {
+        if (td.tagName === 'TD' && !td.hasAttribute('data-label') && heads[i]) td.dataset.label = heads[i];
+      });
+    }
+  };
+  for (const body of table.tBodies) {
+    label(body.rows);
+    new MutationObserver((changes) => {
+      label(changes.flatMap((c) => [...c.addedNodes].filter((n) => n.tagName === 'TR')));
+    }).observe(body, { childList: true });
+  }
+}
+
 function initShell() {
   const sw = document.getElementById('lang-switch');
   if (sw) {
@@ -173,6 +195,24 @@ function initShell() {
       window.dispatchEvent(new CustomEvent('themechange'));
     });
   }
+  // Narrow screens: the menu hides behind its button (the CSS shows the button only
+  // there); Escape closes it and gives the focus back to the button.
+  const menuBtn = document.getElementById('menu-toggle');
+  const header = menuBtn && menuBtn.closest('header');
+  if (header) {
+    const setOpen = (open) => {
+      header.classList.toggle('menu-open', open);
+      menuBtn.setAttribute('aria-expanded', String(open));
+    };
+    menuBtn.addEventListener('click', () => setOpen(!header.classList.contains('menu-open')));
+    header.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape' && header.classList.contains('menu-open')) {
+        setOpen(false);
+        menuBtn.focus();
+      }
+    });
+  }
+  for (const table of document.querySelectorAll('table.cards-on-mobile')) labelCells(table);
   for (const s of document.querySelectorAll('select.autosubmit')) {
     s.addEventListener('change', () => s.form && s.form.submit());
   }

@@ -2,11 +2,11 @@
 // Leaflet.heat layer, every node with the same weight; hovering counts the nodes near
 // the pointer.
 import { data, t } from './common.js';
-import { L, makeMap, fitConfigBounds } from './mapkit.js';
+import { L, makeMap, fitNodes } from './mapkit.js';
 
 const nodes = (data.nodes || []).filter((n) => typeof n.lat === 'number' && typeof n.lon === 'number');
 const map = makeMap('map');
-fitConfigBounds(map);
+document.getElementById('map').dataset.view = fitNodes(map, nodes.map((n) => [n.lat, n.lon]));
 
 // Cold (few nodes) to hot (many), 7 stops.
 const GRADIENT = {

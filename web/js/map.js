@@ -3,7 +3,7 @@
 // /api/links); toggles for every link by quality and for the observed coverage cells;
 // the stream makes senders blink.
 import { data, el, t, follow, getJson, hex, portLabel, timeAgo } from './common.js';
-import { L, PALETTE, makeMap, fitConfigBounds, card, spread } from './mapkit.js';
+import { L, PALETTE, makeMap, fitNodes, card, spread } from './mapkit.js';
 import {
   qualityColour, qualityOfSnr, qualityName, confidenceStyle, indexLinks, linkKey, linkLines, fmtSnr,
 } from './links.js';
@@ -19,14 +19,17 @@ const colourOf = (ch) => {
 const isRouter = (n) => (n.role || '').toUpperCase().includes('ROUTER');
 const mapEl = document.getElementById('map');
 const map = makeMap('map', { zoomControl: !kiosk });
+const pos = spread(nodes);
 const params = new URLSearchParams(window.location.search);
+// The view a reset returns to.
+const home = () => { mapEl.dataset.view = fitNodes(map, [...pos.values()]); };
 if (params.has('lat') && params.has('lng')) {
   map.setView([Number(params.get('lat')), Number(params.get('lng'))], Number(params.get('zoom')) || 13);
+  mapEl.dataset.view = 'link';
 } else {
-  fitConfigBounds(map);
+  home();
 }
 
-const pos = spread(nodes);
 const markers = new Map();
 const edgeLayer = L.layerGroup().addTo(map);
 
@@ -216,7 +219,7 @@ if (!kiosk) {
     r.checked = false; g.checked = false;
     for (const b of chips.querySelectorAll('input')) b.checked = true;
     applyFilters();
-    fitConfigBounds(map);
+    home();
   });
   const share = document.getElementById('share');
   share.addEventListener('click', async () => {

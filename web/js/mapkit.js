@@ -30,6 +30,34 @@ export function fitConfigBounds(map) {
   else map.setView([0, 0], 2);
 }
 
+/** The share of the nodes the configured box must hold for the map to open on it. */
+const BOX_HOLDS = 0.9;
+
+/**
+ * Opens the map on its nodes (`points`: [lat, lon]): on the configured box when that
+ * holds them, else on the nodes themselves (a box set for another region, or none,
+ * would open on an empty map). A few far-off positions (a wrong fix, a node on a trip)
+ * do not widen the view: it fits the 2nd to 98th percentile of latitudes and longitudes.
+ * Returns which view it chose, `config` or `nodes`.
+ */
+export function fitNodes(map, points) {
+  const b = data.bounds;
+  const box = Array.isArray(b) && b.length === 2 ? L.latLngBounds(b) : null;
+  const inside = box ? points.filter((p) => box.contains(p)).length : 0;
+  if (!points.length || (box && inside >= BOX_HOLDS * points.length)) {
+    fitConfigBounds(map);
+    return 'config';
+  }
+  const pick = (i) => {
+    const v = points.map((p) => p[i]).sort((x, y) => x - y);
+    const at = (q) => v[Math.min(v.length - 1, Math.max(0, Math.round(q * (v.length - 1))))];
+    return [at(0.02), at(0.98)];
+  };
+  const [lat, lon] = [pick(0), pick(1)];
+  map.fitBounds([[lat[0], lon[0]], [lat[1], lon[1]]], { padding: [24, 24], maxZoom: 14 });
+  return 'nodes';
+}
+
 /** Popup content: a title (optionally a link) and label/value lines. */
 export function card(title, href, lines) {
   const box = el('div', { class: 'map-card' });

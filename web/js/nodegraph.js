@@ -1,5 +1,6 @@
 // /nodegraph: the radio links (/api/edges) as a force graph, by channel and link type,
-// coloured by the link model's quality (or by type); search and click to focus a node.
+// coloured by the link model's quality (or by type); search and click to focus a node;
+// the view fits the frame once the layout settles, and again on demand.
 import { data, el, t, hex } from './common.js';
 import { chart } from './charts.js';
 import { qualityColour, qualityName, confidenceStyle } from './links.js';
@@ -74,12 +75,66 @@ function draw() {
   g.dataset.rated = String(es.filter((e) => e.quality).length);
   g.dataset.colour = colourSel.value;
   if (graph) {
+    fitWhenSettled(graph);
     graph.on('click', (p) => {
       if (p.dataType !== 'node') return;
       const n = byNum.get(Number(p.data.id));
       if (n) showInfo(n, es);
     });
   }
+}
+
+/**
+ * Fits the graph to its frame once the force layout has settled: the layout spreads a
+ * big mesh well past the chart's box, and ECharts has no "fit" for force graphs. The
+ * layout is settled when no frame was drawn for 400 ms; the view is then centred on the
+ * nodes' box and zoomed out until it fits (never in). `#g-fit` does it again after the
+ * user has moved or zoomed.
+ */
+function fitWhenSettled(g) {
+  let timer = null;
+  let done = false;
+  g.on('finished', () => {
+    if (done) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => { done = true; fit(g); }, 400);
+  });
+}
+
+/** The nodes' positions in the graph's own coordinates (its layout), as ECharts keeps
+ * them. `getModel` is not in ECharts' documented API, but it is how its own
+ * extensions read layouts, and it has not changed since ECharts 4. */
+function layouts(g) {
+  const data = g.getModel().getSeriesByIndex(0).getData();
+  const out = [];
+  data.each((i) => {
+    const p = data.getItemLayout(i);
+    if (p && Number.isFinite(p[0]) && Number.isFinite(p[1])) out.push(p);
+  });
+  return out;
+}
+
+/** Centres and zooms the view on every node, with room for the biggest symbol and a
+ * short label. */
+function fit(g) {
+  const pts = layouts(g);
+  const box = document.getElementById('graph');
+  if (!pts.length) { box.dataset.fitted = '0'; return; }
+  const xs = pts.map((p) => p[0]);
+  const ys = pts.map((p) => p[1]);
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const pad = 40;
+  const w = Math.max(1, g.getWidth() - 2 * pad);
+  const h = Math.max(1, g.getHeight() - 2 * pad);
+  const zoom = Math.min(1, w / Math.max(1, x1 - x0), h / Math.max(1, y1 - y0));
+  g.setOption({ series: [{ center: [(x0 + x1) / 2, (y0 + y1) / 2], zoom }] });
+  // What the tests read: how many nodes ended up outside the frame.
+  const outside = layouts(g).filter((p) => {
+    const [x, y] = g.convertToPixel({ seriesIndex: 0 }, p);
+    return !(x >= 0 && y >= 0 && x <= g.getWidth() && y <= g.getHeight());
+  }).length;
+  box.dataset.outside = String(outside);
+  box.dataset.fitted = '1';
 }
 
 function showInfo(n, es) {
@@ -105,6 +160,7 @@ search.addEventListener('input', () => {
     showInfo(hit, edges);
   }
 });
+document.getElementById('g-fit').addEventListener('click', () => { if (graph) fit(graph); });
 document.getElementById('g-reset').addEventListener('click', () => {
   search.value = ''; chSel.value = ''; typeSel.value = ''; colourSel.value = 'quality'; draw();
 });

@@ -52,7 +52,8 @@ const ROW: f64 = 110.0;
 const BOX_W: f64 = 145.0;
 const BOX_H: f64 = 46.0;
 
-/// The SVG document. `requester` and `target` are outlined in their own colours.
+/// The SVG document. `requester` and `target` are outlined in their own colours. A
+/// group, not an image: its node boxes are links, each named by its `<title>`.
 pub fn render(rows: &[Row], labels: &HashMap<i64, Label>, requester: i64, target: i64) -> String {
     let cols = rows.iter().map(|r| r.nodes.len()).max().unwrap_or(1).max(2);
     let width = cols as f64 * COL + 20.0;
@@ -60,7 +61,7 @@ pub fn render(rows: &[Row], labels: &HashMap<i64, Label>, requester: i64, target
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" class="trace-svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" font-family="system-ui, sans-serif" font-size="12">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="trace-svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="group" font-family="system-ui, sans-serif" font-size="12">"#
     );
     s.push_str(
         r##"<defs><marker id="arrow-f" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#e8590c"/></marker><marker id="arrow-r" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#1c7ed6"/></marker></defs>"##,
