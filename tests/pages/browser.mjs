@@ -299,6 +299,7 @@ async function layoutChecks() {
         await layoutOf(p, where, size);
         if (name === 'map' || name === 'heatmap' || name === 'kiosk') await mapOpensOnNodes(p, where, name === 'heatmap');
         if (name === 'nodegraph') await graphFits(p, where);
+        if (name === 'nodelist' && size === 'phone') await phoneSort(p, where);
         if (size === 'phone' && name !== 'kiosk') await phoneMenu(p, where);
         await accessible(p, where);
         if (theme === 'light' || name === 'nodelist') await p.screenshot({ path: `${artifacts}/${name}-${size}-${theme}.png` });
@@ -391,6 +392,25 @@ async function graphFits(page, where) {
   const again = await page.getAttribute('#graph', 'data-outside');
   if (first !== '0' || again !== '0') fail(`${where}: nodes outside the frame: ${first} after layout, ${again} after "fit"`);
   else ok(`${where}: every node inside the frame, after layout and after "fit"`);
+}
+
+/** On a phone the node list's header is hidden (the rows are cards): its select sorts. */
+async function phoneSort(page, where) {
+  const shown = () => page.$$eval('#nl-body tr:not([hidden])', (rs) => rs.map((r) => ({
+    short: r.querySelector('td[data-key="short"]').textContent.trim().toLowerCase(),
+    last: Number(r.dataset.last),
+    fav: r.classList.contains('fav'),
+  })).filter((r) => !r.fav));
+  const visible = await page.isVisible('#nl-sort');
+  await page.selectOption('#nl-sort', 'short');
+  const byName = await shown();
+  await page.selectOption('#nl-sort', 'last');
+  const byTime = await shown();
+  const ordered = (xs, cmp) => xs.every((x, i) => i === 0 || cmp(xs[i - 1], x) <= 0);
+  const nameOk = byName.length > 1 && ordered(byName, (a, b) => (a.short < b.short ? -1 : a.short > b.short ? 1 : 0));
+  const timeOk = byTime.length > 1 && ordered(byTime, (a, b) => b.last - a.last);
+  if (!visible || !nameOk || !timeOk) fail(`${where}: sorting on a phone ${JSON.stringify({ visible, nameOk, timeOk })}`);
+  else ok(`${where}: the sort select orders the cards by name and by last seen`);
 }
 
 /** The phone menu: folded, opened by its button from the keyboard, closed by Escape;

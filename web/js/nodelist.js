@@ -1,4 +1,5 @@
-// /nodelist: the server renders every node; filtering, sorting, favourites
+// /nodelist: the server renders every node; filtering, sorting (by the column headers,
+// or on phones, where the rows are cards without them, by a select), favourites
 // (localStorage) and CSV export work on those rows.
 import { downloadCsv } from './common.js';
 
@@ -60,6 +61,14 @@ function apply() {
   $('nl-count').textContent = String(shown);
 }
 
+/** Sorting by `key`: the same key again turns the order round; newest first for times,
+ * A to Z otherwise. */
+function sortBy(key) {
+  if (sortKey === key) sortDir = -sortDir;
+  else { sortKey = key; sortDir = key === 'last' ? -1 : 1; }
+  sort();
+}
+
 function sort() {
   const sorted = [...rows].sort((a, b) => {
     const fa = favorites.has(a.dataset.num) ? 0 : 1;
@@ -78,11 +87,7 @@ function sort() {
 
 for (const th of document.querySelectorAll('#nl-table th.sortable')) {
   th.tabIndex = 0;
-  const go = () => {
-    if (sortKey === th.dataset.key) sortDir = -sortDir;
-    else { sortKey = th.dataset.key; sortDir = sortKey === 'last' ? -1 : 1; }
-    sort();
-  };
+  const go = () => sortBy(th.dataset.key);
   th.addEventListener('click', go);
   th.addEventListener('keydown', (e) => { if (e.key === 'Enter') go(); });
 }
@@ -96,6 +101,13 @@ body.addEventListener('click', (e) => {
   markStars();
   sort();
   apply();
+});
+
+// Phones show cards without the header: a select sorts them instead.
+const sortSel = $('nl-sort');
+sortSel.addEventListener('change', () => {
+  sortKey = '';
+  sortBy(sortSel.value);
 });
 
 for (const id of ['nl-role', 'nl-channel', 'nl-hw', 'nl-fw', 'nl-active', 'nl-fav']) {
