@@ -1,10 +1,10 @@
 // /heatmap: node density. The nodes heard in the last 3 days (with a position) feed a
 // Leaflet.heat layer, every node with the same weight; hovering counts the nodes near
 // the pointer.
-import { data, t } from './common.js';
-import { L, makeMap, fitNodes } from './mapkit.js';
+import { t } from './common.js';
+import { L, makeMap, fitNodes, mapNodes } from './mapkit.js';
 
-const nodes = (data.nodes || []).filter((n) => typeof n.lat === 'number' && typeof n.lon === 'number');
+const nodes = await mapNodes(3);
 const map = makeMap('map');
 document.getElementById('map').dataset.view = fitNodes(map, nodes.map((n) => [n.lat, n.lon]));
 

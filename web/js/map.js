@@ -3,13 +3,13 @@
 // /api/links); toggles for every link by quality and for the observed coverage cells;
 // the stream makes senders blink.
 import { data, el, t, follow, getJson, hex, portLabel, timeAgo } from './common.js';
-import { L, PALETTE, makeMap, fitNodes, card, spread } from './mapkit.js';
+import { L, PALETTE, makeMap, fitNodes, card, spread, mapNodes } from './mapkit.js';
 import {
   qualityColour, qualityOfSnr, qualityName, confidenceStyle, indexLinks, linkKey, linkLines, fmtSnr,
 } from './links.js';
 
 const kiosk = !!data.kiosk;
-const nodes = data.nodes || [];
+const nodes = await mapNodes(3);
 const byNum = new Map(nodes.map((n) => [n.num, n]));
 const channels = data.channels || [];
 const colourOf = (ch) => {

@@ -1,6 +1,6 @@
 // Leaflet helpers shared by the maps. Popups and tooltips get DOM nodes built with
 // textContent, never HTML strings.
-import { data, el } from './common.js';
+import { data, el, getJson } from './common.js';
 
 const L = window.L;
 
@@ -28,6 +28,30 @@ export function fitConfigBounds(map) {
   const b = data.bounds;
   if (Array.isArray(b) && b.length === 2) map.fitBounds(b);
   else map.setView([0, 0], 2);
+}
+
+/**
+ * The nodes heard within `days` that have a position, from `/api/nodes` (asked for
+ * after the page loaded, so that a big mesh does not weigh on the page itself), as the
+ * maps draw them.
+ */
+export async function mapNodes(days) {
+  const body = await getJson(`/api/nodes?days_active=${days}`);
+  return (body.nodes || [])
+    .filter((n) => typeof n.last_lat === 'number' && typeof n.last_long === 'number')
+    .map((n) => ({
+      num: n.node_id,
+      long: n.long_name || '',
+      short: n.short_name || '',
+      hw: n.hw_model || '',
+      fw: n.firmware || '',
+      role: n.role || '',
+      channel: n.channel || '',
+      gw: !!n.is_mqtt_gateway,
+      lat: n.last_lat / 1e7,
+      lon: n.last_long / 1e7,
+      last: n.last_seen_us,
+    }));
 }
 
 /** The share of the nodes the configured box must hold for the map to open on it. */
