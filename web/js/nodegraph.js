@@ -102,8 +102,8 @@ function fitWhenSettled(g) {
 }
 
 /** The nodes' positions in the graph's own coordinates (its layout), as ECharts keeps
- * them. `getModel` is not in ECharts' documented API, but it is how its own
- * extensions read layouts, and it has not changed since ECharts 4. */
+ * them. `getModel` is not in ECharts' documented API (ECharts is pinned by
+ * package-lock.json, and the browser test checks the fit after each update). */
 function layouts(g) {
   const data = g.getModel().getSeriesByIndex(0).getData();
   const out = [];
