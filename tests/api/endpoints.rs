@@ -907,3 +907,80 @@ crate::both_backends!(
     node_tools_config_lang,
     health_metrics_openapi
 );
+
+/// `/net` shows its check-ins a page at a time, newest first: the pages hold every
+/// check-in it counts, each once; a bad offset is a 400 page.
+#[tokio::test]
+async fn net_check_ins_come_a_page_at_a_time() {
+    let cfg = meshview_sim::SimConfig {
+        packets: 4000,
+        ..crate::helpers::sim_config("msh/US/bayarea")
+    };
+    let s = Served::start_with(Backend::Sqlite, cfg).await;
+    // A tag nearly every text message carries (a space): more than a page of check-ins.
+    let server = crate::helpers::start_serve(&s.db, &[("MESHVIEW_SITE__NET_TAG", " ")]);
+    let base = server.base_url().await;
+    crate::helpers::wait_healthy(&base, &server).await;
+    let client = crate::common::http();
+    let get = |path: String| {
+        let client = client.clone();
+        let url = format!("{base}{path}");
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (mut ids, mut pages, mut counted) = (Vec::new(), 0, None);
+    let mut next = Some("/net".to_string());
+    while let Some(path) = next.take() {
+        let (status, html) = get(path.clone()).await;
+        assert_eq!(status, 200, "{path}");
+        pages += 1;
+        let count: usize = html
+            .split("id=\"net-count\">")
+            .nth(1)
+            .and_then(|t| t.split('<').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{path}: no count"));
+        assert_eq!(
+            *counted.get_or_insert(count),
+            count,
+            "{path}: the count changed"
+        );
+        let here: Vec<i64> = html
+            .split("<article class=\"msg\" data-id=\"")
+            .skip(1)
+            .map(|t| t.split('"').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(
+            !here.is_empty() && here.len() <= 200,
+            "{path}: {} check-ins",
+            here.len()
+        );
+        ids.extend(here);
+        // The link to the older ones, if any.
+        next = html
+            .split(" rel=\"next\"")
+            .next()
+            .filter(|_| html.contains(" rel=\"next\""))
+            .map(|t| {
+                let href = t.rsplit("href=\"").next().unwrap();
+                href.trim_end_matches('"').replace("&amp;", "&")
+            });
+        assert!(pages < 10, "the pages never end");
+    }
+    let counted = counted.unwrap();
+    assert!(
+        counted > 200,
+        "only {counted} check-ins: the test needs more than a page"
+    );
+    assert!(pages >= 2);
+    assert_eq!(ids.len(), counted);
+    assert_eq!(
+        ids.iter().collect::<BTreeSet<_>>().len(),
+        counted,
+        "a check-in shown twice"
+    );
+    let (status, _) = get("/net?offset=-1".into()).await;
+    assert_eq!(status, 400);
+}

@@ -24,11 +24,28 @@ struct NetPage {
     shell: Shell,
     message: String,
     tag: String,
+    /// This page's check-ins (of `total`).
     checkins: Vec<PacketView>,
+    total: usize,
     people: usize,
+    newer: Option<String>,
+    older: Option<String>,
 }
 
-pub async fn net(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
+/// Check-ins one page of `/net` shows, newest first; older ones are a page further
+/// (`?offset=`), so that a busy week's net (up to 1,000 check-ins) stays a light page.
+const NET_PAGE: usize = 200;
+
+pub async fn net(
+    State(state): State<AppState>,
+    Ready(db): Ready,
+    prefs: Prefs,
+    params: Params,
+) -> PageResult {
+    let offset = params
+        .int_range("offset", 0, 1_000_000)
+        .or_page(&prefs)?
+        .unwrap_or(0) as usize;
     let site = &state.config.site;
     let since = api::now_us() - 6 * 86_400_000_000;
     let filter = PacketFilter {
@@ -47,17 +64,22 @@ pub async fn net(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) 
         "common",
         &[],
     );
-    let checkins = view::packets(&list, &shell.lang);
-    let people = checkins
+    let all = view::packets(&list, &shell.lang);
+    let people = all
         .iter()
         .map(|c| c.from)
         .collect::<std::collections::BTreeSet<_>>()
         .len();
+    let total = all.len();
+    let link = |off: usize| format!("/net?offset={off}");
     let page = NetPage {
         message: site.weekly_net_message.clone(),
         tag: site.net_tag.clone(),
         people,
-        checkins,
+        checkins: all.into_iter().skip(offset).take(NET_PAGE).collect(),
+        total,
+        newer: (offset > 0).then(|| link(offset.saturating_sub(NET_PAGE))),
+        older: (offset + NET_PAGE < total).then(|| link(offset + NET_PAGE)),
         shell,
     };
     Ok(render(&page, &prefs))
