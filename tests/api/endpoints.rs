@@ -981,6 +981,15 @@ async fn net_check_ins_come_a_page_at_a_time() {
         counted,
         "a check-in shown twice"
     );
+    // Past the end: no check-in, and "newer" leads back to the last page.
+    let (status, html) = get("/net?offset=100000".into()).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("<article"), "check-ins past the end");
+    let last = (counted - 1) / 200 * 200;
+    assert!(
+        html.contains(&format!("href=\"/net?offset={last}\" rel=\"prev\"")),
+        "no way back to the last page ({last})"
+    );
     let (status, _) = get("/net?offset=-1".into()).await;
     assert_eq!(status, 400);
 }

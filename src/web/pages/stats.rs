@@ -78,7 +78,11 @@ pub async fn net(
         people,
         checkins: all.into_iter().skip(offset).take(NET_PAGE).collect(),
         total,
-        newer: (offset > 0).then(|| link(offset.saturating_sub(NET_PAGE))),
+        // (From past the end, back to the last page that has check-ins.)
+        newer: (offset > 0).then(|| {
+            let last_page = total.saturating_sub(1) / NET_PAGE * NET_PAGE;
+            link(offset.saturating_sub(NET_PAGE).min(last_page))
+        }),
         older: (offset + NET_PAGE < total).then(|| link(offset + NET_PAGE)),
         shell,
     };
