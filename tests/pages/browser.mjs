@@ -546,6 +546,11 @@ try {
     const view = await map.getAttribute('#map', 'data-view');
     if (view !== 'config') fail(`/map opened on the ${view} view, not the configured box`);
     else ok('/map keeps the configured box, which holds the nodes');
+    // The counts come with the nodes from /api/nodes: all active nodes, those drawn.
+    const active = (await api('/api/nodes?days_active=3')).body.nodes.length;
+    const counts = await map.evaluate(() => [document.getElementById('shown-count').textContent, document.getElementById('total-count').textContent]);
+    if (counts[0] !== String(drawn) || counts[1] !== String(active)) fail(`/map counts ${counts.join(' / ')}, want ${drawn} / ${active}`);
+    else ok(`/map counts ${counts.join(' / ')} nodes`);
     await map.locator(`path.node-${env.MAP_NODE}`).first().dispatchEvent('click');
     try {
       await map.waitForSelector('#map[data-edges-drawn]', { state: 'attached' });

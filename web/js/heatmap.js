@@ -4,7 +4,8 @@
 import { t } from './common.js';
 import { L, makeMap, fitNodes, mapNodes } from './mapkit.js';
 
-const nodes = await mapNodes(3);
+const { nodes } = await mapNodes(3);
+document.getElementById('mapped-count').textContent = String(nodes.length);
 const map = makeMap('map');
 document.getElementById('map').dataset.view = fitNodes(map, nodes.map((n) => [n.lat, n.lon]));
 

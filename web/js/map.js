@@ -9,15 +9,16 @@ import {
 } from './links.js';
 
 const kiosk = !!data.kiosk;
-const nodes = await mapNodes(3);
+const { nodes, total, channels } = await mapNodes(3);
 const byNum = new Map(nodes.map((n) => [n.num, n]));
-const channels = data.channels || [];
 const colourOf = (ch) => {
   const i = channels.indexOf(ch);
   return i < 0 ? '#868e96' : PALETTE[i % PALETTE.length];
 };
 const isRouter = (n) => (n.role || '').toUpperCase().includes('ROUTER');
 const mapEl = document.getElementById('map');
+const totalEl = document.getElementById('total-count');
+if (totalEl) totalEl.textContent = String(total);
 const map = makeMap('map', { zoomControl: !kiosk });
 const pos = spread(nodes);
 const params = new URLSearchParams(window.location.search);

@@ -31,13 +31,13 @@ export function fitConfigBounds(map) {
 }
 
 /**
- * The nodes heard within `days` that have a position, from `/api/nodes` (asked for
- * after the page loaded, so that a big mesh does not weigh on the page itself), as the
- * maps draw them.
+ * The nodes heard within `days`, from `/api/nodes` (asked for after the page loaded, so
+ * that a big mesh does not weigh on the page itself): `nodes`, those with a position as
+ * the maps draw them; `total`, all of them; `channels`, theirs, sorted.
  */
 export async function mapNodes(days) {
-  const body = await getJson(`/api/nodes?days_active=${days}`);
-  return (body.nodes || [])
+  const all = (await getJson(`/api/nodes?days_active=${days}`)).nodes || [];
+  const nodes = all
     .filter((n) => typeof n.last_lat === 'number' && typeof n.last_long === 'number')
     .map((n) => ({
       num: n.node_id,
@@ -52,6 +52,8 @@ export async function mapNodes(days) {
       lon: n.last_long / 1e7,
       last: n.last_seen_us,
     }));
+  const channels = [...new Set(all.map((n) => n.channel).filter(Boolean))].sort();
+  return { nodes, total: all.length, channels };
 }
 
 /** The share of the nodes the configured box must hold for the map to open on it. */

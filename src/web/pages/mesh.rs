@@ -1,7 +1,8 @@
 //! The mesh-wide views: `/map` (live), `/kiosk` (the live map alone, full screen),
-//! `/heatmap` and `/nodegraph`. The maps' scripts ask `/api/nodes` for the nodes (on a
-//! 2,000-node mesh they made the page 380 KB); the graph's nodes and links are embedded
-//! in the page. The scripts draw them and follow the stream.
+//! `/heatmap` and `/nodegraph`. The maps' pages are a frame: their scripts ask
+//! `/api/nodes` for the nodes, their channels and counts (on a 2,000-node mesh the nodes
+//! made the page 380 KB); the graph's nodes and links are embedded in the page. The
+//! scripts draw them and follow the stream.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -43,12 +44,9 @@ fn channels(nodes: &[NodeView]) -> Vec<String> {
 #[template(path = "map.html")]
 struct MapPage {
     shell: Shell,
-    mapped: usize,
-    total: usize,
 }
 
-pub async fn map(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
-    let nodes = active_nodes(&db, &prefs, 3).await?;
+pub async fn map(State(state): State<AppState>, _ready: Ready, prefs: Prefs) -> PageResult {
     let shell = Shell::new(
         &state,
         &prefs,
@@ -56,14 +54,8 @@ pub async fn map(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) 
         prefs_title(&prefs, "map"),
         "map",
         &[Lib::Leaflet],
-    )
-    .with("channels", json!(channels(&nodes)));
-    let page = MapPage {
-        mapped: nodes.iter().filter(|n| n.lat.is_some()).count(),
-        total: nodes.len(),
-        shell,
-    };
-    Ok(render(&page, &prefs))
+    );
+    Ok(render(&MapPage { shell }, &prefs))
 }
 
 #[derive(Template)]
@@ -72,8 +64,7 @@ struct KioskPage {
     shell: Shell,
 }
 
-pub async fn kiosk(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
-    let nodes = active_nodes(&db, &prefs, 3).await?;
+pub async fn kiosk(State(state): State<AppState>, _ready: Ready, prefs: Prefs) -> PageResult {
     let shell = Shell::new(
         &state,
         &prefs,
@@ -82,7 +73,6 @@ pub async fn kiosk(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs
         "map",
         &[Lib::Leaflet],
     )
-    .with("channels", json!(channels(&nodes)))
     .with("kiosk", json!(true));
     Ok(render(&KioskPage { shell }, &prefs))
 }
@@ -91,14 +81,11 @@ pub async fn kiosk(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs
 #[template(path = "heatmap.html")]
 struct HeatmapPage {
     shell: Shell,
-    mapped: usize,
 }
 
 /// `/heatmap`: the nodes heard in the last 3 days with a position, drawn by the page as
 /// a Leaflet.heat density layer (every node weighs the same).
-pub async fn heatmap(State(state): State<AppState>, Ready(db): Ready, prefs: Prefs) -> PageResult {
-    let nodes = active_nodes(&db, &prefs, 3).await?;
-    let mapped = nodes.iter().filter(|n| n.lat.is_some()).count();
+pub async fn heatmap(State(state): State<AppState>, _ready: Ready, prefs: Prefs) -> PageResult {
     let lang = super::i18n::Lang::new(&prefs.lang);
     let shell = Shell::new(
         &state,
@@ -108,7 +95,7 @@ pub async fn heatmap(State(state): State<AppState>, Ready(db): Ready, prefs: Pre
         "heatmap",
         &[Lib::Leaflet, Lib::LeafletHeat],
     );
-    Ok(render(&HeatmapPage { shell, mapped }, &prefs))
+    Ok(render(&HeatmapPage { shell }, &prefs))
 }
 
 #[derive(Template)]
