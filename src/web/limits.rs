@@ -1,9 +1,9 @@
 //! Bounds on how much work the reader does at once.
 //!
 //! A few answers are big: every link of the mesh (`/api/edges`, tens of thousands of rows
-//! on a large mesh), every node (`/api/nodes`) and the pages that embed them. Each one
-//! holds its rows and body in memory while it is built, so sixteen at once took the
-//! reader past 200 MB. They share a small number of slots: extra requests wait their
+//! on a large mesh), every node (`/api/nodes`, and `/nodelist`, which reads them all).
+//! Each one holds its rows and body in memory while it is built, so sixteen at once took
+//! the reader past 200 MB. They share a small number of slots: extra requests wait their
 //! turn (briefly: on two cores more at once would not finish sooner), and the reader's
 //! memory stays bounded whatever the load.
 

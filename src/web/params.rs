@@ -130,6 +130,18 @@ impl Params {
         Ok(Some(x))
     }
 
+    /// A yes/no option: `true`/`false` or `1`/`0`; absent is `false`.
+    pub fn flag(&self, name: &str) -> ApiResult<bool> {
+        match self.get(name).map(str::trim) {
+            None | Some("false" | "0") => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some(other) => Err(ApiError::bad(
+                name,
+                format!("expected true or false, got {:?}", truncate(other, 40)),
+            )),
+        }
+    }
+
     /// An integer clamped into `min..=max` (MeshView clamps its limits).
     pub fn clamped(&self, name: &str, default: i64, min: i64, max: i64) -> ApiResult<i64> {
         Ok(self.int(name)?.unwrap_or(default).clamp(min, max))

@@ -275,7 +275,7 @@ async function layoutChecks() {
   const pages = [
     ['/chat', 'chat', '#chat-list'],
     ['/firehose', 'firehose', '#feed'],
-    ['/nodelist', 'nodelist', '#nl-body tr'],
+    ['/nodelist', 'nodelist', '#nl-body[data-loaded]'],
     [`/node/${env.LINK_NODE}`, 'node', '#links-table[data-rows]'],
     [`/packet/${env.PACKET}`, 'packet', '#packet-map[data-nodes-drawn]'],
     ['/map', 'map', '#map[data-nodes-drawn]'],
@@ -392,6 +392,121 @@ async function graphFits(page, where) {
   const again = await page.getAttribute('#graph', 'data-outside');
   if (first !== '0' || again !== '0') fail(`${where}: nodes outside the frame: ${first} after layout, ${again} after "fit"`);
   else ok(`${where}: every node inside the frame, after layout and after "fit"`);
+}
+
+/** Rows in the node list's table now. */
+const listed = (page) => page.$$eval('#nl-body tr', (rs) => rs.map((r) => Number(r.dataset.num)));
+
+/** Scrolls `more` (a "show more" button) into view until `rows()` stops growing. */
+async function scrollAll(page, more, rows) {
+  let n = -1;
+  for (let i = 0; i < 200; i += 1) {
+    const now = (await rows()).length;
+    if (now === n && !(await page.isVisible(more))) break;
+    n = now;
+    if (await page.isVisible(more)) await page.locator(more).scrollIntoViewIfNeeded();
+    await page.waitForTimeout(150);
+  }
+  return rows();
+}
+
+/** Clicks `button` and returns the CSV it downloads, as rows of cells (no quoting in
+ * what the tests read). */
+async function csvOf(page, button) {
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60000 }), page.click(button)]);
+  const text = readFileSync(await download.path(), 'utf8').replace(/^\ufeff/, '');
+  return text.trim().split('\r\n').map((l) => l.split(','));
+}
+
+/**
+ * The node list draws a chunk of rows at a time, yet its count, search, sort and CSV
+ * cover every node of /api/nodes: all of them (the activity filter set to "all") come
+ * by scrolling, a node beyond the first chunk is found by a search, and the CSV holds
+ * them all.
+ */
+async function nodeListCovers(page) {
+  // What the page took from /api/nodes (an answer the server may have cached a moment
+  // before the test's own request would be).
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/api/nodes'),
+    page.reload(),
+  ]);
+  const all = (await resp.json()).nodes.map((n) => n.node_id);
+  await page.waitForSelector('#nl-body[data-loaded]', { state: 'attached' });
+  const chunk = Number(await page.getAttribute('#nl-body', 'data-chunk'));
+  await page.selectOption('#nl-active', '0');
+  const first = await listed(page);
+  const count = Number(await page.textContent('#nl-count'));
+  if (!(all.length > chunk)) fail(`the test mesh has ${all.length} nodes, not more than a chunk (${chunk})`);
+  if (first.length !== chunk || count !== all.length) fail(`node list: ${first.length} rows first (chunk ${chunk}), count ${count} of ${all.length}`);
+  else ok(`node list draws ${chunk} of ${count} rows first`);
+  // A node the first chunk does not show is found by a search.
+  const target = all.find((n) => !first.includes(n));
+  const targetHex = '!' + (target >>> 0).toString(16).padStart(8, '0');
+  await page.fill('#nl-search', targetHex);
+  const found = await listed(page);
+  if (found.length !== 1 || found[0] !== target) fail(`search for ${targetHex}, beyond the first rows, found ${found.join(' ')}`);
+  else ok(`search finds ${targetHex}, beyond the first rows`);
+  await page.fill('#nl-search', '');
+  const scrolled = await scrollAll(page, '#nl-more', () => listed(page));
+  const same = scrolled.length === all.length && new Set(scrolled).size === all.length && all.every((n) => scrolled.includes(n));
+  if (!same) fail(`node list after scrolling: ${scrolled.length} rows (${new Set(scrolled).size} distinct) of ${all.length}`);
+  else ok(`scrolling draws all ${all.length} nodes, each once`);
+  await page.fill('#nl-search', '<img');
+  const hostile = await listed(page);
+  if (!(hostile.length >= 1 && hostile.length < all.length)) fail(`node list search for "<img": ${hostile.length} rows`);
+  else ok('node list search filters rows');
+  await page.fill('#nl-search', '');
+  const csv = await csvOf(page, '#nl-csv');
+  const ids = csv.slice(1).map((r) => Number(r[0]));
+  if (csv[0][0] !== 'node_id' || ids.length !== all.length || !all.every((n) => ids.includes(n))) {
+    fail(`node list CSV: ${ids.length} nodes of ${all.length}`);
+  } else ok(`node list CSV holds all ${ids.length} nodes`);
+}
+
+/**
+ * A busy node's packet table: the newest chunk first, older ones by scrolling (newest
+ * first, none twice, as /api/packets lists them), a port filter asked of the API, and a
+ * CSV of every packet the filter matches.
+ */
+async function packetTablePages() {
+  const busy = (await api('/api/stats/top?limit=1')).body.nodes[0].node_id;
+  const everything = [];
+  for (let before = null; ;) {
+    const page = (await api(`/api/packets?node_id=${busy}&limit=1000${before ? `&before=${before}` : ''}`)).body.packets;
+    everything.push(...page);
+    if (page.length < 1000) break;
+    before = page[page.length - 1].import_time_us;
+  }
+  const page = await visit(`/node/${busy}`, 'node-packets', '#pk-body tr');
+  const rows = () => page.$$eval('#pk-body tr', (rs) => rs.map((r) => r.dataset.id));
+  const chunk = Number(await page.getAttribute('#pk-body', 'data-chunk'));
+  // (The table may already have drawn more, if it ends within a screen of the view.)
+  const first = (await rows()).slice(0, chunk);
+  if (!(everything.length > chunk)) fail(`the busy node has ${everything.length} packets, not more than a chunk (${chunk})`);
+  const want = everything.map((p) => String(p.id));
+  if (first.join() !== want.slice(0, chunk).join()) fail(`node packets: first rows ${first.length}, not the newest ${chunk}`);
+  else ok(`node page shows its newest ${chunk} packets first`);
+  const scrolled = await scrollAll(page, '#pk-more', rows);
+  if (scrolled.join() !== want.join()) fail(`node packets after scrolling: ${scrolled.length} rows of ${want.length} (in order: ${scrolled.join() === want.slice(0, scrolled.length).join()})`);
+  else ok(`scrolling lists all ${want.length} packets of the node, newest first, each once`);
+  // A port filter: the table is asked again, with that port only.
+  const counts = new Map();
+  for (const p of everything) counts.set(p.portnum, (counts.get(p.portnum) || 0) + 1);
+  const [port, many] = [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
+  await page.selectOption('#pk-port', String(port));
+  await until(page, (n) => document.querySelectorAll('#pk-body tr').length === n, Math.min(many, chunk));
+  const filtered = await scrollAll(page, '#pk-more', () => page.$$eval('#pk-body tr', (rs) => rs.map((r) => Number(r.dataset.port))));
+  if (filtered.length !== many || filtered.some((p) => p !== port)) fail(`port ${port} filter: ${filtered.length} rows of ${many}`);
+  else ok(`the port filter lists all ${many} packets of port ${port}`);
+  const csv = await csvOf(page, '#pk-csv');
+  if (csv.length - 1 !== many) fail(`packet CSV with port ${port}: ${csv.length - 1} rows of ${many}`);
+  await page.selectOption('#pk-port', '');
+  const all = await csvOf(page, '#pk-csv');
+  if (all.length - 1 !== everything.length) fail(`packet CSV: ${all.length - 1} rows of ${everything.length}`);
+  else ok(`the packet CSV holds every packet the filter matches (${many} of port ${port}, ${everything.length} in all)`);
+  check(page, `/node/${busy} (packet table)`);
+  await page.close();
 }
 
 /** On a phone the node list's header is hidden (the rows are cards): its select sorts. */
@@ -513,19 +628,18 @@ try {
     await fire.close();
 
     // --- every other page ---------------------------------------------------------------
-    const nodelist = await visit('/nodelist', 'nodelist', '#nl-body tr');
-    const rowsShown = await nodelist.$$eval('#nl-body tr:not([hidden])', (r) => r.length);
-    await nodelist.fill('#nl-search', '<img');
-    const matching = await nodelist.$$eval('#nl-body tr:not([hidden])', (r) => r.length);
-    if (!(rowsShown > 1 && matching >= 1 && matching < rowsShown)) fail(`nodelist search: ${rowsShown} → ${matching}`);
-    else ok('nodelist search filters rows');
+    const nodelist = await visit('/nodelist', 'nodelist', '#nl-body[data-loaded]');
+    await nodeListCovers(nodelist);
     await nodelist.fill('#nl-search', '');
-    await nodelist.click('#nl-body tr:not([hidden]) .star');
+    await nodelist.click('#nl-body tr .star');
     const fav = await nodelist.evaluate(() => localStorage.getItem('meshview.favorites'));
     if (!fav || fav === '[]') fail('favourite not stored'); else ok('favourite stored in localStorage');
     await nodelist.setViewportSize({ width: 420, height: 860 });
     await settle(nodelist, 'nodelist-mobile');
+    check(nodelist, '/nodelist (after scrolling, search and CSV)');
     await nodelist.close();
+
+    await packetTablePages();
 
     const node = await visit(`/node/${env.HOSTILE_NODE}`, 'node', '#chart-device[data-drawn], #chart-device .empty');
     const title = await node.textContent('.node-card h1');

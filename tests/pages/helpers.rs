@@ -43,8 +43,9 @@ impl Site {
     pub async fn start(backend: Backend, settings: &[(&str, &str)]) -> Site {
         let db = TestDb::new(backend).await;
         let region = unique_region();
+        // Enough for the busiest node to have more packets than its page shows at first.
         let mut sim = Simulator::new(SimConfig {
-            packets: 900,
+            packets: 3000,
             region_topic: region.clone(),
             ..SimConfig::default()
         })

@@ -118,6 +118,62 @@ export function follow(query, onPacket, indicator = document.getElementById('liv
   return es;
 }
 
+/**
+ * A node of `/api/nodes` as the pages use it. A position of 0 is no position (the
+ * server's rule too: firmware reports 0, 0 when it has no fix).
+ */
+export function nodeOf(n) {
+  const coord = (v) => (typeof v === 'number' && v !== 0 ? v / 1e7 : null);
+  let lat = coord(n.last_lat);
+  let lon = coord(n.last_long);
+  if (lat === null || lon === null) { lat = null; lon = null; }
+  return {
+    num: n.node_id,
+    hex: hex(n.node_id),
+    long: n.long_name || '',
+    short: n.short_name || '',
+    hw: n.hw_model || '',
+    fw: n.firmware || '',
+    role: n.role || '',
+    channel: n.channel || '',
+    gw: !!n.is_mqtt_gateway,
+    lat,
+    lon,
+    last: n.last_seen_us || 0,
+  };
+}
+
+/**
+ * Shows a long list a chunk at a time. `more`, a button after the list, asks `next()`
+ * (which adds rows and says, maybe asynchronously, whether more remain) when clicked,
+ * and by itself once it comes within a screen of the viewport. Returns `check()`, for
+ * when the list was redrawn: the button may then stand in view without moving.
+ */
+export function onDemand(more, next) {
+  let busy = false;
+  const near = () => !more.hidden && more.getBoundingClientRect().top < window.innerHeight * 2;
+  async function step() {
+    if (busy || more.hidden) return;
+    busy = true;
+    more.disabled = true;
+    try {
+      more.hidden = !(await next());
+    } finally {
+      busy = false;
+      more.disabled = false;
+    }
+    // Rows that did not fill the screen leave the button in view: go on.
+    if (near()) step();
+  }
+  more.addEventListener('click', () => { step(); });
+  if ('IntersectionObserver' in window) {
+    new IntersectionObserver((seen) => {
+      if (seen.some((e) => e.isIntersecting)) step();
+    }, { rootMargin: '100% 0px' }).observe(more);
+  }
+  return () => { if (near()) step(); };
+}
+
 /** Fetches JSON from our API. */
 export async function getJson(url) {
   const r = await fetch(url, { headers: { Accept: 'application/json' } });

@@ -1,6 +1,6 @@
 // Leaflet helpers shared by the maps. Popups and tooltips get DOM nodes built with
 // textContent, never HTML strings.
-import { data, el, getJson } from './common.js';
+import { data, el, getJson, nodeOf } from './common.js';
 
 const L = window.L;
 
@@ -36,22 +36,8 @@ export function fitConfigBounds(map) {
  * the maps draw them; `total`, all of them; `channels`, theirs, sorted.
  */
 export async function mapNodes(days) {
-  const all = (await getJson(`/api/nodes?days_active=${days}`)).nodes || [];
-  const nodes = all
-    .filter((n) => typeof n.last_lat === 'number' && typeof n.last_long === 'number')
-    .map((n) => ({
-      num: n.node_id,
-      long: n.long_name || '',
-      short: n.short_name || '',
-      hw: n.hw_model || '',
-      fw: n.firmware || '',
-      role: n.role || '',
-      channel: n.channel || '',
-      gw: !!n.is_mqtt_gateway,
-      lat: n.last_lat / 1e7,
-      lon: n.last_long / 1e7,
-      last: n.last_seen_us,
-    }));
+  const all = ((await getJson(`/api/nodes?days_active=${days}`)).nodes || []).map(nodeOf);
+  const nodes = all.filter((n) => n.lat !== null);
   const channels = [...new Set(all.map((n) => n.channel).filter(Boolean))].sort();
   return { nodes, total: all.length, channels };
 }

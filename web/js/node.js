@@ -1,7 +1,8 @@
 // /node/{id}: QR and import URL, position track and neighbours on a map (coloured by
 // link quality), predicted and observed coverage, the direct links with their SNR over
 // time, telemetry charts, packets per day by port, and the packet table's filters and CSV.
-import { data, el, t, getJson, hex, portLabel, downloadCsv, timeEl } from './common.js';
+import { data, el, t, getJson, hex, portLabel, downloadCsv, timeEl, onDemand, packetNames } from './common.js';
+import { packetRow, pretty } from './packetrows.js';
 import { L, makeMap, fitConfigBounds, card } from './mapkit.js';
 import { timeLines, categories } from './charts.js';
 import {
@@ -391,28 +392,112 @@ async function drawCharts() {
 }
 
 // --- packet table --------------------------------------------------------------------
-const table = document.getElementById('pk-table');
+// The newest rows come with the page; older ones, and those of the chosen port and time,
+// from /api/packets a chunk at a time as the reader scrolls. The CSV holds every packet
+// the filters match, not only the rows drawn.
+const pkBody = document.getElementById('pk-body');
+const pkMore = document.getElementById('pk-more');
+const pkStatus = document.getElementById('pk-status');
 const portSel = document.getElementById('pk-port');
 const sinceSel = document.getElementById('pk-since');
-function filterTable() {
-  const port = portSel.value;
+const PK_CHUNK = Number(pkBody.dataset.chunk) || 50;
+let pkIds = new Set([...pkBody.rows].map((r) => r.dataset.id));
+let oldest = pkBody.rows.length ? Math.min(...[...pkBody.rows].map((r) => Number(r.dataset.us))) : null;
+/** Bumped by a filter change: answers to the old filters are dropped. */
+let generation = 0;
+
+function pkQuery() {
+  const q = new URLSearchParams({ node_id: String(num) });
+  if (portSel.value !== '') q.set('portnum', portSel.value);
   const hours = Number(sinceSel.value);
-  const since = hours ? (Date.now() - hours * 3600000) * 1000 : 0;
-  for (const r of table.tBodies[0].rows) {
-    r.hidden = (port !== '' && r.dataset.port !== port) || (since && Number(r.dataset.us) < since);
+  if (hours) q.set('since', String((Date.now() - hours * 3600000) * 1000));
+  return q;
+}
+
+/**
+ * Pages of packets older than `before` (µs, exclusive; null: the newest), each handed to
+ * `take`, until `take` returns false or none are left; says whether more remain. Pages
+ * overlap by a microsecond and are deduplicated by `seen`, so that packets stored in
+ * the same microsecond on both sides of a page's end are all listed.
+ */
+async function olderThan(before, limit, seen, take) {
+  let edge = before === null ? null : before + 1;
+  for (;;) {
+    const q = pkQuery();
+    q.set('limit', String(limit));
+    if (edge !== null) q.set('before', String(edge));
+    const got = (await getJson(`/api/packets?${q}`)).packets || [];
+    const fresh = got.filter((p) => !seen.has(String(p.id)));
+    for (const p of fresh) seen.add(String(p.id));
+    const full = got.length >= limit;
+    if (got.length) edge = got[got.length - 1].import_time_us + 1;
+    // A full page of packets already listed (one microsecond): step past them.
+    if (!fresh.length && full) { edge -= 1; continue; }
+    if (!take(fresh, edge === null ? null : edge - 1) || !full) return full;
   }
 }
-portSel.addEventListener('change', filterTable);
-sinceSel.addEventListener('change', filterTable);
-document.getElementById('pk-csv').addEventListener('click', () => {
-  const rows = [['time', 'packet_id', 'from', 'to', 'port', 'payload']];
-  for (const r of table.tBodies[0].rows) {
-    if (r.hidden) continue;
-    const c = [...r.cells].map((x) => x.textContent.trim());
-    const payload = r.cells[5].querySelector('pre');
-    rows.push([new Date(Number(r.dataset.us) / 1000).toISOString(), c[1], c[2], c[3], c[4], payload ? payload.textContent : c[5]]);
+
+function pkSay(key) {
+  pkStatus.textContent = t('node', key);
+  pkStatus.hidden = false;
+}
+
+async function olderPackets() {
+  const gen = generation;
+  const seen = pkIds;
+  let more;
+  try {
+    more = await olderThan(oldest, PK_CHUNK, seen, (fresh, last) => {
+      if (gen !== generation) return false;
+      pkBody.append(...fresh.map((p) => packetRow(p)));
+      oldest = last;
+      return false;
+    });
+  } catch (e) {
+    if (gen === generation) pkSay('packets_failed');
+    return true;
   }
-  downloadCsv(`packets_${num}_${Date.now()}.csv`, rows);
+  // Filters changed meanwhile: go on with theirs.
+  if (gen !== generation) return true;
+  if (!pkBody.rows.length) pkSay('no_packets');
+  return more;
+}
+
+const checkPackets = onDemand(pkMore, olderPackets);
+
+function refilter() {
+  generation += 1;
+  pkBody.replaceChildren();
+  pkIds = new Set();
+  oldest = null;
+  pkStatus.hidden = true;
+  pkMore.hidden = false;
+  checkPackets();
+}
+portSel.addEventListener('change', refilter);
+sinceSel.addEventListener('change', refilter);
+
+const csvBtn = document.getElementById('pk-csv');
+csvBtn.addEventListener('click', async () => {
+  const label = csvBtn.textContent;
+  csvBtn.disabled = true;
+  const rows = [['time', 'packet_id', 'from', 'to', 'port', 'payload']];
+  try {
+    await olderThan(null, 1000, new Set(), (fresh) => {
+      for (const p of fresh) {
+        const names = packetNames(p);
+        rows.push([new Date(p.import_time_us / 1000).toISOString(), p.id, names.from, names.to, portLabel(p.portnum), pretty(p)]);
+      }
+      csvBtn.textContent = `${label} … ${rows.length - 1}`;
+      return true;
+    });
+    downloadCsv(`packets_${num}_${Date.now()}.csv`, rows);
+  } catch (e) {
+    pkSay('packets_failed');
+  } finally {
+    csvBtn.textContent = label;
+    csvBtn.disabled = false;
+  }
 });
 
 drawMap();

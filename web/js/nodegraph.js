@@ -1,16 +1,21 @@
 // /nodegraph: the radio links (/api/edges) as a force graph, by channel and link type,
 // coloured by the link model's quality (or by type); search and click to focus a node;
 // the view fits the frame once the layout settles, and again on demand.
-import { data, el, t, hex } from './common.js';
+import { el, t, hex, getJson, nodeOf } from './common.js';
 import { chart } from './charts.js';
 import { qualityColour, qualityName, confidenceStyle } from './links.js';
 
-const nodes = data.nodes || [];
-// Edges come as [from, to, type, snr, quality?, confidence?] (a big mesh has tens of
-// thousands); the last two when the link model rates the same direction.
-const edges = (data.edges || []).map(([from, to, type, snr, quality, confidence]) => ({
-  from, to, type, snr, quality: quality || null, confidence: typeof confidence === 'number' ? confidence : null,
+// Asked for once the page has loaded (a big mesh has thousands of nodes and tens of
+// thousands of links): both answers are cached by the server, /api/nodes shared with
+// the maps.
+const [nodeBody, edgeBody] = await Promise.all([getJson('/api/nodes'), getJson('/api/edges?quality=true')]);
+const edges = (edgeBody.edges || []).map((e) => ({
+  from: e.from, to: e.to, type: e.type, snr: e.snr,
+  quality: e.quality || null, confidence: typeof e.confidence === 'number' ? e.confidence : null,
 }));
+// Only nodes with links are drawn.
+const linked = new Set(edges.flatMap((e) => [e.from, e.to]));
+const nodes = (nodeBody.nodes || []).map(nodeOf).filter((n) => linked.has(n.num));
 const colourSel = document.getElementById('g-colour');
 const TYPE_COLOUR = { traceroute: '#ff5733', neighbor: '#049acd' };
 
@@ -24,6 +29,9 @@ function lineOf(e) {
 }
 const byNum = new Map(nodes.map((n) => [n.num, n]));
 const chSel = document.getElementById('g-channel');
+for (const c of [...new Set(nodes.map((n) => n.channel).filter(Boolean))].sort()) {
+  chSel.append(el('option', { value: c, text: c }));
+}
 const typeSel = document.getElementById('g-type');
 const search = document.getElementById('g-search');
 const info = document.getElementById('g-info');

@@ -1,64 +1,123 @@
-// /nodelist: the server renders every node; filtering, sorting (by the column headers,
-// or on phones, where the rows are cards without them, by a select), favourites
-// (localStorage) and CSV export work on those rows.
-import { downloadCsv } from './common.js';
+// /nodelist: the server sends the first rows only (every row of a 2,000-node mesh made
+// the page 2.2 MB); the script takes every node from /api/nodes and filters, sorts
+// (by the column headers, or on phones, where the rows are cards without them, by a
+// select), keeps favourites (localStorage) and exports CSV over all of them, drawing the
+// rows a chunk at a time as the reader scrolls.
+import { el, t, getJson, nodeOf, onDemand, timeAgo, downloadCsv, localizeTimes } from './common.js';
 
-const body = document.getElementById('nl-body');
-const rows = [...body.querySelectorAll('tr')];
 const $ = (id) => document.getElementById(id);
+const body = $('nl-body');
 const search = $('nl-search');
+const more = $('nl-more');
+const status = $('nl-status');
 const FAV_KEY = 'meshview.favorites';
+/** Rows drawn at a time (the server sends as many). */
+const CHUNK = Number(body.dataset.chunk) || 50;
 let favorites = new Set(JSON.parse(localStorage.getItem(FAV_KEY) || '[]').map(String));
 let sortKey = 'last';
 let sortDir = -1;
+/** Every node, once /api/nodes answered; until then the server's rows stand. */
+let all = null;
+/** The nodes that pass the filters, in order, and how many of them are drawn. */
+let shown = [];
+let drawn = 0;
 
-function cellText(r, key) {
-  const c = r.querySelector(`td[data-key="${key}"]`);
-  return c ? c.textContent.trim() : '';
-}
+const position = (n) => (n.lat === null ? '' : `${n.lat.toFixed(5)}, ${n.lon.toFixed(5)}`);
+const nameOf = (n) => n.long || n.short || n.hex;
 
-function sortValue(r, key) {
+function sortValue(n, key) {
   switch (key) {
-    case 'last': return Number(r.dataset.last) || 0;
-    case 'id': return Number(r.dataset.num) || 0;
-    case 'gw': return r.dataset.gw === 'true' ? 1 : 0;
-    default: return cellText(r, key).toLowerCase();
+    case 'last': return n.last;
+    case 'id': return n.num;
+    case 'gw': return n.gw ? 1 : 0;
+    case 'long': return nameOf(n).toLowerCase();
+    default: return String(n[key] || '').toLowerCase();
   }
 }
 
-function markStars() {
-  for (const r of rows) {
-    const on = favorites.has(r.dataset.num);
-    const b = r.querySelector('.star');
-    b.textContent = on ? '★' : '☆';
-    b.setAttribute('aria-pressed', String(on));
-    r.classList.toggle('fav', on);
-  }
+/** Each column's header (the label of its cell on a phone's card). */
+const LABEL = {
+  short: 'short_name', long: 'long_name', id: 'node_id', hw: 'hw_model', fw: 'firmware',
+  role: 'role', channel: 'channel', gw: 'gateway', pos: 'position', last: 'last_seen',
+};
+
+/** One row, as the server draws it (nodelist.html). */
+function row(n) {
+  const fav = favorites.has(String(n.num));
+  const cell = (key, ...content) => el('td', { 'data-key': key, 'data-label': t('nodelist', LABEL[key]) }, ...content);
+  const iso = n.last ? new Date(n.last / 1000).toISOString() : '';
+  return el('tr', {
+    'data-num': n.num, 'data-hex': n.hex, 'data-role': n.role, 'data-channel': n.channel,
+    'data-hw': n.hw, 'data-fw': n.fw, 'data-last': n.last, 'data-gw': String(n.gw), class: fav ? 'fav' : null,
+  },
+  el('td', { 'data-key': 'fav' }, el('button', {
+    type: 'button', class: 'star', 'aria-label': t('nodelist', 'favorite'), 'aria-pressed': String(fav), text: fav ? '★' : '☆',
+  })),
+  cell('short', n.short),
+  cell('long', el('a', { href: `/node/${n.num}`, text: nameOf(n) })),
+  cell('id', el('code', { text: n.hex })),
+  cell('hw', n.hw),
+  cell('fw', n.fw),
+  cell('role', n.role),
+  cell('channel', n.channel),
+  cell('gw', n.gw ? '✔' : ''),
+  cell('pos', n.lat === null ? '' : el('a', { href: `/map?lat=${n.lat}&lng=${n.lon}&zoom=14`, text: position(n) })),
+  cell('last', n.last ? el('time', { datetime: iso, title: iso, 'data-us': n.last, 'data-ago': '1', text: timeAgo(n.last) }) : ''));
 }
 
-function apply() {
+function passes(n) {
   const q = search.value.trim().toLowerCase();
   const role = $('nl-role').value;
   const channel = $('nl-channel').value;
   const hw = $('nl-hw').value;
   const fw = $('nl-fw').value;
   const days = Number($('nl-active').value);
-  const favOnly = $('nl-fav').checked;
   const since = days ? (Date.now() - days * 86400000) * 1000 : 0;
-  let shown = 0;
-  for (const r of rows) {
-    const hay = [r.dataset.num, r.dataset.hex, cellText(r, 'short'), cellText(r, 'long')].join(' ').toLowerCase();
-    const ok = (!q || hay.includes(q))
-      && (!role || r.dataset.role === role)
-      && (!channel || r.dataset.channel === channel)
-      && (!hw || r.dataset.hw === hw)
-      && (!fw || r.dataset.fw === fw)
-      && (!since || Number(r.dataset.last) >= since)
-      && (!favOnly || favorites.has(r.dataset.num));
-    r.hidden = !ok;
-    if (ok) shown += 1;
+  return (!q || [String(n.num), n.hex, n.short, nameOf(n)].join(' ').toLowerCase().includes(q))
+    && (!role || n.role === role)
+    && (!channel || n.channel === channel)
+    && (!hw || n.hw === hw)
+    && (!fw || n.fw === fw)
+    && (!since || n.last >= since)
+    && (!$('nl-fav').checked || favorites.has(String(n.num)));
+}
+
+function compare(a, b) {
+  const fa = favorites.has(String(a.num)) ? 0 : 1;
+  const fb = favorites.has(String(b.num)) ? 0 : 1;
+  if (fa !== fb) return fa - fb;
+  const va = sortValue(a, sortKey); const vb = sortValue(b, sortKey);
+  if (va < vb) return -sortDir;
+  if (va > vb) return sortDir;
+  return 0;
+}
+
+/** Draws the next chunk of rows; says whether more remain. */
+function drawMore() {
+  const next = shown.slice(drawn, drawn + CHUNK);
+  body.append(...next.map(row));
+  drawn += next.length;
+  more.textContent = `${t('nodelist', 'show_more')} (${shown.length - drawn})`;
+  return drawn < shown.length;
+}
+
+const check = onDemand(more, drawMore);
+
+/** Filters and sorts every node, then draws as many rows as were drawn before (at
+ * least a chunk), so that a star or a new order does not lose the reader's place. */
+function redraw() {
+  if (!all) return;
+  const keep = Math.max(drawn, CHUNK);
+  shown = all.filter(passes).sort(compare);
+  body.replaceChildren();
+  drawn = 0;
+  while (drawn < keep && drawMore());
+  more.hidden = drawn >= shown.length;
+  $('nl-count').textContent = String(shown.length);
+  for (const th of document.querySelectorAll('#nl-table th.sortable')) {
+    th.setAttribute('aria-sort', th.dataset.key === sortKey ? (sortDir > 0 ? 'ascending' : 'descending') : 'none');
   }
-  $('nl-count').textContent = String(shown);
+  check();
 }
 
 /** Sorting by `key`: the same key again turns the order round; newest first for times,
@@ -66,23 +125,7 @@ function apply() {
 function sortBy(key) {
   if (sortKey === key) sortDir = -sortDir;
   else { sortKey = key; sortDir = key === 'last' ? -1 : 1; }
-  sort();
-}
-
-function sort() {
-  const sorted = [...rows].sort((a, b) => {
-    const fa = favorites.has(a.dataset.num) ? 0 : 1;
-    const fb = favorites.has(b.dataset.num) ? 0 : 1;
-    if (fa !== fb) return fa - fb;
-    const va = sortValue(a, sortKey); const vb = sortValue(b, sortKey);
-    if (va < vb) return -sortDir;
-    if (va > vb) return sortDir;
-    return 0;
-  });
-  body.append(...sorted);
-  for (const th of document.querySelectorAll('#nl-table th.sortable')) {
-    th.setAttribute('aria-sort', th.dataset.key === sortKey ? (sortDir > 0 ? 'ascending' : 'descending') : 'none');
-  }
+  redraw();
 }
 
 for (const th of document.querySelectorAll('#nl-table th.sortable')) {
@@ -94,13 +137,11 @@ for (const th of document.querySelectorAll('#nl-table th.sortable')) {
 
 body.addEventListener('click', (e) => {
   const b = e.target.closest('.star');
-  if (!b) return;
+  if (!b || !all) return;
   const num = b.closest('tr').dataset.num;
   if (favorites.has(num)) favorites.delete(num); else favorites.add(num);
   localStorage.setItem(FAV_KEY, JSON.stringify([...favorites]));
-  markStars();
-  sort();
-  apply();
+  redraw();
 });
 
 // Phones show cards without the header: a select sorts them instead.
@@ -111,21 +152,27 @@ sortSel.addEventListener('change', () => {
 });
 
 for (const id of ['nl-role', 'nl-channel', 'nl-hw', 'nl-fw', 'nl-active', 'nl-fav']) {
-  $(id).addEventListener('change', apply);
+  $(id).addEventListener('change', redraw);
 }
-search.addEventListener('input', apply);
+search.addEventListener('input', redraw);
 
 $('nl-csv').addEventListener('click', () => {
   const out = [['node_id', 'id', 'short_name', 'long_name', 'hw_model', 'firmware', 'role', 'channel', 'mqtt_gateway', 'position', 'last_seen']];
-  for (const r of rows) {
-    if (r.hidden) continue;
-    const us = Number(r.dataset.last);
-    out.push([r.dataset.num, r.dataset.hex, cellText(r, 'short'), cellText(r, 'long'), r.dataset.hw, r.dataset.fw,
-      r.dataset.role, r.dataset.channel, r.dataset.gw, cellText(r, 'pos'), us ? new Date(us / 1000).toISOString() : '']);
+  for (const n of shown) {
+    out.push([n.num, n.hex, n.short, nameOf(n), n.hw, n.fw, n.role, n.channel, String(n.gw), position(n),
+      n.last ? new Date(n.last / 1000).toISOString() : '']);
   }
   downloadCsv('nodelist.csv', out);
 });
 
-markStars();
-sort();
-apply();
+localizeTimes(body);
+try {
+  all = ((await getJson('/api/nodes')).nodes || []).map(nodeOf);
+  redraw();
+  body.dataset.loaded = String(all.length);
+} catch (e) {
+  // The first rows stay; the rest cannot be filtered without the list.
+  status.textContent = t('nodelist', 'load_failed');
+  status.hidden = false;
+  for (const id of ['nl-search', 'nl-role', 'nl-channel', 'nl-hw', 'nl-fw', 'nl-active', 'nl-fav', 'nl-sort', 'nl-csv']) $(id).disabled = true;
+}

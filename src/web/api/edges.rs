@@ -3,7 +3,7 @@
 //! (requester → hops → target and back); neighbour links from each node's latest
 //! NEIGHBORINFO in the window (MeshView took the 50 newest reports of the whole mesh).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,6 +15,7 @@ use super::{cached_raw, now_us};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::openapi::{Failures, NodeIdParam};
 use crate::web::params::Params;
+use crate::web::query::links::LinksQuestion;
 use crate::web::{AppState, Ready};
 use meshview_store::read::{LinkSource, LinkWindow, Reader};
 
@@ -40,6 +41,15 @@ pub struct Edge {
     #[serde(rename = "type")]
     #[schema(value_type = String, pattern = "^(traceroute|neighbor)$")]
     pub kind: &'static str,
+    /// With `quality=true`, the link model's class for this direction (absent when the
+    /// model has no sample of it in the last 168 hours): see `/api/links`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(good|fair|poor|unknown)$")]
+    pub quality: Option<&'static str>,
+    /// With `quality`, the model's confidence in it (0–1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1)]
+    pub confidence: Option<f64>,
 }
 
 /// `/api/edges`' answer.
@@ -62,6 +72,8 @@ pub struct EdgesParams {
     /// Window in hours (1–720).
     #[param(minimum = 1, maximum = 720)]
     hours: Option<i64>,
+    /// Also the link model's quality class and confidence of each edge (default false).
+    quality: Option<bool>,
 }
 
 #[derive(ToSchema)]
@@ -77,6 +89,7 @@ pub struct EdgeQuery {
     sources: Vec<LinkSource>,
     node: Option<i64>,
     hours: Option<i64>,
+    quality: bool,
 }
 
 impl EdgeQuery {
@@ -96,6 +109,7 @@ impl EdgeQuery {
             sources,
             node: params.node("node_id")?,
             hours: params.int_range("hours", 1, 24 * 30)?,
+            quality: params.flag("quality")?,
         })
     }
 
@@ -129,10 +143,47 @@ impl EdgeQuery {
                     snr: l.last_snr,
                     to: l.to,
                     kind: source.as_str(),
+                    quality: None,
+                    confidence: None,
                 });
             }
         }
+        if self.quality {
+            rate(db, now, self.node, &mut edges).await;
+        }
         Ok(edges)
+    }
+}
+
+/// Adds the link model's verdict on each edge's direction (`to` heard `from`). An extra:
+/// without the model's answer the edges stand as they are.
+async fn rate(db: &Reader, now: i64, node: Option<i64>, edges: &mut [Edge]) {
+    let question = LinksQuestion {
+        node,
+        ..LinksQuestion::default()
+    }
+    .all();
+    let links = match question.run(db, now).await {
+        Ok(a) => a.links,
+        Err(e) => {
+            tracing::warn!(error = ?e, "link quality unavailable; edges answered without it");
+            return;
+        }
+    };
+    let verdicts: HashMap<(i64, i64), (&'static str, f64)> = links
+        .into_iter()
+        .map(|l| {
+            (
+                (l.from, l.to),
+                (l.quality, (l.confidence * 100.0).round() / 100.0),
+            )
+        })
+        .collect();
+    for e in edges {
+        if let Some(&(q, c)) = verdicts.get(&(e.from, e.to)) {
+            e.quality = Some(q);
+            e.confidence = Some(c);
+        }
     }
 }
 
@@ -158,7 +209,10 @@ pub async fn edges(
     let q = EdgeQuery::parse(&params)?;
     // The window ends when the answer is computed; the cache's few seconds are its
     // staleness bound.
-    let key = format!("edges|{:?}|{:?}|{:?}", q.sources, q.node, q.hours);
+    let key = format!(
+        "edges|{:?}|{:?}|{:?}|{}",
+        q.sources, q.node, q.hours, q.quality
+    );
     cached_raw(&state, key, || async move {
         let edges = q.run(&db, now_us()).await?;
         serde_json::to_vec(&EdgesBody { edges: &edges })

@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-use super::live::prefs_title;
+use super::live::{PORTS, prefs_title};
 use super::shell::{Lib, Prefs, Shell};
 use super::view::{self, NodeView, PacketView, render};
 use super::{OrPage, PageError, PageResult};
@@ -19,11 +19,22 @@ use crate::web::query::stats::CountQuery;
 use crate::web::{AppState, Ready};
 use meshview_store::read::{PacketFilter, SLOT, TrafficFilter, slot_ids};
 
+/// Rows `/nodelist` is sent with, and the script draws at a time as the reader scrolls:
+/// every row of a 2,000-node mesh made the page 2.2 MB. The script takes the full list
+/// from `/api/nodes` for the filters, sort, favourites and CSV.
+const FIRST_ROWS: usize = 50;
+/// The list's activity filter when it opens (MeshView's): seen within 3 days.
+const ACTIVE_DAYS: i64 = 3;
+
 #[derive(Template)]
 #[template(path = "nodelist.html")]
 struct NodeListPage {
     shell: Shell,
+    /// The first rows of the list as it opens: active nodes, most recently seen first.
     nodes: Vec<NodeView>,
+    /// How many nodes that list has in all.
+    count: usize,
+    first_rows: usize,
     roles: Vec<String>,
     channels: Vec<String>,
     hw_models: Vec<String>,
@@ -42,15 +53,37 @@ fn distinct(nodes: &[NodeView], f: impl Fn(&NodeView) -> &str) -> Vec<String> {
     v
 }
 
+/// The script's search: `q` (lowercase) within the number, `!hex`, short name or name.
+fn matches(n: &NodeView, q: &str) -> bool {
+    q.is_empty()
+        || [n.num.to_string().as_str(), &n.hex, &n.short_name, n.name()]
+            .join(" ")
+            .to_lowercase()
+            .contains(q)
+}
+
 pub async fn nodelist(
     State(state): State<AppState>,
     Ready(db): Ready,
     prefs: Prefs,
     params: Params,
 ) -> PageResult {
-    // Every node; the page filters by activity (3 days by default, as MeshView).
+    // Every node: the filters offer every value.
     let rows = NodeQuery::default().rows(&db).await.or_page(&prefs)?;
-    let nodes = view::nodes(&rows);
+    let all = view::nodes(&rows);
+    let query: String = params
+        .get("q")
+        .unwrap_or_default()
+        .chars()
+        .take(64)
+        .collect();
+    let q = query.trim().to_lowercase();
+    let since = crate::web::api::now_us() - ACTIVE_DAYS * 86_400_000_000;
+    let mut listed: Vec<&NodeView> = all
+        .iter()
+        .filter(|n| n.last_us >= since && matches(n, &q))
+        .collect();
+    listed.sort_by_key(|n| std::cmp::Reverse(n.last_us));
     let shell = Shell::new(
         &state,
         &prefs,
@@ -60,17 +93,14 @@ pub async fn nodelist(
         &[],
     );
     let page = NodeListPage {
-        roles: distinct(&nodes, |n| &n.role),
-        channels: distinct(&nodes, |n| &n.channel),
-        hw_models: distinct(&nodes, |n| &n.hw_model),
-        firmwares: distinct(&nodes, |n| &n.firmware),
-        query: params
-            .get("q")
-            .unwrap_or_default()
-            .chars()
-            .take(64)
-            .collect(),
-        nodes,
+        roles: distinct(&all, |n| &n.role),
+        channels: distinct(&all, |n| &n.channel),
+        hw_models: distinct(&all, |n| &n.hw_model),
+        firmwares: distinct(&all, |n| &n.firmware),
+        query,
+        count: listed.len(),
+        first_rows: FIRST_ROWS,
+        nodes: listed.into_iter().take(FIRST_ROWS).cloned().collect(),
         shell,
     };
     Ok(render(&page, &prefs))
@@ -93,8 +123,13 @@ struct NodePage {
     key_count: i64,
     import_url: String,
     packets: Vec<PacketView>,
+    packet_rows: i64,
     ports: Vec<(i64, String)>,
 }
+
+/// Packets the node page is sent with, and the script adds at a time, older ones as the
+/// reader scrolls or with the chosen filters (500 rows made a busy node's page 380 KB).
+const PACKET_ROWS: i64 = 50;
 
 pub async fn node(
     State(state): State<AppState>,
@@ -129,7 +164,7 @@ pub async fn node(
             node: Some(num),
             ..PacketFilter::default()
         },
-        500,
+        PACKET_ROWS,
     );
     let (count, check, qr, list) = tokio::join!(
         count_q.answer(&state, &db),
@@ -156,10 +191,7 @@ pub async fn node(
         &[Lib::Leaflet, Lib::Echarts, Lib::Qr],
     );
     let packets = view::packets(&list, &shell.lang);
-    let mut ports: BTreeMap<i64, String> = BTreeMap::new();
-    for p in &packets {
-        ports.insert(p.portnum, p.port_label.clone());
-    }
+    let ports = PORTS.iter().map(|&p| (p, shell.lang.port(p))).collect();
     let shell = shell.with(
         "node",
         json!({
@@ -180,7 +212,8 @@ pub async fn node(
             .map_or(0, |c| c.unique_public_key_count as i64),
         import_url,
         packets,
-        ports: ports.into_iter().collect(),
+        packet_rows: PACKET_ROWS,
+        ports,
         node,
         shell,
     };

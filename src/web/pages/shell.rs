@@ -176,17 +176,22 @@ impl Shell {
                 Lib::Qr => scripts.push(assets::url("vendor/qrcode.js")),
             }
         }
-        let section = match page {
-            "firehose" | "chat" | "nodelist" | "net" | "map" | "stats" | "top" | "nodegraph"
-            | "node" | "packet" => page,
-            "kiosk" | "heatmap" => "map",
-            _ => "base",
+        // The page's own strings; the packet tables' rows (web/js/packetrows.js) also
+        // use the firehose's and the packet page's.
+        let sections: &[&str] = match page {
+            "chat" | "nodelist" | "net" | "map" | "stats" | "top" | "nodegraph" | "packet" => {
+                &["base", page]
+            }
+            "firehose" => &["base", "firehose", "packet"],
+            "node" => &["base", "node", "firehose", "packet"],
+            "kiosk" | "heatmap" => &["base", "map"],
+            _ => &["base"],
         };
         Shell {
             data: json!({
                 "page": page,
                 "lang": lang.code,
-                "i18n": lang.sections(&["base", section]),
+                "i18n": lang.sections(sections),
                 "tile_url": super::tile_url(&state.config),
                 "bounds": [[site.map_top_left_lat, site.map_top_left_lon],
                            [site.map_bottom_right_lat, site.map_bottom_right_lon]],
