@@ -149,6 +149,9 @@ pub enum DbCommand {
     /// the raw rows, e.g. after a decoder fix. Takes the migration lock; stop the writer
     /// first or expect it to wait.
     RebuildRollups,
+    /// Show the raw archive (`[archive]`): its messages, the time they span, and their
+    /// bytes as received and as stored.
+    Archive,
     /// Write a new migration's files with a fresh revision id and the head as parent.
     Revision {
         #[arg(short, long)]
@@ -423,9 +426,60 @@ async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
                 started.elapsed().as_millis()
             );
         }
+        DbCommand::Archive => {
+            let mut conn =
+                meshview_store::connect::Conn::open(url, meshview_store::Role::Reader).await?;
+            let s = meshview_store::archive::stats(&mut conn).await;
+            conn.close().await;
+            print!("{}", describe_archive(&s?, ctx.config.archive.enabled));
+        }
         DbCommand::Revision { .. } => unreachable!("handled before loading config"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `meshview db archive`'s lines.
+fn describe_archive(s: &meshview_store::archive::ArchiveStats, enabled: bool) -> String {
+    let when = |us: Option<i64>| {
+        us.and_then(chrono::DateTime::from_timestamp_micros)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    let per = |bytes: i64| {
+        if s.messages > 0 {
+            format!("{:.1}", bytes as f64 / s.messages as f64)
+        } else {
+            "-".into()
+        }
+    };
+    let share = if s.raw_bytes > 0 {
+        format!(
+            "{:.1} %",
+            s.stored_bytes as f64 * 100.0 / s.raw_bytes as f64
+        )
+    } else {
+        "-".into()
+    };
+    format!(
+        "archive: {}\n\
+         messages: {} in {} segments\n\
+         from {} to {}\n\
+         received: {} bytes ({} per message)\n\
+         stored: {} bytes ({} per message, {share} of received)\n",
+        if enabled {
+            "on"
+        } else {
+            "off (archive.enabled = false)"
+        },
+        s.messages,
+        s.segments,
+        when(s.first_us),
+        when(s.last_us),
+        s.raw_bytes,
+        per(s.raw_bytes),
+        s.stored_bytes,
+        per(s.stored_bytes),
+    )
 }
 
 async fn simulate(ctx: &Context, a: SimulateArgs) -> anyhow::Result<()> {

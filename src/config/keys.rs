@@ -105,6 +105,8 @@ pub const KEYS: &[KeySpec] = &[
     k("logging", "access_log", "false"),
     k("logging", "db_cleanup_logfile", "dbcleanup.log"),
     k("coverage", "elevation_dir", ""),
+    k("archive", "enabled", "true"),
+    k("archive", "days_to_keep", "14"),
 ];
 
 pub fn find(section: &str, key: &str) -> Option<&'static KeySpec> {

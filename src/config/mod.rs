@@ -173,6 +173,14 @@ pub struct Logging {
     pub db_cleanup_logfile: Option<PathBuf>,
 }
 
+/// The raw archive of accepted MQTT messages (ours; `meshview_store::archive`).
+#[derive(Debug, Clone)]
+pub struct Archive {
+    pub enabled: bool,
+    /// Segments whose newest message is older are purged (at least 1).
+    pub days_to_keep: u32,
+}
+
 /// Predicted coverage (`/api/coverage`).
 #[derive(Debug, Clone, Default)]
 pub struct Coverage {
@@ -191,6 +199,7 @@ pub struct Config {
     pub cleanup: Cleanup,
     pub logging: Logging,
     pub coverage: Coverage,
+    pub archive: Archive,
     /// The file that was read, if any.
     pub source: Option<PathBuf>,
     /// Non-fatal findings (unknown keys, unused MeshView keys); logged at start-up.
@@ -614,6 +623,19 @@ impl Raw {
             )?,
         };
 
+        let archive = Archive {
+            enabled: self.bool("archive", "enabled")?,
+            days_to_keep: self.num("archive", "days_to_keep", "a whole number of days")?,
+        };
+        if archive.days_to_keep == 0 {
+            return Err(ConfigError::Invalid {
+                key: "archive.days_to_keep".into(),
+                value: "0".into(),
+                expected: "at least 1 day (turn the archive off with archive.enabled = false)"
+                    .into(),
+            });
+        }
+
         let logging = Logging {
             access_log: self.bool("logging", "access_log")?,
             db_cleanup_logfile: self.opt_path("logging", "db_cleanup_logfile"),
@@ -629,6 +651,7 @@ impl Raw {
             coverage: Coverage {
                 elevation_dir: self.opt_path("coverage", "elevation_dir"),
             },
+            archive,
             source: None,
             warnings: Vec::new(),
         })

@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
+use meshview_store::archive;
 use meshview_store::ops::WriteOp;
 use meshview_store::write::BatchWriter;
 use meshview_store::{Db, Role, now_us};
@@ -62,7 +63,8 @@ pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
         _ => Pipeline::from_config(&cfg, stats.clone())?,
     };
     let db = Db::open(&cfg.database.url, Role::Writer).await?;
-    let (tx, rx) = mpsc::channel::<(WriteOp, Option<u64>)>(cfg.mqtt.queue_size);
+    let (tx, rx) = mpsc::channel::<Item>(cfg.mqtt.queue_size);
+    let archive = cfg.archive.enabled;
     // The writer's last committed ticket, from which the MQTT source acknowledges.
     let (committed_tx, committed_rx) = tokio::sync::watch::channel(0u64);
     let session = match &source {
@@ -93,6 +95,7 @@ pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
         db.clone(),
         ctx.shutdown.clone(),
     ));
+    let archive_upkeep = tokio::spawn(crate::jobs::archive::run(cfg.clone(), ctx.shutdown.clone()));
 
     let result = match source {
         Source::Mqtt => {
@@ -103,8 +106,12 @@ pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
             // The handler owns the queue's sender: the transport drops it at shutdown, which
             // lets the writer drain while the transport still acknowledges its commits.
             let handler = async move |topic: &str, payload: &[u8], ticket: Option<u64>| {
-                match pipeline.handle(topic, payload, now_us()) {
-                    Some(op) => enqueue(&tx, (op, ticket), stats_ref, patient, &shutdown).await,
+                let now = now_us();
+                match pipeline.handle(topic, payload, now) {
+                    Some(op) => {
+                        let raw = archive.then(|| archived(topic, payload, now));
+                        enqueue(&tx, (op, ticket, raw), stats_ref, patient, &shutdown).await
+                    }
                     None => mqtt::Delivery::Done,
                 }
             };
@@ -134,9 +141,11 @@ pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
     reporter.abort();
     if ctx.shutdown.is_cancelled() {
         let _ = jobs.await;
+        let _ = archive_upkeep.await;
     } else {
         // A replay that ended: the scheduler has nothing more to do.
         jobs.abort();
+        archive_upkeep.abort();
     }
     let s = stats.snapshot();
     tracing::info!(
@@ -153,14 +162,27 @@ pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
     result
 }
 
+/// What the batch writer's queue carries: the write, the MQTT ticket to acknowledge once
+/// it is committed, and the message itself for the raw archive (when it is on).
+type Item = (WriteOp, Option<u64>, Option<archive::Message>);
+
+/// An accepted message as the archive keeps it.
+fn archived(topic: &str, payload: &[u8], at_us: i64) -> archive::Message {
+    archive::Message {
+        at_us,
+        topic: topic.to_string(),
+        payload: payload.to_vec(),
+    }
+}
+
 /// Hands an accepted write to the batch writer. A full queue is waited on for a moment
 /// (bursts, a slow commit); after that the message is dropped and counted, so a stalled
 /// database never makes memory grow. `patient` (a persistent session, whose unacknowledged
 /// messages the broker keeps): wait as long as it takes, or until shutdown, when the
 /// message is left to the broker.
 async fn enqueue(
-    tx: &mpsc::Sender<(WriteOp, Option<u64>)>,
-    item: (WriteOp, Option<u64>),
+    tx: &mpsc::Sender<Item>,
+    item: Item,
     stats: &stats::IngestStats,
     patient: bool,
     shutdown: &tokio_util::sync::CancellationToken,
@@ -212,7 +234,7 @@ fn store_identity(url: &meshview_store::DatabaseUrl) -> String {
 async fn replay(
     path: &std::path::Path,
     pipeline: &mut Pipeline,
-    tx: &mpsc::Sender<(WriteOp, Option<u64>)>,
+    tx: &mpsc::Sender<Item>,
     ctx: &WriterContext,
 ) -> anyhow::Result<()> {
     let file = tokio::fs::File::open(path)
@@ -231,9 +253,15 @@ async fn replay(
         n += 1;
         match meshview_sim::parse_capture_line(&line) {
             Ok((topic, payload)) => {
-                if let Some(op) = pipeline.handle(&topic, &payload, now_us()) {
+                let now = now_us();
+                if let Some(op) = pipeline.handle(&topic, &payload, now) {
+                    let raw = ctx
+                        .config
+                        .archive
+                        .enabled
+                        .then(|| archived(&topic, &payload, now));
                     // Backpressure instead of drops: a replay has no deadline.
-                    if tx.send((op, None)).await.is_err() {
+                    if tx.send((op, None, raw)).await.is_err() {
                         break;
                     }
                 }
@@ -257,7 +285,7 @@ async fn replay(
 async fn demo(
     sim: meshview_sim::SimConfig,
     pipeline: &mut Pipeline,
-    tx: &mpsc::Sender<(WriteOp, Option<u64>)>,
+    tx: &mpsc::Sender<Item>,
     ctx: &WriterContext,
 ) -> anyhow::Result<()> {
     tracing::info!(
@@ -277,10 +305,16 @@ async fn demo(
                 _ = tokio::time::sleep_until(due) => {}
                 _ = ctx.shutdown.cancelled() => return Ok(()),
             }
-            if let Some(op) = pipeline.handle(&msg.topic, &msg.payload, now_us())
-                && tx.send((op, None)).await.is_err()
-            {
-                return Ok(());
+            let now = now_us();
+            if let Some(op) = pipeline.handle(&msg.topic, &msg.payload, now) {
+                let raw = ctx
+                    .config
+                    .archive
+                    .enabled
+                    .then(|| archived(&msg.topic, &msg.payload, now));
+                if tx.send((op, None, raw)).await.is_err() {
+                    return Ok(());
+                }
             }
         }
         round += 1;

@@ -5,6 +5,7 @@
 mod common;
 
 mod adoption;
+mod archive;
 mod coordination;
 mod failures;
 mod meshview_fixture;

@@ -48,10 +48,12 @@ async fn seed_head_rows(db: &TestDb) {
          VALUES (1001, 20, 1700000000, 3, 7, 'LongFast', 5.5, -90, 'msh/US/bayarea/2/e/LongFast/!00000014', 1700000000000001);
          INSERT INTO traceroute (packet_id, gateway_node_id, done, route, import_time_us, route_return) \
          VALUES (1001, 20, TRUE, {}, 1700000000000002, {});
-         INSERT INTO node_public_key (node_id, public_key, first_seen_us, last_seen_us) VALUES (10, 'abcd', 1, 2);",
+         INSERT INTO node_public_key (node_id, public_key, first_seen_us, last_seen_us) VALUES (10, 'abcd', 1, 2);
+         INSERT INTO archive_segment (first_us, last_us, messages, raw_bytes, data) VALUES (1, 2, 1, 3, {});",
         blob(b, "0a0b"),
         blob(b, "01"),
-        blob(b, "02")
+        blob(b, "02"),
+        blob(b, "03")
     ))
     .await;
 }
@@ -71,6 +73,7 @@ async fn head_to_base_and_back(backend: Backend) {
         "packet_seen",
         "traceroute",
         "node_public_key",
+        "archive_segment",
     ];
     for m in chain.migrations().iter().rev() {
         migrations::downgrade(&db.url, &chain, &DowngradeTarget::Relative(1))
@@ -92,6 +95,9 @@ async fn head_to_base_and_back(backend: Backend) {
                 assert!(!db.column_exists("node", "is_mqtt_gateway").await)
             }
             "create node_public_key" => assert!(!db.table_exists("node_public_key").await),
+            "raw archive of accepted MQTT messages in compressed segments" => {
+                assert!(!db.table_exists("archive_segment").await)
+            }
             "add first_seen_us and last_seen_us to node" => {
                 assert!(!db.column_exists("node", "last_seen_us").await)
             }

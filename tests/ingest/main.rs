@@ -1,9 +1,11 @@
 //! Ingest area: the writer against real captured traffic, hostile input, the simulated
-//! mesh through the real Mosquitto, broker and database outages, a full disk, and shutdown.
+//! mesh through the real Mosquitto, broker and database outages, a full disk, shutdown,
+//! and the raw archive of what was accepted.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod archive;
 mod disk_full;
 mod e2e;
 mod helpers;

@@ -39,6 +39,9 @@ pub enum StoreError {
     /// existing file).
     #[error("{0}")]
     Refused(String),
+    /// Stored bytes that do not decode (an archive segment).
+    #[error("{0}")]
+    Corrupt(String),
     /// Reading or writing a file beside the database (backups).
     #[error("{context}: {cause}")]
     File {

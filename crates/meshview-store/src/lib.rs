@@ -7,13 +7,15 @@
 //!   lock, the reader's wait for a current schema).
 //! - [`connect`]: opening pools and dedicated connections for each backend and role.
 //! - [`database_url`]: connection strings (MeshView's SQLAlchemy URLs and sqlx-style ones).
-//! - [`ops`]: what the writer is asked to store; [`write`]: the batch writer.
+//! - [`ops`]: what the writer is asked to store; [`write`]: the batch writer;
+//!   [`archive`]: the raw messages it stored, compressed, for replays.
 //! - [`retention`], [`backup`]: the maintenance jobs' SQL (purges in small batches,
 //!   `VACUUM INTO` snapshots), reporting to a [`joblog::JobLog`].
 //! - [`read`]: the reader's queries; [`rollups`] and [`text`]: tables the writer keeps
 //!   beside the raw rows for fast reads.
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod backup;
 pub mod connect;
 pub mod coordination;

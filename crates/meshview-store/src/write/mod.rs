@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use sqlx::Database;
 use tokio::sync::mpsc;
 
+use crate::archive::{self, Segment};
 use crate::ops::{
     FlushCounts, LiveSender, NodeFacts, Reception, StoredPacket, TracerouteRow, WriteOp,
 };
@@ -54,7 +55,7 @@ pub trait WriteObserver: Sync {
 /// One backend's statements of the batch writer, run on the connection of the batch's
 /// transaction. `sqlite.rs` and `pg.rs` implement it; [`BatchWriter::flush`] runs the same
 /// steps over either.
-trait BatchStatements {
+pub(crate) trait BatchStatements {
     /// Rows per multi-row statement.
     const CHUNK: usize;
     async fn lookup(&mut self, ids: &[i64]) -> Result<Vec<(i64, u32)>, sqlx::Error>;
@@ -80,6 +81,8 @@ trait BatchStatements {
     async fn write_rollup(&mut self, rollup: &BatchRollup) -> Result<(), sqlx::Error>;
     /// What the relay resolver starts from: links with direct evidence and their SNR.
     async fn relay_candidates(&mut self) -> Result<Vec<(i64, i64, Option<f64>)>, sqlx::Error>;
+    /// Stores one sealed segment of the raw archive.
+    async fn insert_segment(&mut self, segment: &Segment) -> Result<(), sqlx::Error>;
 }
 
 /// Runs the slot walk, looking unknown slots up until all are decided.
@@ -129,6 +132,8 @@ pub struct BatchWriter {
     db: Db,
     slots: IdSlots,
     relays: RelayResolver,
+    /// Seals each batch's archive segment (made on the first).
+    sealer: Option<archive::Sealer>,
     live: Option<LiveSender>,
     committed: Option<tokio::sync::watch::Sender<u64>>,
     idle_flush: Option<Duration>,
@@ -136,21 +141,42 @@ pub struct BatchWriter {
     pub max_delay: Duration,
 }
 
-/// What the batch writer's queue carries: a write, and optionally a ticket that the writer
-/// reports back once the write is committed (see [`BatchWriter::with_committed`]).
+/// What the batch writer's queue carries: a write, optionally a ticket that the writer
+/// reports back once the write is committed (see [`BatchWriter::with_committed`]), and
+/// optionally the message it came from, for the raw archive.
 pub trait Queued: Send {
-    fn into_parts(self) -> (WriteOp, Option<u64>);
+    fn into_parts(self) -> (WriteOp, Option<u64>, Option<archive::Message>);
 }
 
 impl Queued for WriteOp {
-    fn into_parts(self) -> (WriteOp, Option<u64>) {
-        (self, None)
+    fn into_parts(self) -> (WriteOp, Option<u64>, Option<archive::Message>) {
+        (self, None, None)
     }
 }
 
 impl Queued for (WriteOp, Option<u64>) {
-    fn into_parts(self) -> (WriteOp, Option<u64>) {
+    fn into_parts(self) -> (WriteOp, Option<u64>, Option<archive::Message>) {
+        (self.0, self.1, None)
+    }
+}
+
+impl Queued for (WriteOp, Option<u64>, Option<archive::Message>) {
+    fn into_parts(self) -> (WriteOp, Option<u64>, Option<archive::Message>) {
         self
+    }
+}
+
+/// One batch: the writes, and the messages they came from (empty without the archive).
+#[derive(Default)]
+pub struct Batch {
+    pub ops: Vec<WriteOp>,
+    pub archived: archive::Pending,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.ops.clear();
+        self.archived.clear();
     }
 }
 
@@ -160,6 +186,7 @@ impl BatchWriter {
             db,
             slots: IdSlots::default(),
             relays: RelayResolver::default(),
+            sealer: None,
             live: None,
             committed: None,
             idle_flush: None,
@@ -199,11 +226,17 @@ impl BatchWriter {
     /// Drains `rx` until it closes, committing by size or time; flushes what is pending
     /// before returning, so a shutdown loses nothing that was accepted.
     pub async fn run<Q: Queued>(mut self, mut rx: mpsc::Receiver<Q>, stats: &impl WriteObserver) {
-        let mut batch: Vec<WriteOp> = Vec::with_capacity(self.max_batch);
+        let mut batch = Batch {
+            ops: Vec::with_capacity(self.max_batch),
+            archived: archive::Pending::default(),
+        };
         let mut ticket: Option<u64> = None;
-        let take = |q: Q, batch: &mut Vec<WriteOp>, ticket: &mut Option<u64>| {
-            let (op, t) = q.into_parts();
-            batch.push(op);
+        let take = |q: Q, batch: &mut Batch, ticket: &mut Option<u64>| {
+            let (op, t, raw) = q.into_parts();
+            batch.ops.push(op);
+            if let Some(m) = raw {
+                batch.archived.push(m);
+            }
             if t.is_some() {
                 *ticket = t;
             }
@@ -215,7 +248,7 @@ impl BatchWriter {
             };
             take(first, &mut batch, &mut ticket);
             let deadline = tokio::time::Instant::now() + self.max_delay;
-            while batch.len() < self.max_batch {
+            while batch.ops.len() < self.max_batch {
                 let until = match self.idle_flush {
                     Some(idle) => deadline.min(tokio::time::Instant::now() + idle),
                     None => deadline,
@@ -229,7 +262,7 @@ impl BatchWriter {
             self.report_committed(ticket.take());
             stats.queue_depth(rx.len());
         }
-        if !batch.is_empty() {
+        if !batch.ops.is_empty() {
             self.commit_with_retry(&mut batch, stats).await;
             self.report_committed(ticket.take());
         }
@@ -243,18 +276,20 @@ impl BatchWriter {
     }
 
     /// Commits `batch` (emptying it); retries transient failures with capped backoff.
-    pub async fn commit_with_retry(
-        &mut self,
-        batch: &mut Vec<WriteOp>,
-        stats: &impl WriteObserver,
-    ) {
+    pub async fn commit_with_retry(&mut self, batch: &mut Batch, stats: &impl WriteObserver) {
         let mut backoff = Duration::from_millis(100);
         let mut attempts = 0u32;
+        // Sealed once: a retry stores the same segment.
+        let segment = (!batch.archived.is_empty()).then(|| {
+            self.sealer
+                .get_or_insert_with(|| archive::Sealer::new(archive::BATCH_LEVEL))
+                .seal(&mut batch.archived)
+        });
         loop {
             let started = Instant::now();
-            match self.flush(batch).await {
+            match self.flush(&batch.ops, segment.as_ref()).await {
                 Ok(c) => {
-                    stats.flushed(batch.len(), c, started.elapsed());
+                    stats.flushed(batch.ops.len(), c, started.elapsed());
                     batch.clear();
                     return;
                 }
@@ -262,7 +297,7 @@ impl BatchWriter {
                     attempts += 1;
                     stats.retried(&e);
                     if attempts == 1 || attempts.is_power_of_two() {
-                        tracing::warn!(error = %e, attempts, items = batch.len(), "database unavailable; retrying the batch");
+                        tracing::warn!(error = %e, attempts, items = batch.ops.len(), "database unavailable; retrying the batch");
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -270,16 +305,22 @@ impl BatchWriter {
                 Err(e) => {
                     // A data problem (a constraint, a stale id cache): rebuild the cache and
                     // fall back to one transaction per item, so only the culprit is lost.
-                    tracing::warn!(error = %e, items = batch.len(), "batch rejected; retrying item by item");
+                    tracing::warn!(error = %e, items = batch.ops.len(), "batch rejected; retrying item by item");
                     self.forget_ids();
+                    // The archive keeps every message, those of the rejected writes too:
+                    // a rebuild with a fixed decoder may store them.
+                    if let Some(segment) = &segment {
+                        self.archive_alone(segment, stats).await;
+                    }
                     let mut failed = 0u64;
                     let mut counts = FlushCounts::default();
-                    let total = batch.len();
-                    for op in batch.drain(..) {
+                    let total = batch.ops.len();
+                    batch.archived.clear();
+                    for op in batch.ops.drain(..) {
                         let one = [op];
                         let mut wait = Duration::from_millis(100);
                         loop {
-                            match self.flush(&one).await {
+                            match self.flush(&one, None).await {
                                 Ok(c) => {
                                     counts.packets_new += c.packets_new;
                                     counts.receptions_new += c.receptions_new;
@@ -308,9 +349,33 @@ impl BatchWriter {
         }
     }
 
-    /// Writes one batch in one transaction.
-    pub async fn flush(&mut self, batch: &[WriteOp]) -> Result<FlushCounts, StoreError> {
-        let plan = Plan::build(batch);
+    /// Stores a segment in a transaction of its own, retrying while the database is
+    /// away; one that the database refuses is logged and lost (its rows are not).
+    async fn archive_alone(&self, segment: &Segment, stats: &impl WriteObserver) {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match archive::insert(&self.db, segment).await {
+                Ok(()) => return,
+                Err(e) if e.is_transient() => {
+                    stats.retried(&e);
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, messages = segment.messages, "could not archive a batch's messages");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes one batch in one transaction, with its archive segment if any.
+    pub async fn flush(
+        &mut self,
+        batch: &[WriteOp],
+        segment: Option<&Segment>,
+    ) -> Result<FlushCounts, StoreError> {
+        let plan = Plan::build(batch, segment);
         match &self.db {
             // IMMEDIATE: take SQLite's write lock up front, so a batch waits (busy timeout)
             // for another writer instead of failing when its read snapshot goes stale.
@@ -519,7 +584,18 @@ async fn write_batch<C: BatchStatements>(
     for chunk in plan.nodes.chunks(C::CHUNK) {
         conn.upsert_nodes(chunk).await?;
     }
+    if let Some(segment) = plan.segment {
+        conn.insert_segment(segment).await?;
+    }
     Ok((counts, inserted_packets))
+}
+
+/// Inserts one archive segment on either backend, outside a batch.
+pub(crate) async fn insert_segment(db: &Db, segment: &Segment) -> Result<(), sqlx::Error> {
+    match db {
+        Db::Sqlite(pool, _) => pool.acquire().await?.insert_segment(segment).await,
+        Db::Postgres(pool) => pool.acquire().await?.insert_segment(segment).await,
+    }
 }
 
 /// Inserts `packet_text` rows on either backend (the migration's backfill of the text).
@@ -582,10 +658,12 @@ struct Plan<'a> {
     receptions: Vec<&'a Reception>,
     nodes: Vec<NodeWrite>,
     keys: Vec<(u32, String, i64, i64)>,
+    /// The batch's messages for the raw archive, stored in the same transaction.
+    segment: Option<&'a Segment>,
 }
 
 impl<'a> Plan<'a> {
-    fn build(batch: &'a [WriteOp]) -> Plan<'a> {
+    fn build(batch: &'a [WriteOp], segment: Option<&'a Segment>) -> Plan<'a> {
         let mut receptions = Vec::new();
         let mut nodes: HashMap<u32, NodeWrite> = HashMap::new();
         let mut keys: HashMap<(u32, String), (i64, i64)> = HashMap::new();
@@ -631,6 +709,7 @@ impl<'a> Plan<'a> {
             receptions,
             nodes,
             keys,
+            segment,
         }
     }
 }

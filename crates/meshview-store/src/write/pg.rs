@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use sqlx::{PgConnection, Row};
 
 use super::{BatchStatements, NodeWrite, node_fields};
+use crate::archive::Segment;
 use crate::ops::{Reception, TracerouteRow};
 use crate::rollups::BatchRollup;
 
@@ -288,5 +289,20 @@ impl BatchStatements for PgConnection {
         sqlx::query_as(crate::rollups::links::RESOLVER_LINKS)
             .fetch_all(&mut *self)
             .await
+    }
+
+    async fn insert_segment(&mut self, segment: &Segment) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO archive_segment (first_us, last_us, messages, raw_bytes, data) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(segment.first_us)
+        .bind(segment.last_us)
+        .bind(segment.messages)
+        .bind(segment.raw_bytes)
+        .bind(segment.data.as_slice())
+        .execute(&mut *self)
+        .await
+        .map(|_| ())
     }
 }

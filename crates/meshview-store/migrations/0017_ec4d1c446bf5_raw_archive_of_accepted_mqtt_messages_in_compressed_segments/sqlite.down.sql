@@ -1,0 +1,2 @@
+-- The archive goes with its table.
+DROP TABLE archive_segment;
