@@ -152,6 +152,16 @@ pub enum DbCommand {
     /// Show the raw archive (`[archive]`): its messages, the time they span, and their
     /// bytes as received and as stored.
     Archive,
+    /// Derive the stored rows again from the raw archive, with today's decoder and keys
+    /// (`mqtt.secondary_keys`): the rows stored since the archive's first message (or
+    /// --since) are deleted, the archived messages replayed at their own times, and the
+    /// rollups recomputed. Stop the writer first: it waits for the rebuild if it starts.
+    /// The reader keeps serving, showing what has been replayed so far.
+    Rebuild {
+        /// Derive again from this UTC date (YYYY-MM-DD) or time (RFC 3339) on.
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Write a new migration's files with a fresh revision id and the head as parent.
     Revision {
         #[arg(short, long)]
@@ -433,9 +443,37 @@ async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
             conn.close().await;
             print!("{}", describe_archive(&s?, ctx.config.archive.enabled));
         }
+        DbCommand::Rebuild { since } => {
+            let since = since.as_deref().map(parse_since).transpose()?;
+            let r = crate::ingest::rebuild::run(ctx.writer(), chain, since).await?;
+            println!(
+                "rebuilt from {} archived messages in {:.1} s: {} packets and {} receptions stored again (had {} and {}), {} links in the link model",
+                r.messages,
+                r.seconds,
+                r.packets,
+                r.receptions,
+                r.deleted.packets,
+                r.deleted.receptions,
+                r.links
+            );
+        }
         DbCommand::Revision { .. } => unreachable!("handled before loading config"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--since`: a UTC date or an RFC 3339 time, as µs.
+fn parse_since(v: &str) -> anyhow::Result<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(t.timestamp_micros());
+    }
+    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_micros())
+        .ok_or_else(|| {
+            anyhow::anyhow!("--since {v:?}: expected a date (2026-12-01) or an RFC 3339 time")
+        })
 }
 
 /// `meshview db archive`'s lines.

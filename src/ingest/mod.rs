@@ -6,11 +6,13 @@
 //! - [`pipeline`]: decode, decrypt, skip list, flood guard, rows per packet.
 //! - [`flood`]: the per-sender flood guard.
 //! - [`stats`]: counters shared with the web side.
+//! - [`rebuild`]: `meshview db rebuild`, the archive replayed through the pipeline.
 
 pub mod flood;
 pub mod mqtt;
 pub mod pipeline;
 pub mod publish;
+pub mod rebuild;
 pub mod stats;
 
 use std::path::PathBuf;
@@ -36,6 +38,9 @@ pub enum Source {
     Replay(PathBuf),
     /// The built-in simulator, paced in real time (`meshview run --demo`).
     Demo(meshview_sim::SimConfig),
+    /// The raw archive's messages received from this time (µs) on, each at its own
+    /// receive time, as fast as the database takes them (`meshview db rebuild`).
+    Archive { from_us: i64, total: u64 },
 }
 
 /// Runs the writer until shutdown (or until a replay ends), then flushes.
@@ -132,6 +137,11 @@ pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
         }
         Source::Demo(sim) => {
             let r = demo(sim, &mut pipeline, &tx, &ctx).await;
+            drop(tx);
+            r
+        }
+        Source::Archive { from_us, total } => {
+            let r = rebuild::from_archive(&cfg, from_us, total, &mut pipeline, &tx).await;
             drop(tx);
             r
         }

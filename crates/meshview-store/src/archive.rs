@@ -412,20 +412,23 @@ pub async fn purge_before(conn: &mut Conn, cutoff_us: i64) -> Result<u64, StoreE
     }
 }
 
-/// Every archived message from `from_us` on, segment by segment in order, to `each`
-/// (a replay). Segments are read one at a time: memory stays at one segment.
+/// Every archived message received at `from_us` or later, segment by segment in order,
+/// to `each` (a replay). Segments are read one at a time: memory stays at one segment.
 pub async fn replay<F>(conn: &mut Conn, from_us: i64, mut each: F) -> Result<u64, StoreError>
 where
     F: AsyncFnMut(Vec<Message>) -> Result<(), StoreError>,
 {
-    let mut after: (i64, i64) = (from_us - 1, i64::MAX);
+    let mut after: (i64, i64) = (i64::MIN, i64::MIN);
     let mut n = 0u64;
     loop {
         // Keyset over (first_us, id): one segment per step, whatever the archive's size.
+        // A segment that starts before `from_us` may still hold later messages.
         let sql = format!(
             "SELECT id, first_us, data FROM archive_segment \
-             WHERE first_us > {} OR (first_us = {} AND id > {}) ORDER BY first_us, id LIMIT 1",
-            after.0, after.0, after.1
+             WHERE last_us >= {from_us} AND (first_us > {a} OR (first_us = {a} AND id > {b})) \
+             ORDER BY first_us, id LIMIT 1",
+            a = after.0,
+            b = after.1
         );
         let row: Option<(i64, i64, Vec<u8>)> = match conn {
             Conn::Sqlite(c) => sqlx::query_as(safe(&sql)).fetch_optional(&mut *c).await,
@@ -436,10 +439,38 @@ where
             return Ok(n);
         };
         after = (first, id);
-        let messages = Segment::open(&data)?;
+        let mut messages = Segment::open(&data)?;
+        messages.retain(|m| m.at_us >= from_us);
         n += messages.len() as u64;
         each(messages).await?;
     }
+}
+
+/// Messages received at `from_us` or later.
+pub async fn count_from(conn: &mut Conn, from_us: i64) -> Result<u64, StoreError> {
+    // Whole segments from `from_us` on, plus those of the one segment that straddles it.
+    let whole = conn
+        .scalar_i64(&format!(
+            "SELECT CAST(COALESCE(SUM(messages), 0) AS BIGINT) FROM archive_segment WHERE first_us >= {from_us}"
+        ))
+        .await
+        .context("counting the archive")?;
+    let mut straddling = 0u64;
+    let sql = format!(
+        "SELECT data FROM archive_segment WHERE first_us < {from_us} AND last_us >= {from_us}"
+    );
+    let parts: Vec<Vec<u8>> = match conn {
+        Conn::Sqlite(c) => sqlx::query_scalar(safe(&sql)).fetch_all(&mut *c).await,
+        Conn::Postgres(c) => sqlx::query_scalar(safe(&sql)).fetch_all(&mut *c).await,
+    }
+    .context("counting the archive")?;
+    for p in parts {
+        straddling += Segment::open(&p)?
+            .iter()
+            .filter(|m| m.at_us >= from_us)
+            .count() as u64;
+    }
+    Ok(whole as u64 + straddling)
 }
 
 #[cfg(test)]

@@ -575,3 +575,110 @@ mod tests {
         assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
     }
 }
+
+/// What [`delete_from`] deleted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeletedFrom {
+    pub packets: u64,
+    pub receptions: u64,
+    pub traceroutes: u64,
+}
+
+/// Deletes the rows stored from `from_us` on (packets with their receptions, traceroutes
+/// and text; then later receptions and traceroutes of older packets), a few thousand
+/// packets per transaction: what `meshview db rebuild` derives again from the archive.
+/// Nodes, keys and rollups stay (the replay updates the first two, the rebuild recomputes
+/// the rollups).
+pub async fn delete_from(
+    conn: &mut crate::connect::Conn,
+    from_us: i64,
+    mut progress: impl FnMut(&DeletedFrom),
+) -> Result<DeletedFrom, StoreError> {
+    use crate::connect::Conn;
+    const BATCH: i64 = 5_000;
+    // Only integers are formatted into these statements: one text for both backends.
+    async fn exec(conn: &mut Conn, sql: &str) -> Result<u64, StoreError> {
+        conn.execute_count(sql)
+            .await
+            .map_err(|e| StoreError::sqlx("deleting rows to rebuild", e))
+    }
+    let mut done = DeletedFrom::default();
+    loop {
+        let select = format!(
+            "SELECT id FROM packet WHERE import_time_us >= {from_us} \
+             ORDER BY import_time_us LIMIT {BATCH}"
+        );
+        let ids: Vec<i64> = match conn {
+            Conn::Sqlite(c) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(select.as_str()))
+                    .fetch_all(&mut *c)
+                    .await
+            }
+            Conn::Postgres(c) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(select.as_str()))
+                    .fetch_all(&mut *c)
+                    .await
+            }
+        }
+        .context("listing packets to rebuild")?;
+        if ids.is_empty() {
+            break;
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        // IMMEDIATE on SQLite: the write lock up front, as every writer here takes it.
+        let begin = match conn.backend() {
+            crate::Backend::Sqlite => "BEGIN IMMEDIATE",
+            crate::Backend::Postgres => "BEGIN",
+        };
+        conn.execute(begin)
+            .await
+            .context("deleting rows to rebuild")?;
+        let batch = async {
+            exec(
+                conn,
+                &format!("DELETE FROM packet_text WHERE packet_id IN ({list})"),
+            )
+            .await?;
+            let r = exec(
+                conn,
+                &format!("DELETE FROM packet_seen WHERE packet_id IN ({list})"),
+            )
+            .await?;
+            let t = exec(
+                conn,
+                &format!("DELETE FROM traceroute WHERE packet_id IN ({list})"),
+            )
+            .await?;
+            let p = exec(conn, &format!("DELETE FROM packet WHERE id IN ({list})")).await?;
+            Ok::<_, StoreError>((p, r, t))
+        }
+        .await;
+        match batch {
+            Ok((p, r, t)) => {
+                conn.execute("COMMIT")
+                    .await
+                    .context("deleting rows to rebuild")?;
+                done.packets += p;
+                done.receptions += r;
+                done.traceroutes += t;
+                progress(&done);
+            }
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                return Err(e);
+            }
+        }
+    }
+    done.receptions += exec(
+        conn,
+        &format!("DELETE FROM packet_seen WHERE import_time_us >= {from_us}"),
+    )
+    .await?;
+    done.traceroutes += exec(
+        conn,
+        &format!("DELETE FROM traceroute WHERE import_time_us >= {from_us}"),
+    )
+    .await?;
+    progress(&done);
+    Ok(done)
+}

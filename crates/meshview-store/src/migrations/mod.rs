@@ -728,8 +728,36 @@ pub async fn downgrade(
     result
 }
 
-/// Recomputes the rollup tables from the raw rows in one transaction, under the migration
-/// lock (so no migration runs meanwhile). Returns the number of links.
+/// The migration lock, held for a long maintenance run (`meshview db rebuild`): a writer
+/// that starts meanwhile waits at its start-up upgrade.
+pub struct Held {
+    lock: lock::MigrationLock,
+    conn: Conn,
+}
+
+impl Held {
+    pub async fn release(mut self) {
+        self.lock.release(&mut self.conn).await;
+        self.conn.close().await;
+    }
+}
+
+/// Takes the migration lock; refuses a schema that is not current.
+pub async fn hold(url: &DatabaseUrl, chain: &Chain) -> Result<Held, MigrateError> {
+    let (lock, mut conn) = lock_and_open(url).await?;
+    match read_state(&mut conn, chain).await {
+        Ok(state) if state.is_at_head(chain) => Ok(Held { lock, conn }),
+        other => {
+            lock.release(&mut conn).await;
+            conn.close().await;
+            other?;
+            Err(MigrateError::Target(
+                "the schema is not current; run `meshview db upgrade` first".into(),
+            ))
+        }
+    }
+}
+
 /// What `db rebuild-rollups` recomputed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rebuilt {
@@ -739,6 +767,8 @@ pub struct Rebuilt {
     pub links: u64,
 }
 
+/// Recomputes the rollup tables from the raw rows in one transaction, under the migration
+/// lock (so no migration runs meanwhile).
 pub async fn rebuild_rollups(url: &DatabaseUrl, chain: &Chain) -> Result<Rebuilt, MigrateError> {
     let (lock, mut conn) = lock_and_open(url).await?;
     let result = async {
