@@ -1138,3 +1138,63 @@ async fn big_lists_come_with_their_first_rows() {
     let data: Value = serde_json::from_str(data).unwrap();
     assert!(data.get("nodes").is_none() && data.get("edges").is_none());
 }
+
+/// The firehose's channel filter (MeshView 3.0.6's): `?channel=` lists only that
+/// channel's packets (with `?portnum=` too), offers the channels heard this week, keeps
+/// the choice selected; a bad value is a 400 page.
+#[tokio::test]
+async fn firehose_filters_by_channel() {
+    let s = Served::start(Backend::Sqlite).await;
+    let client = crate::common::http();
+    let page = |path: String| {
+        let client = client.clone();
+        let url = format!("{}{path}", s.base);
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let channels: Vec<String> =
+        arr(&s.ok("/api/channels?period_type=day&length=7").await["channels"])
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect();
+    assert!(
+        channels.len() >= 2,
+        "the test mesh has several channels: {channels:?}"
+    );
+    let cells = |html: &str| -> Vec<String> {
+        html.split("<td data-label=\"Channel\">")
+            .skip(1)
+            .map(|t| t.split('<').next().unwrap().to_string())
+            .collect()
+    };
+    let (status, all) = page("/firehose".into()).await;
+    assert_eq!(status, 200);
+    for c in &channels {
+        assert!(
+            all.contains(&format!("<option value=\"{c}\">")),
+            "{c} offered"
+        );
+    }
+    let mixed = cells(&all);
+    assert!(
+        mixed.iter().any(|c| c != &mixed[0]),
+        "the unfiltered list mixes channels"
+    );
+    for c in &channels {
+        let (status, html) = page(format!("/firehose?channel={c}")).await;
+        assert_eq!(status, 200);
+        let rows = cells(&html);
+        assert!(
+            !rows.is_empty() && rows.iter().all(|x| x == c),
+            "{c}: {rows:?}"
+        );
+        assert!(html.contains(&format!("<option value=\"{c}\" selected>")));
+    }
+    let (_, text_only) = page(format!("/firehose?channel={}&portnum=1", channels[0])).await;
+    assert!(text_only.contains("data-port=\"1\"") || !text_only.contains("<tr data-id"));
+    assert!(!text_only.contains("data-port=\"3\""));
+    let (status, _) = page(format!("/firehose?channel={}", "x".repeat(65))).await;
+    assert_eq!(status, 400);
+}

@@ -1,5 +1,5 @@
-// /firehose: every packet, newest first; the stream adds rows (optionally one port),
-// Pause holds new rows back until Resume.
+// /firehose: every packet, newest first; the stream adds rows (optionally of one port
+// and one channel), Pause holds new rows back until Resume.
 import { data, t, follow } from './common.js';
 import { packetRow } from './packetrows.js';
 
@@ -44,11 +44,18 @@ pauseBtn.addEventListener('click', () => {
   }
 });
 
-portSel.addEventListener('change', () => {
-  const u = new URL(window.location.href);
-  if (portSel.value) u.searchParams.set('portnum', portSel.value);
-  else u.searchParams.delete('portnum');
-  window.location.assign(u.toString());
-});
+// A filter reloads the page with it in the URL (`?portnum=`, `?channel=`), which lists
+// the newest packets that match and follows only those.
+for (const [sel, param] of [[portSel, 'portnum'], [document.getElementById('channel-filter'), 'channel']]) {
+  sel.addEventListener('change', () => {
+    const u = new URL(window.location.href);
+    if (sel.value) u.searchParams.set(param, sel.value);
+    else u.searchParams.delete(param);
+    window.location.assign(u.toString());
+  });
+}
 
-follow(data.portnum !== null && data.portnum !== undefined ? `portnum=${data.portnum}` : '', add);
+const only = new URLSearchParams();
+if (data.portnum !== null && data.portnum !== undefined) only.set('portnum', String(data.portnum));
+if (data.channel) only.set('channel', data.channel);
+follow(only.toString(), add);

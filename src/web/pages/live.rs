@@ -12,7 +12,9 @@ use super::shell::{Prefs, Shell};
 use super::view::{self, PacketView, render};
 use super::{OrPage, PageResult};
 use crate::web::compat::PORT_TEXT;
+use crate::web::params::Period;
 use crate::web::query::packets::{self, ListQuery};
+use crate::web::query::stats::ChannelsQuery;
 use crate::web::{AppState, Ready};
 use meshview_store::read::PacketFilter;
 
@@ -167,6 +169,9 @@ struct FirehosePage {
     packets: Vec<PacketView>,
     ports: Vec<(i64, String)>,
     portnum: Option<i64>,
+    /// Channels with traffic in the last week, and the one chosen (`?channel=`).
+    channels: Vec<String>,
+    channel: Option<String>,
 }
 
 /// Ports offered in the filter.
@@ -197,13 +202,32 @@ pub async fn firehose(
     params: crate::web::params::Params,
 ) -> PageResult {
     let portnum = params.portnum("portnum").or_page(&prefs)?.map(i64::from);
+    let channel = params
+        .string("channel", 64)
+        .or_page(&prefs)?
+        .filter(|c| !c.is_empty());
     let filter = PacketFilter {
         portnum: portnum.map(|p| p as i32),
+        channel: channel.clone(),
         ..PacketFilter::default()
     };
-    let list = packets::run(&db, ListQuery::new(filter, 100))
-        .await
-        .or_page(&prefs)?;
+    let channels_q = ChannelsQuery {
+        period: Period::Day,
+        length: 7,
+    };
+    let (list, channels) = tokio::join!(
+        packets::run(&db, ListQuery::new(filter, 100)),
+        channels_q.answer(&state, &db)
+    );
+    let list = list.or_page(&prefs)?;
+    let mut channels = channels.or_page(&prefs)?.channels.clone();
+    // The chosen channel stays offered, heard this week or not.
+    if let Some(c) = &channel
+        && !channels.iter().any(|x| x.eq_ignore_ascii_case(c))
+    {
+        channels.push(c.clone());
+        channels.sort();
+    }
     let shell = Shell::new(
         &state,
         &prefs,
@@ -214,12 +238,16 @@ pub async fn firehose(
     );
     let packets = view::packets(&list, &shell.lang);
     let ports = PORTS.iter().map(|&p| (p, shell.lang.port(p))).collect();
-    let shell = shell.with("portnum", json!(portnum));
+    let shell = shell
+        .with("portnum", json!(portnum))
+        .with("channel", json!(channel));
     let page = FirehosePage {
         shell,
         packets,
         ports,
         portnum,
+        channels,
+        channel,
     };
     Ok(render(&page, &prefs))
 }
