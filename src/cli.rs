@@ -149,6 +149,11 @@ pub enum DbCommand {
     /// the raw rows, e.g. after a decoder fix. Takes the migration lock; stop the writer
     /// first or expect it to wait.
     RebuildRollups,
+    /// Return free pages to the file system (SQLite `VACUUM`, e.g. after an adoption's
+    /// table rebuilds; needs about the database's size of free disk while it runs) or
+    /// refresh the planner's statistics (PostgreSQL `ANALYZE`). Takes the migration lock;
+    /// stop the writer first (it would wait for the whole VACUUM).
+    Vacuum,
     /// Show the raw archive (`[archive]`): its messages, the time they span, and their
     /// bytes as received and as stored.
     Archive,
@@ -359,6 +364,9 @@ async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
                 "current revision: {}",
                 describe(chain, report.to.as_deref())
             );
+            if let Some(free) = report.free.filter(|f| f.is_large()) {
+                println!("note: {}", free.advice());
+            }
         }
         DbCommand::Downgrade { target } => {
             let target = DowngradeTarget::parse(&target).map_err(anyhow::Error::msg)?;
@@ -435,6 +443,40 @@ async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
                 r.links,
                 started.elapsed().as_millis()
             );
+        }
+        DbCommand::Vacuum => {
+            let held = migrations::hold(url, chain).await?;
+            let result = async {
+                let db = meshview_store::Db::open(url, meshview_store::Role::Writer).await?;
+                // VACUUM reports nothing until it ends: say that it is still running.
+                let started = std::time::Instant::now();
+                let ticker = tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+                    tick.tick().await;
+                    loop {
+                        tick.tick().await;
+                        eprintln!("vacuum: still running ({} s)", started.elapsed().as_secs());
+                    }
+                });
+                let log = meshview_store::joblog::JobLog::stderr_only();
+                let m = meshview_store::retention::maintain(&db, &log).await;
+                ticker.abort();
+                db.close().await;
+                anyhow::Ok(m?)
+            }
+            .await;
+            held.release().await;
+            let m = result?;
+            match (m.size_before, m.size_after) {
+                (Some(b), Some(a)) => println!(
+                    "{} done in {:.1} s: {} MB -> {} MB",
+                    m.command,
+                    m.elapsed.as_secs_f64(),
+                    b >> 20,
+                    a >> 20
+                ),
+                _ => println!("{} done in {:.1} s", m.command, m.elapsed.as_secs_f64()),
+            }
         }
         DbCommand::Archive => {
             let mut conn =

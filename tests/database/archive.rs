@@ -1,6 +1,7 @@
 //! The raw archive's upkeep on both backends: compaction joins runs of small segments
 //! (smaller, same messages in the same order) and leaves young ones alone; the purge
-//! deletes segments older than its cutoff and nothing newer.
+//! deletes segments older than its cutoff and nothing newer; `meshview db vacuum` gives
+//! the freed pages back.
 
 use meshview_sim::{SimConfig, Simulator};
 use meshview_store::archive::{self, Message, Segment};
@@ -108,4 +109,53 @@ async fn compaction_and_purge(backend: Backend) {
     db.close().await;
 }
 
-both_backends!(compaction_and_purge);
+/// `meshview db vacuum` returns a deleted archive's pages to the file system (SQLite),
+/// and refreshes statistics on PostgreSQL.
+async fn vacuum_returns_free_pages(backend: Backend) {
+    let test = TestDb::new(backend).await;
+    let out = test.run(&["db", "upgrade"]).await;
+    assert!(out.success, "{}", out.all());
+    // 16 MB of incompressible segments, then gone: their pages are free.
+    let db = Db::open(&test.url, Role::Writer).await.unwrap();
+    let mut noise = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..16 {
+        let payload: Vec<u8> = (0..1 << 20)
+            .map(|_| {
+                noise ^= noise << 13;
+                noise ^= noise >> 7;
+                noise ^= noise << 17;
+                noise as u8
+            })
+            .collect();
+        let m = Message {
+            at_us: i,
+            topic: "t".into(),
+            payload,
+        };
+        archive::insert(&db, &Segment::seal(vec![m], 1))
+            .await
+            .unwrap();
+    }
+    db.close().await;
+    test.exec("DELETE FROM archive_segment").await;
+    let out = test.run(&["db", "vacuum"]).await;
+    assert!(out.success, "{}", out.all());
+    match backend {
+        Backend::Sqlite => {
+            // "VACUUM done in 0.1 s: 17 MB -> 0 MB"
+            let sizes: Vec<u64> = out
+                .stdout
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            assert!(out.stdout.starts_with("VACUUM done"), "{}", out.all());
+            assert!(sizes[0] >= 16 && sizes[1] < 4, "{}", out.stdout);
+        }
+        Backend::Postgres => assert!(out.stdout.starts_with("ANALYZE done"), "{}", out.all()),
+    }
+}
+
+both_backends!(compaction_and_purge, vacuum_returns_free_pages);

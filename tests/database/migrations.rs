@@ -63,6 +63,10 @@ async fn head_to_base_and_back(backend: Backend) {
     let chain = chain();
     let report = upgrade(&db, &chain, None).await.unwrap();
     assert_eq!(report.steps.len(), chain.migrations().len());
+    // The file's free space is measured after an upgrade on SQLite.
+    let free = report.free;
+    assert_eq!(free.is_some(), backend == Backend::Sqlite, "{free:?}");
+    assert!(free.is_none_or(|f| f.free_bytes <= f.file_bytes && f.file_bytes > 0));
     assert_eq!(current(&db, &chain).await.as_deref(), chain.head_revision());
     seed_head_rows(&db).await;
 

@@ -35,6 +35,9 @@ pub async fn writer_startup(
             millis,
             "schema upgraded"
         );
+        if let Some(free) = report.free.filter(|f| f.is_large()) {
+            tracing::warn!("{}", free.advice());
+        }
     }
     Ok(report)
 }

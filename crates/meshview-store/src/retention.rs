@@ -482,14 +482,15 @@ async fn pg_batch(
     Ok(b)
 }
 
-/// `VACUUM` (SQLite) or `ANALYZE` (PostgreSQL), outside any transaction.
-async fn maintain(db: &Db, log: &JobLog) -> Result<Maintenance, StoreError> {
+/// `VACUUM` (SQLite) or `ANALYZE` (PostgreSQL), outside any transaction, logged to
+/// `log`: after a purge, and `meshview db vacuum`.
+pub async fn maintain(db: &Db, log: &JobLog) -> Result<Maintenance, StoreError> {
     let started = Instant::now();
     match db {
         Db::Sqlite(pool, _) => {
             let before = sqlite_size(pool).await.ok();
             log.info(format!(
-                "purge: VACUUM started ({}); other writers wait until it ends, which can take \
+                "VACUUM started ({}); other writers wait until it ends, which can take \
                  minutes on a large database",
                 before
                     .map(human_bytes)
@@ -498,7 +499,7 @@ async fn maintain(db: &Db, log: &JobLog) -> Result<Maintenance, StoreError> {
             sqlx::query("VACUUM")
                 .execute(pool)
                 .await
-                .context("VACUUM after the purge")?;
+                .context("VACUUM")?;
             // VACUUM rewrites every page through the WAL; give that space back too. A busy
             // reader can keep it from truncating, which is harmless.
             let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -507,7 +508,7 @@ async fn maintain(db: &Db, log: &JobLog) -> Result<Maintenance, StoreError> {
             let after = sqlite_size(pool).await.ok();
             let elapsed = started.elapsed();
             log.info(format!(
-                "purge: VACUUM done in {elapsed:.1?}: {} -> {}",
+                "VACUUM done in {elapsed:.1?}: {} -> {}",
                 before.map(human_bytes).unwrap_or_else(|| "?".into()),
                 after.map(human_bytes).unwrap_or_else(|| "?".into())
             ));
@@ -524,9 +525,9 @@ async fn maintain(db: &Db, log: &JobLog) -> Result<Maintenance, StoreError> {
             sqlx::query("ANALYZE packet, packet_seen, traceroute, node")
                 .execute(pool)
                 .await
-                .context("ANALYZE after the purge")?;
+                .context("ANALYZE")?;
             let elapsed = started.elapsed();
-            log.info(format!("purge: ANALYZE done in {elapsed:.1?}"));
+            log.info(format!("ANALYZE done in {elapsed:.1?}"));
             Ok(Maintenance {
                 command: "ANALYZE",
                 elapsed,

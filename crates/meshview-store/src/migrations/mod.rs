@@ -128,6 +128,49 @@ pub struct Report {
     pub steps: Vec<Step>,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// SQLite, after an upgrade that changed something: the file's size and the free pages
+    /// in it (table rebuilds leave their old pages free; SQLite reuses them for new rows,
+    /// `meshview db vacuum` returns them to the file system).
+    pub free: Option<FreeSpace>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreeSpace {
+    pub file_bytes: u64,
+    pub free_bytes: u64,
+}
+
+impl FreeSpace {
+    /// Worth telling the operator: at least 64 MiB and a tenth of the file.
+    pub fn is_large(&self) -> bool {
+        self.free_bytes >= 64 << 20 && self.free_bytes * 10 >= self.file_bytes
+    }
+
+    /// The advice, in one line.
+    pub fn advice(&self) -> String {
+        format!(
+            "the upgrade left {} MB of free pages in the {} MB database file: SQLite reuses \
+             them for new rows; `meshview db vacuum` (with the writer stopped, and about {} MB \
+             of free disk while it runs) returns them to the file system",
+            self.free_bytes >> 20,
+            self.file_bytes >> 20,
+            (self.file_bytes - self.free_bytes) >> 20
+        )
+    }
+}
+
+/// The file's size and free pages (SQLite; `None` on PostgreSQL).
+async fn free_space(conn: &mut Conn) -> Option<FreeSpace> {
+    if conn.backend() != crate::Backend::Sqlite {
+        return None;
+    }
+    let page = conn.scalar_i64("PRAGMA page_size").await.ok()? as u64;
+    let pages = conn.scalar_i64("PRAGMA page_count").await.ok()? as u64;
+    let free = conn.scalar_i64("PRAGMA freelist_count").await.ok()? as u64;
+    Some(FreeSpace {
+        file_bytes: page * pages,
+        free_bytes: page * free,
+    })
 }
 
 pub(crate) async fn exec(conn: &mut Conn, sql: &str) -> Result<(), sqlx::Error> {
@@ -540,7 +583,12 @@ pub async fn upgrade(
         ),
     };
     let (lock, mut conn) = lock_and_open(url).await?;
-    let result = upgrade_locked(&mut conn, url, chain, target_pos, opts).await;
+    let mut result = upgrade_locked(&mut conn, url, chain, target_pos, opts).await;
+    if let Ok(r) = &mut result
+        && (r.adopted_from.is_some() || !r.steps.is_empty())
+    {
+        r.free = free_space(&mut conn).await;
+    }
     lock.release(&mut conn).await;
     conn.close().await;
     result
@@ -807,7 +855,21 @@ pub async fn rebuild_rollups(url: &DatabaseUrl, chain: &Chain) -> Result<Rebuilt
 
 #[cfg(test)]
 mod tests {
-    use super::ForeignKeys;
+    use super::{ForeignKeys, FreeSpace};
+
+    #[test]
+    fn free_space_worth_telling_is_big_and_a_tenth_of_the_file() {
+        let mb = 1u64 << 20;
+        let f = |file, free| FreeSpace {
+            file_bytes: file * mb,
+            free_bytes: free * mb,
+        };
+        assert!(f(4900, 1200).is_large());
+        assert!(!f(4900, 300).is_large(), "under a tenth");
+        assert!(!f(100, 50).is_large(), "under 64 MB");
+        assert!(f(4900, 1200).advice().contains("1200 MB of free pages in the 4900 MB"));
+        assert!(f(4900, 1200).advice().contains("about 3700 MB of free disk"));
+    }
 
     #[test]
     fn only_table_rebuilds_pause_foreign_keys() {
