@@ -17,7 +17,7 @@ use super::query::coverage::{
 use super::query::links::{LinkHistoryQuestion, LinksQuestion};
 use super::query::nodes::NodeQuery;
 use super::query::packets::ListQuery;
-use super::query::stats::{ChannelsQuery, CountQuery, SeriesQuery, TopQuery};
+use super::query::stats::{ChannelsQuery, CountQuery, SeriesQuery, SnapshotsQuery, TopQuery};
 
 /// Panics unless `r` is a value or a 400.
 fn value_or_400<T>(what: &str, r: ApiResult<T>) -> Option<T> {
@@ -61,6 +61,7 @@ pub fn check_request(path: &[&str], query: &str) {
             checked_node("node", r);
         }
         value_or_400("clamped", p.clamped(name, 50, 1, 1000));
+        value_or_400("flag", p.flag(name));
         if let Some(period) = value_or_400("period", p.period(name, Period::Hour))
             && let Some(n) = value_or_400("length", p.length(name, 24, period))
         {
@@ -77,6 +78,7 @@ pub fn check_request(path: &[&str], query: &str) {
     value_or_400("CountQuery", CountQuery::parse(&p));
     value_or_400("TopQuery", TopQuery::parse(&p));
     value_or_400("ChannelsQuery", ChannelsQuery::parse(&p));
+    value_or_400("SnapshotsQuery", SnapshotsQuery::parse(&p));
     value_or_400("EdgeQuery", EdgeQuery::parse(&p));
 
     // The questions with path parameters, as their handlers parse them.

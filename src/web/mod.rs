@@ -174,6 +174,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             get(api::packets::packets_seen),
         ),
         ("/api/channels", get(api::stats::channels)),
+        ("/api/snapshots/daily", get(api::stats::snapshots_daily)),
         ("/api/stats", get(api::stats::stats)),
         ("/api/stats/count", get(api::stats::count)),
         ("/api/stats/top", get(api::stats::top)),

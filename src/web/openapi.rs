@@ -27,6 +27,7 @@ use super::{api, health, metrics, stream};
         api::packets::packets,
         api::packets::packets_seen,
         api::stats::channels,
+        api::stats::snapshots_daily,
         api::stats::stats,
         api::stats::count,
         api::stats::top,

@@ -370,6 +370,7 @@ async fn packets(backend: Backend) {
 
 async fn stats(backend: Backend) {
     let s = Served::start(backend).await;
+    daily_snapshots(&s).await;
     let t = &s.truth;
     let body = s.ok("/api/stats").await;
     assert_eq!(body["period_type"], "hour");
@@ -1197,4 +1198,70 @@ async fn firehose_filters_by_channel() {
     assert!(!text_only.contains("data-port=\"3\""));
     let (status, _) = page(format!("/firehose?channel={}", "x".repeat(65))).await;
     assert_eq!(status, 400);
+}
+
+/// `/api/snapshots/daily` (MeshView 3.0.6's shape) against the stored rows, day by day.
+async fn daily_snapshots(s: &Served) {
+    const DAY: i64 = 86_400_000_000;
+    let body = s.ok("/api/snapshots/daily?length=7").await;
+    let data = arr(&body["data"]);
+    assert!(!data.is_empty());
+    let mut previous = String::new();
+    let mut packets = 0;
+    for d in data {
+        let date = d["date"].as_str().unwrap().to_string();
+        assert!(date > previous, "oldest first");
+        previous = date.clone();
+        let start = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_micros();
+        let within = format!(
+            "import_time_us >= {start} AND import_time_us < {}",
+            start + DAY
+        );
+        let want = |sql: String| async move { s.db.scalar(&sql).await };
+        assert_eq!(
+            d["packet_count"].as_i64().unwrap(),
+            want(format!("SELECT COUNT(*) FROM packet WHERE {within}")).await,
+            "{date}"
+        );
+        assert_eq!(
+            d["node_count"].as_i64().unwrap(),
+            want(format!(
+                "SELECT COUNT(DISTINCT from_node_id) FROM packet WHERE {within}"
+            ))
+            .await,
+            "{date}"
+        );
+        assert_eq!(
+            d["gateway_count"].as_i64().unwrap(),
+            want(format!(
+                "SELECT COUNT(DISTINCT node_id) FROM packet_seen WHERE {within}"
+            ))
+            .await,
+            "{date}"
+        );
+        let at = d["captured_at_us"].as_i64().unwrap();
+        assert!(at > start && at <= start + DAY, "{date}: captured at {at}");
+        packets += d["packet_count"].as_i64().unwrap();
+    }
+    assert_eq!(
+        packets,
+        s.db.count("packet").await,
+        "every packet on some day"
+    );
+    // MeshView clamps the length; a length that is no number is a 400.
+    // length=0 is clamped to 1: today alone (today's numbers, taken again).
+    let today = s.ok("/api/snapshots/daily?length=0").await;
+    let today = arr(&today["data"]);
+    let last = &data[data.len() - 1];
+    assert_eq!(today.len(), 1);
+    for k in ["date", "node_count", "packet_count", "gateway_count"] {
+        assert_eq!(today[0][k], last[k], "{k}");
+    }
+    s.ok("/api/snapshots/daily?length=100000").await;
+    s.bad("/api/snapshots/daily?length=week", "length").await;
 }

@@ -375,6 +375,15 @@ async fn data_migrations_zero_positions_and_link_backfill(backend: Backend) {
         1,
         "rank {rank}"
     );
+    // Migration 0018 counted both receptions, each for its gateway, in their UTC hour.
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM gateway_hourly WHERE hour_us = 1699999200000000 \
+             AND gateway_node_id IN (20, 21) AND receptions = 1"
+        )
+        .await,
+        2
+    );
 }
 
 both_backends!(

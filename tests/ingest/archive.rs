@@ -189,6 +189,7 @@ async fn derived(db: &TestDb, times: bool) -> Vec<(String, Vec<String>)> {
         for table in [
             "traffic_hourly",
             "traffic_hourly_total",
+            "gateway_hourly",
             "node_link",
             "link_quality",
             "link_snr",

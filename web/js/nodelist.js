@@ -50,7 +50,7 @@ function row(n) {
     'data-num': n.num, 'data-hex': n.hex, 'data-role': n.role, 'data-channel': n.channel,
     'data-hw': n.hw, 'data-fw': n.fw, 'data-last': n.last, 'data-gw': String(n.gw), class: fav ? 'fav' : null,
   },
-  el('td', { 'data-key': 'fav' }, el('button', {
+  el('td', { 'data-key': 'fav', 'data-label': t('nodelist', 'favorite') }, el('button', {
     type: 'button', class: 'star', 'aria-label': t('nodelist', 'favorite'), 'aria-pressed': String(fav), text: fav ? '★' : '☆',
   })),
   cell('short', n.short),

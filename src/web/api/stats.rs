@@ -1,4 +1,5 @@
-//! `/api/stats`, `/api/stats/count`, `/api/stats/top`, `/api/channels`: the questions and
+//! `/api/stats`, `/api/stats/count`, `/api/stats/top`, `/api/channels`,
+//! `/api/snapshots/daily`: the questions and
 //! answers are `web::query::stats`; here they meet HTTP.
 
 use axum::extract::State;
@@ -10,7 +11,8 @@ use crate::web::error::ApiResult;
 use crate::web::openapi::{Failures, NodeIdParam, PeriodParam};
 use crate::web::params::Params;
 use crate::web::query::stats::{
-    Channels, ChannelsQuery, CountQuery, SeriesAnswer, SeriesQuery, TopAnswer, TopQuery, Totals,
+    Channels, ChannelsQuery, CountQuery, SeriesAnswer, SeriesQuery, Snapshots, SnapshotsQuery,
+    TopAnswer, TopQuery, Totals,
 };
 use crate::web::{AppState, Ready};
 
@@ -165,4 +167,32 @@ pub async fn channels(
     params: Params,
 ) -> ApiResult<Response> {
     json_of(&*ChannelsQuery::parse(&params)?.answer(&state, &db).await?)
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SnapshotsParams {
+    /// Days back, today included (default 30; clamped to 1–3650).
+    length: Option<i64>,
+}
+
+/// Daily snapshots
+///
+/// MeshView 3.0.6's daily numbers, per UTC day, oldest first: the nodes that sent a packet,
+/// the packets stored and the gateways that uplinked one (days without a packet are left
+/// out). Computed from the hourly rollups, so they reach back past the raw rows' retention.
+#[utoipa::path(
+    get,
+    path = "/api/snapshots/daily",
+    tag = "api",
+    params(SnapshotsParams),
+    responses((status = 200, description = "OK", body = Snapshots), Failures)
+)]
+pub async fn snapshots_daily(
+    State(state): State<AppState>,
+    Ready(db): Ready,
+    params: Params,
+) -> ApiResult<Response> {
+    json_of(&*SnapshotsQuery::parse(&params)?.answer(&state, &db).await?)
 }

@@ -422,6 +422,68 @@ impl ChannelsQuery {
     }
 }
 
+/// `/api/snapshots/daily`: MeshView 3.0.6's daily snapshots, computed from the rollups
+/// (they outlive the raw rows) instead of captured by a timer.
+#[derive(Debug)]
+pub struct SnapshotsQuery {
+    /// Days back, today included (MeshView clamps to 1–3650).
+    pub length: i64,
+}
+
+/// One day of `/api/snapshots/daily`.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub date: String,
+    /// Nodes that sent a packet that day.
+    pub node_count: i64,
+    /// Packets stored that day.
+    pub packet_count: i64,
+    /// Gateways that uplinked a packet that day.
+    pub gateway_count: i64,
+    /// When the numbers were taken: the day's end, or now for today (µs).
+    pub captured_at_us: i64,
+}
+
+/// `/api/snapshots/daily`' answer: oldest first; days without a packet are left out.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshots {
+    pub data: Vec<Snapshot>,
+}
+
+impl SnapshotsQuery {
+    pub fn parse(params: &Params) -> ApiResult<SnapshotsQuery> {
+        Ok(SnapshotsQuery {
+            length: params.clamped("length", 30, 1, 3650)?,
+        })
+    }
+
+    pub async fn answer(self, state: &AppState, db: &Reader) -> ApiResult<Arc<Snapshots>> {
+        let now = now_us();
+        let since = window_start(Period::Day, self.length, now);
+        state
+            .cache
+            .value(format!("{since}"), || async move {
+                let days = db.daily_activity(since).await?;
+                Ok::<_, ApiError>(Snapshots {
+                    data: days
+                        .into_iter()
+                        .map(|d| Snapshot {
+                            date: label(Period::Day, d.day_us),
+                            node_count: d.nodes,
+                            packet_count: d.packets,
+                            gateway_count: d.gateways,
+                            captured_at_us: (d.day_us + Period::Day.micros()).min(now),
+                        })
+                        .collect(),
+                })
+            })
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

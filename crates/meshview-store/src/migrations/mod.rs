@@ -867,8 +867,16 @@ mod tests {
         assert!(f(4900, 1200).is_large());
         assert!(!f(4900, 300).is_large(), "under a tenth");
         assert!(!f(100, 50).is_large(), "under 64 MB");
-        assert!(f(4900, 1200).advice().contains("1200 MB of free pages in the 4900 MB"));
-        assert!(f(4900, 1200).advice().contains("about 3700 MB of free disk"));
+        assert!(
+            f(4900, 1200)
+                .advice()
+                .contains("1200 MB of free pages in the 4900 MB")
+        );
+        assert!(
+            f(4900, 1200)
+                .advice()
+                .contains("about 3700 MB of free disk")
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub use link_quality::{
 pub use links::{LinkRow, LinkSource, LinkWindow};
 pub use nodes::{NodeFilter, NodeRow, PublicKeyRow};
 pub use packets::{Cursor, PacketFilter, PacketRow, SeenRow};
-pub use stats::{Bucket, SenderSums, TopRow, TrafficFilter};
+pub use stats::{Bucket, DayActivity, SenderSums, TopRow, TrafficFilter};
 pub use traceroute::TraceRow;
 
 use crate::row::{Arg, OwnedRow};

@@ -498,6 +498,42 @@ impl Reader {
         Ok(out)
     }
 
+    /// Per UTC day from `since_us` on (a day's start), oldest first, from the rollups:
+    /// the nodes that sent a packet, the packets stored, the gateways that uplinked one.
+    /// Days without a packet are left out.
+    pub async fn daily_activity(&self, since_us: i64) -> Result<Vec<DayActivity>, StoreError> {
+        const TRAFFIC: &str = "SELECT (hour_us / 86400000000) * 86400000000 AS day, \
+             COUNT(DISTINCT from_node_id) AS nodes, CAST(SUM(packets) AS BIGINT) AS packets \
+             FROM traffic_hourly WHERE hour_us >= $1 AND packets > 0 \
+             GROUP BY (hour_us / 86400000000) * 86400000000";
+        const GATEWAYS: &str = "SELECT (hour_us / 86400000000) * 86400000000 AS day, \
+             COUNT(DISTINCT gateway_node_id) AS gateways FROM gateway_hourly \
+             WHERE hour_us >= $1 GROUP BY (hour_us / 86400000000) * 86400000000";
+        let traffic = self.fetch_map(Sql::bound(TRAFFIC, vec![Arg::I64(since_us)]), |mut r| {
+            Ok((
+                r.take::<i64>("day")?,
+                r.take::<i64>("nodes")?,
+                r.take::<Option<i64>>("packets")?.unwrap_or(0),
+            ))
+        });
+        let gateways = self.fetch_map(Sql::bound(GATEWAYS, vec![Arg::I64(since_us)]), |mut r| {
+            Ok((r.take::<i64>("day")?, r.take::<i64>("gateways")?))
+        });
+        let (traffic, gateways) = futures_util::try_join!(traffic, gateways)?;
+        let gateways: HashMap<i64, i64> = gateways.into_iter().collect();
+        let mut out: Vec<DayActivity> = traffic
+            .into_iter()
+            .map(|(day_us, nodes, packets)| DayActivity {
+                day_us,
+                nodes,
+                packets,
+                gateways: gateways.get(&day_us).copied().unwrap_or(0),
+            })
+            .collect();
+        out.sort_by_key(|d| d.day_us);
+        Ok(out)
+    }
+
     /// Channels with traffic since `since_us`, sorted.
     pub async fn channels(&self, since_us: i64) -> Result<Vec<String>, StoreError> {
         const SQL: &str = "SELECT DISTINCT channel FROM traffic_hourly_total \
@@ -505,4 +541,14 @@ impl Reader {
         self.fetch_map(Sql::bound(SQL, vec![Arg::I64(since_us)]), |mut r| r.take(0))
             .await
     }
+}
+
+/// One UTC day's activity ([`Reader::daily_activity`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayActivity {
+    /// The day's start (µs, UTC midnight).
+    pub day_us: i64,
+    pub nodes: i64,
+    pub packets: i64,
+    pub gateways: i64,
 }

@@ -1,6 +1,6 @@
 //! Rollup tables kept current by the writer: `traffic_hourly` (packets and receptions per
 //! UTC hour, sender, port and channel), `traffic_hourly_total` (the same over all
-//! senders), `node_link` (directed radio links from traceroutes and neighbour reports,
+//! senders), `gateway_hourly` (receptions per UTC hour and gateway), `node_link` (directed radio links from traceroutes and neighbour reports,
 //! per source, as `/api/edges` draws them) and the link-quality model (`links.rs`).
 //! Written in the same transaction as the raw rows; `meshview db rebuild-rollups`
 //! recomputes them from the raw tables.
@@ -60,6 +60,8 @@ type LinkKey = (i64, i64, &'static str);
 #[derive(Default)]
 pub struct BatchRollup {
     traffic: HashMap<TrafficKey, Traffic>,
+    /// Receptions per (hour, gateway).
+    gateways: HashMap<(i64, i64), i64>,
     links: HashMap<LinkKey, LinkAgg>,
     quality: LinkRollup,
 }
@@ -93,6 +95,9 @@ impl BatchRollup {
                     .entry(key(r.received_us))
                     .or_default()
                     .receptions += 1;
+                *out.gateways
+                    .entry((hour_of(r.received_us), r.gateway as i64))
+                    .or_default() += 1;
                 if r.hop_limit == r.hop_start {
                     if let Some(s) = links::reception_sample(r, resolver) {
                         out.quality.add(&s);
@@ -166,6 +171,9 @@ const TOTAL_CONFLICT: &str = " ON CONFLICT (hour_us, portnum, channel) DO UPDATE
      packets = traffic_hourly_total.packets + excluded.packets, \
      receptions = traffic_hourly_total.receptions + excluded.receptions";
 
+const GATEWAY_CONFLICT: &str = " ON CONFLICT (hour_us, gateway_node_id) DO UPDATE SET \
+     receptions = gateway_hourly.receptions + excluded.receptions";
+
 /// SQLite: multi-row upserts of a batch's increments, sorted so concurrent writers lock
 /// rows in the same order.
 pub async fn write_rollup_sqlite(
@@ -202,6 +210,18 @@ pub async fn write_rollup_sqlite(
                 .push_bind(t.receptions);
         });
         q.push(TOTAL_CONFLICT);
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    let mut gateways: Vec<_> = r.gateways.iter().collect();
+    gateways.sort();
+    for chunk in gateways.chunks(CHUNK) {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO gateway_hourly (hour_us, gateway_node_id, receptions) ",
+        );
+        q.push_values(chunk, |mut b, ((h, g), n)| {
+            b.push_bind(*h).push_bind(*g).push_bind(**n);
+        });
+        q.push(GATEWAY_CONFLICT);
         q.build().persistent(false).execute(&mut *conn).await?;
     }
     let mut links: Vec<_> = r.links.iter().collect();
@@ -258,6 +278,19 @@ pub async fn write_rollup_pg(
         .bind(totals.iter().map(|(k, _)| k.2.to_string()).collect::<Vec<String>>())
         .bind(totals.iter().map(|(_, t)| t.packets).collect::<Vec<i64>>())
         .bind(totals.iter().map(|(_, t)| t.receptions).collect::<Vec<i64>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    let mut gateways: Vec<_> = r.gateways.iter().collect();
+    gateways.sort();
+    if !gateways.is_empty() {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO gateway_hourly (hour_us, gateway_node_id, receptions) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]){GATEWAY_CONFLICT}"
+        )))
+        .bind(gateways.iter().map(|(k, _)| k.0).collect::<Vec<i64>>())
+        .bind(gateways.iter().map(|(k, _)| k.1).collect::<Vec<i64>>())
+        .bind(gateways.iter().map(|(_, n)| **n).collect::<Vec<i64>>())
         .execute(&mut *conn)
         .await?;
     }
@@ -380,7 +413,12 @@ pub async fn rebuild_traffic_hourly(conn: &mut Conn) -> Result<(), StoreError> {
          DELETE FROM traffic_hourly_total;
          INSERT INTO traffic_hourly_total (hour_us, portnum, channel, packets, receptions)
          SELECT hour_us, portnum, channel, SUM(packets), SUM(receptions)
-         FROM traffic_hourly GROUP BY hour_us, portnum, channel;",
+         FROM traffic_hourly GROUP BY hour_us, portnum, channel;
+         DELETE FROM gateway_hourly;
+         INSERT INTO gateway_hourly (hour_us, gateway_node_id, receptions)
+         SELECT (import_time_us / 3600000000) * 3600000000, node_id, COUNT(*)
+         FROM packet_seen WHERE import_time_us IS NOT NULL
+         GROUP BY (import_time_us / 3600000000) * 3600000000, node_id;",
     )
     .await
     .context("rebuilding traffic_hourly")
