@@ -82,9 +82,56 @@ impl Segment {
 /// Stores one segment in a transaction of its own (the batch writer's fallback when a
 /// batch's rows are written one by one).
 pub async fn insert(db: &Db, segment: &Segment) -> Result<(), StoreError> {
-    crate::write::insert_segment(db, segment)
-        .await
-        .context("archiving a batch's messages")
+    match db {
+        Db::Sqlite(pool, _) => match pool.acquire().await {
+            Ok(mut c) => insert_sqlite(&mut c, segment).await,
+            Err(e) => Err(e),
+        },
+        Db::Postgres(pool) => match pool.acquire().await {
+            Ok(mut c) => insert_pg(&mut c, segment).await,
+            Err(e) => Err(e),
+        },
+    }
+    .context("archiving a batch's messages")
+}
+
+/// Stores a segment on a connection, in its transaction if it has one (the batch
+/// writer's, compaction's).
+pub(crate) async fn insert_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    s: &Segment,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO archive_segment (first_us, last_us, messages, raw_bytes, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(s.first_us)
+    .bind(s.last_us)
+    .bind(s.messages)
+    .bind(s.raw_bytes)
+    .bind(s.data.as_slice())
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// [`insert_sqlite`] on PostgreSQL.
+pub(crate) async fn insert_pg(
+    conn: &mut sqlx::PgConnection,
+    s: &Segment,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO archive_segment (first_us, last_us, messages, raw_bytes, data) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(s.first_us)
+    .bind(s.last_us)
+    .bind(s.messages)
+    .bind(s.raw_bytes)
+    .bind(s.data.as_slice())
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// A batch's messages, framed as they arrive (the bytes a [`Frame`] encodes to), waiting
@@ -326,7 +373,6 @@ async fn join(conn: &mut Conn, ids: &[i64]) -> Result<(u64, u64, u64), StoreErro
         let before = parts.iter().map(|p| p.len() as u64).sum();
         Ok((Segment::seal(messages, COMPACT_LEVEL), before))
     };
-    use crate::write::BatchStatements as _;
     let (segment, before) = match conn {
         Conn::Sqlite(c) => {
             let mut tx = sqlx::Connection::begin_with(c, "BEGIN IMMEDIATE")
@@ -337,7 +383,7 @@ async fn join(conn: &mut Conn, ids: &[i64]) -> Result<(u64, u64, u64), StoreErro
                 .await
                 .context("compacting the archive")?;
             let (segment, before) = seal(&parts)?;
-            tx.insert_segment(&segment)
+            insert_sqlite(&mut tx, &segment)
                 .await
                 .context("compacting the archive")?;
             sqlx::query(safe(&delete))
@@ -358,7 +404,7 @@ async fn join(conn: &mut Conn, ids: &[i64]) -> Result<(u64, u64, u64), StoreErro
                 .await
                 .context("compacting the archive")?;
             let (segment, before) = seal(&parts)?;
-            tx.insert_segment(&segment)
+            insert_pg(&mut tx, &segment)
                 .await
                 .context("compacting the archive")?;
             sqlx::query(safe(&delete))

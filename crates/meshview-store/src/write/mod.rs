@@ -55,7 +55,7 @@ pub trait WriteObserver: Sync {
 /// One backend's statements of the batch writer, run on the connection of the batch's
 /// transaction. `sqlite.rs` and `pg.rs` implement it; [`BatchWriter::flush`] runs the same
 /// steps over either.
-pub(crate) trait BatchStatements {
+trait BatchStatements {
     /// Rows per multi-row statement.
     const CHUNK: usize;
     async fn lookup(&mut self, ids: &[i64]) -> Result<Vec<(i64, u32)>, sqlx::Error>;
@@ -588,14 +588,6 @@ async fn write_batch<C: BatchStatements>(
         conn.insert_segment(segment).await?;
     }
     Ok((counts, inserted_packets))
-}
-
-/// Inserts one archive segment on either backend, outside a batch.
-pub(crate) async fn insert_segment(db: &Db, segment: &Segment) -> Result<(), sqlx::Error> {
-    match db {
-        Db::Sqlite(pool, _) => pool.acquire().await?.insert_segment(segment).await,
-        Db::Postgres(pool) => pool.acquire().await?.insert_segment(segment).await,
-    }
 }
 
 /// Inserts `packet_text` rows on either backend (the migration's backfill of the text).

@@ -200,17 +200,6 @@ impl BatchStatements for SqliteConnection {
     }
 
     async fn insert_segment(&mut self, segment: &Segment) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO archive_segment (first_us, last_us, messages, raw_bytes, data) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(segment.first_us)
-        .bind(segment.last_us)
-        .bind(segment.messages)
-        .bind(segment.raw_bytes)
-        .bind(segment.data.as_slice())
-        .execute(&mut *self)
-        .await
-        .map(|_| ())
+        crate::archive::insert_sqlite(self, segment).await
     }
 }
