@@ -4,7 +4,8 @@
 //!
 //! Messages are kept in segments: protobuf-framed (`Segment`), then zstd-compressed.
 //! The batch writer writes one segment per batch in the batch's own transaction, so the
-//! archive holds exactly the messages whose rows were committed. Receptions of one packet
+//! archive holds exactly the messages of the committed batches (and, when a batch is
+//! written item by item, those of writes the database refused too). Receptions of one packet
 //! by several gateways repeat its encrypted bytes, which zstd finds within a segment, but
 //! a quiet mesh commits a few messages a batch: [`compact`] joins such small segments
 //! into big ones later.
