@@ -497,7 +497,19 @@ pub(crate) fn api_cases() -> Vec<Case> {
         case("/api/channels", "day × 14", 1, |_, _| {
             "/api/channels?period_type=day&length=14".into()
         }),
+        case("/api/snapshots/daily", "30 days", 0.2, |_, _| {
+            "/api/snapshots/daily?length=30".into()
+        }),
+        case("/api/snapshots/daily", "a year", 0.2, |_, _| {
+            "/api/snapshots/daily?length=365".into()
+        }),
         case("/api/edges", "both types", 2, |_, _| "/api/edges".into()),
+        case(
+            "/api/edges",
+            "with link quality (the graph)",
+            0.5,
+            |_, _| "/api/edges?quality=true".into(),
+        ),
         case("/api/edges", "traceroute, 24 h", 1, |_, _| {
             "/api/edges?type=traceroute&hours=24".into()
         }),
