@@ -145,8 +145,8 @@ pub enum DbCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Recompute the rollup tables (traffic_hourly, traffic_hourly_total, gateway_hourly,
-    /// node_link, the link model) from the raw rows, e.g. after a decoder fix. Takes the
+    /// Recompute the rollup tables (traffic_hourly, traffic_hourly_total, node_daily,
+    /// gateway_hourly, node_link, the link model) from the raw rows, e.g. after a decoder fix. Takes the
     /// migration lock; stop the writer first or expect it to wait.
     RebuildRollups,
     /// Return free pages to the file system (SQLite `VACUUM`, e.g. after an adoption's
@@ -437,7 +437,7 @@ async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
             let started = std::time::Instant::now();
             let r = migrations::rebuild_rollups(url, chain).await?;
             println!(
-                "rebuilt traffic_hourly, traffic_hourly_total, gateway_hourly, node_link ({} rows) and the \
+                "rebuilt traffic_hourly, traffic_hourly_total, node_daily, gateway_hourly, node_link ({} rows) and the \
                  link-quality model ({} links) in {} ms",
                 r.edges,
                 r.links,

@@ -386,7 +386,37 @@ async fn data_migrations_zero_positions_and_link_backfill(backend: Backend) {
     );
 }
 
+/// Migration 0019 sums `traffic_hourly` (which outlives the raw rows) per UTC day and
+/// sender into `node_daily`.
+async fn node_daily_backfill(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let chain = chain();
+    upgrade(&db, &chain, Some("d6a09b29a4f0")).await.unwrap();
+    let day = 1_699_920_000_000_000i64;
+    let hour = 3_600_000_000i64;
+    db.exec(&format!(
+        "INSERT INTO traffic_hourly (hour_us, from_node_id, portnum, channel, packets, receptions) VALUES \
+         ({day}, 10, 1, 'LongFast', 2, 5), ({}, 10, 3, 'LongFast', 3, 3), \
+         ({}, 10, 1, 'LongFast', 0, 4), ({}, 11, 1, 'LongFast', 1, 1);",
+        day + 5 * hour,
+        day + 86_400_000_000,
+        day + 86_400_000_000 + hour
+    ))
+    .await;
+    upgrade(&db, &chain, None).await.unwrap();
+    let row = |d: i64, n: i64, p: i64| {
+        format!(
+            "SELECT COUNT(*) FROM node_daily WHERE day_us = {d} AND node_id = {n} AND packets = {p}"
+        )
+    };
+    assert_eq!(db.scalar(&row(day, 10, 5)).await, 1);
+    // Receptions alone are no packet: node 10 sent nothing the next day.
+    assert_eq!(db.scalar(&row(day + 86_400_000_000, 11, 1)).await, 1);
+    assert_eq!(db.count("node_daily").await, 2);
+}
+
 both_backends!(
+    node_daily_backfill,
     head_to_base_and_back,
     every_intermediate_revision,
     failed_migration_leaves_previous_revision,

@@ -190,6 +190,7 @@ async fn derived(db: &TestDb, times: bool) -> Vec<(String, Vec<String>)> {
             "traffic_hourly",
             "traffic_hourly_total",
             "gateway_hourly",
+            "node_daily",
             "node_link",
             "link_quality",
             "link_snr",

@@ -498,14 +498,14 @@ impl Reader {
         Ok(out)
     }
 
-    /// Per UTC day from `since_us` on (a day's start), oldest first, from the rollups:
+    /// Per UTC day from `since_us` on (a day's start), oldest first, from the rollups
+    /// (`node_daily`, `gateway_hourly`):
     /// the nodes that sent a packet, the packets stored, the gateways that uplinked one.
     /// Days without a packet are left out.
     pub async fn daily_activity(&self, since_us: i64) -> Result<Vec<DayActivity>, StoreError> {
-        const TRAFFIC: &str = "SELECT (hour_us / 86400000000) * 86400000000 AS day, \
-             COUNT(DISTINCT from_node_id) AS nodes, CAST(SUM(packets) AS BIGINT) AS packets \
-             FROM traffic_hourly WHERE hour_us >= $1 AND packets > 0 \
-             GROUP BY (hour_us / 86400000000) * 86400000000";
+        const TRAFFIC: &str = "SELECT day_us AS day, COUNT(*) AS nodes, \
+             CAST(SUM(packets) AS BIGINT) AS packets \
+             FROM node_daily WHERE day_us >= $1 GROUP BY day_us";
         const GATEWAYS: &str = "SELECT (hour_us / 86400000000) * 86400000000 AS day, \
              COUNT(DISTINCT gateway_node_id) AS gateways FROM gateway_hourly \
              WHERE hour_us >= $1 GROUP BY (hour_us / 86400000000) * 86400000000";

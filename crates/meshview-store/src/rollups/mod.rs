@@ -1,6 +1,7 @@
 //! Rollup tables kept current by the writer: `traffic_hourly` (packets and receptions per
 //! UTC hour, sender, port and channel), `traffic_hourly_total` (the same over all
-//! senders), `gateway_hourly` (receptions per UTC hour and gateway), `node_link` (directed radio links from traceroutes and neighbour reports,
+//! senders), `gateway_hourly` (receptions per UTC hour and gateway), `node_daily` (packets per
+//! UTC day and sender), `node_link` (directed radio links from traceroutes and neighbour reports,
 //! per source, as `/api/edges` draws them) and the link-quality model (`links.rs`).
 //! Written in the same transaction as the raw rows; `meshview db rebuild-rollups`
 //! recomputes them from the raw tables.
@@ -22,6 +23,12 @@ const CHUNK: usize = 1000;
 
 pub fn hour_of(us: i64) -> i64 {
     us.div_euclid(HOUR_US) * HOUR_US
+}
+
+const DAY_US: i64 = 86_400_000_000;
+
+pub fn day_of(us: i64) -> i64 {
+    us.div_euclid(DAY_US) * DAY_US
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -62,6 +69,8 @@ pub struct BatchRollup {
     traffic: HashMap<TrafficKey, Traffic>,
     /// Receptions per (hour, gateway).
     gateways: HashMap<(i64, i64), i64>,
+    /// Packets per (day, sender).
+    senders: HashMap<(i64, i64), i64>,
     links: HashMap<LinkKey, LinkAgg>,
     quality: LinkRollup,
 }
@@ -84,6 +93,9 @@ impl BatchRollup {
             let key = |at: i64| (hour_of(at), r.from as i64, r.portnum, r.channel.clone());
             if inserted_packets.contains(id) && packet_done.insert(*id) {
                 out.traffic.entry(key(r.received_us)).or_default().packets += 1;
+                *out.senders
+                    .entry((day_of(r.received_us), r.from as i64))
+                    .or_default() += 1;
                 for l in &r.links {
                     out.add_link(l, r.received_us, *id);
                     out.quality.add(&links::link_sample(l, r.received_us));
@@ -171,6 +183,8 @@ const TOTAL_CONFLICT: &str = " ON CONFLICT (hour_us, portnum, channel) DO UPDATE
      packets = traffic_hourly_total.packets + excluded.packets, \
      receptions = traffic_hourly_total.receptions + excluded.receptions";
 
+const SENDER_CONFLICT: &str = " ON CONFLICT (day_us, node_id) DO UPDATE SET \
+     packets = node_daily.packets + excluded.packets";
 const GATEWAY_CONFLICT: &str = " ON CONFLICT (hour_us, gateway_node_id) DO UPDATE SET \
      receptions = gateway_hourly.receptions + excluded.receptions";
 
@@ -210,6 +224,17 @@ pub async fn write_rollup_sqlite(
                 .push_bind(t.receptions);
         });
         q.push(TOTAL_CONFLICT);
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    let mut senders: Vec<_> = r.senders.iter().collect();
+    senders.sort();
+    for chunk in senders.chunks(CHUNK) {
+        let mut q =
+            QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO node_daily (day_us, node_id, packets) ");
+        q.push_values(chunk, |mut b, ((d, n), p)| {
+            b.push_bind(*d).push_bind(*n).push_bind(**p);
+        });
+        q.push(SENDER_CONFLICT);
         q.build().persistent(false).execute(&mut *conn).await?;
     }
     let mut gateways: Vec<_> = r.gateways.iter().collect();
@@ -278,6 +303,19 @@ pub async fn write_rollup_pg(
         .bind(totals.iter().map(|(k, _)| k.2.to_string()).collect::<Vec<String>>())
         .bind(totals.iter().map(|(_, t)| t.packets).collect::<Vec<i64>>())
         .bind(totals.iter().map(|(_, t)| t.receptions).collect::<Vec<i64>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    let mut senders: Vec<_> = r.senders.iter().collect();
+    senders.sort();
+    if !senders.is_empty() {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO node_daily (day_us, node_id, packets) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]){SENDER_CONFLICT}"
+        )))
+        .bind(senders.iter().map(|(k, _)| k.0).collect::<Vec<i64>>())
+        .bind(senders.iter().map(|(k, _)| k.1).collect::<Vec<i64>>())
+        .bind(senders.iter().map(|(_, n)| **n).collect::<Vec<i64>>())
         .execute(&mut *conn)
         .await?;
     }
@@ -414,6 +452,11 @@ pub async fn rebuild_traffic_hourly(conn: &mut Conn) -> Result<(), StoreError> {
          INSERT INTO traffic_hourly_total (hour_us, portnum, channel, packets, receptions)
          SELECT hour_us, portnum, channel, SUM(packets), SUM(receptions)
          FROM traffic_hourly GROUP BY hour_us, portnum, channel;
+         DELETE FROM node_daily;
+         INSERT INTO node_daily (day_us, node_id, packets)
+         SELECT (hour_us / 86400000000) * 86400000000, from_node_id, SUM(packets)
+         FROM traffic_hourly WHERE packets > 0
+         GROUP BY (hour_us / 86400000000) * 86400000000, from_node_id;
          DELETE FROM gateway_hourly;
          INSERT INTO gateway_hourly (hour_us, gateway_node_id, receptions)
          SELECT (import_time_us / 3600000000) * 3600000000, node_id, COUNT(*)
