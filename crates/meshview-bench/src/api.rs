@@ -507,7 +507,7 @@ pub(crate) fn api_cases() -> Vec<Case> {
         case(
             "/api/edges",
             "with link quality (the graph)",
-            0.5,
+            0.2,
             |_, _| "/api/edges?quality=true".into(),
         ),
         case("/api/edges", "traceroute, 24 h", 1, |_, _| {
