@@ -247,24 +247,17 @@ pub struct ArchiveStats {
     pub last_us: Option<i64>,
 }
 
-const STATS_SQL: &str = "SELECT COUNT(*), COALESCE(SUM(messages), 0), COALESCE(SUM(raw_bytes), 0), \
-     COALESCE(SUM(LENGTH(data)), 0), MIN(first_us), MAX(last_us) FROM archive_segment";
+// (SUM is an integer on SQLite, a NUMERIC on PostgreSQL: the casts make both BIGINT.)
+const STATS_SQL: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(messages), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(raw_bytes), 0) AS BIGINT), CAST(COALESCE(SUM(LENGTH(data)), 0) AS BIGINT), \
+     MIN(first_us), MAX(last_us) FROM archive_segment";
 
 type StatsRow = (i64, i64, i64, i64, Option<i64>, Option<i64>);
 
 pub async fn stats(conn: &mut Conn) -> Result<ArchiveStats, StoreError> {
-    // (SUM is an integer on SQLite, a NUMERIC on PostgreSQL: cast there.)
     let row: StatsRow = match conn {
         Conn::Sqlite(c) => sqlx::query_as(STATS_SQL).fetch_one(&mut *c).await,
-        Conn::Postgres(c) => {
-            sqlx::query_as(
-                "SELECT COUNT(*), COALESCE(SUM(messages), 0)::BIGINT, \
-                 COALESCE(SUM(raw_bytes), 0)::BIGINT, COALESCE(SUM(LENGTH(data)), 0)::BIGINT, \
-                 MIN(first_us), MAX(last_us) FROM archive_segment",
-            )
-            .fetch_one(&mut *c)
-            .await
-        }
+        Conn::Postgres(c) => sqlx::query_as(STATS_SQL).fetch_one(&mut *c).await,
     }
     .context("reading the archive's size")?;
     Ok(ArchiveStats {
@@ -359,64 +352,70 @@ fn runs(rows: &[(i64, i64)]) -> Vec<Vec<i64>> {
     out
 }
 
-/// Replaces the segments `ids` (consecutive, in order) by one; returns the messages and
-/// the compressed bytes before and after.
+/// Replaces the segments `ids` (consecutive, in order) by one, in one transaction;
+/// returns the messages and the compressed bytes before and after.
 async fn join(conn: &mut Conn, ids: &[i64]) -> Result<(u64, u64, u64), StoreError> {
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let read =
-        format!("SELECT data FROM archive_segment WHERE id IN ({list}) ORDER BY first_us, id");
-    let delete = format!("DELETE FROM archive_segment WHERE id IN ({list})");
-    let seal = |parts: &[Vec<u8>]| -> Result<(Segment, u64), StoreError> {
+    // IMMEDIATE on SQLite: the write lock up front. FOR UPDATE on PostgreSQL: a purge
+    // deleting one of them waits, rather than leaving its messages in the joined segment.
+    let (begin, lock) = match conn.backend() {
+        crate::Backend::Sqlite => ("BEGIN IMMEDIATE", ""),
+        crate::Backend::Postgres => ("BEGIN", " FOR UPDATE"),
+    };
+    conn.execute(begin)
+        .await
+        .context("compacting the archive")?;
+    let joined = async {
+        let parts = blobs(
+            conn,
+            &format!(
+                "SELECT data FROM archive_segment WHERE id IN ({list}) ORDER BY first_us, id{lock}"
+            ),
+        )
+        .await?;
         let mut messages = Vec::new();
-        for p in parts {
+        for p in &parts {
             messages.extend(Segment::open(p)?);
         }
-        let before = parts.iter().map(|p| p.len() as u64).sum();
-        Ok((Segment::seal(messages, COMPACT_LEVEL), before))
-    };
-    let (segment, before) = match conn {
-        Conn::Sqlite(c) => {
-            let mut tx = sqlx::Connection::begin_with(c, "BEGIN IMMEDIATE")
+        let segment = Segment::seal(messages, COMPACT_LEVEL);
+        insert_on(conn, &segment).await?;
+        conn.execute_count(&format!("DELETE FROM archive_segment WHERE id IN ({list})"))
+            .await
+            .context("compacting the archive")?;
+        let before: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        Ok::<_, StoreError>((segment.messages as u64, before, segment.data.len() as u64))
+    }
+    .await;
+    match joined {
+        Ok(j) => {
+            conn.execute("COMMIT")
                 .await
                 .context("compacting the archive")?;
-            let parts: Vec<Vec<u8>> = sqlx::query_scalar(safe(&read))
-                .fetch_all(&mut *tx)
-                .await
-                .context("compacting the archive")?;
-            let (segment, before) = seal(&parts)?;
-            insert_sqlite(&mut tx, &segment)
-                .await
-                .context("compacting the archive")?;
-            sqlx::query(safe(&delete))
-                .execute(&mut *tx)
-                .await
-                .context("compacting the archive")?;
-            tx.commit().await.context("compacting the archive")?;
-            (segment, before)
+            Ok(j)
         }
-        Conn::Postgres(c) => {
-            let mut tx = sqlx::Connection::begin(c)
-                .await
-                .context("compacting the archive")?;
-            // FOR UPDATE: a purge deleting one of them waits, rather than leaving
-            // its messages in the joined segment.
-            let parts: Vec<Vec<u8>> = sqlx::query_scalar(safe(&format!("{read} FOR UPDATE")))
-                .fetch_all(&mut *tx)
-                .await
-                .context("compacting the archive")?;
-            let (segment, before) = seal(&parts)?;
-            insert_pg(&mut tx, &segment)
-                .await
-                .context("compacting the archive")?;
-            sqlx::query(safe(&delete))
-                .execute(&mut *tx)
-                .await
-                .context("compacting the archive")?;
-            tx.commit().await.context("compacting the archive")?;
-            (segment, before)
+        Err(e) => {
+            let _ = conn.execute("ROLLBACK").await;
+            Err(e)
         }
-    };
-    Ok((segment.messages as u64, before, segment.data.len() as u64))
+    }
+}
+
+/// The `data` column of the rows `sql` selects.
+async fn blobs(conn: &mut Conn, sql: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+    match conn {
+        Conn::Sqlite(c) => sqlx::query_scalar(safe(sql)).fetch_all(&mut *c).await,
+        Conn::Postgres(c) => sqlx::query_scalar(safe(sql)).fetch_all(&mut *c).await,
+    }
+    .context("reading the archive")
+}
+
+/// Stores a segment on `conn` (in its transaction, if one is open).
+async fn insert_on(conn: &mut Conn, segment: &Segment) -> Result<(), StoreError> {
+    match conn {
+        Conn::Sqlite(c) => insert_sqlite(c, segment).await,
+        Conn::Postgres(c) => insert_pg(c, segment).await,
+    }
+    .context("archiving messages")
 }
 
 /// Deletes the segments whose newest message is older than `cutoff_us`, a few at a
@@ -427,30 +426,18 @@ pub async fn purge_before(conn: &mut Conn, cutoff_us: i64) -> Result<u64, StoreE
         "DELETE FROM archive_segment WHERE id IN \
          (SELECT id FROM archive_segment WHERE last_us < {cutoff_us} ORDER BY last_us LIMIT {BATCH})"
     );
-    let count = format!(
-        "SELECT COALESCE(SUM(messages), 0) FROM archive_segment WHERE last_us < {cutoff_us}"
-    );
-    let messages: i64 = match conn {
-        Conn::Sqlite(c) => sqlx::query_scalar(safe(&count)).fetch_one(&mut *c).await,
-        Conn::Postgres(c) => {
-            sqlx::query_scalar(safe(&format!("SELECT ({count})::BIGINT")))
-                .fetch_one(&mut *c)
-                .await
-        }
-    }
-    .context("counting the archive's old messages")?;
+    let messages = conn
+        .scalar_i64(&format!(
+            "SELECT CAST(COALESCE(SUM(messages), 0) AS BIGINT) FROM archive_segment \
+             WHERE last_us < {cutoff_us}"
+        ))
+        .await
+        .context("counting the archive's old messages")?;
     loop {
-        let deleted = match conn {
-            Conn::Sqlite(c) => sqlx::query(safe(&sql))
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()),
-            Conn::Postgres(c) => sqlx::query(safe(&sql))
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()),
-        }
-        .context("purging the archive")?;
+        let deleted = conn
+            .execute_count(&sql)
+            .await
+            .context("purging the archive")?;
         if deleted < BATCH as u64 {
             return Ok(messages as u64);
         }
@@ -506,11 +493,7 @@ pub async fn count_from(conn: &mut Conn, from_us: i64) -> Result<u64, StoreError
     let sql = format!(
         "SELECT data FROM archive_segment WHERE first_us < {from_us} AND last_us >= {from_us}"
     );
-    let parts: Vec<Vec<u8>> = match conn {
-        Conn::Sqlite(c) => sqlx::query_scalar(safe(&sql)).fetch_all(&mut *c).await,
-        Conn::Postgres(c) => sqlx::query_scalar(safe(&sql)).fetch_all(&mut *c).await,
-    }
-    .context("counting the archive")?;
+    let parts = blobs(conn, &sql).await?;
     for p in parts {
         straddling += Segment::open(&p)?
             .iter()
