@@ -2,41 +2,39 @@
 //! messages the writer accepted in `archive_segment`, in arrival order and byte for byte,
 //! and `meshview db archive` reports them; with `archive.enabled = false` nothing is kept.
 
-use meshview_sim::{SimConfig, Simulator, capture_line};
+use meshview_sim::{SimConfig, Simulator};
 use meshview_store::Role;
 use meshview_store::archive::{self, Message};
 use meshview_store::connect::Conn;
 
 use crate::both_backends;
 use crate::common::{Backend, TestDb, run_command};
-use crate::helpers::keys;
+use crate::helpers::{keys, write_capture};
+
+/// The writer's settings in these tests: no flood guard, the archive on or off, the
+/// simulator's private channel key or not.
+fn writer(cmd: &mut tokio::process::Command, archive_on: bool, with_key: bool) {
+    cmd.env("MESHVIEW_MQTT__FLOOD_PER_MINUTE", "0")
+        .env("MESHVIEW_MQTT__FLOOD_PER_HOUR", "0")
+        .env("MESHVIEW_ARCHIVE__ENABLED", archive_on.to_string());
+    if with_key {
+        let (k, v) = keys();
+        cmd.env(k, v);
+    }
+}
 
 /// Replays the simulator's messages; returns them and how many were junk.
-async fn replay(db: &TestDb, archive_on: bool) -> (Vec<(String, Vec<u8>)>, usize) {
+async fn replay(db: &TestDb, archive_on: bool, with_key: bool) -> (Vec<(String, Vec<u8>)>, usize) {
     let mut sim = Simulator::new(SimConfig {
         packets: 1500,
         ..SimConfig::default()
     })
     .expect("simulator");
-    let mut text = String::new();
-    let mut msgs = Vec::new();
-    for m in sim.by_ref() {
-        text.push_str(&capture_line(&m));
-        text.push('\n');
-        msgs.push((m.topic, m.payload));
-    }
+    let msgs: Vec<(String, Vec<u8>)> = sim.by_ref().map(|m| (m.topic, m.payload)).collect();
     let junk: usize = sim.truth().junk.values().sum();
-    let file = db.dir.path().join("capture.jsonl");
-    std::fs::write(&file, text).unwrap();
+    let file = write_capture(db.dir.path(), "capture.jsonl", &msgs);
     let mut cmd = db.command(&["ingest", "--replay", file.to_str().unwrap()]);
-    let (k, v) = keys();
-    cmd.env(k, v)
-        .env("MESHVIEW_MQTT__FLOOD_PER_MINUTE", "0")
-        .env("MESHVIEW_MQTT__FLOOD_PER_HOUR", "0")
-        .env(
-            "MESHVIEW_ARCHIVE__ENABLED",
-            if archive_on { "true" } else { "false" },
-        );
+    writer(&mut cmd, archive_on, with_key);
     let out = run_command(cmd).await;
     assert!(out.success, "replay failed:\n{}", out.all());
     (msgs, junk)
@@ -58,7 +56,7 @@ async fn archived(db: &TestDb) -> Vec<Message> {
 
 async fn archive_keeps_every_accepted_message(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let (sent, junk) = replay(&db, true).await;
+    let (sent, junk) = replay(&db, true, true).await;
     let kept = archived(&db).await;
     assert!(junk > 0, "the capture has junk");
     // Junk is refused by the pipeline; everything else is accepted and archived.
@@ -99,7 +97,7 @@ async fn archive_keeps_every_accepted_message(backend: Backend) {
 
 async fn archive_off_keeps_nothing(backend: Backend) {
     let db = TestDb::new(backend).await;
-    replay(&db, false).await;
+    replay(&db, false, true).await;
     assert_eq!(db.count("archive_segment").await, 0);
     assert!(db.count("packet").await > 0);
 }
@@ -214,12 +212,7 @@ fn assert_same(a: &[(String, Vec<String>)], b: &[(String, Vec<String>)]) {
 
 async fn rebuild(db: &TestDb, with_key: bool) {
     let mut cmd = db.command(&["db", "rebuild"]);
-    if with_key {
-        let (k, v) = keys();
-        cmd.env(k, v);
-    }
-    cmd.env("MESHVIEW_MQTT__FLOOD_PER_MINUTE", "0")
-        .env("MESHVIEW_MQTT__FLOOD_PER_HOUR", "0");
+    writer(&mut cmd, true, with_key);
     let out = run_command(cmd).await;
     assert!(out.success, "rebuild failed:\n{}", out.all());
     // "rebuilt from N archived messages in S s: P packets and R receptions stored again
@@ -249,7 +242,7 @@ async fn rebuild(db: &TestDb, with_key: bool) {
 /// A rebuild of a database from its own archive yields the same rows, rollups included.
 async fn rebuild_from_the_archive_yields_the_same_rows(backend: Backend) {
     let db = TestDb::new(backend).await;
-    replay(&db, true).await;
+    replay(&db, true, true).await;
     let before = derived(&db, true).await;
     rebuild(&db, true).await;
     assert_same(&before, &derived(&db, true).await);
@@ -259,12 +252,12 @@ async fn rebuild_from_the_archive_yields_the_same_rows(backend: Backend) {
 /// the capture stored by a writer that had the key from the start.
 async fn a_key_known_later_decodes_the_archived_packets(backend: Backend) {
     let late = TestDb::new(backend).await;
-    replay_keys(&late, false).await;
+    replay(&late, true, false).await;
     let undecoded = late
         .scalar("SELECT COUNT(*) FROM packet WHERE portnum = 0 OR portnum IS NULL")
         .await;
     let early = TestDb::new(backend).await;
-    replay_keys(&early, true).await;
+    replay(&early, true, true).await;
     let want = derived(&early, false).await;
     assert_ne!(
         derived(&late, false).await,
@@ -280,31 +273,6 @@ async fn a_key_known_later_decodes_the_archived_packets(backend: Backend) {
         now_undecoded < undecoded,
         "undecryptable packets: {undecoded} before, {now_undecoded} after"
     );
-}
-
-/// [`replay`] with or without the simulator's private channel key.
-async fn replay_keys(db: &TestDb, with_key: bool) {
-    let mut sim = Simulator::new(SimConfig {
-        packets: 1500,
-        ..SimConfig::default()
-    })
-    .expect("simulator");
-    let mut text = String::new();
-    for m in sim.by_ref() {
-        text.push_str(&capture_line(&m));
-        text.push('\n');
-    }
-    let file = db.dir.path().join("capture.jsonl");
-    std::fs::write(&file, text).unwrap();
-    let mut cmd = db.command(&["ingest", "--replay", file.to_str().unwrap()]);
-    if with_key {
-        let (k, v) = keys();
-        cmd.env(k, v);
-    }
-    cmd.env("MESHVIEW_MQTT__FLOOD_PER_MINUTE", "0")
-        .env("MESHVIEW_MQTT__FLOOD_PER_HOUR", "0");
-    let out = run_command(cmd).await;
-    assert!(out.success, "replay failed:\n{}", out.all());
 }
 
 both_backends!(
