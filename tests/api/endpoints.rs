@@ -1222,28 +1222,14 @@ async fn daily_snapshots(s: &Served) {
             "import_time_us >= {start} AND import_time_us < {}",
             start + DAY
         );
-        let want = |sql: String| async move { s.db.scalar(&sql).await };
-        assert_eq!(
-            d["packet_count"].as_i64().unwrap(),
-            want(format!("SELECT COUNT(*) FROM packet WHERE {within}")).await,
-            "{date}"
-        );
-        assert_eq!(
-            d["node_count"].as_i64().unwrap(),
-            want(format!(
-                "SELECT COUNT(DISTINCT from_node_id) FROM packet WHERE {within}"
-            ))
-            .await,
-            "{date}"
-        );
-        assert_eq!(
-            d["gateway_count"].as_i64().unwrap(),
-            want(format!(
-                "SELECT COUNT(DISTINCT node_id) FROM packet_seen WHERE {within}"
-            ))
-            .await,
-            "{date}"
-        );
+        for (field, count) in [
+            ("packet_count", "COUNT(*) FROM packet"),
+            ("node_count", "COUNT(DISTINCT from_node_id) FROM packet"),
+            ("gateway_count", "COUNT(DISTINCT node_id) FROM packet_seen"),
+        ] {
+            let want = s.db.scalar(&format!("SELECT {count} WHERE {within}")).await;
+            assert_eq!(d[field].as_i64().unwrap(), want, "{date}: {field}");
+        }
         let at = d["captured_at_us"].as_i64().unwrap();
         assert!(at > start && at <= start + DAY, "{date}: captured at {at}");
         packets += d["packet_count"].as_i64().unwrap();
