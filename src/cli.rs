@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -69,6 +70,27 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Channel keys: add one (the stored packets it opens are decoded in place), list them.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Add a channel key (base64 PSK, as in `[mqtt] secondary_keys`): it is appended to
+    /// `secondary_keys` in the config file, and the stored packets that were undecryptable
+    /// and open with it are decrypted and decoded in place. Restart the writer so that new
+    /// packets are decrypted with it too (it decrypts those stored meanwhile as it starts).
+    Add {
+        key: String,
+        /// Only decrypt the stored packets; leave the config file as it is.
+        #[arg(long)]
+        no_config: bool,
+    },
+    /// The configured keys by fingerprint (never the keys themselves), how far back each
+    /// has been tried on the stored packets and how many it decrypted, and how many
+    /// packets are stored undecryptable.
+    List,
 }
 
 #[derive(clap::Args, Debug)]
@@ -326,6 +348,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             app::serve(ctx, None).await?;
         }
         Command::Db(cmd) => return db_command(&ctx, cmd).await,
+        Command::Keys(cmd) => keys_command(&ctx, cmd).await?,
         Command::Simulate(args) => simulate(&ctx, args).await?,
         Command::Config(_) => unreachable!("handled above"),
     }
@@ -413,9 +436,7 @@ async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
                     .iter()
                     .find(|a| a.revision == m.revision)
                     .map(|a| {
-                        let when = chrono::DateTime::from_timestamp_micros(a.applied_at_us)
-                            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                            .unwrap_or_default();
+                        let when = meshview_store::utc_text(a.applied_at_us);
                         match &a.note {
                             Some(n) => format!("applied {when}, {n}"),
                             None => format!("applied {when}"),
@@ -504,6 +525,104 @@ async fn db_command(ctx: &Context, cmd: DbCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn keys_command(ctx: &Context, cmd: KeysCommand) -> anyhow::Result<()> {
+    let config = &ctx.config;
+    // Like the writer: the schema is brought to head first.
+    meshview_store::coordination::writer_startup(
+        &config.database.url,
+        &ctx.chain,
+        &config.upgrade_options(),
+    )
+    .await?;
+    let configured =
+        meshview_protocol::Keyring::with_secondary(&config.mqtt.secondary_keys.join(","))?;
+    match cmd {
+        KeysCommand::Add { key, no_config } => {
+            let parsed = meshview_protocol::parse_keys(&key)?;
+            let [new] = parsed.as_slice() else {
+                anyhow::bail!("expected one channel key (base64), got {}", parsed.len());
+            };
+            let key = key.trim().to_owned();
+            let known = configured.keys().contains(new);
+            if known {
+                println!("the key is configured already ({})", new.fingerprint());
+            } else if no_config {
+                println!("config file left as it is (--no-config)");
+            } else if let Some(path) = &config.source {
+                let text = std::fs::read_to_string(path)?;
+                let edited = crate::config::edit::add_secondary_key(&text, &key);
+                crate::config::edit::replace_file(path, &edited)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!(
+                    "added the key ({}) to [mqtt] secondary_keys in {}",
+                    new.fingerprint(),
+                    path.display()
+                );
+            } else {
+                println!(
+                    "no config file: add the key to [mqtt] secondary_keys (or MESHVIEW_MQTT__SECONDARY_KEYS) for the writer"
+                );
+            }
+            if std::env::var_os("MESHVIEW_MQTT__SECONDARY_KEYS").is_some() && !known {
+                println!(
+                    "note: MESHVIEW_MQTT__SECONDARY_KEYS is set and overrides the file: add the key there too"
+                );
+            }
+            let mut with_key = (**config).clone();
+            if !known {
+                with_key.mqtt.secondary_keys.push(key);
+            }
+            let pass =
+                crate::ingest::retro::run(&with_key, &CancellationToken::new(), |tried, total| {
+                    eprintln!("keys: tried {tried} of {total} undecryptable packets")
+                })
+                .await?;
+            println!(
+                "decrypted {} of {} stored undecryptable packets{}",
+                pass.decrypted,
+                pass.tried,
+                match pass.from_us {
+                    Some(from) if from > i64::MIN =>
+                        format!(" received since {}", meshview_store::utc_text(from)),
+                    _ => String::new(),
+                }
+            );
+            if !known {
+                println!(
+                    "restart the writer so that it decrypts new packets with the key; it decrypts those stored meanwhile as it starts"
+                );
+            }
+        }
+        KeysCommand::List => {
+            let mut conn = Conn::open(&config.database.url, Role::Reader).await?;
+            let marks = meshview_store::write::retro::key_marks(&mut conn).await?;
+            let undecrypted =
+                meshview_store::write::retro::count_undecrypted(&mut conn, i64::MIN).await?;
+            conn.close().await;
+            for (i, k) in configured.keys().iter().enumerate() {
+                let f = k.fingerprint();
+                let what = if i == 0 {
+                    "default key"
+                } else {
+                    "secondary key"
+                };
+                match marks.iter().find(|m| m.fingerprint == f) {
+                    Some(m) => println!(
+                        "{f}  {what}: tried on the packets received before {}, decrypted {}",
+                        meshview_store::utc_text(m.decrypted_through_us),
+                        m.packets_decrypted
+                    ),
+                    None => println!(
+                        "{f}  {what}: not yet tried on the stored packets (the writer does at start-up)"
+                    ),
+                }
+            }
+            println!("stored undecryptable packets: {undecrypted}");
+        }
+    }
+    Ok(())
+}
+
 /// `--since`: a UTC date or an RFC 3339 time, as µs.
 fn parse_since(v: &str) -> anyhow::Result<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
@@ -520,11 +639,7 @@ fn parse_since(v: &str) -> anyhow::Result<i64> {
 
 /// `meshview db archive`'s lines.
 fn describe_archive(s: &meshview_store::archive::ArchiveStats, enabled: bool) -> String {
-    let when = |us: Option<i64>| {
-        us.and_then(chrono::DateTime::from_timestamp_micros)
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-            .unwrap_or_else(|| "-".into())
-    };
+    let when = |us: Option<i64>| us.map_or_else(|| "-".into(), meshview_store::utc_text);
     let per = |bytes: i64| {
         if s.messages > 0 {
             format!("{:.1}", bytes as f64 / s.messages as f64)

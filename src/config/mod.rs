@@ -7,6 +7,7 @@
 //! override (`MESHVIEW_<SECTION>__<KEY>`), bad values stop start-up with one line naming
 //! `section.key`, and secrets never reach `Debug` output or logs.
 
+pub mod edit;
 mod keys;
 
 use std::collections::BTreeMap;

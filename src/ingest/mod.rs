@@ -7,12 +7,14 @@
 //! - [`flood`]: the per-sender flood guard.
 //! - [`stats`]: counters shared with the web side.
 //! - [`rebuild`]: `meshview db rebuild`, the archive replayed through the pipeline.
+//! - [`retro`]: stored undecryptable packets decrypted in place once their key is configured.
 
 pub mod flood;
 pub mod mqtt;
 pub mod pipeline;
 pub mod publish;
 pub mod rebuild;
+pub mod retro;
 pub mod stats;
 
 use std::path::PathBuf;
@@ -57,16 +59,17 @@ pub struct WriterContext {
 pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
     let cfg = ctx.config.clone();
     let stats = ctx.stats.clone();
-    let mut pipeline = match &source {
+    let keyed = match &source {
         // The demo's private channel uses the simulator's key; know it, like an operator
         // who configured their channel keys would.
         Source::Demo(sim) if sim.secondary_key_b64.is_some() => {
             let mut c = (*cfg).clone();
             c.mqtt.secondary_keys.extend(sim.secondary_key_b64.clone());
-            Pipeline::from_config(&c, stats.clone())?
+            std::sync::Arc::new(c)
         }
-        _ => Pipeline::from_config(&cfg, stats.clone())?,
+        _ => cfg.clone(),
     };
+    let mut pipeline = Pipeline::from_config(&keyed, stats.clone())?;
     let db = Db::open(&cfg.database.url, Role::Writer).await?;
     let (tx, rx) = mpsc::channel::<Item>(cfg.mqtt.queue_size);
     let archive = cfg.archive.enabled;
@@ -101,6 +104,10 @@ pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
         ctx.shutdown.clone(),
     ));
     let archive_upkeep = tokio::spawn(crate::jobs::archive::run(cfg.clone(), ctx.shutdown.clone()));
+    // Keys configured since the stored packets were written decrypt them now (not in a
+    // rebuild: it replays the archive with the keys itself).
+    let retro = (!matches!(source, Source::Archive { .. }))
+        .then(|| tokio::spawn(retro::at_start(keyed.clone(), ctx.shutdown.clone())));
 
     let result = match source {
         Source::Mqtt => {
@@ -148,6 +155,11 @@ pub async fn run(ctx: WriterContext, source: Source) -> anyhow::Result<()> {
     };
     // The queue is closed: the writer drains and commits everything accepted.
     writer.await.context("batch writer")?;
+    // A replay that ended still finishes the start-up pass; at shutdown it stops between
+    // steps.
+    if let Some(retro) = retro {
+        let _ = retro.await;
+    }
     reporter.abort();
     if ctx.shutdown.is_cancelled() {
         let _ = jobs.await;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use meshview_protocol::pb::PortNum;
 use meshview_protocol::{
-    DecodeOptions, Decryption, Keyring, NodeId, Payload, RejectReason, decode_envelope_with, links,
-    pb,
+    DecodeOptions, DecodedEnvelope, Decryption, Keyring, NodeId, Payload, RejectReason,
+    decode_envelope_with, links, pb,
 };
 use prost::Message;
 
@@ -96,11 +96,9 @@ impl Pipeline {
             self.stats.dropped("skip_list");
             return None;
         }
-        let decoded = env.payload();
-        let portnum = env.portnum();
         if env.id() == 0 {
             // Map reports travel with id 0: they update the node but are no packet.
-            if let Some(Payload::MapReport(m)) = &decoded {
+            if let Some(Payload::MapReport(m)) = &env.payload() {
                 self.stats.accepted();
                 return Some(WriteOp::Node {
                     node: from,
@@ -134,14 +132,40 @@ impl Pipeline {
         if env.decryption == Decryption::Undecryptable {
             self.stats.undecryptable();
         }
+        let reception = self.rows(&env, topic, now_us, true);
+        self.stats.accepted();
+        Some(WriteOp::Reception(Box::new(reception)))
+    }
 
+    /// A stored undecryptable packet decoded again with today's keys
+    /// (`meshview_store::write::retro`): `envelope` is rebuilt from the stored ciphertext
+    /// and its first reception. The rows are those [`Pipeline::handle`] would have built
+    /// had the key been known then; `None` unless the packet decrypts now (or its sender
+    /// is on the skip list). Nothing is counted and the flood guard is not asked: the
+    /// packet was accepted once already.
+    pub fn decode_again(&self, topic: &str, envelope: &[u8], at_us: i64) -> Option<Reception> {
+        let env = decode_envelope_with(topic, envelope, &self.keyring, &self.decode).ok()?;
+        if !matches!(env.decryption, Decryption::Decrypted { .. })
+            || env.id() == 0
+            || self.skip.contains(&env.from().0)
+        {
+            return None;
+        }
+        Some(self.rows(&env, topic, at_us, false))
+    }
+
+    /// The rows an accepted packet produces; `count`: note payload oddities in the stats.
+    fn rows(&self, env: &DecodedEnvelope, topic: &str, now_us: i64, count: bool) -> Reception {
+        let from = env.from().0;
+        let decoded = env.payload();
+        let portnum = env.portnum();
         let mut facts = None;
         let mut public_key = None;
         let mut traceroute = None;
         match &decoded {
             Some(Payload::User(u)) => {
                 let claimed = NodeId::parse_bang(&u.id).ok();
-                if claimed.is_some_and(|c| c.0 != from) || claimed.is_none() {
+                if count && (claimed.is_some_and(|c| c.0 != from) || claimed.is_none()) {
                     // Keyed by the sender, never by the id the payload claims.
                     self.stats.noted("nodeinfo_claims_other_id");
                     tracing::debug!(sender = %env.from(), claimed = %u.id, "NODEINFO claims another node id");
@@ -186,13 +210,14 @@ impl Pipeline {
                     request_id: reply.then_some(data.request_id as i64),
                 });
             }
-            Some(Payload::Undecodable(port, _)) => {
-                if matches!(
-                    *port,
-                    PORT_NODEINFO | PORT_POSITION | PORT_TRACEROUTE | PORT_MAP_REPORT
-                ) {
-                    self.stats.noted("payload_undecodable");
-                }
+            Some(Payload::Undecodable(port, _))
+                if count
+                    && matches!(
+                        *port,
+                        PORT_NODEINFO | PORT_POSITION | PORT_TRACEROUTE | PORT_MAP_REPORT
+                    ) =>
+            {
+                self.stats.noted("payload_undecodable");
             }
             _ => {}
         }
@@ -206,7 +231,7 @@ impl Pipeline {
             d.payload = Default::default();
         }
 
-        let reception = Reception {
+        Reception {
             packet_id: env.id(),
             from,
             to: env.to().0,
@@ -235,9 +260,7 @@ impl Pipeline {
             text: env
                 .data()
                 .and_then(|d| meshview_protocol::payload::searchable_text(portnum, env.to(), d)),
-        };
-        self.stats.accepted();
-        Some(WriteOp::Reception(Box::new(reception)))
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use super::pipeline::Pipeline;
 use super::{Item, Source, WriterContext};
 use crate::config::Config;
 use meshview_store::connect::Conn;
-use meshview_store::{Role, archive, migrations, retention};
+use meshview_store::{Role, archive, migrations, retention, utc_text};
 
 /// What a rebuild did.
 #[derive(Debug)]
@@ -52,7 +52,7 @@ pub async fn run(
         let from_us = match since {
             Some(s) if s < first_us => anyhow::bail!(
                 "--since is before the archive's first message ({}): rows older than that cannot be derived again",
-                when(first_us)
+                utc_text(first_us)
             ),
             Some(s) => s,
             None => first_us,
@@ -60,7 +60,7 @@ pub async fn run(
         let total = archive::count_from(&mut conn, from_us).await?;
         eprintln!(
             "rebuild: {total} archived messages from {}; until the replay ends the pages and the API show only what has been replayed",
-            when(from_us)
+            utc_text(from_us)
         );
         let mut shown = Instant::now();
         let deleted = retention::delete_from(&mut conn, from_us, |d| {
@@ -103,12 +103,6 @@ pub async fn run(
         links: r.links,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-fn when(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| us.to_string())
 }
 
 /// The archive's messages from `from_us` on into the pipeline, at their own times.

@@ -6,7 +6,10 @@ use std::time::Duration;
 use meshview_protocol::pb;
 use prost::Message;
 
-use crate::common::{Spawned, TestDb};
+use meshview_sim::{SimConfig, Simulator};
+use meshview_store::connect::Conn;
+
+use crate::common::{Spawned, TestDb, run_command};
 
 /// The real captured envelopes (base64 lines).
 pub fn real_envelopes() -> Vec<Vec<u8>> {
@@ -242,4 +245,170 @@ pub fn keys() -> (&'static str, &'static str) {
         "MESHVIEW_MQTT__SECONDARY_KEYS",
         meshview_sim::DEFAULT_SECONDARY_KEY_B64,
     )
+}
+
+// Stored rows compared between writers (the archive, rebuild and retroactive decryption
+// tests).
+
+/// The writer's settings in these tests: no flood guard, the archive on or off, the
+/// simulator's private channel key or not.
+pub fn writer(cmd: &mut tokio::process::Command, archive_on: bool, with_key: bool) {
+    cmd.env("MESHVIEW_MQTT__FLOOD_PER_MINUTE", "0")
+        .env("MESHVIEW_MQTT__FLOOD_PER_HOUR", "0")
+        .env("MESHVIEW_ARCHIVE__ENABLED", archive_on.to_string());
+    if with_key {
+        let (k, v) = keys();
+        cmd.env(k, v);
+    }
+}
+
+/// Replays the simulator's messages; returns them and how many were junk.
+pub async fn replay_sim(
+    db: &TestDb,
+    archive_on: bool,
+    with_key: bool,
+) -> (Vec<(String, Vec<u8>)>, usize) {
+    let mut sim = Simulator::new(SimConfig {
+        packets: 1500,
+        ..SimConfig::default()
+    })
+    .expect("simulator");
+    let msgs: Vec<(String, Vec<u8>)> = sim.by_ref().map(|m| (m.topic, m.payload)).collect();
+    let junk: usize = sim.truth().junk.values().sum();
+    let file = write_capture(db.dir.path(), "capture.jsonl", &msgs);
+    let mut cmd = db.command(&["ingest", "--replay", file.to_str().unwrap()]);
+    writer(&mut cmd, archive_on, with_key);
+    let out = run_command(cmd).await;
+    assert!(out.success, "replay failed:\n{}", out.all());
+    (msgs, junk)
+}
+
+/// Every row of `table` as text, sorted, leaving out the columns `skip`.
+pub async fn dump(db: &TestDb, table: &str, skip: &[&str]) -> Vec<String> {
+    use sqlx::{Column, Row, ValueRef};
+    // One rendering for both backends' rows: the first type the value decodes as.
+    macro_rules! cells {
+        ($row:expr) => {{
+            let row = $row;
+            let mut out = Vec::new();
+            for (i, col) in row.columns().iter().enumerate() {
+                if skip.contains(&col.name()) {
+                    continue;
+                }
+                let raw = row.try_get_raw(i).unwrap();
+                let v = if raw.is_null() {
+                    "NULL".to_string()
+                } else if let Ok(v) = row.try_get::<i64, _>(i) {
+                    v.to_string()
+                } else if let Ok(v) = row.try_get::<i32, _>(i) {
+                    v.to_string()
+                } else if let Ok(v) = row.try_get::<bool, _>(i) {
+                    v.to_string()
+                } else if let Ok(v) = row.try_get::<f64, _>(i) {
+                    format!("{v:.9}")
+                } else if let Ok(v) = row.try_get::<f32, _>(i) {
+                    format!("{v:.6}")
+                } else if let Ok(v) = row.try_get::<String, _>(i) {
+                    v
+                } else if let Ok(v) = row.try_get::<Vec<u8>, _>(i) {
+                    meshview_sim::b64_encode(&v)
+                } else {
+                    panic!("{table}.{}: a type the dump does not know", col.name())
+                };
+                out.push(format!("{}={v}", col.name()));
+            }
+            out.join("|")
+        }};
+    }
+    let sql = format!("SELECT * FROM {table}");
+    let mut rows: Vec<String> = match db.conn().await {
+        Conn::Sqlite(mut c) => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| cells!(r))
+            .collect(),
+        Conn::Postgres(mut c) => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| cells!(r))
+            .collect(),
+    };
+    rows.sort();
+    rows
+}
+
+/// The tables a writer derives, and the columns that may differ between two writers of
+/// the same messages: surrogate ids and, with `times`, every time column.
+pub async fn derived(db: &TestDb, times: bool) -> Vec<(String, Vec<String>)> {
+    let t: &[&'static str] = if times {
+        &[]
+    } else {
+        &["import_time_us", "first_seen_us", "last_seen_us"]
+    };
+    let with =
+        |extra: &[&'static str]| -> Vec<&'static str> { t.iter().chain(extra).copied().collect() };
+    let mut out = Vec::new();
+    for (table, skip) in [
+        ("packet", with(&[])),
+        ("packet_seen", with(&[])),
+        ("traceroute", with(&["id"])),
+        ("packet_text", with(&[])),
+        ("node", with(&[])),
+        ("node_public_key", with(&["id"])),
+    ] {
+        out.push((table.to_string(), dump(db, table, &skip).await));
+    }
+    if times {
+        out.extend(rollups(db).await);
+    }
+    out
+}
+
+/// The rollups and the link model's evidence, as kept batch by batch by the writer and
+/// recomputed by `rebuild-rollups` alike. Left out: what the link model attributes to
+/// relays (`relay_samples`, and the SNR and RSSI figures and times they add to). The writer
+/// names a relayer from the direct links known when the reception is stored, a
+/// recomputation from all of them, so the two differ where a relayed reception came in
+/// before its relayer's first direct one (depending on batch boundaries).
+pub async fn rollups(db: &TestDb) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for table in [
+        "traffic_hourly",
+        "traffic_hourly_total",
+        "gateway_hourly",
+        "node_daily",
+        "node_link",
+        "(SELECT from_node_id, to_node_id, traceroute_samples, neighbor_samples, \
+         reception_samples FROM link_quality \
+         WHERE traceroute_samples + neighbor_samples + reception_samples > 0) AS link_evidence",
+    ] {
+        out.push((table.to_string(), dump(db, table, &[]).await));
+    }
+    out
+}
+
+pub fn assert_same(a: &[(String, Vec<String>)], b: &[(String, Vec<String>)]) {
+    for ((table, x), (_, y)) in a.iter().zip(b) {
+        assert!(!x.is_empty(), "{table} is empty");
+        // The rows only one side has (both are sorted), a few of each.
+        let only = |p: &[String], q: &[String]| -> Vec<String> {
+            p.iter()
+                .filter(|r| q.binary_search(r).is_err())
+                .take(5)
+                .cloned()
+                .collect()
+        };
+        assert!(
+            x == y,
+            "{table}: {} rows and {} rows; only in the first: {:#?}; only in the second: {:#?}",
+            x.len(),
+            y.len(),
+            only(x, y),
+            only(y, x)
+        );
+    }
 }

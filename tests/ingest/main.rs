@@ -12,5 +12,6 @@ mod helpers;
 mod hostile;
 mod outages;
 mod real_traffic;
+mod retro;
 mod sessions;
 mod transport;

@@ -63,6 +63,24 @@ impl ChannelKey {
         }
     }
 
+    /// A stable identity of the key that does not reveal it: the first 8 bytes of
+    /// SHA-256 over a fixed label and the expanded key bytes, in hex. What the database
+    /// remembers of the configured keys.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"meshview channel key\0");
+        match self {
+            // Distinct from every AES key (which are never empty).
+            ChannelKey::Plaintext => h.update(b"plaintext"),
+            k => h.update(k.bytes()),
+        }
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The firmware's one-byte channel hash for this key and `channel_name`.
     pub fn channel_hash(&self, channel_name: &str) -> u8 {
         channel_hash(channel_name, self.bytes())
@@ -167,6 +185,22 @@ pub fn parse_keys(config: &str) -> Result<Vec<ChannelKey>, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_tell_keys_apart_without_showing_them() {
+        let default = ChannelKey::default_psk().fingerprint();
+        assert_eq!(default.len(), 16);
+        // Shorthand index 1 is the default key: the same fingerprint.
+        assert_eq!(ChannelKey::from_psk(&[1]).unwrap().fingerprint(), default);
+        let other = ChannelKey::from_psk(&[2]).unwrap().fingerprint();
+        assert_ne!(other, default);
+        assert_ne!(ChannelKey::Plaintext.fingerprint(), default);
+        assert!(!default.contains(&hex_of(&DEFAULT_PSK)[..8]));
+    }
+
+    fn hex_of(b: &[u8]) -> String {
+        b.iter().map(|b| format!("{b:02x}")).collect()
+    }
 
     #[test]
     fn default_key_matches_base64() {

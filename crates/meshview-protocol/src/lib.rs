@@ -35,7 +35,7 @@ pub use prost::Message;
 pub use envelope::{
     DecodeOptions, DecodedEnvelope, Decryption, RejectReason, decode_envelope, decode_envelope_with,
 };
-pub use keys::{ChannelKey, KeyError, Keyring};
+pub use keys::{ChannelKey, KeyError, Keyring, parse_keys};
 pub use node_id::{NodeId, NodeIdError};
 pub use payload::{Payload, decode_payload};
 pub use text_format::{TextFormat, to_text_format};

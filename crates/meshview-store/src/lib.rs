@@ -57,3 +57,11 @@ impl Backend {
 pub fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
+
+/// A `*_us` time as commands and logs show it: `YYYY-MM-DD HH:MM:SS UTC` (the number
+/// itself if it is out of chrono's range).
+pub fn utc_text(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| us.to_string())
+}

@@ -113,9 +113,7 @@ pub async fn purge_before(
     let started = Instant::now();
     let log = &opts.log;
     let limit = i64::from(opts.batch_size.clamp(1, 50_000));
-    let cutoff_text = chrono::DateTime::from_timestamp_micros(cutoff_us)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| cutoff_us.to_string());
+    let cutoff_text = crate::utc_text(cutoff_us);
     log.info(format!(
         "purge: deleting rows older than {cutoff_text} from {} in batches of {limit}",
         db.backend().name()

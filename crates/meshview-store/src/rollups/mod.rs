@@ -78,9 +78,11 @@ pub struct BatchRollup {
 impl BatchRollup {
     /// Counts only what the batch really inserted (a replayed reception adds nothing).
     /// The relay resolver learns the batch's direct links before it names relayers.
+    /// `ports`: the port of each packet as stored, under which its receptions count.
     pub fn build(
         receptions: &[&Reception],
         ids: &[(i64, bool)],
+        ports: &HashMap<i64, i32>,
         inserted_packets: &HashSet<i64>,
         inserted_receptions: &HashSet<(i64, i64, i64)>,
         resolver: &mut RelayResolver,
@@ -90,7 +92,8 @@ impl BatchRollup {
         let mut reception_done = HashSet::new();
         let mut relayed = Vec::new();
         for (r, (id, _)) in receptions.iter().zip(ids) {
-            let key = |at: i64| (hour_of(at), r.from as i64, r.portnum, r.channel.clone());
+            let port = ports.get(id).copied().unwrap_or(r.portnum);
+            let key = |at: i64| (hour_of(at), r.from as i64, port, r.channel.clone());
             if inserted_packets.contains(id) && packet_done.insert(*id) {
                 out.traffic.entry(key(r.received_us)).or_default().packets += 1;
                 *out.senders
@@ -128,6 +131,44 @@ impl BatchRollup {
             }
         }
         out
+    }
+
+    /// A packet stored undecryptable and decoded now (`write::retro`): it and its
+    /// receptions (receive time and channel of each, as stored) move from port 0 to its
+    /// port, and the links its payload proves are added. Its receptions themselves teach
+    /// the link model nothing new: they were counted when stored.
+    pub fn decrypted(&mut self, id: i64, r: &Reception, receptions: &[(i64, String)]) {
+        let from = r.from as i64;
+        for (port, n) in [(0, -1), (r.portnum, 1)] {
+            self.traffic
+                .entry((hour_of(r.received_us), from, port, r.channel.clone()))
+                .or_default()
+                .packets += n;
+            for (at, channel) in receptions {
+                self.traffic
+                    .entry((hour_of(*at), from, port, channel.clone()))
+                    .or_default()
+                    .receptions += n;
+            }
+        }
+        for l in &r.links {
+            self.add_link(l, r.received_us, id);
+            self.quality.add(&links::link_sample(l, r.received_us));
+        }
+    }
+
+    /// The hours whose port-0 counts this rollup lowers (rows left at zero there are
+    /// deleted afterwards: a writer that had the key would never have made them).
+    pub fn lowered_hours(&self) -> Vec<i64> {
+        let mut hours: Vec<i64> = self
+            .traffic
+            .iter()
+            .filter(|((_, _, port, _), t)| *port == 0 && (t.packets < 0 || t.receptions < 0))
+            .map(|((h, ..), _)| *h)
+            .collect();
+        hours.sort_unstable();
+        hours.dedup();
+        hours
     }
 
     /// The link-quality model's share of the batch.

@@ -27,6 +27,7 @@ use crate::rollups::links::RelayResolver;
 use crate::{Db, StoreError};
 
 mod pg;
+pub mod retro;
 mod sqlite;
 
 /// Entries kept in the packet-id cache before it is dropped and rebuilt from the database.
@@ -34,10 +35,11 @@ const ID_CACHE_MAX: usize = 200_000;
 /// The stride between slots of one Meshtastic packet id.
 const SLOT: i64 = 1 << 32;
 
-/// Knows which `packet.id` slots are taken by which sender.
+/// Knows which `packet.id` slots are taken by which sender, and each packet's port.
 #[derive(Default)]
 struct IdSlots {
-    owner: HashMap<i64, u32>,
+    /// Slot → (sender, the stored packet's port).
+    owner: HashMap<i64, (u32, i32)>,
 }
 
 /// What the batch writer reports as it works. The writer's counters implement it, so the
@@ -58,7 +60,8 @@ pub trait WriteObserver: Sync {
 trait BatchStatements {
     /// Rows per multi-row statement.
     const CHUNK: usize;
-    async fn lookup(&mut self, ids: &[i64]) -> Result<Vec<(i64, u32)>, sqlx::Error>;
+    /// (id, sender, port) of the stored packets among `ids`.
+    async fn lookup(&mut self, ids: &[i64]) -> Result<Vec<(i64, u32, i32)>, sqlx::Error>;
     /// Inserts packets; with `returning`, reports which ids were really inserted.
     async fn insert_packets(
         &mut self,
@@ -111,8 +114,8 @@ async fn resolve_ids<C: BatchStatements>(
         }
         unknown.sort_unstable();
         unknown.dedup();
-        for (id, from) in conn.lookup(&unknown).await? {
-            slots.owner.insert(id, from);
+        for (id, from, port) in conn.lookup(&unknown).await? {
+            slots.owner.insert(id, (from, port));
         }
         // Slots absent from the database are free: the first reception that reaches one
         // claims it for its sender.
@@ -430,12 +433,22 @@ impl BatchWriter {
                 Err(e) => return Err(classify(e)),
             }
         }
-        match write_batch(&mut *tx, plan, &ids, exclusive, &mut self.relays).await {
+        // Each reception counts under its packet's port, as `rebuild-rollups` counts it:
+        // a packet stored undecryptable may be heard decoded (a gateway uplinking without
+        // encryption), or the other way round.
+        let mut ports: HashMap<i64, i32> = HashMap::new();
+        for (r, (id, new)) in plan.receptions.iter().zip(&ids) {
+            let stored = (!new)
+                .then(|| self.slots.owner.get(id).map(|o| o.1))
+                .flatten();
+            ports.entry(*id).or_insert(stored.unwrap_or(r.portnum));
+        }
+        match write_batch(&mut *tx, plan, &ids, &ports, exclusive, &mut self.relays).await {
             Ok((counts, inserted_packets)) => {
                 tx.commit().await.map_err(classify)?;
                 self.announce(plan, &ids, &inserted_packets);
                 for (r, (id, _)) in plan.receptions.iter().zip(&ids) {
-                    self.slots.owner.insert(*id, r.from);
+                    self.slots.owner.insert(*id, (r.from, ports[id]));
                 }
                 if self.slots.owner.len() > ID_CACHE_MAX {
                     self.slots.owner.clear();
@@ -481,6 +494,7 @@ async fn write_batch<C: BatchStatements>(
     conn: &mut C,
     plan: &Plan<'_>,
     ids: &[(i64, bool)],
+    ports: &HashMap<i64, i32>,
     exclusive: bool,
     relays: &mut RelayResolver,
 ) -> Result<(FlushCounts, HashSet<i64>), sqlx::Error> {
@@ -513,7 +527,12 @@ async fn write_batch<C: BatchStatements>(
                 .filter(|id| !inserted.contains(id))
                 .collect();
             if !missed.is_empty() {
-                let owners: HashMap<i64, u32> = conn.lookup(&missed).await?.into_iter().collect();
+                let owners: HashMap<i64, u32> = conn
+                    .lookup(&missed)
+                    .await?
+                    .into_iter()
+                    .map(|(id, from, _)| (id, from))
+                    .collect();
                 if chunk
                     .iter()
                     .any(|(r, id)| owners.get(id).is_some_and(|owner| *owner != r.from))
@@ -576,6 +595,7 @@ async fn write_batch<C: BatchStatements>(
     let rollup = BatchRollup::build(
         &plan.receptions,
         ids,
+        ports,
         &inserted_packets,
         &inserted_receptions,
         relays,
@@ -732,7 +752,7 @@ fn walk_slots(slots: &IdSlots, claimed: &HashMap<i64, u32>, r: &Reception) -> Sl
     for k in 0..8i64 {
         let id = base + k * SLOT;
         match slots.owner.get(&id) {
-            Some(owner) if *owner == r.from => return Slot::Decided(id, false),
+            Some((owner, _)) if *owner == r.from => return Slot::Decided(id, false),
             Some(_) => continue,
             None => match claimed.get(&id) {
                 Some(owner) if *owner == r.from => return Slot::Decided(id, true),
@@ -824,5 +844,12 @@ const NODE_CONFLICT: &str = " ON CONFLICT (node_id) DO UPDATE SET \
      last_long = COALESCE(excluded.last_long, node.last_long), \
      channel = COALESCE(excluded.channel, node.channel), \
      is_mqtt_gateway = CASE WHEN excluded.is_mqtt_gateway THEN TRUE ELSE node.is_mqtt_gateway END";
-const KEY_CONFLICT: &str =
-    " ON CONFLICT (node_id, public_key) DO UPDATE SET last_seen_us = excluded.last_seen_us";
+/// The earliest first and the latest last sighting win: packets decrypted later
+/// (`retro.rs`) can be older than what is stored.
+const KEY_CONFLICT: &str = " ON CONFLICT (node_id, public_key) DO UPDATE SET \
+     first_seen_us = CASE WHEN node_public_key.first_seen_us IS NULL \
+         OR excluded.first_seen_us < node_public_key.first_seen_us \
+         THEN excluded.first_seen_us ELSE node_public_key.first_seen_us END, \
+     last_seen_us = CASE WHEN node_public_key.last_seen_us IS NULL \
+         OR excluded.last_seen_us > node_public_key.last_seen_us \
+         THEN excluded.last_seen_us ELSE node_public_key.last_seen_us END";

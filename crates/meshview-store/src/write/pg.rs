@@ -19,17 +19,22 @@ const CHUNK: usize = usize::MAX;
 impl BatchStatements for PgConnection {
     const CHUNK: usize = CHUNK;
 
-    async fn lookup(&mut self, ids: &[i64]) -> Result<Vec<(i64, u32)>, sqlx::Error> {
+    async fn lookup(&mut self, ids: &[i64]) -> Result<Vec<(i64, u32, i32)>, sqlx::Error> {
         let conn = self;
         Ok(
-            sqlx::query("SELECT id, from_node_id FROM packet WHERE id = ANY($1)")
+            sqlx::query("SELECT id, from_node_id, portnum FROM packet WHERE id = ANY($1)")
                 .bind(ids)
                 .fetch_all(&mut *conn)
                 .await?
                 .iter()
                 .map(|row| {
                     let from: Option<i64> = row.get(1);
-                    (row.get::<i64, _>(0), from.unwrap_or(0) as u32)
+                    let port: Option<i32> = row.get(2);
+                    (
+                        row.get::<i64, _>(0),
+                        from.unwrap_or(0) as u32,
+                        port.unwrap_or(0),
+                    )
                 })
                 .collect(),
         )

@@ -18,10 +18,11 @@ const CHUNK: usize = 1000;
 impl BatchStatements for SqliteConnection {
     const CHUNK: usize = CHUNK;
 
-    async fn lookup(&mut self, ids: &[i64]) -> Result<Vec<(i64, u32)>, sqlx::Error> {
+    async fn lookup(&mut self, ids: &[i64]) -> Result<Vec<(i64, u32, i32)>, sqlx::Error> {
         let conn = self;
-        let mut q =
-            QueryBuilder::<Sqlite>::new("SELECT id, from_node_id FROM packet WHERE id IN (");
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, from_node_id, portnum FROM packet WHERE id IN (",
+        );
         let mut sep = q.separated(", ");
         for id in ids {
             sep.push_bind(*id);
@@ -34,7 +35,12 @@ impl BatchStatements for SqliteConnection {
             .iter()
             .map(|row| {
                 let from: Option<i64> = row.get(1);
-                (row.get::<i64, _>(0), from.unwrap_or(0) as u32)
+                let port: Option<i32> = row.get(2);
+                (
+                    row.get::<i64, _>(0),
+                    from.unwrap_or(0) as u32,
+                    port.unwrap_or(0),
+                )
             })
             .collect())
     }
