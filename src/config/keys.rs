@@ -94,6 +94,7 @@ pub const KEYS: &[KeySpec] = &[
     k("database", "backup_before_adoption", "true"),
     k("cleanup", "enabled", "false"),
     k("cleanup", "days_to_keep", "14"),
+    k("cleanup", "rollup_days", "1095"),
     k("cleanup", "hour", "2"),
     k("cleanup", "minute", "0"),
     k("cleanup", "vacuum", "false"),

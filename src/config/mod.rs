@@ -157,6 +157,9 @@ impl fmt::Debug for Database {
 pub struct Cleanup {
     pub enabled: bool,
     pub days_to_keep: u32,
+    /// Hourly and daily rollups are kept this many days (0: for ever); at least
+    /// `days_to_keep`.
+    pub rollup_days: u32,
     pub hour: u32,
     pub minute: u32,
     pub vacuum: bool,
@@ -610,6 +613,11 @@ impl Raw {
         let cleanup = Cleanup {
             enabled: self.bool("cleanup", "enabled")?,
             days_to_keep: self.num("cleanup", "days_to_keep", "a whole number of days")?,
+            rollup_days: self.num(
+                "cleanup",
+                "rollup_days",
+                "a whole number of days (0 keeps them for ever)",
+            )?,
             hour,
             minute,
             vacuum: self.bool("cleanup", "vacuum")?,
@@ -623,6 +631,18 @@ impl Raw {
                 "a whole number of backups (0 keeps all)",
             )?,
         };
+
+        if cleanup.rollup_days != 0 && cleanup.rollup_days < cleanup.days_to_keep {
+            // Stats over the raw rows' window would lose their older hours.
+            return Err(ConfigError::Invalid {
+                key: "cleanup.rollup_days".into(),
+                value: cleanup.rollup_days.to_string(),
+                expected: format!(
+                    "0 (for ever) or at least cleanup.days_to_keep ({})",
+                    cleanup.days_to_keep
+                ),
+            });
+        }
 
         let archive = Archive {
             enabled: self.bool("archive", "enabled")?,

@@ -176,6 +176,15 @@ fn bad_values_name_the_key_value_and_expectation() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("cleanup.hour"), "{e}");
+    // Rollups shorter-lived than the raw rows would leave stats with holes.
+    let e = load_str("[cleanup]\ndays_to_keep = 30\nrollup_days = 7\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cleanup.rollup_days") && e.contains("at least cleanup.days_to_keep (30)"),
+        "{e}"
+    );
+    assert!(load_str("[cleanup]\nrollup_days = 0\n", &[]).is_ok());
     let e = load_str("[mqtt]\ntopics = msh/US/#\n", &[])
         .unwrap_err()
         .to_string();

@@ -184,6 +184,7 @@ pub async fn run_once(
     if purge && !shutdown.is_cancelled() {
         let opts = PurgeOptions {
             vacuum: c.vacuum,
+            rollup_days: c.rollup_days,
             cancel: shutdown.clone(),
             log: log.clone(),
             ..PurgeOptions::default()

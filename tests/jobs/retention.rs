@@ -237,6 +237,73 @@ async fn purge_by_days_keeps_recent_rows(backend: Backend) {
     db.close().await;
 }
 
+/// One row in each time-bucketed rollup at `at` (bucket start), sender or gateway `node`.
+fn rollups_sql(at: i64, node: i64) -> String {
+    format!(
+        "INSERT INTO traffic_hourly (hour_us, from_node_id, portnum, channel, packets, receptions) \
+         VALUES ({at}, {node}, 1, 'LongFast', 2, 5);\n\
+         INSERT INTO traffic_hourly_total (hour_us, portnum, channel, packets, receptions) \
+         VALUES ({at}, {node}, 'LongFast', 2, 5);\n\
+         INSERT INTO gateway_hourly (hour_us, gateway_node_id, receptions) VALUES ({at}, {node}, 5);\n\
+         INSERT INTO node_daily (day_us, node_id, packets) VALUES ({at}, {node}, 2);\n\
+         INSERT INTO link_hourly (from_node_id, to_node_id, hour_us, samples, snr_samples, snr_sum) \
+         VALUES ({node}, 1, {at}, 1, 1, -5.0);\n"
+    )
+}
+
+/// The rollups and the column `rollups_sql` puts its `node` in.
+const ROLLUPS: [(&str, &str); 5] = [
+    ("traffic_hourly", "from_node_id"),
+    ("traffic_hourly_total", "portnum"),
+    ("gateway_hourly", "gateway_node_id"),
+    ("node_daily", "node_id"),
+    ("link_hourly", "from_node_id"),
+];
+
+/// Tiered retention: the raw rows go after `days_to_keep`, the rollups stay until
+/// `rollup_days`, then go bucket by bucket.
+async fn rollups_outlive_the_raw_rows(backend: Backend) {
+    let tdb = head(backend).await;
+    let day = 86_400_000_000i64;
+    let now = now_us();
+    let mut sql = packets_sql(backend, 1, 3, 2, now - 20 * day);
+    sql.push_str(&packets_sql(backend, 10, 2, 2, now - day));
+    let hour = |us: i64| us.div_euclid(3_600_000_000) * 3_600_000_000;
+    // Two years, 300 days and 20 days old, and yesterday.
+    for (i, age) in [730, 300, 20, 1].into_iter().enumerate() {
+        sql.push_str(&rollups_sql(hour(now - age * day), 100 + i as i64));
+    }
+    tdb.exec(&sql).await;
+    let db = open(&tdb).await;
+
+    // Kept for ever (0): only the raw rows go.
+    let r = purge(&db, 14, &PurgeOptions::default()).await.unwrap();
+    assert_eq!((r.packets, r.rollups), (3, 0));
+    for (t, _) in ROLLUPS {
+        assert_eq!(
+            count(&db, &format!("SELECT count(*) FROM {t}")).await,
+            4,
+            "{t}"
+        );
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM packet").await, 2);
+
+    // A year: the two-year-old buckets go, the 300-day-old ones stay.
+    let opts = PurgeOptions {
+        rollup_days: 365,
+        ..PurgeOptions::default()
+    };
+    let r = purge(&db, 14, &opts).await.unwrap();
+    assert_eq!((r.packets, r.rollups), (0, 5));
+    for (t, node) in ROLLUPS {
+        assert_eq!(keys(&db, t, &[node]).await, ["101", "102", "103"], "{t}");
+    }
+    // Nothing more to do.
+    let r = purge(&db, 14, &opts).await.unwrap();
+    assert_eq!(r.rollups, 0);
+    db.close().await;
+}
+
 /// Ingest-like transactions keep succeeding while a purge runs batch by batch.
 async fn purge_interleaves_with_ingest(backend: Backend) {
     let tdb = head(backend).await;
@@ -351,6 +418,7 @@ both_backends!(
     purge_removes_exactly_the_old_rows,
     tiny_batches_delete_everything_old,
     purge_by_days_keeps_recent_rows,
+    rollups_outlive_the_raw_rows,
     purge_interleaves_with_ingest,
     cancelled_purge_stops_cleanly,
 );

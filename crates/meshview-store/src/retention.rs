@@ -34,6 +34,9 @@ pub struct PurgeOptions {
     pub progress_every: u32,
     /// Stops the purge between batches (e.g. at shutdown); what was deleted stays deleted.
     pub cancel: CancellationToken,
+    /// [`purge`] also deletes the time-bucketed rollups older than this many days (see
+    /// [`purge_rollups_before`]); 0 keeps them for ever.
+    pub rollup_days: u32,
     pub log: JobLog,
 }
 
@@ -45,6 +48,7 @@ impl Default for PurgeOptions {
             pause: Duration::from_millis(20),
             progress_every: 20,
             cancel: CancellationToken::new(),
+            rollup_days: 0,
             log: JobLog::default(),
         }
     }
@@ -60,6 +64,8 @@ pub struct PurgeReport {
     pub packet_seen: u64,
     pub traceroute: u64,
     pub nodes: u64,
+    /// Rollup rows older than `rollup_days` ([`purge`] only).
+    pub rollups: u64,
     pub batches: u64,
     /// Time spent deleting.
     pub delete_time: Duration,
@@ -100,8 +106,81 @@ pub async fn purge(
             "cleanup.days_to_keep is 0: refusing to delete all data (use 1 or more days)".into(),
         ));
     }
-    let cutoff = now_us() - i64::from(days_to_keep) * MICROS_PER_DAY;
-    purge_before(db, cutoff, opts).await
+    let now = now_us();
+    let mut report = purge_before(db, now - i64::from(days_to_keep) * MICROS_PER_DAY, opts).await?;
+    if opts.rollup_days > 0 && !report.interrupted {
+        report.rollups = purge_rollups_before(
+            db,
+            now - i64::from(opts.rollup_days) * MICROS_PER_DAY,
+            &opts.log,
+        )
+        .await?;
+    }
+    Ok(report)
+}
+
+/// The rollups that keep history beyond the raw rows, by time bucket: what stats, top
+/// talkers, node pages and the daily snapshots read for long windows. (`node_link` and
+/// the link model's totals are per link, not per time: they stay.)
+const ROLLUPS: [(&str, &str); 5] = [
+    ("traffic_hourly", "hour_us"),
+    ("traffic_hourly_total", "hour_us"),
+    ("gateway_hourly", "hour_us"),
+    ("node_daily", "day_us"),
+    ("link_hourly", "hour_us"),
+];
+
+/// Deletes the rollup buckets that start before `cutoff_us`, a day of buckets per
+/// statement (each its own short transaction); returns the rows deleted.
+pub async fn purge_rollups_before(
+    db: &Db,
+    cutoff_us: i64,
+    log: &JobLog,
+) -> Result<u64, StoreError> {
+    let mut deleted = 0u64;
+    for (table, column) in ROLLUPS {
+        let oldest = match db {
+            Db::Sqlite(p, _) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT MIN({column}) FROM {table}"
+                )))
+                .fetch_one(p)
+                .await
+            }
+            Db::Postgres(p) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT MIN({column}) FROM {table}"
+                )))
+                .fetch_one(p)
+                .await
+            }
+        };
+        let oldest: Option<i64> = oldest.context(format!("reading {table}'s oldest bucket"))?;
+        let Some(mut upto) = oldest else { continue };
+        while upto < cutoff_us {
+            upto = (upto + MICROS_PER_DAY).min(cutoff_us);
+            let sql = format!("DELETE FROM {table} WHERE {column} < {upto}");
+            let n = match db {
+                Db::Sqlite(p, _) => sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(p)
+                    .await
+                    .map(|r| r.rows_affected()),
+                Db::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(p)
+                    .await
+                    .map(|r| r.rows_affected()),
+            }
+            .context(format!("purging {table}"))?;
+            deleted += n;
+        }
+    }
+    if deleted > 0 {
+        log.info(format!(
+            "purge: deleted {deleted} rollup rows older than {}",
+            crate::utc_text(cutoff_us)
+        ));
+    }
+    Ok(deleted)
 }
 
 /// Deletes every row whose time is strictly before `cutoff_us` (microseconds, UTC).
