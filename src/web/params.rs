@@ -53,6 +53,16 @@ impl Period {
     }
 }
 
+/// The latest moment a time parameter may name: 2999-12-31 23:59:59 UTC.
+const LAST_TIME_US: i64 = 32_503_679_999_000_000;
+
+/// A past window of time (`at`, `from`, `to`), both ends included, µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    pub from_us: i64,
+    pub to_us: i64,
+}
+
 impl Params {
     #[cfg(any(test, feature = "fuzzing"))]
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Params {
@@ -128,6 +138,66 @@ impl Params {
             ));
         }
         Ok(Some(x))
+    }
+
+    /// A moment: microseconds since the epoch (as every `*_us` field), an RFC 3339 time,
+    /// or a UTC date (`YYYY-MM-DD`, its midnight); from 1970 to 2999.
+    pub fn time(&self, name: &str) -> ApiResult<Option<i64>> {
+        let Some(v) = self.get(name).map(str::trim) else {
+            return Ok(None);
+        };
+        let us = if let Ok(n) = v.parse::<i64>() {
+            Some(n)
+        } else if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+            Some(t.timestamp_micros())
+        } else {
+            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc().timestamp_micros())
+        };
+        match us {
+            Some(us) if (0..=LAST_TIME_US).contains(&us) => Ok(Some(us)),
+            Some(us) => Err(ApiError::bad(
+                name,
+                format!("{us} is out of range (0..={LAST_TIME_US} µs, 1970 to 2999)"),
+            )),
+            None => Err(ApiError::bad(
+                name,
+                format!(
+                    "expected microseconds since the epoch, an RFC 3339 time or a YYYY-MM-DD date, got {:?}",
+                    truncate(v, 40)
+                ),
+            )),
+        }
+    }
+
+    /// A past window (time travel): `at` (its end; it lasts `default_us`), or `from`
+    /// and/or `to` (`to` defaults to now, `from` to `default_us` before `to`). `None`
+    /// when none is given: the endpoint answers for now. At most `max_us` long.
+    pub fn window(&self, now_us: i64, default_us: i64, max_us: i64) -> ApiResult<Option<Window>> {
+        let (at, from, to) = (self.time("at")?, self.time("from")?, self.time("to")?);
+        if at.is_some() && (from.is_some() || to.is_some()) {
+            return Err(ApiError::bad("at", "give either at, or from and/or to"));
+        }
+        let (from_us, to_us) = match (at, from, to) {
+            (None, None, None) => return Ok(None),
+            (Some(at), ..) => (at - default_us, at),
+            (None, from, to) => {
+                let to = to.unwrap_or(now_us);
+                (from.unwrap_or(to - default_us), to)
+            }
+        };
+        if from_us > to_us {
+            return Err(ApiError::bad("from", "the window's start is after its end"));
+        }
+        if to_us - from_us > max_us {
+            return Err(ApiError::bad(
+                "from",
+                format!("the window is longer than {} hours", max_us / 3_600_000_000),
+            ));
+        }
+        Ok(Some(Window { from_us, to_us }))
     }
 
     /// A yes/no option: `true`/`false` or `1`/`0`; absent is `false`.
@@ -222,6 +292,47 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_and_windows() {
+        const H: i64 = 3_600_000_000;
+        let day = 1_764_979_200_000_000; // 2025-12-06 00:00 UTC
+        let p = Params::from_pairs(&[
+            ("a", "1764979200000000"),
+            ("b", "2025-12-06"),
+            ("c", "2025-12-06T01:00:00+01:00"),
+            ("d", "yesterday"),
+            ("e", "-5"),
+        ]);
+        assert_eq!(p.time("a").unwrap(), Some(day));
+        assert_eq!(p.time("b").unwrap(), Some(day));
+        assert_eq!(p.time("c").unwrap(), Some(day));
+        assert!(matches!(p.time("d"), Err(ApiError::BadParam { name, .. }) if name == "d"));
+        assert!(p.time("e").is_err());
+        let now = day + 100 * H;
+        let w = |pairs: &[(&str, &str)]| Params::from_pairs(pairs).window(now, 12 * H, 48 * H);
+        assert_eq!(w(&[]).unwrap(), None);
+        let at = Window {
+            from_us: day - 12 * H,
+            to_us: day,
+        };
+        assert_eq!(w(&[("at", "2025-12-06")]).unwrap(), Some(at));
+        assert_eq!(w(&[("to", "2025-12-06")]).unwrap(), Some(at));
+        // Up to now: 100 hours, over the 48 allowed.
+        assert!(matches!(
+            w(&[("from", "2025-12-06")]),
+            Err(ApiError::BadParam { name, .. }) if name == "from"
+        ));
+        assert_eq!(
+            w(&[("from", "2025-12-06"), ("to", "2025-12-06T06:00:00Z")]).unwrap(),
+            Some(Window {
+                from_us: day,
+                to_us: day + 6 * H
+            })
+        );
+        assert!(w(&[("from", "2025-12-07"), ("to", "2025-12-06")]).is_err());
+        assert!(w(&[("at", "2025-12-06"), ("to", "2025-12-06")]).is_err());
+    }
 
     #[test]
     fn parses_and_names_the_parameter() {

@@ -14,4 +14,5 @@ mod helpers;
 mod links;
 mod outage;
 mod stream;
+mod time_travel;
 mod tls;

@@ -202,6 +202,11 @@ pub async fn purge_before(
         cutoff_us,
         ..Default::default()
     };
+    // Before the first batch: from its first delete on, rows before the cutoff may be
+    // missing, and past windows that start earlier are answered from the rollups.
+    record_horizon(db, cutoff_us)
+        .await
+        .context("recording the raw rows' horizon")?;
     let mut run = Runner {
         opts,
         limit,
@@ -238,6 +243,26 @@ pub async fn purge_before(
     }
     report.total_time = started.elapsed();
     Ok(report)
+}
+
+/// Moves `raw_horizon` forward to `cutoff_us` (never back).
+async fn record_horizon(db: &Db, cutoff_us: i64) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO raw_horizon (id, purged_before_us) VALUES (1, {cutoff_us}) \
+         ON CONFLICT (id) DO UPDATE SET purged_before_us = CASE \
+         WHEN excluded.purged_before_us > raw_horizon.purged_before_us \
+         THEN excluded.purged_before_us ELSE raw_horizon.purged_before_us END"
+    );
+    match db {
+        Db::Sqlite(p, _) => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(p)
+            .await
+            .map(|_| ()),
+        Db::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(p)
+            .await
+            .map(|_| ()),
+    }
 }
 
 struct Runner<'a> {

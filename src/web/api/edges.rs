@@ -14,10 +14,10 @@ use utoipa::ToSchema;
 use super::{cached_raw, now_us};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::openapi::{Failures, NodeIdParam};
-use crate::web::params::Params;
+use crate::web::params::{Params, Window};
 use crate::web::query::links::LinksQuestion;
 use crate::web::{AppState, Ready};
-use meshview_store::read::{LinkSource, LinkWindow, Reader};
+use meshview_store::read::{LinkRow, LinkSource, LinkSpan, LinkWindow, Reader};
 
 /// MeshView's traceroute window.
 const TRACEROUTE_HOURS: i64 = 12;
@@ -58,6 +58,21 @@ pub struct Edge {
 pub struct EdgesBody<'a> {
     #[schema(value_type = Vec<Edge>)]
     edges: &'a [Edge],
+    /// With `at`, `from` or `to`: the past window answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<WindowOut>,
+}
+
+/// A past window an answer covers (time travel).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowOut {
+    pub from_us: i64,
+    pub to_us: i64,
+    /// The window starts before the time up to which the retention purge deleted raw rows
+    /// (`cleanup.days_to_keep`), so the answer comes from the hourly rollups: links with the link model's samples in
+    /// its hours, `count` in samples, times in whole hours, `snr` the window's mean.
+    pub from_rollups: bool,
 }
 
 #[derive(utoipa::IntoParams)]
@@ -74,6 +89,13 @@ pub struct EdgesParams {
     hours: Option<i64>,
     /// Also the link model's quality class and confidence of each edge (default false).
     quality: Option<bool>,
+    /// Time travel: the links as of this moment (µs since the epoch, RFC 3339 or
+    /// YYYY-MM-DD): evidence in the `hours` (default 24) before it.
+    at: Option<String>,
+    /// Time travel: the window's start (default `hours` before `to`; at most 31 days long).
+    from: Option<String>,
+    /// Time travel: the window's end (default now).
+    to: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -90,7 +112,12 @@ pub struct EdgeQuery {
     node: Option<i64>,
     hours: Option<i64>,
     quality: bool,
+    /// A past window instead of the hours up to now.
+    window: Option<Window>,
 }
+
+/// The longest past window `/api/edges` derives.
+const MAX_WINDOW_US: i64 = 31 * 24 * 3_600_000_000;
 
 impl EdgeQuery {
     pub fn parse(params: &Params) -> ApiResult<EdgeQuery> {
@@ -105,29 +132,73 @@ impl EdgeQuery {
                 ));
             }
         };
+        let hours = params.int_range("hours", 1, 24 * 30)?;
         Ok(EdgeQuery {
             sources,
             node: params.node("node_id")?,
-            hours: params.int_range("hours", 1, 24 * 30)?,
+            hours,
             quality: params.flag("quality")?,
+            window: params.window(
+                now_us(),
+                hours.unwrap_or(NEIGHBOR_HOURS) * 3_600_000_000,
+                MAX_WINDOW_US,
+            )?,
         })
     }
 
-    /// The links, deduplicated (a pair reported by both sources is a traceroute link).
-    pub async fn run(&self, db: &Reader, now: i64) -> ApiResult<Vec<Edge>> {
-        // One query per source, run at once (on PostgreSQL, side by side).
-        let per_source = futures_util::future::try_join_all(self.sources.iter().map(|&source| {
-            let h = self.hours.unwrap_or(match source {
-                LinkSource::Traceroute => TRACEROUTE_HOURS,
-                LinkSource::Neighbor => NEIGHBOR_HOURS,
-            });
-            db.links(LinkWindow {
-                source,
-                since_us: now - h * 3_600_000_000,
-                node: self.node,
-            })
-        }))
-        .await?;
+    /// The links of a past window: from the raw packets, or from the hourly rollups when
+    /// the window starts before the retention purge's horizon.
+    async fn past(&self, db: &Reader, w: Window) -> ApiResult<(Vec<Vec<LinkRow>>, WindowOut)> {
+        let from_rollups = db
+            .raw_horizon_us()
+            .await?
+            .is_some_and(|horizon| w.from_us < horizon);
+        let spans = self.sources.iter().map(|&source| LinkSpan {
+            source,
+            from_us: w.from_us,
+            to_us: w.to_us,
+            node: self.node,
+        });
+        let per_source = if from_rollups {
+            futures_util::future::try_join_all(spans.map(|s| db.link_hours_between(s))).await?
+        } else {
+            futures_util::future::try_join_all(spans.map(|s| db.links_between(s))).await?
+        };
+        Ok((
+            per_source,
+            WindowOut {
+                from_us: w.from_us,
+                to_us: w.to_us,
+                from_rollups,
+            },
+        ))
+    }
+
+    /// The links, deduplicated (a pair reported by both sources is a traceroute link);
+    /// with a past window, the window answered.
+    pub async fn run(&self, db: &Reader, now: i64) -> ApiResult<(Vec<Edge>, Option<WindowOut>)> {
+        let (per_source, window) = match self.window {
+            Some(w) => {
+                let (rows, out) = self.past(db, w).await?;
+                (rows, Some(out))
+            }
+            // One query per source, run at once (on PostgreSQL, side by side).
+            None => (
+                futures_util::future::try_join_all(self.sources.iter().map(|&source| {
+                    let h = self.hours.unwrap_or(match source {
+                        LinkSource::Traceroute => TRACEROUTE_HOURS,
+                        LinkSource::Neighbor => NEIGHBOR_HOURS,
+                    });
+                    db.links(LinkWindow {
+                        source,
+                        since_us: now - h * 3_600_000_000,
+                        node: self.node,
+                    })
+                }))
+                .await?,
+                None,
+            ),
+        };
         let mut seen = HashSet::new();
         let mut edges = Vec::with_capacity(per_source.iter().map(Vec::len).sum());
         for (rows, &source) in per_source.into_iter().zip(&self.sources) {
@@ -149,9 +220,10 @@ impl EdgeQuery {
             }
         }
         if self.quality {
+            // The model as it stands now, also for a past window (it keeps no past verdicts).
             rate(db, now, self.node, &mut edges).await;
         }
-        Ok(edges)
+        Ok((edges, window))
     }
 }
 
@@ -210,14 +282,17 @@ pub async fn edges(
     // The window ends when the answer is computed; the cache's few seconds are its
     // staleness bound.
     let key = format!(
-        "edges|{:?}|{:?}|{:?}|{}",
-        q.sources, q.node, q.hours, q.quality
+        "edges|{:?}|{:?}|{:?}|{}|{:?}",
+        q.sources, q.node, q.hours, q.quality, q.window
     );
     cached_raw(&state, key, || async move {
-        let edges = q.run(&db, now_us()).await?;
-        serde_json::to_vec(&EdgesBody { edges: &edges })
-            .map(Bytes::from)
-            .map_err(|e| ApiError::Internal(e.to_string()))
+        let (edges, window) = q.run(&db, now_us()).await?;
+        serde_json::to_vec(&EdgesBody {
+            edges: &edges,
+            window,
+        })
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(e.to_string()))
     })
     .await
 }

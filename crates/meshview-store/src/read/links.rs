@@ -107,3 +107,168 @@ impl Reader {
             .collect())
     }
 }
+
+/// Which links to derive for a past window (time travel).
+#[derive(Debug, Clone, Copy)]
+pub struct LinkSpan {
+    pub source: LinkSource,
+    /// Evidence received in `from_us..=to_us`.
+    pub from_us: i64,
+    pub to_us: i64,
+    /// Only links touching this node (either end).
+    pub node: Option<i64>,
+}
+
+/// Packets read per step of [`Reader::links_between`].
+const SPAN_PAGE: i64 = 2_000;
+
+impl Reader {
+    /// The links the stored packets of one source received in the window prove, as
+    /// [`Reader::links`] answers them for a window ending now: every traceroute path, and
+    /// each reporter's latest neighbour report in the window. Derived from the raw
+    /// packets (`node_link` only knows each link's first and last sighting); packets older
+    /// than the raw retention are gone, see [`Reader::link_hours_between`].
+    pub async fn links_between(&self, w: LinkSpan) -> Result<Vec<LinkRow>, StoreError> {
+        let port = match w.source {
+            LinkSource::Traceroute => 70,
+            LinkSource::Neighbor => 71,
+        };
+        let mut links: HashMap<(i64, i64), LinkRow> = HashMap::new();
+        let mut reporters = std::collections::HashSet::new();
+        // Newest first (the port's time index), a page at a time: a reporter's first
+        // report in this order is its latest in the window. (Every id is below
+        // i64::MAX: the first page includes the window's end.)
+        let mut before = (w.to_us, i64::MAX);
+        loop {
+            let mut q = Sql::new(
+                "SELECT id, from_node_id, payload, import_time_us FROM packet WHERE portnum = ",
+            );
+            q.int(port)
+                .push(" AND import_time_us >= ")
+                .int(w.from_us)
+                .push(" AND (import_time_us < ")
+                .int(before.0)
+                .push(" OR (import_time_us = ")
+                .int(before.0)
+                .push(" AND id < ")
+                .int(before.1)
+                .push(")) ORDER BY import_time_us DESC, id DESC LIMIT ")
+                .count(SPAN_PAGE);
+            let page = self
+                .fetch_map(q, |mut r| {
+                    Ok((
+                        r.take::<i64>("id")?,
+                        r.take::<Option<i64>>("from_node_id")?,
+                        r.take::<Option<Vec<u8>>>("payload")?,
+                        r.take::<i64>("import_time_us")?,
+                    ))
+                })
+                .await?;
+            let Some(last) = page.last() else { break };
+            before = (last.3, last.0);
+            let short = (page.len() as i64) < SPAN_PAGE;
+            for (id, sender, payload, at) in page {
+                if w.source == LinkSource::Neighbor && !reporters.insert(sender) {
+                    continue;
+                }
+                let observed = crate::rollups::links_of_stored(
+                    port as i32,
+                    payload.as_deref().unwrap_or_default(),
+                );
+                for l in observed {
+                    let (from, to) = (l.from as i64, l.to as i64);
+                    if from == to || w.node.is_some_and(|n| n != from && n != to) {
+                        continue;
+                    }
+                    let snr = l.snr_db.map(f64::from);
+                    let e = links.entry((from, to)).or_insert(LinkRow {
+                        from,
+                        to,
+                        source: w.source,
+                        first_seen_us: at,
+                        last_seen_us: at,
+                        count: 0,
+                        last_snr: snr,
+                        last_packet_id: Some(id),
+                    });
+                    // Newest first: the first sighting read is the last one.
+                    e.first_seen_us = at;
+                    e.count += 1;
+                    // The newest SNR reported, as `node_link` keeps it.
+                    if e.last_snr.is_none() {
+                        e.last_snr = snr;
+                    }
+                }
+            }
+            if short || links.len() as i64 >= MAX_LINKS {
+                break;
+            }
+        }
+        let mut out: Vec<LinkRow> = links.into_values().collect();
+        out.sort_by(|a, b| {
+            b.last_seen_us
+                .cmp(&a.last_seen_us)
+                .then(a.from.cmp(&b.from))
+                .then(a.to.cmp(&b.to))
+        });
+        out.truncate(MAX_LINKS as usize);
+        Ok(out)
+    }
+
+    /// The links of one source (as `node_link` types them) with link-model samples in
+    /// the window's UTC hours, from the hourly rollup `link_hourly`: for windows older
+    /// than the raw packets. Counts are samples, times whole hours, the SNR the window's
+    /// mean.
+    pub async fn link_hours_between(&self, w: LinkSpan) -> Result<Vec<LinkRow>, StoreError> {
+        let mut q = Sql::new(
+            "SELECT h.from_node_id, h.to_node_id, MIN(h.hour_us) AS first_seen_us, \
+             MAX(h.hour_us) AS last_seen_us, CAST(SUM(h.samples) AS BIGINT) AS count, \
+             SUM(h.snr_sum) / NULLIF(SUM(h.snr_samples), 0) AS snr \
+             FROM link_hourly h JOIN node_link l ON l.from_node_id = h.from_node_id \
+             AND l.to_node_id = h.to_node_id AND l.source = ",
+        );
+        q.str(w.source.as_str())
+            .push(" WHERE h.hour_us >= ")
+            .int(crate::rollups::hour_of(w.from_us))
+            .push(" AND h.hour_us <= ")
+            .int(w.to_us)
+            .push(" AND h.from_node_id <> h.to_node_id");
+        if let Some(n) = w.node {
+            q.push(" AND (h.from_node_id = ")
+                .int(n)
+                .push(" OR h.to_node_id = ")
+                .int(n)
+                .push(")");
+        }
+        q.push(
+            " GROUP BY h.from_node_id, h.to_node_id \
+             ORDER BY last_seen_us DESC, h.from_node_id, h.to_node_id LIMIT ",
+        )
+        .count(MAX_LINKS);
+        self.fetch_map(q, |mut r| {
+            Ok(LinkRow {
+                from: r.take("from_node_id")?,
+                to: r.take("to_node_id")?,
+                source: w.source,
+                first_seen_us: r.take("first_seen_us")?,
+                last_seen_us: r.take("last_seen_us")?,
+                count: r.take("count")?,
+                last_snr: r.take("snr")?,
+                last_packet_id: None,
+            })
+        })
+        .await
+    }
+
+    /// The time before which the retention purge may have deleted raw rows (none if it
+    /// never ran): windows that start earlier are answered from the rollups.
+    pub async fn raw_horizon_us(&self) -> Result<Option<i64>, StoreError> {
+        let rows = self
+            .fetch_map(
+                Sql::new("SELECT purged_before_us FROM raw_horizon WHERE id = 1"),
+                |mut r| r.take::<i64>("purged_before_us"),
+            )
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+}

@@ -24,7 +24,7 @@ mod traceroute;
 pub use link_quality::{
     LinkHourRow, LinkQualityFilter, LinkQualityRow, MAX_QUALITY_LINKS, PositionedLink, SourceCounts,
 };
-pub use links::{LinkRow, LinkSource, LinkWindow};
+pub use links::{LinkRow, LinkSource, LinkSpan, LinkWindow};
 pub use nodes::{NodeFilter, NodeRow, PublicKeyRow};
 pub use packets::{Cursor, PacketFilter, PacketRow, SeenRow};
 pub use stats::{Bucket, DayActivity, SenderSums, TopRow, TrafficFilter};
