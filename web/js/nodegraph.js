@@ -1,6 +1,8 @@
 // /nodegraph: the radio links (/api/edges) as a force graph, by channel and link type,
 // coloured by the link model's quality (or by type); search and click to focus a node;
-// the view fits the frame once the layout settles, and again on demand.
+// the view fits the frame once the layout settles, and again on demand. A time slider
+// shows the links as of a past moment (/api/edges?at=), and "play this day" steps
+// through the chosen day hour by hour.
 import { el, t, hex, getJson, nodeOf } from './common.js';
 import { chart } from './charts.js';
 import { qualityColour, qualityName, confidenceStyle } from './links.js';
@@ -9,13 +11,23 @@ import { qualityColour, qualityName, confidenceStyle } from './links.js';
 // thousands of links): both answers are cached by the server, /api/nodes shared with
 // the maps.
 const [nodeBody, edgeBody] = await Promise.all([getJson('/api/nodes'), getJson('/api/edges?quality=true')]);
-const edges = (edgeBody.edges || []).map((e) => ({
-  from: e.from, to: e.to, type: e.type, snr: e.snr,
-  quality: e.quality || null, confidence: typeof e.confidence === 'number' ? e.confidence : null,
-}));
-// Only nodes with links are drawn.
-const linked = new Set(edges.flatMap((e) => [e.from, e.to]));
-const nodes = (nodeBody.nodes || []).map(nodeOf).filter((n) => linked.has(n.num));
+const allNodes = (nodeBody.nodes || []).map(nodeOf);
+let edges = [];
+let nodes = [];
+let byNum = new Map();
+
+/** Takes an `/api/edges` answer: its links, and the nodes they join (only nodes with
+ * links are drawn). */
+function setEdges(body) {
+  edges = (body.edges || []).map((e) => ({
+    from: e.from, to: e.to, type: e.type, snr: e.snr,
+    quality: e.quality || null, confidence: typeof e.confidence === 'number' ? e.confidence : null,
+  }));
+  const linked = new Set(edges.flatMap((e) => [e.from, e.to]));
+  nodes = allNodes.filter((n) => linked.has(n.num));
+  byNum = new Map(nodes.map((n) => [n.num, n]));
+}
+setEdges(edgeBody);
 const colourSel = document.getElementById('g-colour');
 const TYPE_COLOUR = { traceroute: '#ff5733', neighbor: '#049acd' };
 
@@ -27,9 +39,8 @@ function lineOf(e) {
   }
   return { color: TYPE_COLOUR[e.type] || '#868e96', width: 1.5, opacity: 0.8, curveness: 0.1 };
 }
-const byNum = new Map(nodes.map((n) => [n.num, n]));
 const chSel = document.getElementById('g-channel');
-for (const c of [...new Set(nodes.map((n) => n.channel).filter(Boolean))].sort()) {
+for (const c of [...new Set(allNodes.map((n) => n.channel).filter(Boolean))].sort()) {
   chSel.append(el('option', { value: c, text: c }));
 }
 const typeSel = document.getElementById('g-type');
@@ -105,7 +116,8 @@ function fitWhenSettled(g) {
   g.on('finished', () => {
     if (done) return;
     clearTimeout(timer);
-    timer = setTimeout(() => { done = true; fit(g); }, 400);
+    // A redraw (a new moment, a filter) may have replaced this chart meanwhile.
+    timer = setTimeout(() => { done = true; if (!g.isDisposed()) fit(g); }, 400);
   });
 }
 
@@ -172,4 +184,79 @@ document.getElementById('g-fit').addEventListener('click', () => { if (graph) fi
 document.getElementById('g-reset').addEventListener('click', () => {
   search.value = ''; chSel.value = ''; typeSel.value = ''; colourSel.value = 'quality'; draw();
 });
+// Time travel. The slider counts hours before now (0: now, the live answer).
+const HOUR = 3_600_000_000;
+const slider = document.getElementById('g-time');
+const when = document.getElementById('g-when');
+const windowNote = document.getElementById('g-window');
+const playBtn = document.getElementById('g-play');
+const graphBox = document.getElementById('graph');
+let playing = null;
+
+function localTime(us) {
+  return new Date(us / 1000).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/** Shows the links of `query` (an `/api/edges` query string), or says why not. */
+async function show(query, label) {
+  when.textContent = label;
+  try {
+    const body = await getJson(`/api/edges?quality=true${query}`);
+    setEdges(body);
+    const w = body.window;
+    graphBox.dataset.window = w ? `${w.from_us}-${w.to_us}` : 'now';
+    windowNote.textContent = w && w.from_rollups ? t('nodegraph', 'from_rollups') : '';
+    draw();
+  } catch (e) {
+    windowNote.textContent = `${t('nodegraph', 'unavailable')}: ${e.message || e}`;
+  }
+}
+
+function atSlider() {
+  const h = Number(slider.value);
+  if (h === 0) return show('', t('nodegraph', 'now'));
+  const at = Math.floor(Date.now() * 1000) + h * HOUR;
+  return show(`&at=${at}&hours=24`, localTime(at));
+}
+
+/** Steps through the local day of the slider's moment, an hour's links at a time. */
+async function play() {
+  const token = {};
+  playing = token;
+  playBtn.textContent = t('nodegraph', 'stop');
+  const moment = new Date(Date.now() + Number(slider.value) * 3_600_000);
+  moment.setHours(0, 0, 0, 0);
+  const day = moment.getTime() * 1000;
+  const counts = [];
+  for (let h = 0; h < 24 && playing === token; h += 1) {
+    const from = day + h * HOUR;
+    if (from > Date.now() * 1000) break;
+    graphBox.dataset.step = String(h);
+    await show(`&from=${from}&to=${from + HOUR - 1}`, `${localTime(from)} – ${localTime(from + HOUR)}`);
+    // What the tests read: each hour's links.
+    counts.push(edges.length);
+    graphBox.dataset.stepEdges = counts.join(',');
+    await new Promise((r) => setTimeout(r, 800));
+  }
+  if (playing === token) {
+    playing = null;
+    playBtn.textContent = t('nodegraph', 'play');
+    graphBox.dataset.played = '1';
+  }
+}
+
+slider.addEventListener('change', () => { playing = null; playBtn.textContent = t('nodegraph', 'play'); atSlider(); });
+slider.addEventListener('input', () => {
+  const h = Number(slider.value);
+  when.textContent = h === 0 ? t('nodegraph', 'now') : localTime(Date.now() * 1000 + h * HOUR);
+});
+playBtn.addEventListener('click', () => {
+  if (playing) {
+    playing = null;
+    playBtn.textContent = t('nodegraph', 'play');
+  } else {
+    play();
+  }
+});
+graphBox.dataset.window = 'now';
 draw();

@@ -516,6 +516,27 @@ pub(crate) fn api_cases() -> Vec<Case> {
         case("/api/edges", "node_id", 2, |s, r| {
             format!("/api/edges?node_id={}", pick(&s.nodes, r))
         }),
+        // Time travel: the graph as of a moment of the stored history (the evidence of the
+        // 12 and 24 hours before it, from the raw packets), and an hour of "play this
+        // day". Occasional, interactive views: weighted like the graph itself.
+        case(
+            "/api/edges",
+            "time travel: at a past moment",
+            0.1,
+            |s, r| {
+                format!(
+                    "/api/edges?at={}",
+                    (some_time(s, r) + 86_400_000_000).min(s.newest_us)
+                )
+            },
+        ),
+        case("/api/edges", "time travel: an hour of play", 0.1, |s, r| {
+            let from = some_time(s, r);
+            format!(
+                "/api/edges?quality=true&from={from}&to={}",
+                from + 3_600_000_000
+            )
+        }),
         case("/api/traceroute/{id}", "request or reply", 3, |s, r| {
             format!("/api/traceroute/{}", pick(&s.traceroutes, r))
         }),

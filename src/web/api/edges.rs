@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{cached_raw, now_us};
+use super::{cached_raw, json_response, now_us};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::openapi::{Failures, NodeIdParam};
 use crate::web::params::{Params, Window};
@@ -90,7 +90,8 @@ pub struct EdgesParams {
     /// Also the link model's quality class and confidence of each edge (default false).
     quality: Option<bool>,
     /// Time travel: the links as of this moment (µs since the epoch, RFC 3339 or
-    /// YYYY-MM-DD): evidence in the `hours` (default 24) before it.
+    /// YYYY-MM-DD), as the live answer would have given them then: evidence in the
+    /// `hours` before it (default 12 for traceroutes, 24 for neighbour reports).
     at: Option<String>,
     /// Time travel: the window's start (default `hours` before `to`; at most 31 days long).
     from: Option<String>,
@@ -114,6 +115,9 @@ pub struct EdgeQuery {
     quality: bool,
     /// A past window instead of the hours up to now.
     window: Option<Window>,
+    /// The window came from `at` without `hours`: each source looks back its own default
+    /// hours from it, as the live answer does from now.
+    at_defaults: bool,
 }
 
 /// The longest past window `/api/edges` derives.
@@ -143,6 +147,7 @@ impl EdgeQuery {
                 hours.unwrap_or(NEIGHBOR_HOURS) * 3_600_000_000,
                 MAX_WINDOW_US,
             )?,
+            at_defaults: params.get("at").is_some() && hours.is_none(),
         })
     }
 
@@ -155,7 +160,12 @@ impl EdgeQuery {
             .is_some_and(|horizon| w.from_us < horizon);
         let spans = self.sources.iter().map(|&source| LinkSpan {
             source,
-            from_us: w.from_us,
+            from_us: match source {
+                LinkSource::Traceroute if self.at_defaults => {
+                    w.to_us - TRACEROUTE_HOURS * 3_600_000_000
+                }
+                _ => w.from_us,
+            },
             to_us: w.to_us,
             node: self.node,
         });
@@ -279,13 +289,12 @@ pub async fn edges(
     params: Params,
 ) -> ApiResult<Response> {
     let q = EdgeQuery::parse(&params)?;
-    // The window ends when the answer is computed; the cache's few seconds are its
-    // staleness bound.
+    let past = q.window.is_some();
     let key = format!(
-        "edges|{:?}|{:?}|{:?}|{}|{:?}",
-        q.sources, q.node, q.hours, q.quality, q.window
+        "edges|{:?}|{:?}|{:?}|{}",
+        q.sources, q.node, q.hours, q.quality
     );
-    cached_raw(&state, key, || async move {
+    let body = || async move {
         let (edges, window) = q.run(&db, now_us()).await?;
         serde_json::to_vec(&EdgesBody {
             edges: &edges,
@@ -293,6 +302,14 @@ pub async fn edges(
         })
         .map(Bytes::from)
         .map_err(|e| ApiError::Internal(e.to_string()))
-    })
-    .await
+    };
+    if past {
+        // Past windows are not cached: each moment asked is its own body of a megabyte
+        // or so, which a cache keyed by the microsecond would hold for nothing (measured:
+        // the reader past 128 MB under the mixed load). The heavy slots bound them.
+        return body().await.map(json_response);
+    }
+    // The window ends when the answer is computed; the cache's few seconds are its
+    // staleness bound.
+    cached_raw(&state, key, body).await
 }

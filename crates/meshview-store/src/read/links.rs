@@ -134,71 +134,44 @@ impl Reader {
             LinkSource::Neighbor => 71,
         };
         let mut links: HashMap<(i64, i64), LinkRow> = HashMap::new();
-        let mut reporters = std::collections::HashSet::new();
-        // Newest first (the port's time index), a page at a time: a reporter's first
-        // report in this order is its latest in the window. (Every id is below
+        // Newest first (the port's time index), a page at a time. (Every id is below
         // i64::MAX: the first page includes the window's end.)
         let mut before = (w.to_us, i64::MAX);
+        let mut reporters = std::collections::HashSet::new();
         loop {
+            // (Reading only who reported when first, then the latest reports' payloads,
+            // measured slower: every row is a table lookup either way.)
             let mut q = Sql::new(
-                "SELECT id, from_node_id, payload, import_time_us FROM packet WHERE portnum = ",
+                "SELECT id, from_node_id, import_time_us, payload FROM packet WHERE portnum = ",
             );
             q.int(port)
                 .push(" AND import_time_us >= ")
                 .int(w.from_us)
+                // The upper bound on its own too: the index's range then starts at the
+                // page's end instead of the port's newest packet.
+                .push(" AND import_time_us <= ")
+                .int(before.0)
                 .push(" AND (import_time_us < ")
                 .int(before.0)
-                .push(" OR (import_time_us = ")
-                .int(before.0)
-                .push(" AND id < ")
+                .push(" OR id < ")
                 .int(before.1)
-                .push(")) ORDER BY import_time_us DESC, id DESC LIMIT ")
+                .push(") ORDER BY import_time_us DESC, id DESC LIMIT ")
                 .count(SPAN_PAGE);
-            let page = self
-                .fetch_map(q, |mut r| {
-                    Ok((
-                        r.take::<i64>("id")?,
-                        r.take::<Option<i64>>("from_node_id")?,
-                        r.take::<Option<Vec<u8>>>("payload")?,
-                        r.take::<i64>("import_time_us")?,
-                    ))
-                })
-                .await?;
-            let Some(last) = page.last() else { break };
-            before = (last.3, last.0);
+            let page = self.fetch_all(q).await?;
             let short = (page.len() as i64) < SPAN_PAGE;
-            for (id, sender, payload, at) in page {
+            for mut r in page {
+                let (id, sender, at) = (
+                    r.take::<i64>("id")?,
+                    r.take::<Option<i64>>("from_node_id")?,
+                    r.take::<i64>("import_time_us")?,
+                );
+                before = (at, id);
+                // A reporter's first report in this order is its latest in the window.
                 if w.source == LinkSource::Neighbor && !reporters.insert(sender) {
                     continue;
                 }
-                let observed = crate::rollups::links_of_stored(
-                    port as i32,
-                    payload.as_deref().unwrap_or_default(),
-                );
-                for l in observed {
-                    let (from, to) = (l.from as i64, l.to as i64);
-                    if from == to || w.node.is_some_and(|n| n != from && n != to) {
-                        continue;
-                    }
-                    let snr = l.snr_db.map(f64::from);
-                    let e = links.entry((from, to)).or_insert(LinkRow {
-                        from,
-                        to,
-                        source: w.source,
-                        first_seen_us: at,
-                        last_seen_us: at,
-                        count: 0,
-                        last_snr: snr,
-                        last_packet_id: Some(id),
-                    });
-                    // Newest first: the first sighting read is the last one.
-                    e.first_seen_us = at;
-                    e.count += 1;
-                    // The newest SNR reported, as `node_link` keeps it.
-                    if e.last_snr.is_none() {
-                        e.last_snr = snr;
-                    }
-                }
+                let payload: Option<Vec<u8>> = r.take("payload")?;
+                observe(&mut links, &w, port, id, at, payload.as_deref());
             }
             if short || links.len() as i64 >= MAX_LINKS {
                 break;
@@ -270,5 +243,43 @@ impl Reader {
             )
             .await?;
         Ok(rows.into_iter().next())
+    }
+}
+
+/// Adds the links one stored packet proves to `links`.
+fn observe(
+    links: &mut HashMap<(i64, i64), LinkRow>,
+    w: &LinkSpan,
+    port: i64,
+    id: i64,
+    at: i64,
+    payload: Option<&[u8]>,
+) {
+    for l in crate::rollups::links_of_stored(port as i32, payload.unwrap_or_default()) {
+        let (from, to) = (l.from as i64, l.to as i64);
+        if from == to || w.node.is_some_and(|n| n != from && n != to) {
+            continue;
+        }
+        let snr = l.snr_db.map(f64::from);
+        let e = links.entry((from, to)).or_insert(LinkRow {
+            from,
+            to,
+            source: w.source,
+            first_seen_us: at,
+            last_seen_us: at,
+            count: 0,
+            last_snr: None,
+            last_packet_id: Some(id),
+        });
+        e.first_seen_us = e.first_seen_us.min(at);
+        if at > e.last_seen_us || (at == e.last_seen_us && e.last_packet_id < Some(id)) {
+            e.last_seen_us = at;
+            e.last_packet_id = Some(id);
+            // The newest SNR reported, as `node_link` keeps it.
+            e.last_snr = snr.or(e.last_snr);
+        } else if e.last_snr.is_none() {
+            e.last_snr = snr;
+        }
+        e.count += 1;
     }
 }
