@@ -69,9 +69,10 @@ pub struct EdgesBody<'a> {
 pub struct WindowOut {
     pub from_us: i64,
     pub to_us: i64,
-    /// The window starts before the time up to which the retention purge deleted raw rows
-    /// (`cleanup.days_to_keep`), so the answer comes from the hourly rollups: links with the link model's samples in
-    /// its hours, `count` in samples, times in whole hours, `snr` the window's mean.
+    /// The window starts before the time up to which the retention purge deleted raw
+    /// rows (`cleanup.days_to_keep`), so the answer comes from the hourly rollups: links
+    /// with the link model's samples in its hours, `count` in samples, times in whole
+    /// hours, `snr` the window's mean.
     pub from_rollups: bool,
 }
 
