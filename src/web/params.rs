@@ -172,31 +172,20 @@ impl Params {
         }
     }
 
-    /// A past window (time travel): `at` (its end; it lasts `default_us`), or `from`
-    /// and/or `to` (`to` defaults to now, `from` to `default_us` before `to`). `None`
-    /// when none is given: the endpoint answers for now. At most `max_us` long.
+    /// A past window (time travel): it ends at `to` (or `at`, the same without `to`;
+    /// default now) and starts at `from` (default `default_us` before the end). `None`
+    /// when none is given: the endpoint answers for now. The window is clamped rather
+    /// than refused (the answer says which window it covers): at most `max_us` long, and
+    /// a start after the end is the end.
     pub fn window(&self, now_us: i64, default_us: i64, max_us: i64) -> ApiResult<Option<Window>> {
         let (at, from, to) = (self.time("at")?, self.time("from")?, self.time("to")?);
-        if at.is_some() && (from.is_some() || to.is_some()) {
-            return Err(ApiError::bad("at", "give either at, or from and/or to"));
+        if (at, from, to) == (None, None, None) {
+            return Ok(None);
         }
-        let (from_us, to_us) = match (at, from, to) {
-            (None, None, None) => return Ok(None),
-            (Some(at), ..) => (at - default_us, at),
-            (None, from, to) => {
-                let to = to.unwrap_or(now_us);
-                (from.unwrap_or(to - default_us), to)
-            }
-        };
-        if from_us > to_us {
-            return Err(ApiError::bad("from", "the window's start is after its end"));
-        }
-        if to_us - from_us > max_us {
-            return Err(ApiError::bad(
-                "from",
-                format!("the window is longer than {} hours", max_us / 3_600_000_000),
-            ));
-        }
+        let to_us = to.or(at).unwrap_or(now_us);
+        let from_us = from
+            .unwrap_or(to_us - default_us)
+            .clamp(to_us - max_us, to_us);
         Ok(Some(Window { from_us, to_us }))
     }
 
@@ -318,11 +307,19 @@ mod tests {
         };
         assert_eq!(w(&[("at", "2025-12-06")]).unwrap(), Some(at));
         assert_eq!(w(&[("to", "2025-12-06")]).unwrap(), Some(at));
-        // Up to now: 100 hours, over the 48 allowed.
-        assert!(matches!(
-            w(&[("from", "2025-12-06")]),
-            Err(ApiError::BadParam { name, .. }) if name == "from"
-        ));
+        // `to` wins over `at`.
+        assert_eq!(
+            w(&[("to", "2025-12-06"), ("at", "2025-12-07")]).unwrap(),
+            Some(at)
+        );
+        // Up to now: 100 hours, clamped to the 48 allowed.
+        assert_eq!(
+            w(&[("from", "2025-12-06")]).unwrap(),
+            Some(Window {
+                from_us: now - 48 * H,
+                to_us: now
+            })
+        );
         assert_eq!(
             w(&[("from", "2025-12-06"), ("to", "2025-12-06T06:00:00Z")]).unwrap(),
             Some(Window {
@@ -330,8 +327,14 @@ mod tests {
                 to_us: day + 6 * H
             })
         );
-        assert!(w(&[("from", "2025-12-07"), ("to", "2025-12-06")]).is_err());
-        assert!(w(&[("at", "2025-12-06"), ("to", "2025-12-06")]).is_err());
+        // A start after the end: the end.
+        assert_eq!(
+            w(&[("from", "2025-12-07"), ("to", "2025-12-06")]).unwrap(),
+            Some(Window {
+                from_us: day,
+                to_us: day
+            })
+        );
     }
 
     #[test]

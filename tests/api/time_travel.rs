@@ -115,16 +115,28 @@ async fn edges_of_a_past_window_match_the_truth_then(backend: Backend) {
         .collect();
     assert!(!got.is_empty() && got.is_subset(&reported));
 
-    // Bad windows are 400s naming the parameter.
-    for (q, param) in [
-        (format!("from={t1}&to={t0}"), "from"),
-        ("from=2020-01-01&to=2020-03-01".to_string(), "from"),
-        ("at=soon".to_string(), "at"),
-        (format!("at={t1}&to={t1}"), "at"),
-    ] {
+    // A time that is no time is a 400 naming the parameter; a window too long, or
+    // starting after its end, is clamped, and the answer says which window it covers.
+    for q in ["at=soon", "from=2020-13-01", "to=-5"] {
         let (status, body) = crate::common::get_json(&format!("{base}/api/edges?{q}")).await;
         assert_eq!(status, 400, "{q}: {body}");
-        assert_eq!(body["parameter"], param, "{q}: {body}");
+        assert_eq!(
+            body["parameter"],
+            q.split('=').next().unwrap(),
+            "{q}: {body}"
+        );
+    }
+    const DAY: i64 = 86_400_000_000;
+    for (q, from, to) in [
+        (format!("from={t1}&to={t0}"), t0, t0),
+        (format!("from={}&to={t1}", t1 - 40 * DAY), t1 - 31 * DAY, t1),
+    ] {
+        let body = get(format!("/api/edges?{q}")).await;
+        assert_eq!(
+            (&body["window"]["from_us"], &body["window"]["to_us"]),
+            (&Value::from(from), &Value::from(to)),
+            "{q}: {body}"
+        );
     }
 
     // Once the raw rows of the first half are purged, its window is answered from the

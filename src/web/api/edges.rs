@@ -90,14 +90,19 @@ pub struct EdgesParams {
     hours: Option<i64>,
     /// Also the link model's quality class and confidence of each edge (default false).
     quality: Option<bool>,
-    /// Time travel: the links as of this moment (µs since the epoch, RFC 3339 or
-    /// YYYY-MM-DD), as the live answer would have given them then: evidence in the
-    /// `hours` before it (default 12 for traceroutes, 24 for neighbour reports).
-    at: Option<String>,
-    /// Time travel: the window's start (default `hours` before `to`; at most 31 days long).
-    from: Option<String>,
+    /// Time travel: the links as of this moment (µs since the epoch; an RFC 3339 time
+    /// or a YYYY-MM-DD date work too), as the live answer would have given them then:
+    /// evidence in the `hours` before it (default 12 for traceroutes, 24 for neighbour
+    /// reports). The same as `to`, which wins when both are given.
+    #[param(minimum = 0, maximum = 32_503_679_999_000_000_i64)]
+    at: Option<i64>,
+    /// Time travel: the window's start (default `hours` before its end). Clamped to at
+    /// most 31 days before the end, and to the end.
+    #[param(minimum = 0, maximum = 32_503_679_999_000_000_i64)]
+    from: Option<i64>,
     /// Time travel: the window's end (default now).
-    to: Option<String>,
+    #[param(minimum = 0, maximum = 32_503_679_999_000_000_i64)]
+    to: Option<i64>,
 }
 
 #[derive(ToSchema)]
@@ -148,7 +153,10 @@ impl EdgeQuery {
                 hours.unwrap_or(NEIGHBOR_HOURS) * 3_600_000_000,
                 MAX_WINDOW_US,
             )?,
-            at_defaults: params.get("at").is_some() && hours.is_none(),
+            at_defaults: params.get("at").is_some()
+                && params.get("to").is_none()
+                && params.get("from").is_none()
+                && hours.is_none(),
         })
     }
 
