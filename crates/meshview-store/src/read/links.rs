@@ -81,20 +81,7 @@ impl Reader {
         };
         q.push(" ORDER BY l.last_seen_us DESC, l.from_node_id, l.to_node_id LIMIT ")
             .count(fetch);
-        let rows = self
-            .fetch_map(q, |mut r| {
-                Ok(LinkRow {
-                    from: r.take("from_node_id")?,
-                    to: r.take("to_node_id")?,
-                    source: w.source,
-                    first_seen_us: r.take("first_seen_us")?,
-                    last_seen_us: r.take("last_seen_us")?,
-                    count: r.take("count")?,
-                    last_snr: r.take("last_snr")?,
-                    last_packet_id: r.take("last_packet_id")?,
-                })
-            })
-            .await?;
+        let rows = self.fetch_map(q, |r| link_row(r, w.source)).await?;
         if !whole_mesh_reports {
             return Ok(rows);
         }
@@ -196,7 +183,8 @@ impl Reader {
         let mut q = Sql::new(
             "SELECT h.from_node_id, h.to_node_id, MIN(h.hour_us) AS first_seen_us, \
              MAX(h.hour_us) AS last_seen_us, CAST(SUM(h.samples) AS BIGINT) AS count, \
-             SUM(h.snr_sum) / NULLIF(SUM(h.snr_samples), 0) AS snr \
+             SUM(h.snr_sum) / NULLIF(SUM(h.snr_samples), 0) AS last_snr, \
+             CAST(NULL AS BIGINT) AS last_packet_id \
              FROM link_hourly h JOIN node_link l ON l.from_node_id = h.from_node_id \
              AND l.to_node_id = h.to_node_id AND l.source = ",
         );
@@ -218,19 +206,7 @@ impl Reader {
              ORDER BY last_seen_us DESC, h.from_node_id, h.to_node_id LIMIT ",
         )
         .count(MAX_LINKS);
-        self.fetch_map(q, |mut r| {
-            Ok(LinkRow {
-                from: r.take("from_node_id")?,
-                to: r.take("to_node_id")?,
-                source: w.source,
-                first_seen_us: r.take("first_seen_us")?,
-                last_seen_us: r.take("last_seen_us")?,
-                count: r.take("count")?,
-                last_snr: r.take("snr")?,
-                last_packet_id: None,
-            })
-        })
-        .await
+        self.fetch_map(q, |r| link_row(r, w.source)).await
     }
 
     /// The time before which the retention purge may have deleted raw rows (none if it
@@ -282,4 +258,18 @@ fn observe(
         }
         e.count += 1;
     }
+}
+
+/// A `LinkRow` from a row with its columns' names.
+fn link_row(mut r: crate::row::OwnedRow, source: LinkSource) -> Result<LinkRow, StoreError> {
+    Ok(LinkRow {
+        from: r.take("from_node_id")?,
+        to: r.take("to_node_id")?,
+        source,
+        first_seen_us: r.take("first_seen_us")?,
+        last_seen_us: r.take("last_seen_us")?,
+        count: r.take("count")?,
+        last_snr: r.take("last_snr")?,
+        last_packet_id: r.take("last_packet_id")?,
+    })
 }

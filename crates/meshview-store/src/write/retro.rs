@@ -419,28 +419,18 @@ pub async fn mark_keys(
     decrypted: u64,
 ) -> Result<(), StoreError> {
     for f in fingerprints {
-        // Fingerprints are hex, made by `ChannelKey::fingerprint`; still, bind them.
-        let sql = "INSERT INTO channel_key (fingerprint, first_configured_us, decrypted_through_us, packets_decrypted) \
-                   VALUES ($1, $2, $2, $3) ON CONFLICT (fingerprint) DO UPDATE SET \
-                   decrypted_through_us = CASE WHEN excluded.decrypted_through_us > channel_key.decrypted_through_us \
-                       THEN excluded.decrypted_through_us ELSE channel_key.decrypted_through_us END, \
-                   packets_decrypted = channel_key.packets_decrypted + excluded.packets_decrypted";
-        match conn {
-            Conn::Sqlite(c) => sqlx::query(sql)
-                .bind(f)
-                .bind(through_us)
-                .bind(decrypted as i64)
-                .execute(&mut *c)
-                .await
-                .map(|_| ()),
-            Conn::Postgres(c) => sqlx::query(sql)
-                .bind(f)
-                .bind(through_us)
-                .bind(decrypted as i64)
-                .execute(&mut *c)
-                .await
-                .map(|_| ()),
+        // Fingerprints are hex (`ChannelKey::fingerprint`): safe in the SQL text.
+        if f.is_empty() || !f.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::Refused(format!("{f:?} is no key fingerprint")));
         }
+        conn.execute_count(&format!(
+            "INSERT INTO channel_key (fingerprint, first_configured_us, decrypted_through_us, packets_decrypted) \
+             VALUES ('{f}', {through_us}, {through_us}, {decrypted}) ON CONFLICT (fingerprint) DO UPDATE SET \
+             decrypted_through_us = CASE WHEN excluded.decrypted_through_us > channel_key.decrypted_through_us \
+                 THEN excluded.decrypted_through_us ELSE channel_key.decrypted_through_us END, \
+             packets_decrypted = channel_key.packets_decrypted + excluded.packets_decrypted"
+        ))
+        .await
         .context("recording the channel keys")?;
     }
     Ok(())
