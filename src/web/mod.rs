@@ -328,7 +328,20 @@ async fn warm_up(mut phase: watch::Receiver<Phase>, sums: Arc<meshview_store::re
     let started = Instant::now();
     for (period, length) in [(params::Period::Hour, 24), (params::Period::Day, 7)] {
         let since = query::stats::window_start(period, length, now);
-        if let Err(e) = reader.top_talkers(&sums, since, now, None, 1, 0).await {
+        if let Err(e) = reader
+            .top_talkers(
+                &sums,
+                meshview_store::read::TalkWindow {
+                    since_us: since,
+                    now_us: now,
+                    ended: false,
+                },
+                None,
+                1,
+                0,
+            )
+            .await
+        {
             tracing::debug!(error = %e, "top talkers warm-up failed");
             return;
         }

@@ -1,6 +1,8 @@
 //! Time travel: `/api/edges` for a past window answers the links of the traffic stored
 //! in it, checked against the simulator's ground truth as it stood when that traffic
-//! ended; older than the raw rows, it answers from the hourly rollups and says so.
+//! ended; `/api/nodes` as of a moment answers what the live list said then; stats end
+//! with the moment's bucket. Older than the raw rows, answers come from the rollups and
+//! say so.
 
 use std::collections::HashSet;
 
@@ -165,4 +167,184 @@ async fn edges_of_a_past_window_match_the_truth_then(backend: Backend) {
     );
 }
 
-both_backends!(edges_of_a_past_window_match_the_truth_then);
+/// Each node's number → (position, long and short name, gateway flag), as a node list
+/// answers them.
+type NodeFacts = std::collections::BTreeMap<i64, (Value, Value, Value, Value)>;
+
+fn node_facts(body: &Value) -> NodeFacts {
+    body["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no nodes: {body}"))
+        .iter()
+        .map(|n| {
+            (
+                n["node_id"].as_i64().unwrap(),
+                (
+                    serde_json::json!([n["last_lat"], n["last_long"]]),
+                    n["long_name"].clone(),
+                    n["short_name"].clone(),
+                    n["is_mqtt_gateway"].clone(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// `/api/nodes` as of the moment the first half was stored equals the live list of a
+/// database that holds only the first half: the same nodes, at the positions they had
+/// then (the simulator's mobile nodes move between the halves).
+async fn nodes_and_stats_of_a_past_moment(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let ([t0, t1, t2], first, _) = two_halves(&db).await;
+    let then = TestDb::new(backend).await;
+    replay(&then, &db.dir.path().join("half0.jsonl")).await;
+    let (server, earlier) = (start_serve(&db, &[]), start_serve(&then, &[]));
+    let (base, base_then) = (server.base_url().await, earlier.base_url().await);
+    wait_healthy(&base, &server).await;
+    wait_healthy(&base_then, &earlier).await;
+    let get = |q: String| {
+        let base = base.clone();
+        async move {
+            let (status, body) = crate::common::get_json(&format!("{base}{q}")).await;
+            assert_eq!(status, 200, "{q}: {body}");
+            body
+        }
+    };
+    let (_, live_then) = crate::common::get_json(&format!("{base_then}/api/nodes")).await;
+    let want = node_facts(&live_then);
+    assert!(!want.is_empty());
+
+    let past = get(format!("/api/nodes?at={t1}")).await;
+    assert_eq!(past["window"]["to_us"], t1, "{past}");
+    assert_eq!(past["window"]["from_rollups"], false, "{past}");
+    // The same nodes at the same positions. Names are the current ones (nodes announce
+    // theirs now and then: some were first named in the second half).
+    let got = node_facts(&past);
+    assert_eq!(
+        got.iter().map(|(k, v)| (k, &v.0)).collect::<Vec<_>>(),
+        want.iter().map(|(k, v)| (k, &v.0)).collect::<Vec<_>>()
+    );
+    for (id, (_, long, short, _)) in &want {
+        if !long.is_null() {
+            assert_eq!((long, short), (&got[id].1, &got[id].2), "node {id}");
+        }
+    }
+    for n in past["nodes"].as_array().unwrap() {
+        let seen = n["last_seen_us"].as_i64().unwrap();
+        assert!((t0..=t1).contains(&seen), "{n}");
+    }
+    // Every node the truth saw a position of by then has one.
+    let positioned: HashSet<i64> = first
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.has_position)
+        .map(|(id, _)| node_num(id))
+        .collect();
+    for (id, (pos, ..)) in node_facts(&past) {
+        assert_eq!(
+            pos[0].is_i64(),
+            positioned.contains(&id),
+            "node {id}: {pos}"
+        );
+    }
+    // Before anything was stored: no node.
+    let none = get(format!("/api/nodes?at={}", t0 - 1)).await;
+    assert_eq!(none["nodes"], serde_json::json!([]), "{none}");
+
+    // The second half's window: the nodes heard in it, which the live list says were
+    // last heard after the first half.
+    let live = get("/api/nodes".into()).await;
+    let heard_later: HashSet<i64> = live["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["last_seen_us"].as_i64().unwrap() > t1)
+        .map(|n| n["node_id"].as_i64().unwrap())
+        .collect();
+    // (The positions then are not the current ones: mobile nodes moved.)
+    let now = node_facts(&live);
+    assert!(
+        want.iter().any(|(id, v)| now[id].0 != v.0),
+        "no node moved between the halves"
+    );
+    let window = get(format!("/api/nodes?from={}&to={t2}", t1 + 1)).await;
+    let got: HashSet<i64> = node_facts(&window).into_keys().collect();
+    assert_eq!(got, heard_later);
+    assert_eq!(window["window"]["from_us"], t1 + 1, "{window}");
+    // `days_active` counts back from the moment; a bad time is a 400 naming it.
+    let recent = get(format!("/api/nodes?at={t1}&days_active=0")).await;
+    assert_eq!(recent["nodes"], serde_json::json!([]), "{recent}");
+    let (status, body) = crate::common::get_json(&format!("{base}/api/nodes?at=later")).await;
+    assert_eq!(
+        (status, &body["parameter"]),
+        (400, &Value::from("at")),
+        "{body}"
+    );
+
+    // Stats: a window ending with the hour of the moment counts what the rollups hold up
+    // to that hour's end; one ending before anything was stored counts nothing.
+    const HOUR: i64 = 3_600_000_000;
+    let live_series = get("/api/stats?period_type=hour&length=3".into()).await;
+    let ahead = get(format!(
+        "/api/stats?period_type=hour&length=5&to={}",
+        t2 + 2 * HOUR
+    ))
+    .await;
+    let counts = |b: &Value| -> Vec<i64> {
+        b["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{b}"))
+            .iter()
+            .map(|p| p["count"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(counts(&ahead)[..3], counts(&live_series)[..], "{ahead}");
+    assert_eq!(counts(&ahead)[3..], [0, 0]);
+    assert_eq!(ahead["data"][0], live_series["data"][0]);
+    assert_eq!(
+        ahead["window"]["to_us"],
+        (t2 + 2 * HOUR).div_euclid(HOUR) * HOUR + HOUR - 1
+    );
+    let before = get(format!(
+        "/api/stats?period_type=day&length=7&to={}",
+        t0 - 86_400_000_000
+    ))
+    .await;
+    assert!(counts(&before).iter().all(|&c| c == 0), "{before}");
+    let count_before = get(format!("/api/stats/count?to={}", t0 - 86_400_000_000)).await;
+    assert_eq!(count_before["total_packets"], 0, "{count_before}");
+    let count_now = get(format!("/api/stats/count?to={t2}")).await;
+    let everything = get("/api/stats/count".into()).await;
+    assert_eq!(count_now["total_packets"], everything["total_packets"]);
+    let top_before = get(format!("/api/stats/top?to={}", t0 - 86_400_000_000)).await;
+    assert_eq!(top_before["total"], 0, "{top_before}");
+    let top_now = get(format!("/api/stats/top?to={t2}")).await;
+    let top_live = get("/api/stats/top".into()).await;
+    assert_eq!(top_now["nodes"], top_live["nodes"]);
+    assert!(top_live["total"].as_i64().unwrap() > 0);
+
+    // Once the first half's raw rows are purged, the list as of then comes from the
+    // rollups and says so: the same nodes, last seen on their day.
+    server.terminate();
+    earlier.terminate();
+    let writer = Db::open(&db.url, Role::Writer).await.unwrap();
+    meshview_store::retention::purge_before(&writer, t1 + 1, &Default::default())
+        .await
+        .unwrap();
+    writer.close().await;
+    let server = start_serve(&db, &[]);
+    let base = server.base_url().await;
+    wait_healthy(&base, &server).await;
+    let (status, old) = crate::common::get_json(&format!("{base}/api/nodes?at={t1}")).await;
+    assert_eq!(status, 200, "{old}");
+    assert_eq!(old["window"]["from_rollups"], true, "{old}");
+    assert_eq!(
+        node_facts(&old).into_keys().collect::<Vec<_>>(),
+        want.into_keys().collect::<Vec<_>>()
+    );
+}
+
+both_backends!(
+    edges_of_a_past_window_match_the_truth_then,
+    nodes_and_stats_of_a_past_moment
+);

@@ -15,6 +15,7 @@ use super::{cached_raw, json_response, now_us};
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::openapi::{Failures, NodeIdParam};
 use crate::web::params::{Params, Window};
+use crate::web::query::WindowOut;
 use crate::web::query::links::LinksQuestion;
 use crate::web::{AppState, Ready};
 use meshview_store::read::{LinkRow, LinkSource, LinkSpan, LinkWindow, Reader};
@@ -58,22 +59,11 @@ pub struct Edge {
 pub struct EdgesBody<'a> {
     #[schema(value_type = Vec<Edge>)]
     edges: &'a [Edge],
-    /// With `at`, `from` or `to`: the past window answered.
+    /// With `at`, `from` or `to`: the past window answered. With `from_rollups`, the
+    /// links are those with the link model's samples in its hours, `count` in samples,
+    /// times in whole hours, `snr` the window's mean.
     #[serde(skip_serializing_if = "Option::is_none")]
     window: Option<WindowOut>,
-}
-
-/// A past window an answer covers (time travel).
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WindowOut {
-    pub from_us: i64,
-    pub to_us: i64,
-    /// The window starts before the time up to which the retention purge deleted raw
-    /// rows (`cleanup.days_to_keep`), so the answer comes from the hourly rollups: links
-    /// with the link model's samples in its hours, `count` in samples, times in whole
-    /// hours, `snr` the window's mean.
-    pub from_rollups: bool,
 }
 
 #[derive(utoipa::IntoParams)]

@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
 
-use super::cached_raw;
+use super::{cached_raw, json_response};
 use crate::web::AppState;
 use crate::web::Ready;
 use crate::web::error::{ApiError, ApiResult};
@@ -33,12 +33,25 @@ pub struct NodesParams {
     days_active: Option<i64>,
     /// At most this many (default and maximum 10000; clamped).
     limit: Option<i64>,
+    /// Time travel: the list as it stood at this moment (µs since the epoch; an RFC 3339
+    /// time or a YYYY-MM-DD date work too): the nodes first seen by then, each with the
+    /// time it was last heard up to then and its position then. Names, role, hardware
+    /// and channel are the current ones. `days_active` counts back from it. The same as
+    /// `to`, which wins when both are given.
+    #[param(minimum = 0, maximum = 32_503_679_999_000_000_i64)]
+    at: Option<i64>,
+    /// Time travel: only the nodes heard from this moment on, up to `to` (clamped to it).
+    #[param(minimum = 0, maximum = 32_503_679_999_000_000_i64)]
+    from: Option<i64>,
+    /// Time travel: the moment the list stands at (default now).
+    #[param(minimum = 0, maximum = 32_503_679_999_000_000_i64)]
+    to: Option<i64>,
 }
 
 /// Nodes
 ///
 /// Nodes seen at least once, ordered by short name (unnamed last). Filters combine with
-/// AND.
+/// AND. With `at`, `from` or `to`, the list as it stood at a past moment.
 #[utoipa::path(
     get,
     path = "/api/nodes",
@@ -57,14 +70,20 @@ pub async fn nodes_http(
 ) -> ApiResult<Response> {
     let q = NodeQuery::parse(&params)?;
     let key = format!("nodes|{q:?}");
-    cached_raw(&state, key, || async move {
-        let rows = q.rows(&db).await?;
+    let past = q.window.is_some();
+    let body = || async move {
+        let (rows, window) = q.answer(&db).await?;
         let body = NodesBody {
             nodes: rows.iter().map(NodeOut::from).collect(),
+            window,
         };
         serde_json::to_vec(&body)
             .map(Bytes::from)
             .map_err(|e| ApiError::Internal(e.to_string()))
-    })
-    .await
+    };
+    if past {
+        // As `/api/edges`' past windows: each moment is its own big body, not cached.
+        return body().await.map(json_response);
+    }
+    cached_raw(&state, key, body).await
 }

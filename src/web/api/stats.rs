@@ -39,11 +39,19 @@ pub struct SeriesParams {
     from_node: Option<NodeIdParam>,
     /// Recipient.
     to_node: Option<NodeIdParam>,
+    /// Time travel: the window ends with the bucket holding this moment instead of the
+    /// current one (µs since the epoch; an RFC 3339 time or a YYYY-MM-DD date work too).
+    #[param(minimum = 0, maximum = 32_503_679_999_000_000_i64)]
+    to: Option<i64>,
+    /// The same as `to`, which wins when both are given.
+    #[param(minimum = 0, maximum = 32_503_679_999_000_000_i64)]
+    at: Option<i64>,
 }
 
 /// Traffic series
 ///
-/// Packets per UTC hour or day over `length` whole buckets ending with the current one;
+/// Packets per UTC hour or day over `length` whole buckets ending with the current one
+/// (with `to`: the one holding that moment, and the answer's `window` says which);
 /// every bucket is listed (0 when empty). With `node`: that node's totals in the window
 /// instead (`sent` = packets it sent, `seen` = receptions of them).
 #[utoipa::path(
@@ -80,6 +88,13 @@ pub struct CountParams {
     from_node: Option<NodeIdParam>,
     /// Recipient.
     to_node: Option<NodeIdParam>,
+    /// Time travel: the window ends with the bucket holding this moment instead of the
+    /// current one (µs since the epoch; an RFC 3339 time or a YYYY-MM-DD date work too).
+    #[param(minimum = 0, maximum = 32_503_679_999_000_000_i64)]
+    to: Option<i64>,
+    /// The same as `to`, which wins when both are given.
+    #[param(minimum = 0, maximum = 32_503_679_999_000_000_i64)]
+    at: Option<i64>,
 }
 
 /// Counts
@@ -119,12 +134,19 @@ pub struct TopParams {
     /// Ranked senders to skip.
     #[param(minimum = 0, maximum = 1000000)]
     offset: Option<i64>,
+    /// Time travel: the window ends with the bucket holding this moment instead of the
+    /// current one (µs since the epoch; an RFC 3339 time or a YYYY-MM-DD date work too).
+    #[param(minimum = 0, maximum = 32_503_679_999_000_000_i64)]
+    to: Option<i64>,
+    /// The same as `to`, which wins when both are given.
+    #[param(minimum = 0, maximum = 32_503_679_999_000_000_i64)]
+    at: Option<i64>,
 }
 
 /// Top talkers
 ///
 /// Senders ranked by receptions of their packets in the window (whole UTC buckets ending
-/// now), then by packets sent. `total` counts the ranked senders.
+/// now, or with `to` with the bucket holding that moment), then by packets sent. `total` counts the ranked senders.
 #[utoipa::path(
     get,
     path = "/api/stats/top",

@@ -147,6 +147,7 @@ pub async fn top(
         channel: (!channel.is_empty()).then(|| channel.clone()),
         limit: TOP_PAGE,
         offset,
+        end: None,
     };
     let top = q.answer(&state, &db).await.or_page(&prefs)?;
     let chans = ChannelsQuery::default()

@@ -10,3 +10,19 @@ pub mod nodes;
 pub mod packets;
 pub mod stats;
 pub mod traceroute;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The past window an answer covers (time travel: `at`, `from`, `to`).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowOut {
+    /// The window's start (0: since the beginning).
+    pub from_us: i64,
+    pub to_us: i64,
+    /// The window starts before the time up to which the retention purge deleted raw
+    /// rows (`cleanup.days_to_keep`), so the answer comes, at least in part, from the
+    /// rollups, which keep less detail (each endpoint says what).
+    pub from_rollups: bool,
+}

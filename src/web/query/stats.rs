@@ -14,16 +14,46 @@ use std::sync::Arc;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::WindowOut;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiResult};
 use crate::web::params::{Params, Period, parse_packet_id};
 use meshview_store::now_us;
-use meshview_store::read::{Reader, TrafficFilter};
+use meshview_store::read::{Reader, TalkWindow, TrafficFilter};
 
 /// The first bucket of a window of `length` buckets ending with the current one.
 pub fn window_start(period: Period, length: i64, now_us: i64) -> i64 {
     let unit = period.micros();
     now_us.div_euclid(unit) * unit - (length - 1) * unit
+}
+
+/// A window of `length` whole buckets ending with the one that holds `end` (time
+/// travel: `to`, or `at`), else with the current one: its first bucket's start, and with
+/// `end` the end of its last bucket (exclusive).
+pub fn span(period: Period, length: i64, end: Option<i64>) -> (i64, Option<i64>) {
+    let unit = period.micros();
+    let since = window_start(period, length, end.unwrap_or_else(now_us));
+    (since, end.map(|e| e.div_euclid(unit) * unit + unit))
+}
+
+/// `to` (or `at`, the same; `to` wins): the moment a stats window ends with.
+fn end_of(params: &Params) -> ApiResult<Option<i64>> {
+    Ok(params.time("to")?.or(params.time("at")?))
+}
+
+/// The window a time-travel answer covers. Stats always come from the rollups, except
+/// counts by recipient (`to_node`), which only the raw packets know: with
+/// `from_rollups`, those count no packet from before the purge's horizon.
+async fn window_out(db: &Reader, since: i64, until: Option<i64>) -> ApiResult<Option<WindowOut>> {
+    let Some(until) = until else {
+        return Ok(None);
+    };
+    let horizon = db.raw_horizon_us().await?;
+    Ok(Some(WindowOut {
+        from_us: since,
+        to_us: until - 1,
+        from_rollups: horizon.is_some_and(|h| since < h),
+    }))
 }
 
 /// MeshView's bucket labels (UTC).
@@ -43,6 +73,8 @@ pub struct SeriesQuery {
     /// With a node: its totals in the window instead of a series.
     pub node: Option<i64>,
     pub filter: TrafficFilter,
+    /// Time travel: the window ends with the bucket holding this moment.
+    pub end: Option<i64>,
 }
 
 /// One bucket of a series.
@@ -70,6 +102,9 @@ pub struct Series {
     pub portnum: Option<i32>,
     #[schema(required = true)]
     pub to_node: Option<i64>,
+    /// With `to` (or `at`): the window's first bucket's start and last bucket's end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowOut>,
 }
 
 /// A node's packets sent and their receptions in the window.
@@ -82,6 +117,9 @@ pub struct NodeTotals {
     pub period_type: &'static str,
     pub seen: i64,
     pub sent: i64,
+    /// With `to` (or `at`): the window's first bucket's start and last bucket's end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowOut>,
 }
 
 /// `/api/stats`' answer: a series, or with `node` that node's totals.
@@ -104,32 +142,38 @@ impl SeriesQuery {
                 to: params.node("to_node")?,
                 portnum: params.portnum("portnum")?,
                 channel: params.string("channel", 64)?,
+                until_us: None,
             },
+            end: end_of(params)?,
         })
     }
 
     pub async fn answer(self, state: &AppState, db: &Reader) -> ApiResult<Arc<SeriesAnswer>> {
-        let since = window_start(self.period, self.length, now_us());
+        let (since, until) = span(self.period, self.length, self.end);
         let key = format!("{self:?}|{since}");
         state
             .cache
-            .value(key, || async move { self.compute(db, since).await })
+            .value(key, || async move { self.compute(db, since, until).await })
             .await
     }
 
-    async fn compute(self, db: &Reader, since: i64) -> ApiResult<SeriesAnswer> {
+    async fn compute(self, db: &Reader, since: i64, until: Option<i64>) -> ApiResult<SeriesAnswer> {
         let SeriesQuery {
             period,
             length,
             node,
-            filter,
+            mut filter,
+            end: _,
         } = self;
+        filter.until_us = until;
+        let window = window_out(db, since, until).await?;
         if let Some(node) = node {
             // Fixed: MeshView always answered 0 here.
             let (sent, seen) = db
                 .traffic_totals(
                     &TrafficFilter {
                         from: Some(node),
+                        until_us: until,
                         ..Default::default()
                     },
                     Some(since),
@@ -141,6 +185,7 @@ impl SeriesQuery {
                 period_type: period.as_str(),
                 seen,
                 sent,
+                window,
             }));
         }
         let buckets = db.traffic_series(&filter, since, period.micros()).await?;
@@ -174,6 +219,7 @@ impl SeriesQuery {
             period_type: period.as_str(),
             portnum: filter.portnum,
             to_node: filter.to,
+            window,
         }))
     }
 }
@@ -188,6 +234,8 @@ pub struct CountQuery {
     pub period: Period,
     pub length: i64,
     pub filter: TrafficFilter,
+    /// Time travel: the window ends with the bucket holding this moment.
+    pub end: Option<i64>,
 }
 
 /// `/api/stats/count`'s answer.
@@ -196,6 +244,9 @@ pub struct CountQuery {
 pub struct Totals {
     pub total_packets: i64,
     pub total_seen: i64,
+    /// With `to` (or `at`): the window's first bucket's start and last bucket's end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowOut>,
 }
 
 impl CountQuery {
@@ -215,17 +266,20 @@ impl CountQuery {
             period,
             length,
             filter,
+            end: None,
         }
     }
 
     pub fn parse(params: &Params) -> ApiResult<CountQuery> {
-        const KNOWN: [&str; 6] = [
+        const KNOWN: [&str; 8] = [
             "packet_id",
             "period_type",
             "length",
             "channel",
             "from_node",
             "to_node",
+            "to",
+            "at",
         ];
         let packet_id = params
             .get("packet_id")
@@ -242,12 +296,15 @@ impl CountQuery {
                 to: params.node("to_node")?,
                 portnum: None,
                 channel: params.string("channel", 64)?,
+                until_us: None,
             },
+            end: end_of(params)?,
         })
     }
 
-    pub async fn answer(self, state: &AppState, db: &Reader) -> ApiResult<Arc<Totals>> {
-        let since = window_start(self.period, self.length, now_us());
+    pub async fn answer(mut self, state: &AppState, db: &Reader) -> ApiResult<Arc<Totals>> {
+        let (since, until) = span(self.period, self.length, self.end);
+        self.filter.until_us = until;
         let key = format!("{self:?}|{since}");
         state
             .cache
@@ -258,6 +315,7 @@ impl CountQuery {
                     return Ok(Totals {
                         total_packets: packets,
                         total_seen: seen,
+                        window: None,
                     });
                 }
                 let (packets, mut seen) = db.traffic_totals(&self.filter, Some(since)).await?;
@@ -267,6 +325,7 @@ impl CountQuery {
                 Ok(Totals {
                     total_packets: packets,
                     total_seen: seen,
+                    window: window_out(db, since, until).await?,
                 })
             })
             .await
@@ -281,6 +340,8 @@ pub struct TopQuery {
     pub channel: Option<String>,
     pub limit: i64,
     pub offset: i64,
+    /// Time travel: the window ends with the bucket holding this moment.
+    pub end: Option<i64>,
 }
 
 /// One ranked sender.
@@ -311,6 +372,9 @@ pub struct TopAnswer {
     pub offset: i64,
     /// Ranked senders in all.
     pub total: i64,
+    /// With `to` (or `at`): the window's first bucket's start and last bucket's end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowOut>,
 }
 
 impl TopQuery {
@@ -329,13 +393,20 @@ impl TopQuery {
             channel: params.string("channel", 64)?,
             limit: params.clamped("limit", 20, 1, 100)?,
             offset,
+            end: end_of(params)?,
         })
     }
 
     pub async fn answer(self, state: &AppState, db: &Reader) -> ApiResult<Arc<TopAnswer>> {
         let now = now_us();
-        let since = window_start(self.period, self.length, now);
-        let key = format!("{since}|{:?}|{}|{}", self.channel, self.limit, self.offset);
+        let (since, until) = span(self.period, self.length, self.end);
+        // A window ending in the future is summed as the current one: its blocks are
+        // kept only once complete.
+        let ended = until.filter(|&u| u <= now);
+        let key = format!(
+            "{since}|{until:?}|{:?}|{}|{}",
+            self.channel, self.limit, self.offset
+        );
         let sums = state.sender_sums.clone();
         state
             .cache
@@ -343,8 +414,11 @@ impl TopQuery {
                 let (total, rows) = db
                     .top_talkers(
                         &sums,
-                        since,
-                        now,
+                        TalkWindow {
+                            since_us: since,
+                            now_us: ended.unwrap_or(now),
+                            ended: ended.is_some(),
+                        },
                         self.channel.as_deref(),
                         self.limit,
                         self.offset,
@@ -370,6 +444,7 @@ impl TopQuery {
                     nodes,
                     offset: self.offset,
                     total,
+                    window: window_out(db, since, until).await?,
                 })
             })
             .await
@@ -521,6 +596,7 @@ mod tests {
             }],
             offset: 0,
             total: 1,
+            window: None,
         };
         assert_eq!(
             serde_json::to_string(&top).unwrap(),
@@ -532,6 +608,7 @@ mod tests {
             period_type: "hour",
             seen: 3,
             sent: 1,
+            window: None,
         });
         assert_eq!(
             serde_json::to_string(&node).unwrap(),

@@ -208,18 +208,6 @@ impl Reader {
         .count(MAX_LINKS);
         self.fetch_map(q, |r| link_row(r, w.source)).await
     }
-
-    /// The time before which the retention purge may have deleted raw rows (none if it
-    /// never ran): windows that start earlier are answered from the rollups.
-    pub async fn raw_horizon_us(&self) -> Result<Option<i64>, StoreError> {
-        let rows = self
-            .fetch_map(
-                Sql::new("SELECT purged_before_us FROM raw_horizon WHERE id = 1"),
-                |mut r| r.take::<i64>("purged_before_us"),
-            )
-            .await?;
-        Ok(rows.into_iter().next())
-    }
 }
 
 /// Adds the links one stored packet proves to `links`.

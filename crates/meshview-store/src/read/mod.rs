@@ -25,9 +25,9 @@ pub use link_quality::{
     LinkHourRow, LinkQualityFilter, LinkQualityRow, MAX_QUALITY_LINKS, PositionedLink, SourceCounts,
 };
 pub use links::{LinkRow, LinkSource, LinkSpan, LinkWindow};
-pub use nodes::{NodeFilter, NodeRow, PublicKeyRow};
+pub use nodes::{AsOf, NodeFilter, NodeRow, PublicKeyRow};
 pub use packets::{Cursor, PacketFilter, PacketRow, SeenRow};
-pub use stats::{Bucket, DayActivity, SenderSums, TopRow, TrafficFilter};
+pub use stats::{Bucket, DayActivity, SenderSums, TalkWindow, TopRow, TrafficFilter};
 pub use traceroute::TraceRow;
 
 use crate::row::{Arg, OwnedRow};
@@ -116,6 +116,18 @@ impl Reader {
     pub async fn last_import_us(&self) -> Result<Option<i64>, StoreError> {
         let q = Sql::new("SELECT MAX(import_time_us) FROM packet");
         self.fetch_one(q).await?.take(0)
+    }
+
+    /// The time before which the retention purge may have deleted raw rows (none if it
+    /// never ran): windows that start earlier are answered from the rollups.
+    pub async fn raw_horizon_us(&self) -> Result<Option<i64>, StoreError> {
+        let rows = self
+            .fetch_map(
+                Sql::new("SELECT purged_before_us FROM raw_horizon WHERE id = 1"),
+                |mut r| r.take::<i64>("purged_before_us"),
+            )
+            .await?;
+        Ok(rows.into_iter().next())
     }
 
     /// The database's size in bytes where the server can tell (PostgreSQL); SQLite's

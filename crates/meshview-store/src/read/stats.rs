@@ -23,6 +23,9 @@ pub struct TrafficFilter {
     pub portnum: Option<i32>,
     /// Case-insensitive.
     pub channel: Option<String>,
+    /// Only before this time (exclusive; an hour's start for the rollups): a window
+    /// that ends in the past (time travel).
+    pub until_us: Option<i64>,
 }
 
 /// One time bucket of a series.
@@ -181,6 +184,9 @@ impl TrafficFilter {
         if let Some(c) = &self.channel {
             q.and_channel("channel", c);
         }
+        if let Some(v) = self.until_us {
+            q.push(" AND hour_us < ").int(v);
+        }
     }
 
     fn push_raw(&self, q: &mut Sql) {
@@ -196,7 +202,21 @@ impl TrafficFilter {
         if let Some(c) = &self.channel {
             q.and_channel("p.channel", c);
         }
+        if let Some(v) = self.until_us {
+            q.push(" AND p.import_time_us < ").int(v);
+        }
     }
+}
+
+/// The window of [`Reader::top_talkers`].
+#[derive(Debug, Clone, Copy)]
+pub struct TalkWindow {
+    pub since_us: i64,
+    /// Now, or with `ended` the window's end (an hour's start).
+    pub now_us: i64,
+    /// The window ends at `now_us` (time travel); else it runs on through the current
+    /// hour.
+    pub ended: bool,
 }
 
 impl Reader {
@@ -311,12 +331,16 @@ impl Reader {
     pub async fn top_talkers(
         &self,
         sums: &SenderSums,
-        since_us: i64,
-        now_us: i64,
+        window: TalkWindow,
         channel: Option<&str>,
         limit: i64,
         offset: i64,
     ) -> Result<(i64, Vec<TopRow>), StoreError> {
+        let TalkWindow {
+            since_us,
+            now_us,
+            ended,
+        } = window;
         let since = since_us.div_euclid(HOUR) * HOUR
             + if since_us.rem_euclid(HOUR) > 0 {
                 HOUR
@@ -374,10 +398,12 @@ impl Reader {
                 t += len;
             }
         }
-        for (id, sent, seen) in self.sender_sums(since.max(current), None, channel).await? {
-            let e = acc.entry(id).or_default();
-            e.0 += sent;
-            e.1 += seen;
+        if !ended {
+            for (id, sent, seen) in self.sender_sums(since.max(current), None, channel).await? {
+                let e = acc.entry(id).or_default();
+                e.0 += sent;
+                e.1 += seen;
+            }
         }
         let total = acc.len() as i64;
         let mut ranked: Vec<(i64, i64, i64)> = acc
