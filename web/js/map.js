@@ -1,16 +1,24 @@
 // /map and /kiosk: every node with a position, coloured by channel; filters; a click
 // shows the node's radio links (/api/edges, coloured by the link model's quality from
 // /api/links); toggles for every link by quality and for the observed coverage cells;
-// the stream makes senders blink.
+// the stream makes senders blink. Time travel (/map): the nodes where they were and the
+// links of a past moment, or hour by hour through a day.
 import { data, el, t, follow, getJson, hex, portLabel, timeAgo } from './common.js';
 import { L, PALETTE, makeMap, fitNodes, card, spread, mapNodes } from './mapkit.js';
+import { timeTravel, timeQuery } from './timetravel.js';
 import {
   qualityColour, qualityOfSnr, qualityName, confidenceStyle, indexLinks, linkKey, linkLines, fmtSnr,
 } from './links.js';
 
 const kiosk = !!data.kiosk;
-const { nodes, total, channels } = await mapNodes(3);
-const byNum = new Map(nodes.map((n) => [n.num, n]));
+/** Nodes heard within this many days (before the moment shown) are drawn. */
+const DAYS = 3;
+const first = await mapNodes(DAYS);
+const { channels } = first;
+let nodes = first.nodes;
+let byNum = new Map(nodes.map((n) => [n.num, n]));
+/** The past moment or window shown (null: now); see timetravel.js. */
+let moment = null;
 const colourOf = (ch) => {
   const i = channels.indexOf(ch);
   return i < 0 ? '#868e96' : PALETTE[i % PALETTE.length];
@@ -18,9 +26,9 @@ const colourOf = (ch) => {
 const isRouter = (n) => (n.role || '').toUpperCase().includes('ROUTER');
 const mapEl = document.getElementById('map');
 const totalEl = document.getElementById('total-count');
-if (totalEl) totalEl.textContent = String(total);
+if (totalEl) totalEl.textContent = String(first.total);
 const map = makeMap('map', { zoomControl: !kiosk });
-const pos = spread(nodes);
+let pos = spread(nodes);
 const params = new URLSearchParams(window.location.search);
 // The view a reset returns to.
 const home = () => { mapEl.dataset.view = fitNodes(map, [...pos.values()]); };
@@ -58,19 +66,28 @@ function nodeCard(n) {
   ]);
 }
 
-for (const n of nodes) {
-  const p = pos.get(n.num);
-  if (!p) continue;
-  const m = L.circleMarker(p, style(n));
-  m.bindTooltip(el('span', { text: n.short || n.long || hex(n.num) }), { direction: 'top' });
-  if (kiosk) {
-    m.bindPopup(() => nodeCard(n), { autoClose: true });
-  } else {
-    m.on('click', (e) => { L.DomEvent.stopPropagation(e); select(n); });
+/** (Re)draws the markers of `list` (nodes with a position). */
+function placeNodes(list) {
+  for (const m of markers.values()) m.remove();
+  markers.clear();
+  nodes = list;
+  byNum = new Map(nodes.map((n) => [n.num, n]));
+  pos = spread(nodes);
+  for (const n of nodes) {
+    const p = pos.get(n.num);
+    if (!p) continue;
+    const m = L.circleMarker(p, style(n));
+    m.bindTooltip(el('span', { text: n.short || n.long || hex(n.num) }), { direction: 'top' });
+    if (kiosk) {
+      m.bindPopup(() => nodeCard(n), { autoClose: true });
+    } else {
+      m.on('click', (e) => { L.DomEvent.stopPropagation(e); select(n); });
+    }
+    markers.set(n.num, m);
   }
-  markers.set(n.num, m);
+  mapEl.dataset.nodesDrawn = String(markers.size);
 }
-mapEl.dataset.nodesDrawn = String(markers.size);
+placeNodes(nodes);
 
 // Filters (saved in localStorage).
 const FKEY = 'meshview.mapFilters';
@@ -149,7 +166,7 @@ async function select(n) {
   side.replaceChildren(nodeCard(n));
   side.classList.remove('muted');
   const [edges, links] = await Promise.all([
-    getJson(`/api/edges?node_id=${n.num}`).then((b) => b.edges || []).catch(() => []),
+    getJson(`/api/edges?node_id=${n.num}${timeQuery(moment)}`).then((b) => b.edges || []).catch(() => []),
     getJson(`/api/links?node_id=${n.num}`).then((b) => b.links || []).catch(() => []),
   ]);
   if (mine !== selection) return;
@@ -238,6 +255,51 @@ if (!kiosk) {
 }
 applyFilters();
 
+// --- time travel: the nodes as they were and every link of the moment (the evidence
+// of the day before it) or of the hour played --------------------------------------
+const pastLayer = L.layerGroup().addTo(map);
+
+async function showMoment(m) {
+  const q = timeQuery(m);
+  const [list, edgeBody] = await Promise.all([
+    mapNodes(DAYS, q),
+    m ? getJson(`/api/edges?${q.slice(1)}${m.at !== undefined ? '&hours=24' : ''}`) : null,
+  ]);
+  moment = m;
+  clearEdges();
+  pastLayer.clearLayers();
+  if (totalEl) totalEl.textContent = String(list.total);
+  placeNodes(list.nodes);
+  applyFilters();
+  let drawn = 0;
+  for (const e of (edgeBody && edgeBody.edges) || []) {
+    const a = pos.get(e.from); const b = pos.get(e.to);
+    const from = byNum.get(e.from); const to = byNum.get(e.to);
+    if (!a || !b || !from || !to) continue;
+    const tr = e.type === 'traceroute';
+    L.polyline([a, b], {
+      color: tr ? '#e8590c' : '#868e96', weight: tr ? 2.5 : 1.5, opacity: 0.8,
+      dashArray: tr ? null : '6 6', className: `past-edge edge-${e.type}`,
+    }).bindTooltip(edgeCard(e, from, to, null), { sticky: true }).addTo(pastLayer);
+    drawn += 1;
+  }
+  pastLayer.eachLayer((x) => x.bringToBack());
+  mapEl.dataset.pastEdges = String(drawn);
+  const w = edgeBody && edgeBody.window;
+  const rollups = !!((w && w.from_rollups) || (list.window && list.window.from_rollups));
+  return { window: w ? { ...w, from_rollups: rollups } : null, count: markers.size };
+}
+if (!kiosk) {
+  timeTravel({
+    slider: document.getElementById('m-time'),
+    when: document.getElementById('m-when'),
+    play: document.getElementById('m-play'),
+    note: document.getElementById('m-window'),
+    box: mapEl,
+    show: showMoment,
+  });
+}
+
 // --- mesh-wide layers: every confident link by quality; observed coverage cells --------
 const meshLinks = { layer: L.layerGroup(), loaded: null };
 const observedCells = { layer: L.layerGroup(), loaded: null };
@@ -316,9 +378,10 @@ if (!kiosk) {
   layerToggle('f-observed', observedCells, loadObserved, 'observed');
 }
 
-// Live: blink the sender; list senders without a position.
+// Live: blink the sender; list senders without a position (not while showing the past).
 const unmapped = document.getElementById('unmapped');
 function blink(p) {
+  if (moment) return;
   const m = markers.get(p.from_node_id);
   if (m) {
     const n = byNum.get(p.from_node_id);

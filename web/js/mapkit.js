@@ -33,13 +33,15 @@ export function fitConfigBounds(map) {
 /**
  * The nodes heard within `days`, from `/api/nodes` (asked for after the page loaded, so
  * that a big mesh does not weigh on the page itself): `nodes`, those with a position as
- * the maps draw them; `total`, all of them; `channels`, theirs, sorted.
+ * the maps draw them; `total`, all of them; `channels`, theirs, sorted; `window`, the
+ * past window answered when `query` asks for one (time travel: `&at=…`).
  */
-export async function mapNodes(days) {
-  const all = ((await getJson(`/api/nodes?days_active=${days}`)).nodes || []).map(nodeOf);
+export async function mapNodes(days, query = '') {
+  const body = await getJson(`/api/nodes?days_active=${days}${query}`);
+  const all = (body.nodes || []).map(nodeOf);
   const nodes = all.filter((n) => n.lat !== null);
   const channels = [...new Set(all.map((n) => n.channel).filter(Boolean))].sort();
-  return { nodes, total: all.length, channels };
+  return { nodes, total: all.length, channels, window: body.window || null };
 }
 
 /** The share of the nodes the configured box must hold for the map to open on it. */

@@ -6,6 +6,7 @@
 import { el, t, hex, getJson, nodeOf } from './common.js';
 import { chart } from './charts.js';
 import { qualityColour, qualityName, confidenceStyle } from './links.js';
+import { timeTravel, timeQuery } from './timetravel.js';
 
 // Asked for once the page has loaded (a big mesh has thousands of nodes and tens of
 // thousands of links): both answers are cached by the server, /api/nodes shared with
@@ -184,79 +185,21 @@ document.getElementById('g-fit').addEventListener('click', () => { if (graph) fi
 document.getElementById('g-reset').addEventListener('click', () => {
   search.value = ''; chSel.value = ''; typeSel.value = ''; colourSel.value = 'quality'; draw();
 });
-// Time travel. The slider counts hours before now (0: now, the live answer).
-const HOUR = 3_600_000_000;
-const slider = document.getElementById('g-time');
-const when = document.getElementById('g-when');
-const windowNote = document.getElementById('g-window');
-const playBtn = document.getElementById('g-play');
+// Time travel: the links as of a past moment (the evidence of the 24 hours before it),
+// or of one hour while playing a day.
 const graphBox = document.getElementById('graph');
-let playing = null;
-
-function localTime(us) {
-  return new Date(us / 1000).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
-}
-
-/** Shows the links of `query` (an `/api/edges` query string), or says why not. */
-async function show(query, label) {
-  when.textContent = label;
-  try {
-    const body = await getJson(`/api/edges?quality=true${query}`);
+timeTravel({
+  slider: document.getElementById('g-time'),
+  when: document.getElementById('g-when'),
+  play: document.getElementById('g-play'),
+  note: document.getElementById('g-window'),
+  box: graphBox,
+  async show(moment) {
+    const hours = moment && moment.at !== undefined ? '&hours=24' : '';
+    const body = await getJson(`/api/edges?quality=true${timeQuery(moment)}${hours}`);
     setEdges(body);
-    const w = body.window;
-    graphBox.dataset.window = w ? `${w.from_us}-${w.to_us}` : 'now';
-    windowNote.textContent = w && w.from_rollups ? t('nodegraph', 'from_rollups') : '';
     draw();
-  } catch (e) {
-    windowNote.textContent = `${t('nodegraph', 'unavailable')}: ${e.message || e}`;
-  }
-}
-
-function atSlider() {
-  const h = Number(slider.value);
-  if (h === 0) return show('', t('nodegraph', 'now'));
-  const at = Math.floor(Date.now() * 1000) + h * HOUR;
-  return show(`&at=${at}&hours=24`, localTime(at));
-}
-
-/** Steps through the local day of the slider's moment, an hour's links at a time. */
-async function play() {
-  const token = {};
-  playing = token;
-  playBtn.textContent = t('nodegraph', 'stop');
-  const moment = new Date(Date.now() + Number(slider.value) * 3_600_000);
-  moment.setHours(0, 0, 0, 0);
-  const day = moment.getTime() * 1000;
-  const counts = [];
-  for (let h = 0; h < 24 && playing === token; h += 1) {
-    const from = day + h * HOUR;
-    if (from > Date.now() * 1000) break;
-    graphBox.dataset.step = String(h);
-    await show(`&from=${from}&to=${from + HOUR - 1}`, `${localTime(from)} – ${localTime(from + HOUR)}`);
-    // What the tests read: each hour's links.
-    counts.push(edges.length);
-    graphBox.dataset.stepEdges = counts.join(',');
-    await new Promise((r) => setTimeout(r, 800));
-  }
-  if (playing === token) {
-    playing = null;
-    playBtn.textContent = t('nodegraph', 'play');
-    graphBox.dataset.played = '1';
-  }
-}
-
-slider.addEventListener('change', () => { playing = null; playBtn.textContent = t('nodegraph', 'play'); atSlider(); });
-slider.addEventListener('input', () => {
-  const h = Number(slider.value);
-  when.textContent = h === 0 ? t('nodegraph', 'now') : localTime(Date.now() * 1000 + h * HOUR);
+    return { window: body.window, count: edges.length };
+  },
 });
-playBtn.addEventListener('click', () => {
-  if (playing) {
-    playing = null;
-    playBtn.textContent = t('nodegraph', 'play');
-  } else {
-    play();
-  }
-});
-graphBox.dataset.window = 'now';
 draw();

@@ -16,6 +16,8 @@ const CHUNK = Number(body.dataset.chunk) || 50;
 let favorites = new Set(JSON.parse(localStorage.getItem(FAV_KEY) || '[]').map(String));
 let sortKey = 'last';
 let sortDir = -1;
+/** The moment the list stands at (µs): now, or the "As of" time. */
+let asOf = Date.now() * 1000;
 /** Every node, once /api/nodes answered; until then the server's rows stand. */
 let all = null;
 /** The nodes that pass the filters, in order, and how many of them are drawn. */
@@ -72,7 +74,7 @@ function passes(n) {
   const hw = $('nl-hw').value;
   const fw = $('nl-fw').value;
   const days = Number($('nl-active').value);
-  const since = days ? (Date.now() - days * 86400000) * 1000 : 0;
+  const since = days ? asOf - days * 86_400_000_000 : 0;
   return (!q || [String(n.num), n.hex, n.short, nameOf(n)].join(' ').toLowerCase().includes(q))
     && (!role || n.role === role)
     && (!channel || n.channel === channel)
@@ -165,14 +167,30 @@ $('nl-csv').addEventListener('click', () => {
   downloadCsv('nodelist.csv', out);
 });
 
-localizeTimes(body);
-try {
-  all = ((await getJson('/api/nodes')).nodes || []).map(nodeOf);
+// Time travel: "As of" a local date and time shows the list as it stood then
+// (`/api/nodes?at=`); cleared, the live list.
+const atInput = $('nl-at');
+const windowNote = $('nl-window');
+async function load() {
+  const at = atInput.value ? new Date(atInput.value).getTime() * 1000 : null;
+  const answer = await getJson(at === null ? '/api/nodes' : `/api/nodes?at=${at}`);
+  asOf = at === null ? Date.now() * 1000 : at;
+  all = (answer.nodes || []).map(nodeOf);
+  windowNote.textContent = answer.window && answer.window.from_rollups ? t('time', 'from_rollups') : '';
+  body.dataset.window = at === null ? 'now' : String(at);
   redraw();
   body.dataset.loaded = String(all.length);
+}
+atInput.addEventListener('change', () => load().catch((e) => {
+  windowNote.textContent = `${t('time', 'unavailable')}: ${e.message || e}`;
+}));
+
+localizeTimes(body);
+try {
+  await load();
 } catch (e) {
   // The first rows stay; the rest cannot be filtered without the list.
   status.textContent = t('nodelist', 'load_failed');
   status.hidden = false;
-  for (const id of ['nl-search', 'nl-role', 'nl-channel', 'nl-hw', 'nl-fw', 'nl-active', 'nl-fav', 'nl-sort', 'nl-csv']) $(id).disabled = true;
+  for (const id of ['nl-search', 'nl-role', 'nl-channel', 'nl-hw', 'nl-fw', 'nl-active', 'nl-fav', 'nl-sort', 'nl-csv', 'nl-at']) $(id).disabled = true;
 }

@@ -179,9 +179,9 @@ impl Shell {
         // The page's own strings; the packet tables' rows (web/js/packetrows.js) also
         // use the firehose's and the packet page's.
         let sections: &[&str] = match page {
-            "chat" | "nodelist" | "net" | "map" | "stats" | "top" | "nodegraph" | "packet" => {
-                &["base", page]
-            }
+            "chat" | "net" | "top" | "packet" => &["base", page],
+            // The pages that can be shown as of a past moment.
+            "map" | "nodegraph" | "nodelist" | "stats" => &["base", page, "time"],
             "firehose" => &["base", "firehose", "packet"],
             "node" => &["base", "node", "firehose", "packet"],
             "kiosk" | "heatmap" => &["base", "map"],
