@@ -537,6 +537,24 @@ pub(crate) fn api_cases() -> Vec<Case> {
                 from + 3_600_000_000
             )
         }),
+        // The map as of a moment asks for the nodes then; the stats page for a past day.
+        case(
+            "/api/nodes",
+            "time travel: at a past moment",
+            0.1,
+            |s, r| {
+                format!(
+                    "/api/nodes?days_active=3&at={}",
+                    (some_time(s, r) + 86_400_000_000).min(s.newest_us)
+                )
+            },
+        ),
+        case("/api/stats", "time travel: a past day", 0.1, |s, r| {
+            format!(
+                "/api/stats?period_type=hour&length=24&to={}",
+                (some_time(s, r) + 86_400_000_000).min(s.newest_us)
+            )
+        }),
         case("/api/traceroute/{id}", "request or reply", 3, |s, r| {
             format!("/api/traceroute/{}", pick(&s.traceroutes, r))
         }),
