@@ -220,25 +220,39 @@ pub async fn main(cli: Cli) -> ExitCode {
     }
 }
 
-/// The environment variable through which glibc's malloc takes its arena limit.
-const ARENA_ENV: &str = "MALLOC_ARENA_MAX";
+/// The environment variables through which glibc's malloc takes its settings, and ours.
+const MALLOC_ENV: [(&str, &str); 2] = [
+    ("MALLOC_ARENA_MAX", "2"),
+    ("MALLOC_MMAP_THRESHOLD_", "262144"),
+];
 
-/// Starts this process again with at most two malloc arenas, unless the environment
-/// already sets a limit. Call it first thing in `main`, before any thread starts.
+/// Starts this process again with our malloc settings, where the environment does not
+/// set them already. Call it first thing in `main`, before any thread starts.
 ///
-/// glibc's malloc gives threads their own arenas (up to eight per core) and each keeps its
-/// high-water mark. Measured on the 3-million-packet benchmark (docs/benchmarks.md): the
-/// reader's RSS under the mixed load was 167 MB with glibc's default and 115 MB with two
-/// arenas, at the same requests/s; the writer's peak went from 64.5 to 62 MB. glibc reads
-/// the limit once, from the environment, as the process starts (setting it afterwards, or
-/// calling `mallopt`, needs `unsafe`), so the process replaces itself with the same
-/// program, arguments and pid, the variable set. If that fails (the executable was
-/// replaced on disk, say) it goes on with glibc's default.
-pub fn limit_malloc_arenas() {
+/// - At most two arenas: glibc's malloc gives threads their own arenas (up to eight per
+///   core) and each keeps its high-water mark. Measured on the 3-million-packet benchmark
+///   (docs/benchmarks.md): the reader's RSS under the mixed load was 167 MB with glibc's
+///   default and 115 MB with two arenas, at the same requests/s; the writer's peak went
+///   from 64.5 to 62 MB.
+/// - Blocks of 256 KiB and more from `mmap`, always: glibc's default threshold grows to
+///   the size of any such block freed (up to 32 MiB), so the megabyte bodies of big
+///   answers (every link, every node, a past window) then come from the arenas, whose
+///   fragments stay resident. Measured on the same benchmark: the reader's peak under the
+///   mixed load went from 133.9–137.3 MB to 110.1–119.7 MB, at the same requests/s.
+///
+/// glibc reads these once, from the environment, as the process starts (setting them
+/// afterwards, or calling `mallopt`, needs `unsafe`), so the process replaces itself with
+/// the same program, arguments and pid, the variables set. If that fails (the executable
+/// was replaced on disk, say) it goes on with glibc's defaults.
+pub fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::os::unix::process::CommandExt;
-        if std::env::var_os(ARENA_ENV).is_some() {
+        let missing: Vec<_> = MALLOC_ENV
+            .iter()
+            .filter(|(k, _)| std::env::var_os(k).is_none())
+            .collect();
+        if missing.is_empty() {
             return;
         }
         let Ok(exe) = std::env::current_exe() else {
@@ -249,9 +263,13 @@ pub fn limit_malloc_arenas() {
         if let Some(arg0) = args.next() {
             cmd.arg0(arg0);
         }
+        cmd.args(args);
+        for (k, v) in missing {
+            cmd.env(k, v);
+        }
         // `exec` returns only if it failed.
-        let err = cmd.args(args).env(ARENA_ENV, "2").exec();
-        eprintln!("note: could not restart with {ARENA_ENV}=2 ({err}); going on without");
+        let err = cmd.exec();
+        eprintln!("note: could not restart with our malloc settings ({err}); going on without");
     }
 }
 

@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     // Before the runtime's threads exist: this may replace the process.
-    meshview::cli::limit_malloc_arenas();
+    meshview::cli::tune_malloc();
     let cli = meshview::cli::Cli::parse();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -100,7 +100,7 @@ pub(crate) fn meshview_command() -> anyhow::Result<tokio::process::Command> {
 fn main() -> ExitCode {
     // MeshView's own malloc settings (the load generator gets them too): the memory
     // measured is what `meshview` itself would use.
-    meshview::cli::limit_malloc_arenas();
+    meshview::cli::tune_malloc();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
