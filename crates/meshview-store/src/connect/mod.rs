@@ -209,8 +209,8 @@ pub(crate) fn sqlite_options(path: &Path, role: Role) -> SqliteConnectOptions {
             .synchronous(SqliteSynchronous::Normal)
             // 6 MiB of page cache (default 2): index pages of big tables stay hot between
             // batches instead of being re-read for every insert. 8 MiB was 2-7 % faster
-            // but, with the covering sender index (migration 0012), took the writer's
-            // peak RSS past its 64 MB budget (docs/benchmarks.md).
+            // but, with the covering sender index migration 0012 had (0022 slimmed it),
+            // took the writer's peak RSS past its 64 MB budget (docs/benchmarks.md).
             .pragma("cache_size", "-6144"),
         // The journal mode is a property of the file (set by the writer); a read-only
         // connection cannot change it.

@@ -146,9 +146,9 @@ impl Reader {
     ) -> Result<Vec<NodeRow>, StoreError> {
         let t = at.at_us;
         // Both probes read the sender index backwards from the moment: one entry for
-        // the time, a few for the newest position (SQLite's index carries the port and
-        // payload, PostgreSQL's the port). Nodes that never sent a position (no current
-        // one) are not probed for it.
+        // the time, a few for the newest position (the index carries the port; only
+        // the position found is read from the table). Nodes that never sent a position
+        // (no current one) are not probed for it.
         let mut q = Sql::new(
             "SELECT n.id, n.node_id, n.long_name, n.short_name, n.hw_model, n.firmware, \
              n.role, n.last_lat, n.last_long, n.channel, n.is_mqtt_gateway, n.first_seen_us, \

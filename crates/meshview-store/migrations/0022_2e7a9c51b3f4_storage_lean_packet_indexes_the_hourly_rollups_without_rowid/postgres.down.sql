@@ -1,0 +1,1 @@
+CREATE INDEX idx_packet_seen_node_id ON packet_seen (node_id);
