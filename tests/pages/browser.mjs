@@ -151,6 +151,27 @@ async function asOfChecks() {
   } catch (e) { fail(`/stats time travel: ${e.message || e}`); }
   check(stats, '/stats (as of)');
   await stats.close();
+
+  // A year: the top talkers of the last 365 days rank the same senders as the last
+  // day's (the test mesh is minutes old; just after midnight UTC the day may hold
+  // fewer), and a node page charts 365 days of its packets from the rollups.
+  const ranked = async (period) => {
+    const p = await visit(`/top?period=${period}`, `top-${period}`, 'table.top');
+    const rows = await p.$$eval('table.top tbody tr', (r) => r.map((x) => x.textContent.trim()));
+    await p.close();
+    return rows;
+  };
+  const [day, year] = [await ranked('day'), await ranked('year')];
+  const same = JSON.stringify(year) === JSON.stringify(day) || new Date().getUTCHours() === 0;
+  if (!(year.length > 0) || year.length < day.length || !same) {
+    fail(`/top a year: ${year.length} rows, ${day.length} for a day`);
+  } else ok(`/top ranks a year of senders (${year.length} on the first page)`);
+  const node = await visit(`/node/${env.LINK_NODE}`, 'node-year', '#chart-year[data-days]');
+  const days = Number(await node.getAttribute('#chart-year', 'data-days'));
+  if (days !== 365) fail(`/node: the year chart has ${days} days`);
+  else ok('/node charts 365 days of packets');
+  check(node, '/node (a year)');
+  await node.close();
 }
 
 // Link quality and coverage: the node page, the map and the mesh graph.

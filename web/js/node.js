@@ -389,6 +389,11 @@ async function drawCharts() {
     perPort.get(label)[i] += 1;
   }
   categories('perday', days, [...perPort.entries()].map(([name, values]) => ({ name, values })), { stack: true });
+  // A year of its packets per day, from the hourly rollups (kept beyond the raw rows).
+  const year = await getJson(`/api/stats?period_type=day&length=365&from_node=${num}`);
+  const perDay = year.data || [];
+  categories('year', perDay.map((d) => d.period), [{ name: t('node', 'packets'), values: perDay.map((d) => d.count) }]);
+  document.getElementById('chart-year').dataset.days = String(perDay.length);
 }
 
 // --- packet table --------------------------------------------------------------------

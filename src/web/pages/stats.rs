@@ -129,11 +129,16 @@ pub async fn top(
     let period = match params.get("period") {
         Some("hour") => "hour",
         Some("week") => "week",
+        Some("month") => "month",
+        Some("year") => "year",
         _ => "day",
     };
+    // Whole UTC days from the rollups, kept for `cleanup.rollup_days` (years).
     let (ptype, length) = match period {
         "hour" => (Period::Hour, 1),
         "week" => (Period::Day, 7),
+        "month" => (Period::Day, 30),
+        "year" => (Period::Day, 365),
         _ => (Period::Day, 1),
     };
     let offset = params
