@@ -386,8 +386,9 @@ async fn data_migrations_zero_positions_and_link_backfill(backend: Backend) {
     );
 }
 
-/// Migration 0019 sums `traffic_hourly` (which outlives the raw rows) per UTC day and
-/// sender into `node_daily`.
+/// Migrations 0019 and 0023 sum `traffic_hourly` (which outlives the raw rows) per UTC
+/// day and sender into `node_daily`, and per day, sender and channel into
+/// `traffic_daily`.
 async fn node_daily_backfill(backend: Backend) {
     let db = TestDb::new(backend).await;
     let chain = chain();
@@ -413,6 +414,17 @@ async fn node_daily_backfill(backend: Backend) {
     // Receptions alone are no packet: node 10 sent nothing the next day.
     assert_eq!(db.scalar(&row(day + 86_400_000_000, 11, 1)).await, 1);
     assert_eq!(db.count("node_daily").await, 2);
+    // Migration 0023 sums the same rows per UTC day, sender and channel, receptions too.
+    let daily = |d: i64, n: i64, p: i64, r: i64| {
+        format!(
+            "SELECT COUNT(*) FROM traffic_daily WHERE day_us = {d} AND from_node_id = {n} \
+             AND channel = 'LongFast' AND packets = {p} AND receptions = {r}"
+        )
+    };
+    assert_eq!(db.scalar(&daily(day, 10, 5, 8)).await, 1);
+    assert_eq!(db.scalar(&daily(day + 86_400_000_000, 10, 0, 4)).await, 1);
+    assert_eq!(db.scalar(&daily(day + 86_400_000_000, 11, 1, 1)).await, 1);
+    assert_eq!(db.count("traffic_daily").await, 3);
 }
 
 both_backends!(

@@ -379,6 +379,7 @@ pub async fn rollups(db: &TestDb) -> Vec<(String, Vec<String>)> {
     for table in [
         "traffic_hourly",
         "traffic_hourly_total",
+        "traffic_daily",
         "gateway_hourly",
         "node_daily",
         "node_link",

@@ -246,15 +246,18 @@ fn rollups_sql(at: i64, node: i64) -> String {
          VALUES ({at}, {node}, 'LongFast', 2, 5);\n\
          INSERT INTO gateway_hourly (hour_us, gateway_node_id, receptions) VALUES ({at}, {node}, 5);\n\
          INSERT INTO node_daily (day_us, node_id, packets) VALUES ({at}, {node}, 2);\n\
+         INSERT INTO traffic_daily (day_us, from_node_id, channel, packets, receptions) \
+         VALUES ({at}, {node}, 'LongFast', 2, 5);\n\
          INSERT INTO link_hourly (from_node_id, to_node_id, hour_us, samples, snr_samples, snr_sum) \
          VALUES ({node}, 1, {at}, 1, 1, -5.0);\n"
     )
 }
 
 /// The rollups and the column `rollups_sql` puts its `node` in.
-const ROLLUPS: [(&str, &str); 5] = [
+const ROLLUPS: [(&str, &str); 6] = [
     ("traffic_hourly", "from_node_id"),
     ("traffic_hourly_total", "portnum"),
+    ("traffic_daily", "from_node_id"),
     ("gateway_hourly", "gateway_node_id"),
     ("node_daily", "node_id"),
     ("link_hourly", "from_node_id"),
@@ -294,7 +297,7 @@ async fn rollups_outlive_the_raw_rows(backend: Backend) {
         ..PurgeOptions::default()
     };
     let r = purge(&db, 14, &opts).await.unwrap();
-    assert_eq!((r.packets, r.rollups), (0, 5));
+    assert_eq!((r.packets, r.rollups), (0, ROLLUPS.len() as u64));
     for (t, node) in ROLLUPS {
         assert_eq!(keys(&db, t, &[node]).await, ["101", "102", "103"], "{t}");
     }

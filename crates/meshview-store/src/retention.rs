@@ -122,9 +122,10 @@ pub async fn purge(
 /// The rollups that keep history beyond the raw rows, by time bucket: what stats, top
 /// talkers, node pages and the daily snapshots read for long windows. (`node_link` and
 /// the link model's totals are per link, not per time: they stay.)
-const ROLLUPS: [(&str, &str); 5] = [
+const ROLLUPS: [(&str, &str); 6] = [
     ("traffic_hourly", "hour_us"),
     ("traffic_hourly_total", "hour_us"),
+    ("traffic_daily", "day_us"),
     ("gateway_hourly", "hour_us"),
     ("node_daily", "day_us"),
     ("link_hourly", "hour_us"),

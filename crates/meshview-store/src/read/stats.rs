@@ -50,8 +50,8 @@ pub struct TopRow {
 
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;
-/// Sender rows kept in [`SenderSums`] (about 24 bytes each): a day of a 2,000-node mesh
-/// is 2,000 rows, so this holds weeks of day blocks per channel filter.
+/// Sender rows kept in [`SenderSums`] (about 24 bytes each): an hour of a 2,000-node
+/// mesh is at most 2,000 rows, so this holds days of hour blocks per channel filter.
 const MAX_CACHED_ROWS: usize = 250_000;
 
 /// Per-sender sums of completed hours, shared by the reader's requests (see
@@ -70,8 +70,8 @@ struct SumsInner {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct BlockKey {
+    /// The hour's start.
     start: i64,
-    len: i64,
     /// Lower-cased channel filter.
     channel: Option<String>,
 }
@@ -92,46 +92,6 @@ impl SenderSums {
             *used = tick;
             b.clone()
         })
-    }
-
-    /// The rows of day block `day` summed from its cached, still valid hour blocks, if
-    /// all 24 are there.
-    fn merge_hours(
-        &self,
-        day: &BlockKey,
-        checks: &HashMap<i64, (i64, i64)>,
-    ) -> Option<Vec<(i64, i64, i64)>> {
-        if day.len != DAY {
-            return None;
-        }
-        let inner = self.inner.lock().expect("sender sums lock");
-        let mut acc: HashMap<i64, (i64, i64)> = HashMap::new();
-        let mut h = day.start;
-        while h < day.start + DAY {
-            let check = checks.get(&h).copied().unwrap_or((0, 0));
-            if check != (0, 0) {
-                let key = BlockKey {
-                    start: h,
-                    len: HOUR,
-                    channel: day.channel.clone(),
-                };
-                let (_, b) = inner.blocks.get(&key)?;
-                if b.check != check {
-                    return None;
-                }
-                for &(id, sent, seen) in &b.rows {
-                    let e = acc.entry(id).or_default();
-                    e.0 += sent;
-                    e.1 += seen;
-                }
-            }
-            h += HOUR;
-        }
-        Some(
-            acc.into_iter()
-                .map(|(id, (sent, seen))| (id, sent, seen))
-                .collect(),
-        )
     }
 
     fn put(&self, key: BlockKey, block: Arc<Block>) {
@@ -322,12 +282,14 @@ impl Reader {
     /// sent, then node number), with the number of ranked senders.
     ///
     /// A day of a big mesh is a hundred thousand `traffic_hourly` rows (senders × ports ×
-    /// channels × hours), too many to sum per request. Completed hours never change
-    /// (traffic is counted in the hour it is stored), so their per-sender sums are kept
-    /// in `sums` as blocks (whole UTC days, else single hours) and only the current hour
-    /// is summed from the table. A block is used only while the hour totals of
-    /// `traffic_hourly_total` it was built from are unchanged (a late commit or a rollup
-    /// rebuild makes it recomputed), so answers are always exact.
+    /// channels × hours), too many to sum per request. Whole UTC days come from
+    /// `traffic_daily` (a row per sender, day and channel, kept in the same transaction
+    /// as the hourly rows). Completed hours never change (traffic is counted in the hour
+    /// it is stored), so the per-sender sums of the hours outside whole days are kept in
+    /// `sums` as hour blocks and only the current hour is summed from the table. A block
+    /// is used only while the hour totals of `traffic_hourly_total` it was built from
+    /// are unchanged (a late commit or a rollup rebuild makes it recomputed), so answers
+    /// are always exact.
     pub async fn top_talkers(
         &self,
         sums: &SenderSums,
@@ -350,52 +312,50 @@ impl Reader {
         let current = now_us.div_euclid(HOUR) * HOUR;
         let channel_key = channel.map(str::to_lowercase);
         let mut acc: HashMap<i64, (i64, i64)> = HashMap::new();
-        if since < current {
-            let checks = self.hour_totals(since, current, channel).await?;
-            let mut t = since;
-            while t < current {
-                let len = if t.rem_euclid(DAY) == 0 && t + DAY <= current {
-                    DAY
-                } else {
-                    HOUR
-                };
-                let mut check = (0i64, 0i64);
-                let mut h = t;
-                while h < t + len {
-                    if let Some((p, r)) = checks.get(&h) {
-                        check.0 += p;
-                        check.1 += r;
-                    }
-                    h += HOUR;
-                }
-                // No traffic in the block: no rows to sum.
+        let mut add = |rows: &[(i64, i64, i64)]| {
+            for &(id, sent, seen) in rows {
+                let e = acc.entry(id).or_default();
+                e.0 += sent;
+                e.1 += seen;
+            }
+        };
+        // Whole UTC days from `traffic_daily`, a row per sender and day in one range
+        // read; the hours before the first and after the last from hour blocks.
+        let first_day =
+            since.div_euclid(DAY) * DAY + if since.rem_euclid(DAY) > 0 { DAY } else { 0 };
+        let last_day = current.div_euclid(DAY) * DAY;
+        let hour_spans = if first_day < last_day {
+            add(&self.daily_sums(first_day, last_day, channel).await?);
+            vec![(since, first_day), (last_day, current)]
+        } else {
+            vec![(since, current)]
+        };
+        for (from, to) in hour_spans {
+            if from >= to {
+                continue;
+            }
+            let checks = self.hour_totals(from, to, channel).await?;
+            let mut t = from;
+            while t < to {
+                let check = checks.get(&t).copied().unwrap_or((0, 0));
+                // No traffic in the hour: no rows to sum.
                 if check != (0, 0) {
                     let key = BlockKey {
                         start: t,
-                        len,
                         channel: channel_key.clone(),
                     };
                     let block = match sums.get(&key) {
                         Some(b) if b.check == check => b,
                         _ => {
-                            // A day whose hours are all known (it was "the last 24 hours"
-                            // until midnight) is their sum; else it is read.
-                            let rows = match sums.merge_hours(&key, &checks) {
-                                Some(rows) => rows,
-                                None => self.sender_sums(t, Some(t + len), channel).await?,
-                            };
+                            let rows = self.sender_sums(t, Some(t + HOUR), channel).await?;
                             let b = Arc::new(Block { check, rows });
                             sums.put(key, b.clone());
                             b
                         }
                     };
-                    for &(id, sent, seen) in &block.rows {
-                        let e = acc.entry(id).or_default();
-                        e.0 += sent;
-                        e.1 += seen;
-                    }
+                    add(&block.rows);
                 }
-                t += len;
+                t += HOUR;
             }
         }
         if !ended {
@@ -466,6 +426,32 @@ impl Reader {
             );
         }
         Ok(out)
+    }
+
+    /// Per-sender packets and receptions of the whole UTC days in `[from, to)`.
+    async fn daily_sums(
+        &self,
+        from: i64,
+        to: i64,
+        channel: Option<&str>,
+    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        let mut q = Sql::new(
+            "SELECT from_node_id, CAST(SUM(packets) AS BIGINT) AS sent, \
+             CAST(SUM(receptions) AS BIGINT) AS seen FROM traffic_daily WHERE day_us >= ",
+        );
+        q.int(from).push(" AND day_us < ").int(to);
+        if let Some(c) = channel {
+            q.and_channel("channel", c);
+        }
+        q.push(" GROUP BY from_node_id");
+        self.fetch_map(q, |mut r| {
+            Ok((
+                r.take("from_node_id")?,
+                r.take::<Option<i64>>("sent")?.unwrap_or(0),
+                r.take::<Option<i64>>("seen")?.unwrap_or(0),
+            ))
+        })
+        .await
     }
 
     /// Per-sender packets and receptions in `[from, to)` (`to = None`: open-ended).
@@ -577,4 +563,110 @@ pub struct DayActivity {
     pub nodes: i64,
     pub packets: i64,
     pub gateways: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::{Conn, Db};
+    use crate::migrations::{Chain, UpgradeOptions, upgrade};
+    use crate::{DatabaseUrl, Role};
+
+    /// Top talkers over windows that span whole days (from `traffic_daily`) and hours
+    /// (hour blocks, cached), with and without a channel, open and ended, equal the sums
+    /// of `traffic_hourly` itself.
+    #[tokio::test]
+    async fn top_talkers_equal_the_hourly_sums() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("top.db").display()))
+            .unwrap();
+        upgrade(
+            &url,
+            &Chain::embedded().unwrap(),
+            None,
+            &UpgradeOptions::default(),
+        )
+        .await
+        .unwrap();
+        let day0 = 1_699_920_000_000_000i64; // a UTC midnight
+        let mut values = Vec::new();
+        // Five senders on two channels, from 05:00 of day 0 to 10:00 of day 3.
+        for h in 5..(3 * 24 + 11) {
+            for sender in 1..=5i64 {
+                if (h + sender) % 3 == 0 {
+                    continue;
+                }
+                let channel = if sender % 2 == 0 { "B" } else { "LongFast" };
+                let (p, r) = ((h * sender) % 4, (h + 2 * sender) % 7 + 1);
+                values.push(format!(
+                    "({}, {sender}, 1, '{channel}', {p}, {r})",
+                    day0 + h * HOUR
+                ));
+            }
+        }
+        let mut conn = Conn::open(&url, Role::Writer).await.unwrap();
+        conn.execute(&format!(
+            "INSERT INTO traffic_hourly (hour_us, from_node_id, portnum, channel, packets, receptions) VALUES {};
+             INSERT INTO traffic_hourly_total (hour_us, portnum, channel, packets, receptions)
+             SELECT hour_us, portnum, channel, SUM(packets), SUM(receptions) FROM traffic_hourly
+             GROUP BY hour_us, portnum, channel;
+             INSERT INTO traffic_daily (day_us, from_node_id, channel, packets, receptions)
+             SELECT (hour_us / 86400000000) * 86400000000, from_node_id, channel, SUM(packets),
+                    SUM(receptions) FROM traffic_hourly
+             GROUP BY (hour_us / 86400000000) * 86400000000, from_node_id, channel;",
+            values.join(", ")
+        ))
+        .await
+        .unwrap();
+        conn.close().await;
+        let reader = Reader::new(Db::open(&url, Role::Reader).await.unwrap());
+        let sums = SenderSums::default();
+        let now = day0 + 3 * DAY + 10 * HOUR + 1_000;
+        for (since, end, ended) in [
+            (day0 + 5 * HOUR + 7, now, false),
+            (day0, now, false),
+            (day0 + DAY, day0 + 3 * DAY, true),
+            (day0 + 2 * HOUR, day0 + 2 * DAY + 4 * HOUR, true),
+        ] {
+            for channel in [None, Some("b")] {
+                let aligned = since.div_euclid(HOUR) * HOUR
+                    + if since.rem_euclid(HOUR) > 0 { HOUR } else { 0 };
+                let mut q = format!(
+                    "SELECT from_node_id, SUM(packets), SUM(receptions) FROM traffic_hourly \
+                     WHERE hour_us >= {aligned}"
+                );
+                if ended {
+                    q.push_str(&format!(" AND hour_us < {end}"));
+                }
+                if channel.is_some() {
+                    q.push_str(" AND channel = 'B'");
+                }
+                q.push_str(" GROUP BY from_node_id");
+                let mut want: Vec<(i64, i64, i64)> = reader
+                    .fetch_all(Sql::new(&q))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|mut r| (r.take(0).unwrap(), r.take(1).unwrap(), r.take(2).unwrap()))
+                    .collect();
+                want.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
+                // Twice: the second answer comes from the cached hour blocks.
+                for _ in 0..2 {
+                    let window = TalkWindow {
+                        since_us: since,
+                        now_us: end,
+                        ended,
+                    };
+                    let (total, rows) = reader
+                        .top_talkers(&sums, window, channel, 100, 0)
+                        .await
+                        .unwrap();
+                    let got: Vec<(i64, i64, i64)> =
+                        rows.iter().map(|r| (r.node_id, r.sent, r.seen)).collect();
+                    assert_eq!(total as usize, want.len());
+                    assert_eq!(got, want, "since {since}, end {end}, {channel:?}");
+                }
+            }
+        }
+    }
 }

@@ -191,6 +191,24 @@ impl BatchRollup {
 }
 
 impl BatchRollup {
+    /// The same increments per UTC day, sender and channel (`traffic_daily`: the year
+    /// of top talkers reads a row per sender and day, not 24 per port). Increments that
+    /// cancel out (a packet decrypted later moves between ports) are left out.
+    fn daily(&self) -> Vec<((i64, i64, &str), Traffic)> {
+        let mut days: HashMap<(i64, i64, &str), Traffic> = HashMap::new();
+        for ((h, f, _, c), t) in &self.traffic {
+            let e = days.entry((day_of(*h), *f, c.as_str())).or_default();
+            e.packets += t.packets;
+            e.receptions += t.receptions;
+        }
+        let mut days: Vec<_> = days
+            .into_iter()
+            .filter(|(_, t)| (t.packets, t.receptions) != (0, 0))
+            .collect();
+        days.sort_by(|a, b| a.0.cmp(&b.0));
+        days
+    }
+
     /// The all-senders totals of the same increments.
     fn totals(&self) -> Vec<((i64, i32, &str), Traffic)> {
         let mut totals: HashMap<(i64, i32, &str), Traffic> = HashMap::new();
@@ -224,6 +242,9 @@ const TOTAL_CONFLICT: &str = " ON CONFLICT (hour_us, portnum, channel) DO UPDATE
      packets = traffic_hourly_total.packets + excluded.packets, \
      receptions = traffic_hourly_total.receptions + excluded.receptions";
 
+const DAILY_CONFLICT: &str = " ON CONFLICT (day_us, from_node_id, channel) DO UPDATE SET \
+     packets = traffic_daily.packets + excluded.packets, \
+     receptions = traffic_daily.receptions + excluded.receptions";
 const SENDER_CONFLICT: &str = " ON CONFLICT (day_us, node_id) DO UPDATE SET \
      packets = node_daily.packets + excluded.packets";
 const GATEWAY_CONFLICT: &str = " ON CONFLICT (hour_us, gateway_node_id) DO UPDATE SET \
@@ -265,6 +286,21 @@ pub async fn write_rollup_sqlite(
                 .push_bind(t.receptions);
         });
         q.push(TOTAL_CONFLICT);
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    let daily = r.daily();
+    for chunk in daily.chunks(CHUNK) {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO traffic_daily (day_us, from_node_id, channel, packets, receptions) ",
+        );
+        q.push_values(chunk, |mut b, ((d, f, c), t)| {
+            b.push_bind(*d)
+                .push_bind(*f)
+                .push_bind(*c)
+                .push_bind(t.packets)
+                .push_bind(t.receptions);
+        });
+        q.push(DAILY_CONFLICT);
         q.build().persistent(false).execute(&mut *conn).await?;
     }
     let mut senders: Vec<_> = r.senders.iter().collect();
@@ -344,6 +380,20 @@ pub async fn write_rollup_pg(
         .bind(totals.iter().map(|(k, _)| k.2.to_string()).collect::<Vec<String>>())
         .bind(totals.iter().map(|(_, t)| t.packets).collect::<Vec<i64>>())
         .bind(totals.iter().map(|(_, t)| t.receptions).collect::<Vec<i64>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    let daily = r.daily();
+    if !daily.is_empty() {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO traffic_daily (day_us, from_node_id, channel, packets, receptions) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::varchar[], $4::bigint[], $5::bigint[]){DAILY_CONFLICT}"
+        )))
+        .bind(daily.iter().map(|(k, _)| k.0).collect::<Vec<i64>>())
+        .bind(daily.iter().map(|(k, _)| k.1).collect::<Vec<i64>>())
+        .bind(daily.iter().map(|(k, _)| k.2.to_string()).collect::<Vec<String>>())
+        .bind(daily.iter().map(|(_, t)| t.packets).collect::<Vec<i64>>())
+        .bind(daily.iter().map(|(_, t)| t.receptions).collect::<Vec<i64>>())
         .execute(&mut *conn)
         .await?;
     }
@@ -474,7 +524,7 @@ pub async fn rebuild_node_link(conn: &mut Conn) -> Result<u64, StoreError> {
     Ok(n)
 }
 
-/// Recomputes `traffic_hourly` and `traffic_hourly_total` from the raw tables.
+/// Recomputes `traffic_hourly` from the raw tables, and the rollups summed from it.
 pub async fn rebuild_traffic_hourly(conn: &mut Conn) -> Result<(), StoreError> {
     conn.execute(
         "DELETE FROM traffic_hourly;
@@ -493,6 +543,13 @@ pub async fn rebuild_traffic_hourly(conn: &mut Conn) -> Result<(), StoreError> {
          INSERT INTO traffic_hourly_total (hour_us, portnum, channel, packets, receptions)
          SELECT hour_us, portnum, channel, SUM(packets), SUM(receptions)
          FROM traffic_hourly GROUP BY hour_us, portnum, channel;
+         DELETE FROM traffic_daily;
+         INSERT INTO traffic_daily (day_us, from_node_id, channel, packets, receptions)
+         SELECT (hour_us / 86400000000) * 86400000000, from_node_id, channel, SUM(packets),
+                SUM(receptions)
+         FROM traffic_hourly
+         GROUP BY (hour_us / 86400000000) * 86400000000, from_node_id, channel
+         HAVING SUM(packets) <> 0 OR SUM(receptions) <> 0;
          DELETE FROM node_daily;
          INSERT INTO node_daily (day_us, node_id, packets)
          SELECT (hour_us / 86400000000) * 86400000000, from_node_id, SUM(packets)

@@ -1,0 +1,2 @@
+-- The rollup goes with its table.
+DROP TABLE traffic_daily;
