@@ -172,17 +172,24 @@ impl Params {
         }
     }
 
+    /// The moment a time-travel answer stands at: `to`, or `at` (the same; `to` wins).
+    /// Both are checked.
+    pub fn moment(&self) -> ApiResult<Option<i64>> {
+        let (at, to) = (self.time("at")?, self.time("to")?);
+        Ok(to.or(at))
+    }
+
     /// A past window (time travel): it ends at `to` (or `at`, the same without `to`;
     /// default now) and starts at `from` (default `default_us` before the end). `None`
     /// when none is given: the endpoint answers for now. The window is clamped rather
     /// than refused (the answer says which window it covers): at most `max_us` long, and
     /// a start after the end is the end.
     pub fn window(&self, now_us: i64, default_us: i64, max_us: i64) -> ApiResult<Option<Window>> {
-        let (at, from, to) = (self.time("at")?, self.time("from")?, self.time("to")?);
-        if (at, from, to) == (None, None, None) {
+        let (end, from) = (self.moment()?, self.time("from")?);
+        if (end, from) == (None, None) {
             return Ok(None);
         }
-        let to_us = to.or(at).unwrap_or(now_us);
+        let to_us = end.unwrap_or(now_us);
         let from_us = from
             .unwrap_or(to_us - default_us)
             .clamp(to_us - max_us, to_us);

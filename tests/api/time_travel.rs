@@ -38,6 +38,13 @@ async fn two_halves(db: &TestDb) -> ([i64; 3], GroundTruth, GroundTruth) {
     (times, first_truth, whole_truth)
 }
 
+/// A 200 answer's body.
+async fn ok(base: &str, q: String) -> Value {
+    let (status, body) = crate::common::get_json(&format!("{base}{q}")).await;
+    assert_eq!(status, 200, "{q}: {body}");
+    body
+}
+
 fn traceroute_pairs(t: &GroundTruth) -> HashSet<Pair> {
     t.links
         .iter()
@@ -63,14 +70,7 @@ async fn edges_of_a_past_window_match_the_truth_then(backend: Backend) {
     let server = start_serve(&db, &[]);
     let base = server.base_url().await;
     wait_healthy(&base, &server).await;
-    let get = |q: String| {
-        let base = base.clone();
-        async move {
-            let (status, body) = crate::common::get_json(&format!("{base}{q}")).await;
-            assert_eq!(status, 200, "{q}: {body}");
-            body
-        }
-    };
+    let get = |q: String| ok(&base, q);
 
     // The first half's window: exactly the traceroute links its traffic evidenced.
     let body = get(format!("/api/edges?type=traceroute&from={t0}&to={t1}")).await;
@@ -202,14 +202,7 @@ async fn nodes_and_stats_of_a_past_moment(backend: Backend) {
     let (base, base_then) = (server.base_url().await, earlier.base_url().await);
     wait_healthy(&base, &server).await;
     wait_healthy(&base_then, &earlier).await;
-    let get = |q: String| {
-        let base = base.clone();
-        async move {
-            let (status, body) = crate::common::get_json(&format!("{base}{q}")).await;
-            assert_eq!(status, 200, "{q}: {body}");
-            body
-        }
-    };
+    let get = |q: String| ok(&base, q);
     let (_, live_then) = crate::common::get_json(&format!("{base_then}/api/nodes")).await;
     let want = node_facts(&live_then);
     assert!(!want.is_empty());

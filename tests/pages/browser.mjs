@@ -174,6 +174,31 @@ async function asOfChecks() {
   await node.close();
 }
 
+/** Moves the time slider `#{prefix}-time` to `hours` (0: now) and waits until `box`
+ * shows that window (`data-window`: "now", else the past window). */
+async function slideTo(page, prefix, box, hours) {
+  await page.$eval(`#${prefix}-time`, (s, v) => {
+    s.value = String(v);
+    s.dispatchEvent(new Event('input'));
+    s.dispatchEvent(new Event('change'));
+  }, hours);
+  const want = hours === 0 ? `${box}[data-window="now"]` : `${box}:not([data-window="now"])`;
+  await page.waitForSelector(want, { state: 'attached', timeout: 15000 });
+}
+
+/** Clicks "Play this day" and waits for the end: the counts drawn per hour, the hour it
+ * started in, and whether they step through today so far with something in some hour
+ * (just after midnight the test mesh may have been stored yesterday). */
+async function playToday(page, prefix, box) {
+  const started = new Date();
+  await page.click(`#${prefix}-play`);
+  await page.waitForSelector(`${box}[data-played="1"]`, { state: 'attached', timeout: 45000 });
+  const steps = (await page.getAttribute(box, 'data-steps')).split(',').map(Number);
+  const hour = started.getHours();
+  const some = steps.some((n) => n > 0) || (hour === 0 && started.getMinutes() < 5);
+  return { steps, hour, today: playedToday(started, steps.length) && some };
+}
+
 // Link quality and coverage: the node page, the map and the mesh graph.
 async function linkChecks() {
   const num = Number(env.LINK_NODE);
@@ -326,14 +351,8 @@ async function linkChecks() {
   // stored minutes ago), back at "now" the live nodes again; "play this day" steps
   // through today's hours with the nodes heard in each, the current hour's not none.
   const liveNodes = Number(await map.getAttribute('#map', 'data-nodes-drawn'));
-  const mapSlide = async (v) => map.$eval('#m-time', (s, v) => {
-    s.value = String(v);
-    s.dispatchEvent(new Event('input'));
-    s.dispatchEvent(new Event('change'));
-  }, v);
   try {
-    await mapSlide(-1);
-    await map.waitForSelector('#map:not([data-window="now"])', { state: 'attached', timeout: 15000 });
+    await slideTo(map, 'm', '#map', -1);
     const [w, drawn, label, edgesThen] = [await map.getAttribute('#map', 'data-window'),
       Number(await map.getAttribute('#map', 'data-nodes-drawn')), await map.textContent('#m-when'),
       Number(await map.getAttribute('#map', 'data-past-edges'))];
@@ -341,19 +360,13 @@ async function linkChecks() {
     if (drawn !== 0 || edgesThen !== 0 || Math.abs(to - (Date.now() * 1000 - 3_600_000_000)) > 60_000_000 || label === 'now') {
       fail(`/map an hour back: ${drawn} nodes, ${edgesThen} links, window ${w}, label ${label}`);
     } else ok(`/map an hour back shows the mesh as of then (${label}: no node yet)`);
-    await mapSlide(0);
-    await map.waitForSelector('#map[data-window="now"]', { state: 'attached', timeout: 15000 });
+    await slideTo(map, 'm', '#map', 0);
     const again = Number(await map.getAttribute('#map', 'data-nodes-drawn'));
     if (again !== liveNodes) fail(`/map back to now: ${again} nodes, ${liveNodes} before`);
     else ok(`/map back to now: the ${liveNodes} live nodes`);
-    const started = new Date();
-    await map.click('#m-play');
-    await map.waitForSelector('#map[data-played="1"]', { state: 'attached', timeout: 45000 });
-    const steps = (await map.getAttribute('#map', 'data-steps')).split(',').map(Number);
-    const hour = started.getHours();
-    const heard = steps.some((n) => n > 0) || (hour === 0 && started.getMinutes() < 5);
+    const { steps, hour, today } = await playToday(map, 'm', '#map');
     const links = await map.$$eval('path.past-edge', (p) => p.length);
-    if (!playedToday(started, steps.length) || !heard || steps.some((n) => n > liveNodes)) {
+    if (!today || steps.some((n) => n > liveNodes)) {
       fail(`/map play this day: ${steps.length} steps (hour ${hour}), nodes per hour ${steps}`);
     } else ok(`/map plays today in ${steps.length} hourly steps, nodes per hour ${steps.slice(-2)}, ${links} links in the last`);
   } catch (e) { fail(`/map time travel: ${e.message || e}`); }
@@ -377,14 +390,8 @@ async function linkChecks() {
   // stored minutes ago: none), back at "now" the live links again; "play this day"
   // steps through today's hours, one window an hour, and the current hour has links.
   const live = Number(await graph.textContent('#g-edges'));
-  const slide = async (v) => graph.$eval('#g-time', (s, v) => {
-    s.value = String(v);
-    s.dispatchEvent(new Event('input'));
-    s.dispatchEvent(new Event('change'));
-  }, v);
-  await slide(-1);
   try {
-    await graph.waitForSelector('#graph:not([data-window="now"])', { state: 'attached', timeout: 15000 });
+    await slideTo(graph, 'g', '#graph', -1);
     const [w, past, label] = [await graph.getAttribute('#graph', 'data-window'),
       Number(await graph.textContent('#g-edges')), await graph.textContent('#g-when')];
     const [from, to] = w.split('-').map(Number);
@@ -392,19 +399,12 @@ async function linkChecks() {
     if (past !== 0 || to - from !== 24 * 3_600_000_000 || Math.abs(to - hourAgo) > 60_000_000 || label === 'now') {
       fail(`/nodegraph an hour back: ${past} links, window ${w}, label ${label}`);
     } else ok(`/nodegraph an hour back shows the links as of then (${label}: none yet)`);
-    await slide(0);
-    await graph.waitForSelector('#graph[data-window="now"]', { state: 'attached', timeout: 15000 });
+    await slideTo(graph, 'g', '#graph', 0);
     const again = Number(await graph.textContent('#g-edges'));
     if (again !== live) fail(`/nodegraph back to now: ${again} links, ${live} before`);
     else ok(`/nodegraph back to now: the ${live} live links`);
-    const started = new Date();
-    await graph.click('#g-play');
-    await graph.waitForSelector('#graph[data-played="1"]', { state: 'attached', timeout: 45000 });
-    const steps = (await graph.getAttribute('#graph', 'data-steps')).split(',').map(Number);
-    const hour = started.getHours();
-    // (Just after midnight the mesh may have been stored yesterday.)
-    const linked = steps.some((n) => n > 0) || (hour === 0 && started.getMinutes() < 5);
-    if (!playedToday(started, steps.length) || !linked) {
+    const { steps, hour, today } = await playToday(graph, 'g', '#graph');
+    if (!today) {
       fail(`/nodegraph play this day: ${steps.length} steps (hour ${hour}), links per hour ${steps}`);
     } else ok(`/nodegraph plays today in ${steps.length} hourly steps, links per hour ${steps.slice(-2)}`);
   } catch (e) { fail(`/nodegraph time travel: ${e.message || e}`); }

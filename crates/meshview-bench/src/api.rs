@@ -338,6 +338,12 @@ fn some_time(s: &Sample, rng: &mut StdRng) -> i64 {
     rng.random_range(s.oldest_us..=s.newest_us)
 }
 
+/// A moment to look back at: a day after a random stored moment, so that a day of
+/// history lies before it, and never after the newest.
+fn past_moment(s: &Sample, rng: &mut StdRng) -> i64 {
+    (some_time(s, rng) + 86_400_000_000).min(s.newest_us)
+}
+
 /// Every endpoint of docs/api.md with realistic parameter variants; weights model a busy
 /// public site (live lists and packet details dominate, aggregates are polled).
 pub(crate) fn api_cases() -> Vec<Case> {
@@ -525,12 +531,7 @@ pub(crate) fn api_cases() -> Vec<Case> {
             "/api/edges",
             "time travel: at a past moment",
             0.1,
-            |s, r| {
-                format!(
-                    "/api/edges?at={}",
-                    (some_time(s, r) + 86_400_000_000).min(s.newest_us)
-                )
-            },
+            |s, r| format!("/api/edges?at={}", past_moment(s, r)),
         )
         .target(TIME_TRAVEL_MS),
         case("/api/edges", "time travel: an hour of play", 0.1, |s, r| {
@@ -546,18 +547,13 @@ pub(crate) fn api_cases() -> Vec<Case> {
             "/api/nodes",
             "time travel: at a past moment",
             0.1,
-            |s, r| {
-                format!(
-                    "/api/nodes?days_active=3&at={}",
-                    (some_time(s, r) + 86_400_000_000).min(s.newest_us)
-                )
-            },
+            |s, r| format!("/api/nodes?days_active=3&at={}", past_moment(s, r)),
         )
         .target(TIME_TRAVEL_MS),
         case("/api/stats", "time travel: a past day", 0.1, |s, r| {
             format!(
                 "/api/stats?period_type=hour&length=24&to={}",
-                (some_time(s, r) + 86_400_000_000).min(s.newest_us)
+                past_moment(s, r)
             )
         })
         .target(TIME_TRAVEL_MS),

@@ -36,11 +36,6 @@ pub fn span(period: Period, length: i64, end: Option<i64>) -> (i64, Option<i64>)
     (since, end.map(|e| e.div_euclid(unit) * unit + unit))
 }
 
-/// `to` (or `at`, the same; `to` wins): the moment a stats window ends with.
-fn end_of(params: &Params) -> ApiResult<Option<i64>> {
-    Ok(params.time("to")?.or(params.time("at")?))
-}
-
 /// The window a time-travel answer covers. Stats always come from the rollups, except
 /// counts by recipient (`to_node`), which only the raw packets know: with
 /// `from_rollups`, those count no packet from before the purge's horizon.
@@ -144,7 +139,7 @@ impl SeriesQuery {
                 channel: params.string("channel", 64)?,
                 until_us: None,
             },
-            end: end_of(params)?,
+            end: params.moment()?,
         })
     }
 
@@ -298,7 +293,7 @@ impl CountQuery {
                 channel: params.string("channel", 64)?,
                 until_us: None,
             },
-            end: end_of(params)?,
+            end: params.moment()?,
         })
     }
 
@@ -393,7 +388,7 @@ impl TopQuery {
             channel: params.string("channel", 64)?,
             limit: params.clamped("limit", 20, 1, 100)?,
             offset,
-            end: end_of(params)?,
+            end: params.moment()?,
         })
     }
 

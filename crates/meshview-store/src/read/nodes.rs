@@ -40,6 +40,25 @@ pub struct NodeFilter {
     pub active_since_us: Option<i64>,
 }
 
+impl NodeFilter {
+    /// The exact-match conditions, on columns of the node table under `prefix`.
+    fn push_exact(&self, q: &mut Sql, prefix: &str) {
+        if let Some(v) = self.node_id {
+            q.push(&format!(" AND {prefix}node_id = ")).int(v);
+        }
+        if let Some(v) = &self.role {
+            q.push(&format!(" AND {prefix}role = "))
+                .str(&v.to_uppercase());
+        }
+        if let Some(v) = &self.channel {
+            q.push(&format!(" AND {prefix}channel = ")).str(v);
+        }
+        if let Some(v) = &self.hw_model {
+            q.push(&format!(" AND {prefix}hw_model = ")).str(v);
+        }
+    }
+}
+
 /// A node list as it stood at a past moment (time travel).
 #[derive(Debug, Clone, Copy)]
 pub struct AsOf {
@@ -113,18 +132,7 @@ impl Reader {
     pub async fn nodes(&self, filter: &NodeFilter, limit: i64) -> Result<Vec<NodeRow>, StoreError> {
         let mut q = Sql::new(NODE_COLUMNS);
         q.push(" WHERE last_seen_us IS NOT NULL");
-        if let Some(v) = filter.node_id {
-            q.push(" AND node_id = ").int(v);
-        }
-        if let Some(v) = &filter.role {
-            q.push(" AND role = ").str(&v.to_uppercase());
-        }
-        if let Some(v) = &filter.channel {
-            q.push(" AND channel = ").str(v);
-        }
-        if let Some(v) = &filter.hw_model {
-            q.push(" AND hw_model = ").str(v);
-        }
+        filter.push_exact(&mut q, "");
         if let Some(v) = filter.active_since_us {
             q.push(" AND last_seen_us > ").int(v);
         }
@@ -188,18 +196,7 @@ impl Reader {
         q.push(" WHERE (n.first_seen_us IS NULL OR n.first_seen_us <= ")
             .int(t)
             .push(")");
-        if let Some(v) = filter.node_id {
-            q.push(" AND n.node_id = ").int(v);
-        }
-        if let Some(v) = &filter.role {
-            q.push(" AND n.role = ").str(&v.to_uppercase());
-        }
-        if let Some(v) = &filter.channel {
-            q.push(" AND n.channel = ").str(v);
-        }
-        if let Some(v) = &filter.hw_model {
-            q.push(" AND n.hw_model = ").str(v);
-        }
+        filter.push_exact(&mut q, "n.");
         let purged = at.horizon_us.is_some();
         let mut rows = self
             .fetch_map(q, |mut r| {

@@ -168,6 +168,13 @@ impl TrafficFilter {
     }
 }
 
+/// Which traffic rollup per-sender sums read.
+#[derive(Debug, Clone, Copy)]
+enum Rollup {
+    Hourly,
+    Daily,
+}
+
 /// The window of [`Reader::top_talkers`].
 #[derive(Debug, Clone, Copy)]
 pub struct TalkWindow {
@@ -325,7 +332,9 @@ impl Reader {
             since.div_euclid(DAY) * DAY + if since.rem_euclid(DAY) > 0 { DAY } else { 0 };
         let last_day = current.div_euclid(DAY) * DAY;
         let hour_spans = if first_day < last_day {
-            add(&self.daily_sums(first_day, last_day, channel).await?);
+            add(&self
+                .sender_sums(Rollup::Daily, first_day, Some(last_day), channel)
+                .await?);
             vec![(since, first_day), (last_day, current)]
         } else {
             vec![(since, current)]
@@ -347,7 +356,9 @@ impl Reader {
                     let block = match sums.get(&key) {
                         Some(b) if b.check == check => b,
                         _ => {
-                            let rows = self.sender_sums(t, Some(t + HOUR), channel).await?;
+                            let rows = self
+                                .sender_sums(Rollup::Hourly, t, Some(t + HOUR), channel)
+                                .await?;
                             let b = Arc::new(Block { check, rows });
                             sums.put(key, b.clone());
                             b
@@ -359,7 +370,10 @@ impl Reader {
             }
         }
         if !ended {
-            for (id, sent, seen) in self.sender_sums(since.max(current), None, channel).await? {
+            for (id, sent, seen) in self
+                .sender_sums(Rollup::Hourly, since.max(current), None, channel)
+                .await?
+            {
                 let e = acc.entry(id).or_default();
                 e.0 += sent;
                 e.1 += seen;
@@ -428,48 +442,28 @@ impl Reader {
         Ok(out)
     }
 
-    /// Per-sender packets and receptions of the whole UTC days in `[from, to)`.
-    async fn daily_sums(
-        &self,
-        from: i64,
-        to: i64,
-        channel: Option<&str>,
-    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
-        let mut q = Sql::new(
-            "SELECT from_node_id, CAST(SUM(packets) AS BIGINT) AS sent, \
-             CAST(SUM(receptions) AS BIGINT) AS seen FROM traffic_daily WHERE day_us >= ",
-        );
-        q.int(from).push(" AND day_us < ").int(to);
-        if let Some(c) = channel {
-            q.and_channel("channel", c);
-        }
-        q.push(" GROUP BY from_node_id");
-        self.fetch_map(q, |mut r| {
-            Ok((
-                r.take("from_node_id")?,
-                r.take::<Option<i64>>("sent")?.unwrap_or(0),
-                r.take::<Option<i64>>("seen")?.unwrap_or(0),
-            ))
-        })
-        .await
-    }
-
-    /// Per-sender packets and receptions in `[from, to)` (`to = None`: open-ended).
+    /// Per-sender packets and receptions in `[from, to)` (`to = None`: open-ended), from
+    /// the hourly rollup or, for whole UTC days, the daily one.
     async fn sender_sums(
         &self,
+        rollup: Rollup,
         from: i64,
         to: Option<i64>,
         channel: Option<&str>,
     ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
-        // `+from_node_id` keeps SQLite on the primary key's hour range; grouping by the
+        let (table, bucket) = match rollup {
+            Rollup::Hourly => ("traffic_hourly", "hour_us"),
+            Rollup::Daily => ("traffic_daily", "day_us"),
+        };
+        // `+from_node_id` keeps SQLite on the primary key's time range; grouping by the
         // bare column would make it walk the whole sender index to avoid a sort.
-        let mut q = Sql::new(
+        let mut q = Sql::new(&format!(
             "SELECT +from_node_id AS from_node_id, CAST(SUM(packets) AS BIGINT) AS sent, \
-             CAST(SUM(receptions) AS BIGINT) AS seen FROM traffic_hourly WHERE hour_us >= ",
-        );
+             CAST(SUM(receptions) AS BIGINT) AS seen FROM {table} WHERE {bucket} >= "
+        ));
         q.int(from);
         if let Some(to) = to {
-            q.push(" AND hour_us < ").int(to);
+            q.push(&format!(" AND {bucket} < ")).int(to);
         }
         if let Some(c) = channel {
             q.and_channel("channel", c);
